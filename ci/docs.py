@@ -1,0 +1,92 @@
+"""Regenerate the generated sections of README.md from the code and tox.ini.
+
+    python ci/docs.py          rewrite README.md
+    python ci/docs.py --check  exit 1 if README.md is stale (tests/test_docs.py runs this)
+
+Sections sit between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->``.
+"""
+import configparser
+import os
+import re
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from optcompat import _conventions, _detect  # noqa: E402
+
+DECAY = {"lr": "`lr_t*wd*x`", "one": "`wd*x` (not scaled by lr)",
+         "schedule": "`eta_t*wd*x`, `eta_t = lr_t/lr_0`"}
+EPS = {"outside": "`lr_t*sqrt(1-b2^t)/(1-b1^t) * m/(sqrt(v)+eps)`",
+       "inside": "`lr_t/(1-b1^t) * m/(sqrt(v)/sqrt(1-b2^t)+eps)`"}
+MOMENTUM = {"keras": "`u=mu*u-lr_t*g; x+=u` (nesterov: `x+=mu*u-lr_t*g`)",
+            "torch": "`b=mu*b+g` (`b=g` at step 1); `x-=lr_t*b` (nesterov: `x-=lr_t*(g+mu*b)`)"}
+FORM = {"subtract": "`x - x*d`", "scale": "`x*(1-d)`"}
+
+
+def conventions():
+    rows = ["| convention | reproduces | decay of the pre-step weight x | Adam step | SGD momentum | decay rounded as |",
+            "|---|---|---|---|---|---|"]
+    for c in _conventions.CONVENTIONS.values():
+        name = "`%s`%s" % (c.name, " (default)" if c.name == _conventions.DEFAULT else "")
+        rows.append("| %s | %s | %s | %s | %s | %s |" % (name, c.peer, DECAY[c.decay], EPS[c.epsilon],
+                                                         MOMENTUM[c.momentum], FORM[c.decay_form]))
+    return "\n".join(rows)
+
+
+def tox_envs():
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(os.path.join(ROOT, "tox.ini"))
+    envs = [e.strip() for e in re.split(r"[,\s]+", cfg["tox"]["env_list"]) if e.strip()]
+    return envs
+
+
+def support():
+    envs = tox_envs()
+    rows = ["| family | host optimizer base | releases | adapter | tox envs (CI) |", "|---|---|---|---|---|"]
+    bases = {
+        "keras3": "`keras.optimizers.Optimizer`",
+        "keras2": "`tf.keras.optimizers.experimental.Optimizer` (2.9-2.10), `tf.keras.optimizers.Optimizer` "
+                  "(2.11-2.15), `tf_keras.optimizers.Optimizer`",
+        "legacy": "`tf.keras.optimizers.Optimizer` (2.2-2.10), `tf.keras.optimizers.legacy.Optimizer` "
+                  "(2.11-2.15), `tf_keras.optimizers.legacy.Optimizer`",
+    }
+    for fam in _detect.FAMILIES:
+        ships = _detect.adapter_available(fam)
+        mine = [e for e in envs if e.startswith(fam)]
+        rows.append("| `%s` | %s | %s | %s | %s |" % (
+            fam, bases[fam], _detect.RELEASES[fam],
+            "`optcompat.%s`" % fam if ships else "not yet (planned)",
+            ", ".join("`%s`" % e for e in mine) or "-"))
+    return "\n".join(rows)
+
+
+SECTIONS = {"conventions": conventions, "support": support}
+
+
+def render(text):
+    for name, fn in SECTIONS.items():
+        pat = re.compile(r"(<!-- generated:%s -->\n)(?:.*?\n)?(<!-- /generated:%s -->)" % (name, name), re.S)
+        if not pat.search(text):
+            raise SystemExit("README.md lacks the generated:%s markers" % name)
+        text = pat.sub(lambda m: m.group(1) + fn() + "\n" + m.group(2), text)
+    return text
+
+
+def main():
+    path = os.path.join(ROOT, "README.md")
+    with open(path, encoding="utf-8") as f:
+        old = f.read()
+    new = render(old)
+    if "--check" in sys.argv:
+        if new != old:
+            print("README.md is stale: run `python ci/docs.py`")
+            return 1
+        return 0
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(new)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

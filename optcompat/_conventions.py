@@ -1,0 +1,38 @@
+"""Whose numbers to reproduce: the four weight-decay conventions, as data.
+
+Each convention is the update rule of a peer that users migrate from.  They differ in
+three places only, so a convention is three choices, not a copy of the optimizer:
+
+``decay``
+    What multiplies ``weight_decay * x`` (``x`` the weight before the step):
+    ``"lr"`` -- the current learning rate ``lr_t`` (Keras, torch);
+    ``"one"`` -- nothing, the decay is not scaled (TensorFlow Addons);
+    ``"schedule"`` -- the schedule multiplier ``eta_t = lr_t / lr_0`` (Loshchilov & Hutter,
+    keras-adamw).
+``epsilon``
+    Where Adam's epsilon sits: ``"outside"`` the bias correction,
+    ``m / (sqrt(v) + eps)`` scaled by ``lr_t sqrt(1-b2^t) / (1-b1^t)`` (Keras, TFA);
+    ``"inside"``, ``mhat / (sqrt(vhat) + eps)`` (torch, the paper).
+``momentum``
+    SGD's momentum buffer: ``"keras"`` -- ``u = mu u - lr_t g; x += u``;
+    ``"torch"`` -- ``b = mu b + g; x -= lr_t b``.
+``decay_form``
+    How the decay is rounded in float32, as the peer does it: ``"subtract"``,
+    ``x - x d`` (Keras on tensorflow/jax, TFA); ``"scale"``, ``x (1 - d)`` (torch.optim).
+    Equal in exact arithmetic; the peer's form keeps optcompat within float32 rounding
+    of the peer over long runs.
+"""
+from collections import namedtuple
+
+Convention = namedtuple("Convention", "name decay epsilon momentum decay_form peer")
+
+CONVENTIONS = {
+    c.name: c
+    for c in (
+        Convention("keras", "lr", "outside", "keras", "subtract", "keras.optimizers.AdamW / SGD"),
+        Convention("torch", "lr", "inside", "torch", "scale", "torch.optim.AdamW / SGD"),
+        Convention("tfa", "one", "outside", "keras", "subtract", "tensorflow_addons.optimizers.AdamW / SGDW"),
+        Convention("paper", "schedule", "inside", "keras", "subtract", "Loshchilov & Hutter 2019, keras-adamw"),
+    )
+}
+DEFAULT = "keras"

@@ -1,0 +1,181 @@
+"""Which host optimizer families are installed, and which one is the user's default.
+
+The only module that reads release numbers.  It reads installed-package metadata, so
+detection imports no framework; the adapters import their host on first use.
+
+Family -> adapter module (one hop):
+
+==========  ==========================  ===============================================
+family      adapter                     hosts
+==========  ==========================  ===============================================
+``keras3``  :mod:`optcompat.keras3`     Keras 3 (``keras.optimizers.Optimizer``) on the
+                                        tensorflow, jax and torch backends
+``keras2``  :mod:`optcompat.keras2`     ``build``/``update_step``: TF 2.9-2.10
+                                        ``tf.keras.optimizers.experimental``, TF 2.11-2.15
+                                        ``tf.keras.optimizers``, ``tf_keras.optimizers``
+``legacy``  :mod:`optcompat.legacy`     OptimizerV2 (``_set_hyper``): TF 2.2-2.10
+                                        ``tf.keras.optimizers``, TF 2.11-2.15 ``.legacy``,
+                                        ``tf_keras.optimizers.legacy``
+==========  ==========================  ===============================================
+"""
+import importlib.util
+import os
+import sys
+
+try:  # Python >= 3.8
+    from importlib import metadata as _metadata
+except ImportError:  # pragma: no cover
+    _metadata = None
+
+from packaging.version import Version
+
+FAMILIES = ("keras3", "keras2", "legacy")
+
+RELEASES = {
+    "keras3": "Keras 3.x (keras>=3.0) on the tensorflow, jax or torch backend",
+    "keras2": "TensorFlow 2.9-2.15 (tf.keras new optimizers) or tf-keras (tf_keras.optimizers)",
+    "legacy": "TensorFlow 2.2-2.15 (tf.keras OptimizerV2) or tf-keras (tf_keras.optimizers.legacy)",
+}
+
+# Distributions that provide the `tensorflow` package.
+_TF_DISTS = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-macos",
+             "tensorflow-intel", "tf-nightly", "tf-nightly-cpu")
+
+
+def installed(dist):
+    """The installed version of a distribution, or None."""
+    try:
+        return Version(_metadata.version(dist))
+    except Exception:  # not installed, or metadata unreadable
+        return None
+
+
+def versions():
+    """Installed versions of every host distribution (None where absent)."""
+    tf = next((v for v in map(installed, _TF_DISTS) if v is not None), None)
+    return {
+        "tensorflow": tf,
+        "keras": installed("keras"),
+        "tf_keras": installed("tf-keras") or installed("tf_keras"),
+        "jax": installed("jax"),
+        "torch": installed("torch"),
+        "tensorflow_addons": installed("tensorflow-addons"),
+    }
+
+
+def _legacy_keras_requested():
+    return os.environ.get("TF_USE_LEGACY_KERAS", "").strip().lower() in ("1", "true", "yes")
+
+
+def _minor(v):
+    return (v.major, v.minor) if v is not None else None
+
+
+def host_modules(found=None):
+    """For each family present, the module path of its optimizer base class."""
+    found = versions() if found is None else found
+    tf, keras, tfk = _minor(found["tensorflow"]), _minor(found["keras"]), found["tf_keras"]
+    hosts = {}
+    if keras is not None and keras >= (3, 0):
+        hosts["keras3"] = "keras.optimizers.Optimizer"
+    if tfk is not None:
+        hosts["keras2"] = "tf_keras.optimizers.Optimizer"
+        hosts["legacy"] = "tf_keras.optimizers.legacy.Optimizer"
+    if tf is not None and (2, 2) <= tf < (2, 16):
+        if tf >= (2, 11):
+            hosts["keras2"] = "tensorflow.keras.optimizers.Optimizer"
+            hosts["legacy"] = "tensorflow.keras.optimizers.legacy.Optimizer"
+        else:
+            hosts["legacy"] = "tensorflow.keras.optimizers.Optimizer"
+            if tf >= (2, 9):
+                hosts["keras2"] = "tensorflow.keras.optimizers.experimental.Optimizer"
+    return hosts
+
+
+def default_family(found=None):
+    """The family of ``tf.keras.optimizers.Adam`` / ``keras.optimizers.Adam``.
+
+    ``OPTCOMPAT_FAMILY`` overrides it (a family name).
+    """
+    forced = os.environ.get("OPTCOMPAT_FAMILY")
+    if forced:
+        if forced not in FAMILIES:
+            raise ValueError("OPTCOMPAT_FAMILY must be one of %s; got %r" % (FAMILIES, forced))
+        return forced
+    found = versions() if found is None else found
+    tf, keras = _minor(found["tensorflow"]), _minor(found["keras"])
+    if tf is not None and tf >= (2, 16):
+        # tf.keras is Keras 3, or tf_keras when TF_USE_LEGACY_KERAS is set.
+        if _legacy_keras_requested() and found["tf_keras"] is not None:
+            return "keras2"
+        if keras is not None and keras >= (3, 0):
+            return "keras3"
+    elif tf is not None and tf >= (2, 2):
+        return "keras2" if tf >= (2, 11) else "legacy"
+    if keras is not None and keras >= (3, 0):
+        return "keras3"
+    raise ImportError(
+        "optcompat found no supported host. Install one of: "
+        + "; ".join("%s: %s" % kv for kv in RELEASES.items())
+    )
+
+
+def adapter_available(family):
+    """Whether this copy of optcompat ships the adapter for ``family``."""
+    return importlib.util.find_spec("%s.%s" % (__package__, family)) is not None
+
+
+def available_families(found=None):
+    """Families whose host is installed and whose adapter ships here, default first."""
+    hosts = host_modules(found)
+    fams = [f for f in FAMILIES if f in hosts and adapter_available(f)]
+    try:
+        default = default_family(found)
+    except ImportError:
+        return fams
+    return sorted(fams, key=lambda f: f != default)
+
+
+def require(family):
+    """Raise ImportError naming the family and the releases that have it, if absent."""
+    hosts = host_modules()
+    if family not in hosts:
+        found = ", ".join("%s %s" % (k, v) for k, v in versions().items() if v is not None)
+        raise ImportError(
+            "optcompat.%s needs the %s optimizer family, found in: %s. Installed: %s."
+            % (family, family, RELEASES[family], found or "no TensorFlow / Keras")
+        )
+    return hosts[family]
+
+
+def describe():
+    """What was detected: a dict for bug reports (``python -m optcompat`` prints it)."""
+    found = versions()
+    try:
+        default = default_family(found)
+    except ImportError as e:
+        default = "none (%s)" % e
+    keras3_backend = None
+    if "keras3" in host_modules(found):
+        keras3_backend = os.environ.get("KERAS_BACKEND") or _keras_config_backend()
+    return {
+        "optcompat": sys.modules[__package__].__version__,
+        "python": sys.version.split()[0],
+        "default_family": default,
+        "families": {f: host_modules(found)[f] for f in available_families(found)},
+        "keras3_backend": keras3_backend,
+        "versions": {k: (str(v) if v is not None else None) for k, v in found.items()},
+        "TF_USE_LEGACY_KERAS": os.environ.get("TF_USE_LEGACY_KERAS"),
+    }
+
+
+def _keras_config_backend():
+    # Keras 3 reads ~/.keras/keras.json when KERAS_BACKEND is unset; read it without importing.
+    import json
+
+    base = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    try:
+        with open(os.path.join(base, "keras.json")) as f:
+            return json.load(f).get("backend", "tensorflow")
+    except (OSError, ValueError):
+        return "tensorflow"

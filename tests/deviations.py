@@ -1,0 +1,19 @@
+"""Known deviations of host optimizers from exact arithmetic, as data (not test branches).
+
+Key: the host harness's name (``repr(host)``), then the optcompat class.  For an entry, the
+oracle tests assert instead that the host really is off the float64 reference by more than
+float32 rounding (so a fixed host makes the entry fail and get removed) and that optcompat
+is no farther from the reference than the host is.
+"""
+KNOWN = {
+    "keras3-torch": {
+        "AdamW": "Keras 3's torch backend AdamW decays with torch._foreach_mul_(x, 1 - wd*lr) "
+                 "(the factor rounded to float32 each step) and updates m as b1*m + (1-b1)*g; "
+                 "over 40 steps it drifts ~3.5e-6 from exact arithmetic, where Keras on "
+                 "tensorflow/jax (and optcompat's keras convention on every backend) stays ~1.2e-6.",
+    },
+}
+
+
+def known(host, name):
+    return KNOWN.get(repr(host), {}).get(name)

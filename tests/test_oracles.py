@@ -1,0 +1,118 @@
+"""optcompat against real peers: the host's own AdamW / SGD, and torch.optim."""
+import numpy as np
+import pytest
+
+import reference
+from deviations import known
+from hosts import have
+from test_trajectories import expected, problem, run
+
+ORACLE_TOL = 2e-6
+
+
+def host_run(host, make, x0, grads):
+    opt = make()
+    if opt is None:
+        pytest.skip("%r has no built-in optimizer to compare with" % host)
+    variables = [host.variable(x, name="w%d" % i) for i, x in enumerate(x0)]
+    out = []
+    for g in grads:
+        host.apply(opt, g, variables)
+        out.append([host.value(v) for v in variables])
+    return out
+
+
+def worst(a, b):
+    return max(np.max(np.abs(x - y)) for sa, sb in zip(a, b) for x, y in zip(sa, sb))
+
+
+def assert_matches_host(host, name, ours, theirs, ref):
+    if known(host, name) is None or worst(ours, theirs) <= ORACLE_TOL:
+        assert worst(ours, theirs) <= ORACLE_TOL
+        return
+    # A documented host deviation (deviations.py): the host is off exact arithmetic by more
+    # than float32 rounding, and optcompat must be at least as close to it as the host.
+    assert worst(theirs, ref) > ORACLE_TOL
+    assert worst(ours, ref) <= worst(theirs, ref)
+
+
+def test_known_deviations_are_still_real(host):
+    """Each deviations.KNOWN entry for this host must still reproduce (else remove it)."""
+    reason = known(host, "AdamW")
+    if reason is None:
+        pytest.skip("no known AdamW deviation recorded for %r" % host)
+    x0, grads = problem()
+    kw = dict(learning_rate=0.01, weight_decay=0.05)
+    theirs = host_run(host, lambda: host.host_adamw(**kw), x0, grads)
+    assert worst(theirs, expected(reference.adamw, kw, x0, grads)) > ORACLE_TOL, reason
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+@pytest.mark.parametrize("schedule", [False, True])
+def test_default_adamw_equals_host_adamw(host, amsgrad, schedule):
+    x0, grads = problem()
+    lr = host.exponential_decay(0.02, 10, 0.5) if schedule else 0.01
+    kw = dict(learning_rate=lr, weight_decay=0.05, amsgrad=amsgrad)
+    ours = run(host, "AdamW", kw, x0, grads)
+    theirs = host_run(host, lambda: host.host_adamw(**kw), x0, grads)
+    ref_kw = dict(kw, learning_rate=reference.exponential_decay(0.02, 10, 0.5) if schedule else 0.01)
+    assert_matches_host(host, "AdamW", ours, theirs, expected(reference.adamw, ref_kw, x0, grads))
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_default_sgdw_equals_host_sgd_with_decay(host, nesterov):
+    x0, grads = problem(1)
+    kw = dict(learning_rate=0.05, weight_decay=0.1, momentum=0.9, nesterov=nesterov)
+    ours = run(host, "SGDW", kw, x0, grads)
+    theirs = host_run(host, lambda: host.host_sgd(**kw), x0, grads)
+    assert_matches_host(host, "SGDW", ours, theirs, expected(reference.sgdw, kw, x0, grads))
+
+
+def _torch_trajectory(opt_cls, kw, x0, grads, sched=None):
+    import torch
+
+    params = [torch.nn.Parameter(torch.tensor(x, dtype=torch.float32)) for x in x0]
+    opt = opt_cls(params, **kw)
+    lr_sched = torch.optim.lr_scheduler.LambdaLR(opt, sched) if sched else None
+    out = []
+    for g in grads:
+        for p, gi in zip(params, g):
+            p.grad = torch.tensor(gi)
+        opt.step()
+        if lr_sched:
+            lr_sched.step()
+        out.append([p.detach().numpy().copy() for p in params])
+    return out
+
+
+@pytest.mark.skipif(not have("torch"), reason="torch is not installed in this environment "
+                    "(the keras3-torch env has torch 2.13.0)")
+@pytest.mark.parametrize("amsgrad", [False, True])
+@pytest.mark.parametrize("schedule", [False, True])
+def test_torch_convention_equals_torch_adamw(host, amsgrad, schedule):
+    import torch
+
+    x0, grads = problem()
+    lr = host.exponential_decay(0.02, 10, 0.5) if schedule else 0.01
+    ours = run(host, "AdamW", dict(learning_rate=lr, weight_decay=0.05, amsgrad=amsgrad,
+                                   epsilon=1e-8, convention="torch"), x0, grads)
+    theirs = _torch_trajectory(
+        torch.optim.AdamW, dict(lr=0.02 if schedule else 0.01, weight_decay=0.05, amsgrad=amsgrad,
+                                eps=1e-8, foreach=False),
+        x0, grads, sched=(lambda step: 0.5 ** (step / 10)) if schedule else None)
+    assert worst(ours, theirs) <= ORACLE_TOL
+
+
+@pytest.mark.skipif(not have("torch"), reason="torch is not installed in this environment "
+                    "(the keras3-torch env has torch 2.13.0)")
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_torch_convention_equals_torch_sgd(host, nesterov):
+    # torch's SGD decay is coupled (added to the gradient), so the oracle runs without decay.
+    import torch
+
+    x0, grads = problem(1)
+    ours = run(host, "SGDW", dict(learning_rate=0.05, weight_decay=0.0, momentum=0.9,
+                                  nesterov=nesterov, convention="torch"), x0, grads)
+    theirs = _torch_trajectory(torch.optim.SGD, dict(lr=0.05, momentum=0.9, nesterov=nesterov,
+                                                     foreach=False), x0, grads)
+    assert worst(ours, theirs) <= ORACLE_TOL
