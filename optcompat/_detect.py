@@ -92,6 +92,28 @@ def host_modules(found=None):
     return hosts
 
 
+def load(path):
+    """Import ``top`` and follow attributes: ``load("tensorflow.keras.optimizers.Optimizer")``.
+
+    Attribute access (not ``import tensorflow.keras``) because tf.keras is a lazily loaded
+    alias in many releases."""
+    import importlib
+
+    top, _, rest = path.partition(".")
+    obj = importlib.import_module(top)
+    for attr in rest.split(".") if rest else ():
+        obj = getattr(obj, attr)
+    return obj
+
+
+def host(family):
+    """``(keras, OptimizerBase)`` of an installed family: the Keras namespace module
+    (``keras``, ``tf.keras`` or ``tf_keras``) and the optimizer base class to subclass.
+    Raises ImportError (see :func:`require`) when the family's host is absent."""
+    path = require(family)
+    return load(path.split(".optimizers.")[0]), load(path)
+
+
 def default_family(found=None):
     """The family of ``tf.keras.optimizers.Adam`` / ``keras.optimizers.Adam``.
 

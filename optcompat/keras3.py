@@ -7,15 +7,11 @@ everything else it does: schedules, clipping, EMA, gradient accumulation, loss s
 """
 import re
 
-from . import _detect
+from . import _detect, _rule, _validate
+from ._conventions import DEFAULT
 
-_detect.require("keras3")
-
-import keras  # noqa: E402
-from keras import ops  # noqa: E402
-
-from . import _rule, _validate  # noqa: E402
-from ._conventions import DEFAULT  # noqa: E402
+keras, _Optimizer = _detect.host("keras3")  # ImportError naming the releases if absent
+ops = keras.ops
 
 __all__ = ["AdamW", "SGDW"]
 
@@ -30,7 +26,7 @@ def _name(variable):
     return getattr(variable, "path", None) or variable.name
 
 
-class _Decoupled(keras.optimizers.Optimizer):
+class _Decoupled(_Optimizer):
     """What AdamW and SGDW share: validation, the decay mask, ``lr_0``, config."""
 
     def __init__(self, learning_rate, weight_decay, convention, exclude_from_weight_decay,
