@@ -11,6 +11,7 @@ first use (PEP 562), and the classes are registered with the host's serializatio
 soon as the host is imported, so ``load_model`` needs no ``custom_objects``.
 """
 import importlib
+import sys
 
 from . import _detect, _hooks
 from ._conventions import CONVENTIONS
@@ -20,8 +21,8 @@ from ._version import __version__
 __all__ = ["AdamW", "SGDW", "CONVENTIONS", "describe", "default_family",
            "available_families", "family_module", "__version__"]
 
-# Host module -> families whose classes register with it once it is imported.
-_REGISTER_ON = {"keras": ("keras3",)}
+# Top-level host modules whose import makes a family's registry available.
+_HOST_TOPS = ("keras", "tensorflow", "tf_keras")
 
 
 def family_module(family=None):
@@ -43,13 +44,19 @@ def __getattr__(name):  # PEP 562: resolve the family on first use
     return value
 
 
-def _register(families):
-    hosts = _detect.host_modules()
-    for family in families:
-        if family in hosts and _detect.adapter_available(family):
+def _register_ready():
+    """Import (so register) the adapter of every family whose host is fully imported.
+
+    While any host module is still mid-import (``import keras`` runs ``import tensorflow``
+    in TF 2.6-2.15; ``import tf_keras`` too), touching ``tf.keras`` could break it, so this
+    waits for the outermost one: its own hook calls back here when it completes."""
+    if any(_hooks.initializing(m) for m in _HOST_TOPS):
+        return
+    for family, path in _detect.host_modules().items():
+        if path.split(".")[0] in sys.modules and _detect.adapter_available(family):
             family_module(family)
 
 
-for _module, _families in _REGISTER_ON.items():
-    _hooks.when_imported(_module, lambda f=_families: _register(f))
-del _module, _families
+for _module in _HOST_TOPS:
+    _hooks.when_imported(_module, _register_ready)
+del _module

@@ -12,6 +12,7 @@ import sys
 import warnings
 
 _pending = {}  # module name -> [callback]
+_executed = set()  # modules whose code has run, though importlib may not have marked them yet
 
 
 class _PostImportFinder(importlib.abc.MetaPathFinder):
@@ -31,6 +32,7 @@ class _PostImportFinder(importlib.abc.MetaPathFinder):
 
         def exec_then_fire(module):
             exec_module(module)
+            _executed.add(fullname)
             _fire(fullname)
 
         spec.loader.exec_module = exec_then_fire  # a loader instance belongs to one spec
@@ -49,6 +51,12 @@ def _fire(name):
                           % (name, type(e).__name__, e), RuntimeWarning, stacklevel=2)
     if not _pending and _finder in sys.meta_path:
         sys.meta_path.remove(_finder)
+
+
+def initializing(name):
+    """Whether module ``name`` is imported but its own code is still running."""
+    spec = getattr(sys.modules.get(name), "__spec__", None)
+    return bool(getattr(spec, "_initializing", False)) and name not in _executed
 
 
 def when_imported(name, callback):

@@ -68,11 +68,26 @@ def convention(value):
     return value
 
 
-def learning_rate(value, is_schedule):
-    """A float >= 0, or a schedule/callable the host accepts (checked at use)."""
-    if is_schedule(value) or (callable(value) and not isinstance(value, numbers.Number)):
+def learning_rate(value, is_schedule, allow_callable=True):
+    """A float >= 0, a host schedule, or (where the host supports it) a callable."""
+    if is_schedule(value):
         return value
+    if callable(value) and not isinstance(value, numbers.Number):
+        if allow_callable:
+            return value
+        raise TypeError(
+            "`learning_rate` must be a float in [0, inf) or a LearningRateSchedule for this "
+            "optimizer family (it cannot call a plain function each step); received %r." % (value,))
     return at_least("learning_rate", value)
+
+
+def initial_learning_rate(lr0, conv):
+    """``lr_0`` (a schedule's value at step 0, or None); the paper convention divides by it."""
+    if lr0 is not None and conv == "paper" and not lr0 > 0:
+        raise ValueError(
+            "With convention='paper' the decay is scaled by lr_t / lr_0, so the `learning_rate` "
+            "schedule must be > 0 at step 0; it is %r." % (lr0,))
+    return lr0
 
 
 def name_patterns(name, value):
@@ -90,10 +105,11 @@ def name_patterns(name, value):
     return list(value)
 
 
-def common(lr, weight_decay, conv, clipnorm, clipvalue, global_clipnorm, exclude, is_schedule):
+def common(lr, weight_decay, conv, clipnorm, clipvalue, global_clipnorm, exclude, is_schedule,
+           allow_callable=True):
     """Checks shared by AdamW and SGDW; returns the normalised values."""
     values = dict(
-        learning_rate=learning_rate(lr, is_schedule),
+        learning_rate=learning_rate(lr, is_schedule, allow_callable),
         weight_decay=at_least("weight_decay", weight_decay),
         convention=convention(conv),
         clipnorm=optional_positive("clipnorm", clipnorm),

@@ -12,6 +12,13 @@ import numpy as np
 import optcompat
 
 
+def seeded(model, seed):
+    """Give a model the same initial weights in every host and release."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([(0.5 * rng.normal(size=w.shape)).astype(w.dtype) for w in model.get_weights()])
+    return model
+
+
 class Keras3:
     family = "keras3"
     save_suffix = ".keras"
@@ -21,6 +28,7 @@ class Keras3:
         self.keras, self.optimizer_base = optcompat._detect.host(family)
         self.ops = self.keras.ops
         self.backend = self.keras.backend.backend()
+        self.tf = importlib.import_module("tensorflow") if self.backend == "tensorflow" else None
         self.module = optcompat.family_module(self.family)
 
     def __repr__(self):
@@ -61,9 +69,9 @@ class Keras3:
     # models
     def dense_model(self, n_in=4, n_out=1, seed=0):
         k = self.keras
-        k.utils.set_random_seed(seed)
-        return k.Sequential([k.Input((n_in,)), k.layers.Dense(8, activation="tanh"),
-                             k.layers.Dense(n_out)])
+        model = k.Sequential([k.Input((n_in,)), k.layers.Dense(8, activation="tanh"),
+                              k.layers.Dense(n_out)])
+        return seeded(model, seed)
 
     def load_model(self, path):
         return self.keras.models.load_model(path)
@@ -138,9 +146,9 @@ class TFKeras:
     # models
     def dense_model(self, n_in=4, n_out=1, seed=0):
         k = self.keras
-        self.tf.random.set_seed(seed)
-        return k.Sequential([k.Input((n_in,)), k.layers.Dense(8, activation="tanh"),
-                             k.layers.Dense(n_out)])
+        model = k.Sequential([k.Input((n_in,)), k.layers.Dense(8, activation="tanh"),
+                              k.layers.Dense(n_out)])
+        return seeded(model, seed)
 
     def load_model(self, path):
         return self.keras.models.load_model(path)

@@ -67,7 +67,7 @@ def test_bad_gradient_changes_nothing(host, name, bad):
     host.apply(opt, good, variables)  # built, slots non-zero
     before = _state(host, opt, variables)
     wrong = np.full((5,), 0.5, np.float32) if bad == "shape" else np.full((4,), 0.5, np.float16)
-    with pytest.raises(ValueError if bad == "shape" else TypeError, match="variable 'b'|variable '.*b'"):
+    with pytest.raises(ValueError if bad == "shape" else TypeError, match="variable '[^']*b[^']*'"):
         host.apply(opt, [good[0], wrong], variables)
     after = _state(host, opt, variables)
     assert len(before) == len(after)

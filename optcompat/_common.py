@@ -1,0 +1,126 @@
+"""What every adapter shares, host-free: a mixin placed before the host's optimizer class.
+
+An adapter subclass provides small hooks -- ``xp`` (an array namespace with ``cast``,
+``sqrt``, ``maximum``, ``power``), ``_slot(slots, variable)``, ``_assign(variable, value)``,
+and optionally ``_host_allows_decay(variable)`` and ``_dense(gradient)`` -- and calls :meth:`_adamw_step` / :meth:`_sgdw_step`
+from its ``update_step``.  The math is :mod:`._rule`; this module only wires it to slots.
+"""
+import re
+import types
+
+from . import _rule, _validate
+
+
+def tf_namespace(tf):
+    """The array namespace of the rule, over TensorFlow (for the TF-variable adapters)."""
+    return types.SimpleNamespace(cast=tf.cast, sqrt=tf.sqrt, maximum=tf.maximum, power=tf.pow)
+
+
+class Decoupled(object):
+    xp = None
+
+    def _init_decoupled(self, checked, lr0):
+        """Keep the validated decoupled-decay settings (after the host's ``__init__``)."""
+        self.convention = checked["convention"]
+        self._exclude_names = checked["exclude_from_weight_decay"]
+        self._exclude_re = re.compile("|".join(self._exclude_names)) if self._exclude_names else None
+        self._lr0 = _validate.initial_learning_rate(lr0, self.convention)
+
+    @staticmethod
+    def _variable_name(variable):
+        return getattr(variable, "path", None) or variable.name
+
+    def _host_allows_decay(self, variable):
+        return True
+
+    def _dense(self, gradient):
+        """The gradient as a dense tensor (hosts that pass ``tf.IndexedSlices`` override)."""
+        return gradient
+
+    def _decays(self, variable):
+        if not self.weight_decay:
+            return False
+        if self._exclude_re is not None and self._exclude_re.search(self._variable_name(variable)):
+            return False
+        return self._host_allows_decay(variable)
+
+    def _coefficients(self, variable, learning_rate):
+        """``(lr_t, d_t)`` in the variable's dtype."""
+        lr = self.xp.cast(learning_rate, variable.dtype)
+        if not self._decays(variable):
+            return lr, 0.0
+        lr0 = lr if self._lr0 is None else self.xp.cast(self._lr0, variable.dtype)
+        return lr, _rule.decay_coefficient(self.convention, self.weight_decay, lr, lr0)
+
+    def _adamw_step(self, gradient, variable, learning_rate, iterations):
+        """AdamW on one variable; ``iterations`` is the 0-based step count."""
+        xp = self.xp
+        lr, decay = self._coefficients(variable, learning_rate)
+        step = xp.cast(iterations + 1, variable.dtype)
+        alpha, eps_hat = _rule.adam_coefficients(xp, self.convention, step, lr,
+                                                 self.beta_1, self.beta_2, self.epsilon)
+        m, v, vmax = (self._slot(s, variable)
+                      for s in (self._momentums, self._velocities, self._velocity_hats))
+        new_x, new_m, new_v, new_vmax = _rule.adam_update(
+            xp, self.convention, variable, xp.cast(self._dense(gradient), variable.dtype), m, v, vmax,
+            alpha, eps_hat, decay, self.beta_1, self.beta_2)
+        self._assign(m, new_m)
+        self._assign(v, new_v)
+        if vmax is not None:
+            self._assign(vmax, new_vmax)
+        self._assign(variable, new_x)
+
+    def _sgdw_step(self, gradient, variable, learning_rate):
+        lr, decay = self._coefficients(variable, learning_rate)
+        buf = self._slot(self._momentums, variable)
+        new_x, new_buf = _rule.sgd_update(self.convention, variable,
+                                          self.xp.cast(self._dense(gradient), variable.dtype), buf, lr, decay,
+                                          self.momentum, self.nesterov)
+        if buf is not None:
+            self._assign(buf, new_buf)
+        self._assign(variable, new_x)
+
+    def _check_gradients(self, pairs, is_float, dtype_name):
+        """Refuse the whole step, before any change, if one pair is bad."""
+        for g, v in pairs:
+            if g is None:
+                continue
+            name = self._variable_name(v)
+            _validate.float_variable(is_float(v.dtype), dtype_name(v.dtype), name)
+            _validate.gradient(g.shape, dtype_name(g.dtype), v.shape, dtype_name(v.dtype), name)
+
+    def _decoupled_config(self):
+        return dict(convention=self.convention,
+                    exclude_from_weight_decay=list(self._exclude_names) or None)
+
+
+ADAMW_DOC = """Adam with decoupled weight decay (Loshchilov & Hutter), %s.
+
+    ``convention`` picks whose numbers to reproduce: ``"keras"`` (default, equals the host's
+    own ``AdamW``), ``"torch"`` (``torch.optim.AdamW``), ``"tfa"`` (TensorFlow Addons: decay
+    not scaled by the learning rate), ``"paper"`` (decay scaled by the schedule multiplier
+    ``lr_t / lr_0``).
+
+    Args:
+        learning_rate: float >= 0 or a host ``LearningRateSchedule``%s.
+        weight_decay: float >= 0, the decoupled decay ``lambda``.
+        beta_1, beta_2: in [0, 1).  epsilon: >= 0.  amsgrad: bool.
+        convention: one of ``optcompat.CONVENTIONS``.
+        exclude_from_weight_decay: list of regular expressions; a variable whose path
+            (or name) matches one gets no decay.
+        clipnorm, clipvalue, global_clipnorm, name, and the host's other keyword
+            arguments (``use_ema``, ...) as in Keras.
+    """ + _rule.__doc__
+
+SGDW_DOC = """SGD (optionally momentum / Nesterov) with decoupled weight decay, %s.
+
+    ``convention``: ``"keras"`` (default; momentum as the host's ``SGD``), ``"torch"``
+    (momentum buffer as ``torch.optim.SGD``, decay decoupled), ``"tfa"`` (decay not scaled
+    by the learning rate), ``"paper"`` (decay scaled by ``lr_t / lr_0``).  No momentum slot
+    is created when ``momentum == 0``.
+
+    Args:
+        learning_rate: float >= 0 or a host ``LearningRateSchedule``%s.
+        weight_decay: float >= 0 (default 0, as Keras's and torch's SGD).
+        momentum: in [0, 1).  nesterov: bool.  Other arguments as ``AdamW``.
+    """ + _rule.__doc__
