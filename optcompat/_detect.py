@@ -173,19 +173,18 @@ def require(family):
 def describe():
     """What was detected: a dict for bug reports (``python -m optcompat`` prints it)."""
     found = versions()
+    hosts = host_modules(found)
     try:
         default = default_family(found)
     except ImportError as e:
         default = "none (%s)" % e
-    keras3_backend = None
-    if "keras3" in host_modules(found):
-        keras3_backend = os.environ.get("KERAS_BACKEND") or _keras_config_backend()
     return {
         "optcompat": sys.modules[__package__].__version__,
         "python": sys.version.split()[0],
         "default_family": default,
-        "families": {f: host_modules(found)[f] for f in available_families(found)},
-        "keras3_backend": keras3_backend,
+        "families": {f: hosts[f] for f in available_families(found)},
+        "keras3_backend": (os.environ.get("KERAS_BACKEND") or _keras_config_backend())
+        if "keras3" in hosts else None,
         "versions": {k: (str(v) if v is not None else None) for k, v in found.items()},
         "TF_USE_LEGACY_KERAS": os.environ.get("TF_USE_LEGACY_KERAS"),
     }
