@@ -19,12 +19,19 @@ KNOWN = {
 }
 
 
-# Hosts whose own optimizers do not save their state with the model (measured: TF 2.10's
+# (host, format) where the host's own optimizers do not save their state (measured: TF 2.10's
 # experimental Adam, saved after 8 steps to .h5 or SavedModel, reloads with fresh zero slots
 # and resumes 0.29 away from the uninterrupted run).  The resume test is skipped there.
 _TF29_210_SAVE = ("the TF 2.9/2.10 experimental (keras2) optimizers do not save their slots with "
                   "the model in .h5 or SavedModel: the host's own Adam resumes from zero state too")
-NO_OPTIMIZER_STATE_IN_SAVE = {"keras2-tf2.9": _TF29_210_SAVE, "keras2-tf2.10": _TF29_210_SAVE}
+_KERAS2_SAVEDMODEL = ("load_model of a SavedModel does not restore the Keras 2 (new) optimizers' "
+                      "state: the host's own Adam comes back with iterations 0 and zero slots "
+                      "(measured on TF 2.11, 2.15 and tf_keras 2.21); use .keras/.h5 or a checkpoint")
+NO_OPTIMIZER_STATE_IN_SAVE = dict(
+    [(("keras2-tf2.%d" % v, "h5"), _TF29_210_SAVE) for v in (9, 10)]
+    + [(("keras2-tf2.%d" % v, "savedmodel"), _TF29_210_SAVE if v < 11 else _KERAS2_SAVEDMODEL)
+       for v in range(9, 16)]
+    + [(("keras2-tf2.%d-tf_keras" % v, "savedmodel"), _KERAS2_SAVEDMODEL) for v in range(16, 22)])
 
 
 def known(host, name):

@@ -44,12 +44,37 @@ class Keras3:
     def host_sgd(self, **kwargs):
         return self.keras.optimizers.SGD(**kwargs)
 
+    def host_adam(self, **kwargs):
+        return self.keras.optimizers.Adam(**kwargs)
+
+    def loss_scale_optimizer(self, opt):
+        return self.keras.optimizers.LossScaleOptimizer(opt)
+
+    def apply_scaled(self, lso, grads, variables):
+        """One LossScaleOptimizer step, the way the host's training loop runs it."""
+        if self.backend != "jax":
+            return self.apply(lso, grads, variables)
+        # JAX trains statelessly; Keras's own LossScaleOptimizer fails applied statefully.
+        lso.build(variables)
+        new_vars, new_opt_vars = lso.stateless_apply(
+            [v.value for v in lso.variables], [self.tensor(g) for g in grads],
+            [v.value for v in variables])
+        for v, value in zip(list(variables) + list(lso.variables), list(new_vars) + list(new_opt_vars)):
+            v.assign(value)
+
+    def set_policy(self, name):
+        self.keras.mixed_precision.set_global_policy(name)
+
+    def registered_name(self, cls):
+        return self.keras.saving.get_registered_name(cls)
+
     def exponential_decay(self, lr0, decay_steps, decay_rate):
         return self.keras.optimizers.schedules.ExponentialDecay(lr0, decay_steps, decay_rate)
 
     # variables
     def variable(self, value, name="w"):
-        return self.keras.Variable(np.asarray(value), name=name)
+        value = np.asarray(value)  # (torch refuses a trainable integer variable)
+        return self.keras.Variable(value, name=name, trainable=np.issubdtype(value.dtype, np.floating))
 
     def tensor(self, value):
         return self.ops.convert_to_tensor(np.asarray(value))
@@ -61,13 +86,14 @@ class Keras3:
         return np.asarray(self.ops.convert_to_numpy(v))
 
     def slots(self, opt):
+        opt = getattr(opt, "inner_optimizer", opt)  # through a LossScaleOptimizer
         return [self.value(v) for v in opt.variables]
 
     def iterations(self, opt):
         return int(self.value(opt.iterations))
 
     # models
-    def dense_model(self, n_in=4, n_out=1, seed=0):
+    def dense_model(self, n_in=4, n_out=1, seed=0):  # noqa: D401
         k = self.keras
         model = k.Sequential([k.Input((n_in,)), k.layers.Dense(8, activation="tanh"),
                               k.layers.Dense(n_out)])
@@ -75,6 +101,18 @@ class Keras3:
 
     def load_model(self, path):
         return self.keras.models.load_model(path)
+
+    @property
+    def formats(self):
+        # .weights.h5 holds no optimizer state in Keras 3 (nor for its own Adam): not a resume format
+        return ["keras"] + (["checkpoint"] if self.tf is not None else [])
+
+    def save(self, model, fmt, base):
+        if fmt == "keras":
+            model.save(base + ".keras")
+            return base + ".keras"
+        self.tf.train.Checkpoint(model=model, optimizer=model.optimizer).write(base)
+        return base
 
 
 class TFKeras:
@@ -119,6 +157,35 @@ class TFKeras:
             return None
         return cls(**kwargs)
 
+    def host_adam(self, **kwargs):
+        """The host's own Adam of this family (no decay): an oracle for clipping."""
+        if self.family == "keras2":
+            return self._builtin("Adam")(**kwargs)
+        opts = self.keras.optimizers
+        return getattr(opts, "legacy", opts).Adam(**kwargs) if self.tf_version >= (2, 11) \
+            else opts.Adam(**kwargs)
+
+    def loss_scale_optimizer(self, opt):
+        mp = self.keras.mixed_precision
+        if self.family == "keras2" and self.tf_version < (2, 11):
+            return None  # TF 2.9/2.10: the public LossScaleOptimizer wraps OptimizerV2 only
+        if hasattr(mp, "LossScaleOptimizer"):
+            return mp.LossScaleOptimizer(opt)
+        return mp.experimental.LossScaleOptimizer(opt, "dynamic")  # TF 2.2/2.3
+
+    def apply_scaled(self, lso, grads, variables):
+        return self.apply(lso, grads, variables)
+
+    def set_policy(self, name):
+        mp = self.keras.mixed_precision
+        if hasattr(mp, "set_global_policy"):
+            mp.set_global_policy(name)
+        else:  # TF 2.2/2.3
+            mp.experimental.set_policy(name)
+
+    def registered_name(self, cls):
+        return self.keras.utils.get_registered_name(cls)
+
     def exponential_decay(self, lr0, decay_steps, decay_rate):
         return self.keras.optimizers.schedules.ExponentialDecay(lr0, decay_steps, decay_rate)
 
@@ -136,6 +203,7 @@ class TFKeras:
         return np.asarray(v.numpy() if hasattr(v, "numpy") else v)
 
     def slots(self, opt):
+        opt = getattr(opt, "inner_optimizer", opt)  # through a LossScaleOptimizer
         variables = opt.variables
         variables = variables() if callable(variables) else variables  # a method in OptimizerV2
         return [self.value(v) for v in variables]
@@ -144,7 +212,7 @@ class TFKeras:
         return int(self.value(opt.iterations))
 
     # models
-    def dense_model(self, n_in=4, n_out=1, seed=0):
+    def dense_model(self, n_in=4, n_out=1, seed=0):  # noqa: D401
         k = self.keras
         model = k.Sequential([k.Input((n_in,)), k.layers.Dense(8, activation="tanh"),
                               k.layers.Dense(n_out)])
@@ -152,6 +220,24 @@ class TFKeras:
 
     def load_model(self, path):
         return self.keras.models.load_model(path)
+
+    @property
+    def formats(self):
+        """Every format this host saves a model (or its training state) in."""
+        return (["h5", "savedmodel", "checkpoint", "tf-weights"]
+                + (["keras"] if self.tf_version >= (2, 12) or self.namespace == "tf_keras" else []))
+
+    def save(self, model, fmt, base):
+        if fmt in ("keras", "h5"):
+            model.save(base + "." + fmt)
+            return base + "." + fmt
+        if fmt == "savedmodel":
+            model.save(base, save_format="tf")
+        elif fmt == "checkpoint":
+            self.tf.train.Checkpoint(model=model, optimizer=model.optimizer).write(base)
+        else:  # TF-format weights: the model's checkpoint, optimizer included
+            model.save_weights(base, save_format="tf")
+        return base
 
 
 HOSTS = {"keras3": Keras3, "keras2": TFKeras, "legacy": TFKeras}

@@ -1,0 +1,84 @@
+"""Data-parallel training equals the single-device run on the same global batch (so the
+decay is applied once per step, not once per replica).  Each case runs in a fresh
+interpreter: the device count must be set before the framework starts."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+
+TRAIN = textwrap.dedent("""
+    import json, os, sys
+    sys.path.insert(0, %(tests)r)
+    import numpy as np
+
+    family, mode = sys.argv[1], sys.argv[2]
+    if mode == "mirrored":
+        import tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+    from hosts import make_host
+    from test_keras_integration import data
+
+    host = make_host(family)
+    x, y = data(128)
+
+    def train(name, kw):
+        model = host.dense_model()
+        model.compile(optimizer=host.make(name, **kw), loss="mse")
+        model.fit(x, y, batch_size=32, epochs=3, verbose=0, shuffle=False)
+        return np.concatenate([w.ravel() for w in model.get_weights()])
+
+    cases = {"AdamW": dict(learning_rate=0.01, weight_decay=0.2, amsgrad=True),
+             "SGDW": dict(learning_rate=0.05, weight_decay=0.2, momentum=0.9)}
+    out = {}
+    for name, kw in cases.items():
+        single = train(name, kw)
+        if mode == "mirrored":
+            strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+            assert strategy.num_replicas_in_sync == 2
+            with strategy.scope():
+                parallel = train(name, kw)
+        else:
+            import jax, keras
+            assert len(jax.devices()) == 2, jax.devices()
+            keras.distribution.set_distribution(keras.distribution.DataParallel(devices=jax.devices()))
+            parallel = train(name, kw)
+            keras.distribution.set_distribution(None)
+        out[name] = [float(np.max(np.abs(single - parallel))), float(np.max(np.abs(single - train(name, dict(kw, weight_decay=0.0)))))]
+    print("RESULT " + json.dumps(out))
+""")
+
+
+def run_case(host, mode, tmp_path, env=None):
+    script = tmp_path / "train.py"
+    script.write_text(TRAIN % {"tests": TESTS})
+    proc = subprocess.run([sys.executable, str(script), host.family, mode], capture_output=True,
+                          text=True, timeout=900, env=dict(os.environ, **(env or {})))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):])
+
+
+def check(result):
+    for name, (parallel_diff, decay_effect) in result.items():
+        assert parallel_diff < 1e-6, (name, parallel_diff)
+        assert decay_effect > 1e-3, (name, decay_effect)  # decay matters, so a doubled decay would show
+
+
+def test_mirrored_strategy_equals_one_device(host, tmp_path):
+    if host.tf is None:
+        pytest.skip("tf.distribute.MirroredStrategy needs TensorFlow variables (%r)" % host)
+    check(run_case(host, "mirrored", tmp_path))
+
+
+def test_jax_data_parallel_equals_one_device(host, tmp_path):
+    if getattr(host, "backend", None) != "jax":
+        pytest.skip("keras.distribution.DataParallel runs on the JAX backend only (%r)" % host)
+    check(run_case(host, "jax", tmp_path, {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}))

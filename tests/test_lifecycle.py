@@ -1,0 +1,104 @@
+"""Training lifecycle in every family: registered names, clipping, mixed precision, XLA,
+errors at use time.  (Save/load/resume: test_keras_integration.py; distribution:
+test_distribution.py.)"""
+import numpy as np
+import pytest
+
+from test_keras_integration import data
+from test_oracles import ORACLE_TOL, host_run, worst
+from test_trajectories import problem, run
+
+
+def test_registered_name_resolves_to_the_class(host):
+    for name in ("AdamW", "SGDW"):
+        cls = getattr(host.module, name)
+        registered = host.registered_name(cls)
+        assert registered.endswith(">" + name), registered
+        opt = host.keras.optimizers.get(registered)
+        assert type(opt) is cls
+    model = host.dense_model()
+    model.compile(optimizer=host.registered_name(host.module.AdamW), loss="mse")
+    assert type(model.optimizer) is host.module.AdamW
+
+
+@pytest.mark.parametrize("clip", [dict(clipnorm=0.05), dict(clipvalue=0.01), dict(global_clipnorm=0.05)])
+def test_clipping_as_the_host_does_it(host, clip):
+    """With no decay, optcompat AdamW is the host's Adam -- clipping included."""
+    x0, grads = problem()
+    kw = dict(learning_rate=0.01, **clip)
+    try:
+        theirs_opt = host.host_adam(**kw)
+    except (TypeError, ValueError) as e:
+        pytest.skip("%r's Adam has no %s: %s" % (host, list(clip)[0], e))
+    ours = run(host, "AdamW", dict(kw, weight_decay=0.0), x0, grads)
+    theirs = host_run(host, lambda: theirs_opt, x0, grads)
+    unclipped = run(host, "AdamW", dict(learning_rate=0.01, weight_decay=0.0), x0, grads)
+    assert worst(ours, theirs) <= ORACLE_TOL
+    assert worst(ours, unclipped) > 1e-4  # clipping really acted
+
+
+@pytest.fixture
+def mixed_float16(host):
+    host.set_policy("mixed_float16")
+    yield
+    host.set_policy("float32")
+
+
+def test_mixed_precision_fit(host, mixed_float16):
+    x, y = data()
+    try:  # where the host cannot train its own Adam under mixed_float16, say so
+        control = host.dense_model()
+        control.compile(optimizer=host.host_adam(learning_rate=0.01), loss="mse")
+        control.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    except (TypeError, ValueError) as e:
+        pytest.skip("upstream: %r's own Adam cannot train under mixed_float16: %s" % (host, str(e)[:200]))
+    model = host.dense_model()
+    model.compile(optimizer=host.make("AdamW", learning_rate=0.01, weight_decay=0.01), loss="mse")
+    hist = model.fit(x, y, batch_size=16, epochs=3, verbose=0, shuffle=False)
+    assert np.all(np.isfinite(hist.history["loss"])) and hist.history["loss"][-1] < hist.history["loss"][0]
+    assert all(w.dtype == np.float32 for w in model.get_weights())  # float32 masters
+    slots = [s for s in host.slots(model.optimizer) if s.ndim > 0]
+    assert slots and all(s.dtype == np.float32 for s in slots)
+
+
+def test_loss_scale_overflow_step_changes_nothing(host):
+    opt = host.make("AdamW", learning_rate=0.1, weight_decay=0.5)
+    lso = host.loss_scale_optimizer(opt)
+    if lso is None:
+        pytest.skip("%r has no public LossScaleOptimizer for this optimizer family" % host)
+    var = host.variable(np.ones((3,), np.float32))
+    host.apply_scaled(lso, [np.full((3,), 0.5, np.float32)], [var])
+    before = [host.value(var)] + [s for s in host.slots(opt) if s.ndim > 0]
+    assert np.all(before[0] < 1.0)  # the finite step moved the weights
+    host.apply_scaled(lso, [np.array([np.inf, 1.0, np.nan], np.float32)], [var])
+    after = [host.value(var)] + [s for s in host.slots(opt) if s.ndim > 0]
+    for a, b in zip(before, after):
+        np.testing.assert_array_equal(a, b)  # weights, m, v: no update and no decay
+    assert np.all(np.isfinite(after[0]))
+
+
+def test_jit_compiled_fit_equals_plain_fit(host):
+    if getattr(host, "backend", None) == "torch":
+        pytest.skip("Keras 3's torch backend has no XLA jit_compile")
+    x, y = data()
+    weights = {}
+    for jit in (False, True):
+        model = host.dense_model()
+        try:
+            model.compile(optimizer=host.make("AdamW", learning_rate=0.01, amsgrad=True),
+                          loss="mse", jit_compile=jit)
+        except TypeError:
+            pytest.skip("%r's Model.compile has no jit_compile" % host)
+        model.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
+        weights[jit] = np.concatenate([w.ravel() for w in model.get_weights()])
+    assert np.max(np.abs(weights[True] - weights[False])) < 1e-6
+
+
+def test_non_float_variable_is_refused_before_any_change(host):
+    opt = host.make("AdamW")
+    good = host.variable(np.ones((2,), np.float32), name="good")
+    ints = host.variable(np.ones((2,), np.int32), name="ints")
+    with pytest.raises(TypeError, match="ints"):
+        opt.apply_gradients([(host.tensor(np.ones((2,), np.float32)), good),
+                             (host.tensor(np.ones((2,), np.int32)), ints)])
+    np.testing.assert_array_equal(host.value(good), np.ones((2,), np.float32))

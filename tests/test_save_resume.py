@@ -1,0 +1,136 @@
+"""Save, load in a fresh process with no custom_objects, resume: nothing a user trained is lost.
+
+For every format the host supports, k steps + save + load + k steps must equal 2k straight
+steps (max abs diff < 1e-6), with iterations, slots, the schedule and the convention back.
+Where a host's own Adam cannot resume in a format, deviations.NO_OPTIMIZER_STATE_IN_SAVE says
+why, and the test checks the host really cannot (so the entry stays true).
+"""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from deviations import NO_OPTIMIZER_STATE_IN_SAVE
+from test_keras_integration import data
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+FORMATS = ["keras", "h5", "savedmodel", "checkpoint", "tf-weights"]
+FULL_MODEL = ("keras", "h5", "savedmodel")  # load_model rebuilds the optimizer from its config
+CASES = {
+    "adamw": ("AdamW", dict(weight_decay=0.05, amsgrad=True, convention="paper"), True),
+    "sgdw": ("SGDW", dict(learning_rate=0.05, weight_decay=0.01, momentum=0.9, nesterov=True,
+                          convention="torch"), False),
+}
+
+
+def make_optimizer(host, case, own_adam=False):
+    name, kw, schedule = CASES[case]
+    kw = dict(kw)
+    if schedule:
+        kw["learning_rate"] = host.exponential_decay(0.05, 8, 0.5)
+    if own_adam:
+        return host.host_adam(learning_rate=kw.get("learning_rate", 0.05))
+    return host.make(name, **kw)
+
+
+def fit(model, steps_epochs=2):
+    x, y = data()
+    model.fit(x, y, batch_size=16, epochs=steps_epochs, verbose=0, shuffle=False)
+
+
+def flat(model):
+    return np.concatenate([w.ravel() for w in model.get_weights()])
+
+
+# A fresh interpreter: for full-model formats nothing but optcompat's own registration can
+# find the class (no custom_objects, no optcompat.<family> import).
+RESUME = textwrap.dedent("""
+    import importlib, json, sys
+    import numpy as np
+    order, family, namespace, fmt, path, out, case, own = sys.argv[1:9]
+
+    def host_keras():
+        top, _, rest = namespace.partition(".")
+        mod = importlib.import_module(top)
+        for attr in rest.split(".") if rest else ():
+            mod = getattr(mod, attr)
+        return mod
+
+    if order == "optcompat-first":
+        import optcompat
+        keras = host_keras()
+    else:
+        keras = host_keras()
+        import optcompat
+    if fmt in %(full)r:
+        model = keras.models.load_model(path)
+    else:  # training-state formats: the user rebuilds the model and optimizer, then restores
+        sys.path.insert(0, %(tests)r)
+        from hosts import make_host
+        from test_save_resume import make_optimizer
+        host = make_host(family)
+        model = host.dense_model(seed=1)
+        model.compile(optimizer=make_optimizer(host, case, own == "own"), loss="mse")
+        if fmt == "checkpoint":
+            import tensorflow as tf
+            tf.train.Checkpoint(model=model, optimizer=model.optimizer).read(path).expect_partial()
+        else:
+            model.load_weights(path)
+    opt = model.optimizer
+    conv = opt.get_config().get("convention")
+    lr = opt.get_config().get("learning_rate")
+    print("STATE " + json.dumps([type(opt).__module__, conv, int(opt.iterations.numpy()),
+                                 lr if isinstance(lr, dict) else None], default=str))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype(np.float32)
+    y = (x @ np.array([[1.0], [-2.0], [0.5], [0.0]], np.float32) + 0.1).astype(np.float32)
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
+    np.save(out, np.concatenate([w.ravel() for w in model.get_weights()]))
+""") % {"full": FULL_MODEL, "tests": TESTS}
+
+
+def save_and_resume(host, case, fmt, order, tmp_path, own_adam=False):
+    """(weights after 2+2 epochs across a fresh process, after 4 straight, STATE printed)."""
+    straight = host.dense_model()
+    straight.compile(optimizer=make_optimizer(host, case, own_adam), loss="mse")
+    fit(straight, 4)
+    first = host.dense_model()
+    first.compile(optimizer=make_optimizer(host, case, own_adam), loss="mse")
+    fit(first, 2)
+    path = host.save(first, fmt, str(tmp_path / "saved"))
+    out_file = str(tmp_path / "resumed.npy")
+    script = tmp_path / "resume.py"
+    script.write_text(RESUME)
+    proc = subprocess.run([sys.executable, str(script), order, host.family, host.namespace, fmt, path,
+                           out_file, case, "own" if own_adam else "optcompat"],
+                          capture_output=True, text=True, timeout=600, env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    state = json.loads([l for l in proc.stdout.splitlines() if l.startswith("STATE ")][-1][6:])
+    return np.load(out_file), flat(straight), state
+
+
+@pytest.mark.parametrize("order", ["optcompat-first", "host-first"])
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_save_load_resume_in_fresh_process(host, fmt, case, order, tmp_path):
+    if fmt not in host.formats:
+        pytest.skip("%r does not save in the %r format" % (host, fmt))
+    if order == "host-first" and fmt not in FULL_MODEL:
+        pytest.skip("import order only matters where load_model must find the class itself")
+    limitation = NO_OPTIMIZER_STATE_IN_SAVE.get((repr(host), fmt))
+    if limitation:
+        # the entry must stay true: the host's own Adam loses its state in this format too
+        resumed, straight, _ = save_and_resume(host, case, fmt, order, tmp_path, own_adam=True)
+        assert np.max(np.abs(resumed - straight)) > 1e-4, "host resumes now; remove: " + limitation
+        pytest.skip("upstream: " + limitation)
+    resumed, straight, state = save_and_resume(host, case, fmt, order, tmp_path)
+    module, convention, iterations, schedule = state
+    assert module.endswith("optcompat." + host.family)
+    assert convention == CASES[case][1]["convention"] and iterations == 8
+    if CASES[case][2]:
+        assert schedule is not None and "ExponentialDecay" in json.dumps(schedule)
+    assert np.max(np.abs(resumed - straight)) < 1e-6
