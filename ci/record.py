@@ -141,9 +141,14 @@ def record(env, families=None):
     hosts, reference, tt = _tests()
     if families is None:
         families = [f for f in optcompat.available_families() if f in hosts.HOSTS]
+    # families whose host is installed but that are not recorded here (no adapter yet, or no harness)
+    rec["not_recorded"] = {f: ("no adapter optcompat.%s yet" % f if not optcompat._detect.adapter_available(f)
+                               else "no harness in tests/hosts.py")
+                           for f in sorted(optcompat._detect.host_modules()) if f not in families}
     if not families:
-        rec["note"] = ("no family: optcompat.available_families() is empty here "
-                       "(no host installed, or its adapter is not in this copy of optcompat)")
+        rec["note"] = "no family recorded: %s" % (
+            "; ".join("%s host installed, %s" % kv for kv in sorted(rec["not_recorded"].items()))
+            or "no TensorFlow / Keras host installed")
     for family in families:
         start = time.time()
         try:

@@ -91,6 +91,8 @@ def test_junit_counts(tmp_path):
 def test_tox_finish_lines():
     envs = ["keras3-jax", "tf28"]
     assert matrix.parse_finish("keras3-jax: OK \u2714 in 16.62 seconds", envs) == ("keras3-jax", "OK", 16.62)
+    assert matrix.parse_finish("keras3-jax: OK \u2714 in 1 minute 8.5 seconds", envs) == ("keras3-jax", "OK", 68.5)
+    assert matrix.parse_finish("tf28: FAIL \u2716 in 2 minutes 1 second", envs) == ("tf28", "FAIL", 121.0)
     assert matrix.parse_finish("  tf28: FAIL code 1 (3.21=setup[1.00]+cmd[2.21] seconds)", envs) == ("tf28", "FAIL", 3.21)
     assert matrix.parse_finish("tests/test_x.py: 3 warnings", envs) is None
     assert matrix.parse_finish("tf215: OK \u2714 in 1 seconds", envs) is None  # not one of ours
