@@ -214,6 +214,8 @@ def run_matrix(envs, jobs, results, command, log_path):
                 rec = collect(env, status, seconds, results, started, command)
                 done[env] = rec
                 fams = ", ".join(sorted(rec.get("families", {}))) or "no family"
+                if rec.get("not_recorded"):
+                    fams += "; not recorded: " + ", ".join(sorted(rec["not_recorded"]))
                 print("[%d/%d] %-22s %-4s %7.1fs  %s  (%s)" % (
                     len(done), len(envs), env, status, seconds or 0.0, fmt_counts(rec["run"]["tests"]), fams),
                     flush=True)
