@@ -307,6 +307,11 @@ def identity(records):
     if len(configs) > 1:
         checks.append({"check": "fit configuration the same in every record", "value": None, "tol": None,
                        "status": "FAIL", "detail": "records from different ci/record.py settings: rerun", "runs": len(fits)})
+    short = ["%s (%s of %s)" % (lab, f.get("iterations"), f["steps"]) for lab, f in fits
+             if f.get("iterations") is not None and f["iterations"] != f["steps"]]
+    if short:
+        checks.append({"check": "fit ran every step", "value": None, "tol": None, "status": "FAIL",
+                       "detail": ", ".join(short), "runs": len(fits)})
     worst, pair = _max_pairwise([(lab, f["final_loss"]) for lab, f in fits], _rel)
     add("fit final loss (%d steps), max relative difference between envs" % (fits[0][1]["steps"] if fits else 200),
         worst if pair else None, LOSS_RTOL, " vs ".join(pair) if pair else "fewer than 2 runs", len(fits))

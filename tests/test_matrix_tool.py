@@ -71,6 +71,12 @@ def test_mismatched_fit_settings_fail():
     assert not matrix.identity_ok(matrix.identity(records(fake_run(), other)))
 
 
+def test_a_fit_that_stopped_early_fails():
+    short = fake_run()
+    short["fit"]["iterations"] = 150
+    assert not matrix.identity_ok(matrix.identity(records(fake_run(), short)))
+
+
 def test_one_run_is_not_a_comparison():
     checks = matrix.identity(records(fake_run()))
     assert status(checks, "difference between envs") == ["n/a", "n/a"]
