@@ -399,13 +399,13 @@ def render_markdown(records, checks, command, when, png_name, total_s=None, core
     runs = runs_of(records)
     if runs:
         cases = sorted({c for _, d in runs for c in d.get("fixed", {})})
-        lines += ["| env/family | host | %s | fit initial loss | fit final loss | record s |"
+        lines += ["| env/family | host | devices seen | %s | fit initial loss | fit final loss | record s |"
                   % " | ".join("%s max err vs ref" % c for c in cases),
-                  "|---|---|%s---:|---:|---:|" % ("---:|" * len(cases))]
+                  "|---|---|---|%s---:|---:|---:|" % ("---:|" * len(cases))]
         for lab, d in runs:
             fit = d.get("fit", {})
-            lines.append("| `%s` | `%s` | %s | %.7g | %.7g | %s |" % (
-                lab, d.get("host", "-"),
+            lines.append("| `%s` | `%s` | %s | %s | %.7g | %.7g | %s |" % (
+                lab, d.get("host", "-"), ", ".join(d.get("devices") or ["-"]),
                 " | ".join(_g(max(d["fixed"][c]["max_abs_error_vs_reference"])) if c in d.get("fixed", {}) else "-"
                            for c in cases),
                 fit.get("initial_loss", float("nan")), fit.get("final_loss", float("nan")), d.get("seconds", "-")))

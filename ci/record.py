@@ -155,6 +155,7 @@ def record(env, families=None):
             host = hosts.make_host(family)
             rec["families"][family] = {
                 "host": repr(host),
+                "devices": host.devices(),  # the run uses the backend's default: a GPU where one is visible
                 "fixed": record_fixed(host, reference, tt),
                 "fit": record_fit(host),
                 "seconds": round(time.time() - start, 2),
