@@ -19,3 +19,18 @@ def host(request):
         pytest.skip("no TensorFlow / Keras host installed in this environment "
                     "(optcompat.available_families() is empty)")
     return make_host(request.param)
+
+
+DEVICES = ["cpu", "gpu"]
+
+
+@pytest.fixture(params=DEVICES)
+def device(host, request):
+    """Run the test body on one device: "cpu" always, "gpu" where the host's backend sees one
+    (``host.devices()``); the GPU case is skipped, not dropped, so the test ids are the same on
+    every machine."""
+    kind = request.param
+    if kind not in host.devices():
+        pytest.skip("no GPU visible to %s" % host.backend)
+    with host.on(kind):
+        yield kind

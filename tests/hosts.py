@@ -92,6 +92,41 @@ class Keras3:
     def iterations(self, opt):
         return int(self.value(opt.iterations))
 
+    # devices: "cpu" always, "gpu" where the backend sees one (conftest.device)
+    def devices(self):
+        return ["cpu"] + (["gpu"] if self._gpu_visible() else [])
+
+    def _gpu_visible(self):
+        try:
+            if self.backend == "tensorflow":
+                import tensorflow as tf
+
+                return bool(tf.config.list_physical_devices("GPU"))
+            if self.backend == "jax":
+                import jax
+
+                return bool(jax.devices("gpu"))
+            if self.backend == "torch":
+                import torch
+
+                return bool(torch.cuda.is_available())
+        except RuntimeError:  # jax: no gpu platform (e.g. JAX_PLATFORMS=cpu)
+            return False
+        return False
+
+    def on(self, kind):
+        """Context manager: create variables and run ops on device ``kind`` ("cpu", "gpu")."""
+        return self.keras.device("%s:0" % kind)
+
+    def device_of(self, v):
+        """"cpu" or "gpu": where the backend tensor of variable ``v`` lives."""
+        x = v.value
+        if self.backend == "jax":
+            return _kind(next(iter(x.devices())).platform)
+        if self.backend == "torch":
+            return _kind(x.device.type)
+        return _kind(x.device)
+
     # models
     def dense_model(self, n_in=4, n_out=1, seed=0):  # noqa: D401
         k = self.keras
@@ -123,6 +158,7 @@ class TFKeras:
 
         self.tf = tf
         self.family = family
+        self.backend = "tensorflow"
         self.namespace = optcompat._detect.require(family).split(".optimizers.")[0]
         self.keras, self.optimizer_base = optcompat._detect.host(family)
         self.module = optcompat.family_module(family)
@@ -211,6 +247,17 @@ class TFKeras:
     def iterations(self, opt):
         return int(self.value(opt.iterations))
 
+    # devices: "cpu" always, "gpu" where TensorFlow sees one (conftest.device)
+    def devices(self):
+        return ["cpu"] + (["gpu"] if self.tf.config.list_physical_devices("GPU") else [])
+
+    def on(self, kind):
+        """Context manager: create variables and run ops on device ``kind`` ("cpu", "gpu")."""
+        return self.tf.device("/%s:0" % kind.upper())
+
+    def device_of(self, v):
+        return _kind(v.device)
+
     # models
     def dense_model(self, n_in=4, n_out=1, seed=0):  # noqa: D401
         k = self.keras
@@ -238,6 +285,12 @@ class TFKeras:
         else:  # TF-format weights: the model's checkpoint, optimizer included
             model.save_weights(base, save_format="tf")
         return base
+
+
+def _kind(device):
+    """"gpu" or "cpu" from a device string or platform name ("/device:GPU:0", "cuda", "cpu")."""
+    d = str(device).lower()
+    return "gpu" if ("gpu" in d or "cuda" in d) else "cpu" if "cpu" in d else d
 
 
 HOSTS = {"keras3": Keras3, "keras2": TFKeras, "legacy": TFKeras}

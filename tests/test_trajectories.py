@@ -1,4 +1,7 @@
-"""40-step trajectories of optcompat vs the float64 reference, every convention and option."""
+"""40-step trajectories of optcompat vs the float64 reference, every convention and option.
+
+The update-kernel tests run once per device (``conftest.device``): CPU always, GPU where the
+host's backend sees one, with the same tolerances; without a GPU those cases are skipped."""
 import numpy as np
 import pytest
 
@@ -60,6 +63,7 @@ def assert_close(traj, ref, tol):
     assert max(np.max(np.abs(a - b)) for a, b in zip(ref[-1], ref[0])) > 10 * tol
 
 
+@pytest.mark.usefixtures("device")
 @pytest.mark.parametrize("convention", CONVENTIONS)
 @pytest.mark.parametrize("case", sorted(ADAM_CASES))
 def test_adamw_matches_reference(host, case, convention):
@@ -68,12 +72,32 @@ def test_adamw_matches_reference(host, case, convention):
     assert_close(run(host, "AdamW", kwargs, x0, grads), expected(reference.adamw, kwargs, x0, grads), TOL)
 
 
+@pytest.mark.usefixtures("device")
 @pytest.mark.parametrize("convention", CONVENTIONS)
 @pytest.mark.parametrize("case", sorted(SGD_CASES))
 def test_sgdw_matches_reference(host, case, convention):
     kwargs = dict(SGD_CASES[case], convention=convention)
     x0, grads = problem(1)
     assert_close(run(host, "SGDW", kwargs, x0, grads), expected(reference.sgdw, kwargs, x0, grads), TOL)
+
+
+@pytest.mark.parametrize("name", ["AdamW", "SGDW"])
+def test_update_runs_on_the_device(host, device, name):
+    """The update-kernel tests above really run where the ``device`` fixture says: the
+    variables and the optimizer's slots live on that device after a step."""
+    x0, grads = problem()
+    opt = host.make(name, learning_rate=0.01, weight_decay=0.1, **({"momentum": 0.9} if name == "SGDW" else {}))
+    variables = [host.variable(x, name="w%d" % i) for i, x in enumerate(x0)]
+    host.apply(opt, grads[0], variables)
+    assert [host.device_of(v) for v in variables] == [device] * len(variables)
+    slots = [v for v in _slot_variables(opt) if tuple(v.shape) in [x.shape for x in x0]]
+    assert slots, "no slot variables found on %r" % opt
+    assert {host.device_of(v) for v in slots} == {device}
+
+
+def _slot_variables(opt):
+    variables = opt.variables
+    return list(variables() if callable(variables) else variables)
 
 
 def test_conventions_differ(host):

@@ -1,0 +1,594 @@
+#!/usr/bin/env python3
+"""Run the tox matrix (or a named part of it) in parallel; write docs/matrix.md and docs/matrix.png.
+
+    python ci/matrix.py                           the default env_list (the CI subset)
+    python ci/matrix.py --label matrix            one env per TensorFlow minor + the Keras 3 envs
+    python ci/matrix.py --envs keras3-jax,tf28 -j 2
+    python ci/matrix.py --report-only             rewrite matrix.md / matrix.png from docs/results
+    python ci/matrix.py --check                   only the cross-release identity check
+
+The envs run through ``ci/tox -p J`` (J = ``-j``, default: the number of cores); a progress
+line is printed as each env finishes.  In every env, after the tests, ``ci/record.py`` writes
+``docs/results/<env>.json`` (trajectories, a 200-step fit; see that file); this script adds the
+env's test counts and wall time to it, then writes from those records, and nothing else:
+
+* ``docs/matrix.md``: env, Python, host versions, default family, families tested,
+  passed/failed/skipped, wall time, and the cross-release identity check: the fixed-gradient
+  trajectories of every env x family agree within 2e-5 (max abs, every step), and the fit's
+  final loss within 1e-4 (relative);
+* ``docs/matrix.png``: the fit's loss curves overlaid for every env x family, and the
+  fixed-gradient error against the float64 reference.
+
+docs/ always shows one run: a run removes docs/results/*.json first (``--out DIR`` writes
+elsewhere).  Exit status: 0 when every env passed and the identity check passed, else 1.
+matplotlib is installed into the tox bootstrap venv (.tox-bootstrap) on first use.
+Python 3.8+, standard library only (the plot runs in the bootstrap venv).
+"""
+import argparse
+import configparser
+import glob
+import json
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+import xml.etree.ElementTree as ET
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOX = os.path.join(ROOT, "ci", "tox")
+BOOT_PYTHON = os.path.join(ROOT, ".tox-bootstrap", "bin", "python")
+TOXWORKDIR = os.path.join(ROOT, ".tox")
+
+TRAJ_TOL = 2e-5  # max abs difference between any two envs' fixed-gradient trajectories
+LOSS_RTOL = 1e-4  # max relative difference between any two envs' final fit losses
+VERSION_COLUMNS = [("tensorflow", "TensorFlow"), ("keras", "Keras"), ("tf_keras", "tf-keras"),
+                   ("jax", "JAX"), ("torch", "torch")]
+
+
+def utc(ts):
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
+
+
+def natural(name):
+    """Sort key: tf28 before tf215."""
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+
+# --------------------------------------------------------------------------- env selection
+def tox_config():
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(os.path.join(ROOT, "tox.ini"))
+    split = lambda s: [e for e in re.split(r"[,\s]+", s) if e]
+    labels = {}
+    for line in cfg["tox"].get("labels", "").splitlines():
+        if "=" in line:
+            name, _, envs = line.partition("=")
+            labels[name.strip()] = split(envs)
+    return split(cfg["tox"]["env_list"]), labels
+
+
+def select_envs(envs_arg, label):
+    env_list, labels = tox_config()
+    if envs_arg and label:
+        raise SystemExit("matrix: give --envs or --label, not both")
+    if label:
+        if label not in labels:
+            raise SystemExit("matrix: no label %r in tox.ini (labels: %s)" % (label, ", ".join(sorted(labels))))
+        return labels[label]
+    if envs_arg:
+        envs = [e.strip() for e in envs_arg.split(",") if e.strip()]
+        bad = [e for e in envs if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", e)]
+        if bad:
+            raise SystemExit("matrix: bad env names: %s" % ", ".join(bad))
+        return envs
+    return env_list
+
+
+# --------------------------------------------------------------------------- running
+FINISH = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9_.-]*): (OK|FAIL|SKIP)\b(.*)$")
+
+
+def parse_finish(line, envs):
+    """``(env, status, seconds)`` from tox's line for a finished env, else None.
+
+    tox prints ``env: OK ✔ in 1 minute 8.13 seconds`` when an env finishes and
+    ``  env: FAIL code 1 (68.13=setup[..]+cmd[..] seconds)`` in its final report."""
+    m = FINISH.match(line)
+    if not m or m.group(1) not in envs:
+        return None
+    rest = re.sub(r"code -?\d+", "", m.group(3))
+    total = re.search(r"\((\d+(?:\.\d+)?)=", rest)  # final report: (68.13=setup[..]+cmd[..] seconds)
+    if total:
+        return m.group(1), m.group(2), float(total.group(1))
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*(hour|minute|second)s?\b", rest)  # 1 minute 8.13 seconds
+    scale = {"hour": 3600.0, "minute": 60.0, "second": 1.0}
+    seconds = sum(float(n) * scale[u] for n, u in parts) if parts else None
+    return m.group(1), m.group(2), seconds
+
+
+def junit_counts(path):
+    """passed / failed / errors / skipped (and the failing test ids) from a pytest junit XML."""
+    root = ET.parse(path).getroot()
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    n = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    failing = []
+    for s in suites:
+        for k in n:
+            n[k] += int(s.get(k, 0) or 0)
+        for case in s.iter("testcase"):
+            if case.find("failure") is not None or case.find("error") is not None:
+                failing.append("%s::%s" % (case.get("classname", ""), case.get("name", "")))
+    return {"passed": n["tests"] - n["failures"] - n["errors"] - n["skipped"],
+            "failed": n["failures"], "errors": n["errors"], "skipped": n["skipped"],
+            "failing": failing}
+
+
+def load_record(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def save_record(path, rec):
+    with open(path + ".tmp", "w") as f:
+        json.dump(rec, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(path + ".tmp", path)
+
+
+def collect(env, status, seconds, results, started, command):
+    """Merge what tox said and the env's junit counts into results/<env>.json; return it."""
+    path = os.path.join(results, env + ".json")
+    rec = load_record(path)
+    if rec is None or rec.get("env") != env:
+        rec = {"env": env, "families": {}, "errors": {}, "record": "missing",
+               "note": "no record: the env failed before ci/record.py ran (see the log)"}
+    junit = os.path.join(TOXWORKDIR, env, "tmp", "junit.xml")
+    counts = None
+    if os.path.exists(junit) and os.path.getmtime(junit) >= started:
+        try:
+            counts = junit_counts(junit)
+        except (ET.ParseError, OSError, ValueError):
+            counts = None
+    rec["run"] = {"status": status, "wall_s": seconds, "tests": counts, "command": command,
+                  "started": utc(started)}
+    save_record(path, rec)
+    return rec
+
+
+def fmt_counts(counts):
+    if not counts:
+        return "no test counts"
+    s = "%d passed, %d failed, %d skipped" % (counts["passed"], counts["failed"] + counts["errors"],
+                                              counts["skipped"])
+    return s
+
+
+def run_matrix(envs, jobs, results, command, log_path):
+    """Run ``envs`` through ci/tox -p jobs; print progress; return True when every env passed."""
+    if not os.path.isdir(results):
+        os.makedirs(results)
+    for old in glob.glob(os.path.join(results, "*.json")):
+        os.remove(old)  # results/ holds exactly one run
+    for env in envs:
+        junit = os.path.join(TOXWORKDIR, env, "tmp", "junit.xml")
+        if os.path.exists(junit):
+            os.remove(junit)
+    # bootstrap tox once, before parallel work
+    subprocess.check_call([TOX, "--version"], stdout=subprocess.DEVNULL)
+    started = time.time()
+    environ = dict(os.environ, OPTCOMPAT_RECORD_DIR=results, PYTHONUNBUFFERED="1")
+    cmd = [TOX, "-p", str(jobs), "--parallel-no-spinner", "--colored", "no", "-e", ",".join(envs)]
+    print("matrix: %d envs, %d at a time: %s" % (len(envs), jobs, " ".join(cmd[1:])), flush=True)
+    print("matrix: tox output -> %s; records -> %s" % (os.path.relpath(log_path, ROOT),
+                                                        os.path.relpath(results, ROOT)), flush=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines = queue.Queue()
+
+    def pump():
+        for raw in iter(proc.stdout.readline, b""):
+            lines.put(raw.decode("utf-8", "replace"))
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    done = {}
+    last_beat = time.time()
+    with open(log_path, "w") as log:
+        while True:
+            try:
+                line = lines.get(timeout=5)
+            except queue.Empty:
+                line = ""
+            if line is None:
+                break
+            log.write(line)
+            log.flush()
+            fin = parse_finish(line, envs) if line else None
+            if fin and fin[0] not in done:
+                env, status, seconds = fin
+                rec = collect(env, status, seconds, results, started, command)
+                done[env] = rec
+                fams = ", ".join(sorted(rec.get("families", {}))) or "no family"
+                if rec.get("not_recorded"):
+                    fams += "; not recorded: " + ", ".join(sorted(rec["not_recorded"]))
+                print("[%d/%d] %-22s %-4s %7.1fs  %s  (%s)" % (
+                    len(done), len(envs), env, status, seconds or 0.0, fmt_counts(rec["run"]["tests"]), fams),
+                    flush=True)
+                last_beat = time.time()
+            elif time.time() - last_beat >= 60:
+                print("matrix: %d of %d envs done after %.0fs" % (len(done), len(envs), time.time() - started),
+                      flush=True)
+                last_beat = time.time()
+    rc = proc.wait()
+    for env in envs:  # tox never reported it (e.g. an unknown env, or tox itself failed)
+        if env not in done:
+            done[env] = collect(env, "FAIL", None, results, started, command)
+            print("[-/%d] %-22s FAIL (tox reported no result; see the log)" % (len(envs), env), flush=True)
+    total_s = time.time() - started
+    for env in envs:  # the whole run's wall time and parallelism, for --report-only
+        path = os.path.join(results, env + ".json")
+        rec = load_record(path)
+        if rec is not None:
+            rec["run"].update(total_s=round(total_s, 1), jobs=jobs)
+            save_record(path, rec)
+    ok = rc == 0 and all(r["run"]["status"] == "OK" for r in done.values())
+    print("matrix: tox exited %d after %.0fs" % (rc, total_s), flush=True)
+    return ok, total_s
+
+
+# --------------------------------------------------------------------------- the identity check
+def load_records(results):
+    recs = []
+    for path in glob.glob(os.path.join(results, "*.json")):
+        rec = load_record(path)
+        if rec is not None and "env" in rec:
+            recs.append(rec)
+    return sorted(recs, key=lambda r: natural(r["env"]))
+
+
+def runs_of(records):
+    """``[(label, family record)]`` for every env x family recorded, label ``env/family``."""
+    out = []
+    for rec in records:
+        for fam, data in sorted(rec.get("families", {}).items()):
+            out.append(("%s/%s" % (rec["env"], fam), data))
+    return out
+
+
+def _max_pairwise(items, diff):
+    """(largest diff over all pairs, the pair) for ``items`` = [(label, value)]."""
+    worst, pair = 0.0, None
+    for i in range(len(items)):
+        for j in range(i + 1, len(items)):
+            d = diff(items[i][1], items[j][1])
+            if pair is None or d > worst:
+                worst, pair = d, (items[i][0], items[j][0])
+    return worst, pair
+
+
+def _traj_diff(a, b):
+    if len(a) != len(b) or any(len(x) != len(y) for x, y in zip(a, b)):
+        return float("inf")
+    return max(abs(p - q) for x, y in zip(a, b) for p, q in zip(x, y))
+
+
+def _rel(a, b):
+    scale = max(abs(a), abs(b))
+    return abs(a - b) / scale if scale else 0.0
+
+
+def identity(records):
+    """The cross-release identity checks: a list of dicts (check, value, tol, status, detail)."""
+    runs = runs_of(records)
+    checks = []
+
+    def add(name, value, tol, detail, n):
+        status = "n/a" if value is None else "PASS" if value <= tol else "FAIL"
+        checks.append({"check": name, "value": value, "tol": tol, "status": status, "detail": detail, "runs": n})
+
+    cases = sorted({c for _, d in runs for c in d.get("fixed", {})})
+    for case in cases:
+        items = [(lab, d["fixed"][case]["trajectory"]) for lab, d in runs if case in d.get("fixed", {})]
+        worst, pair = _max_pairwise(items, _traj_diff)
+        add("%s fixed-gradient trajectory, max abs difference between envs" % case,
+            worst if pair else None, TRAJ_TOL, " vs ".join(pair) if pair else "fewer than 2 runs", len(items))
+        errs = [(lab, max(d["fixed"][case]["max_abs_error_vs_reference"])) for lab, d in runs
+                if case in d.get("fixed", {})]
+        top = max(errs, key=lambda e: e[1]) if errs else None
+        add("%s fixed-gradient trajectory, max abs error vs float64 reference" % case,
+            top[1] if top else None, TRAJ_TOL, top[0] if top else "no runs", len(errs))
+    fits = [(lab, d["fit"]) for lab, d in runs if "fit" in d]
+    configs = {json.dumps(f["config"], sort_keys=True) for _, f in fits}
+    if len(configs) > 1:
+        checks.append({"check": "fit configuration the same in every record", "value": None, "tol": None,
+                       "status": "FAIL", "detail": "records from different ci/record.py settings: rerun", "runs": len(fits)})
+    short = ["%s (%s of %s)" % (lab, f.get("iterations"), f["steps"]) for lab, f in fits
+             if f.get("iterations") is not None and f["iterations"] != f["steps"]]
+    if short:
+        checks.append({"check": "fit ran every step", "value": None, "tol": None, "status": "FAIL",
+                       "detail": ", ".join(short), "runs": len(fits)})
+    worst, pair = _max_pairwise([(lab, f["final_loss"]) for lab, f in fits], _rel)
+    add("fit final loss (%d steps), max relative difference between envs" % (fits[0][1]["steps"] if fits else 200),
+        worst if pair else None, LOSS_RTOL, " vs ".join(pair) if pair else "fewer than 2 runs", len(fits))
+    errors = ["%s/%s" % (r["env"], fam) for r in records for fam in sorted(r.get("errors", {}))]
+    if errors:
+        checks.append({"check": "recorder ran without errors", "value": None, "tol": None, "status": "FAIL",
+                       "detail": ", ".join(errors), "runs": len(errors)})
+    return checks
+
+
+def identity_ok(checks):
+    return all(c["status"] != "FAIL" for c in checks)
+
+
+# --------------------------------------------------------------------------- the report
+def _v(rec, key):
+    return (rec.get("describe") or {}).get("versions", {}).get(key) or "-"
+
+
+def _g(x):
+    return "-" if x is None else "%.3g" % x
+
+
+def render_markdown(records, checks, command, when, png_name, total_s=None, cores=None):
+    total = ""
+    if total_s is not None:
+        total = "; %.0f s wall time in all on %s cores" % (total_s, cores or "?")
+    lines = [
+        "# Test matrix",
+        "",
+        "<!-- generated by ci/matrix.py: do not edit by hand; rerun the command below -->",
+        "Generated by `%s` on %s (optcompat %s%s). Each env ran the test suite, then "
+        "`ci/record.py`; the records are in `results/`. An env fails when a test fails; "
+        "skipped tests are the cases for families or devices the env does not have."
+        % (command, when, _optcompat_version(records), total),
+        "",
+        "| env | Python | %s | default family | families tested | passed | failed | skipped | wall s | result |"
+        % " | ".join(title for _, title in VERSION_COLUMNS),
+        "|---|---|%s---|---|---:|---:|---:|---:|---|" % ("---|" * len(VERSION_COLUMNS)),
+    ]
+    notes = []
+    for rec in records:
+        run = rec.get("run") or {}
+        t = run.get("tests") or {}
+        d = rec.get("describe") or {}
+        fams = sorted(rec.get("families", {}))
+        default = d.get("default_family") or "-"
+        if default.startswith("none"):
+            default = "none"
+        status = run.get("status", "-")
+        lines.append("| `%s` | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            rec["env"], rec.get("python", "-"), " | ".join(_v(rec, k) for k, _ in VERSION_COLUMNS),
+            default, ", ".join(["`%s`" % f for f in fams] + ["(%s: no adapter)" % f for f in sorted(
+                k for k, why in rec.get("not_recorded", {}).items() if "adapter" in why)]) or "none",
+            t.get("passed", "-"), (t.get("failed", 0) + t.get("errors", 0)) if t else "-", t.get("skipped", "-"),
+            "%.1f" % run["wall_s"] if run.get("wall_s") is not None else "-",
+            "**FAIL**" if status == "FAIL" else status))
+        if not fams:
+            notes.append("`%s`: %s" % (rec["env"], rec.get("note", "no family recorded")))
+        elif rec.get("not_recorded"):
+            notes.append("`%s`: also installed, not recorded: %s" % (
+                rec["env"], "; ".join("%s (%s)" % kv for kv in sorted(rec["not_recorded"].items()))))
+        for failing in (t.get("failing") or [])[:10]:
+            notes.append("`%s` failed: `%s`" % (rec["env"], failing))
+        for fam, err in sorted(rec.get("errors", {}).items()):
+            notes.append("`%s/%s` recorder error: `%s`" % (rec["env"], fam, err.strip().splitlines()[-1]))
+    if notes:
+        lines += [""] + ["* %s" % n for n in notes]
+    lines += [
+        "",
+        "## Cross-release identity",
+        "",
+        "Every env x family ran the same 40-step fixed-gradient updates (`tests/test_trajectories.py` "
+        "`problem()`: `AdamW` default convention, `SGDW` with momentum) and the same 200-step "
+        "`model.fit` (same initial weights, data, batch size, `shuffle=False`, `AdamW`).",
+        "",
+        "| check | runs | value | tolerance | result | where |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    for c in checks:
+        lines.append("| %s | %d | %s | %s | %s | %s |" % (
+            c["check"], c["runs"], _g(c["value"]), _g(c["tol"]),
+            "**FAIL**" if c["status"] == "FAIL" else c["status"], c["detail"]))
+    lines += ["", "**Identity: %s**" % ("PASS" if identity_ok(checks) else "FAIL"), ""]
+    runs = runs_of(records)
+    if runs:
+        cases = sorted({c for _, d in runs for c in d.get("fixed", {})})
+        lines += ["| env/family | host | devices seen | %s | fit initial loss | fit final loss | record s |"
+                  % " | ".join("%s max err vs ref" % c for c in cases),
+                  "|---|---|---|%s---:|---:|---:|" % ("---:|" * len(cases))]
+        for lab, d in runs:
+            fit = d.get("fit", {})
+            lines.append("| `%s` | `%s` | %s | %s | %.7g | %.7g | %s |" % (
+                lab, d.get("host", "-"), ", ".join(d.get("devices") or ["-"]),
+                " | ".join(_g(max(d["fixed"][c]["max_abs_error_vs_reference"])) if c in d.get("fixed", {}) else "-"
+                           for c in cases),
+                fit.get("initial_loss", float("nan")), fit.get("final_loss", float("nan")), d.get("seconds", "-")))
+        lines.append("")
+    lines += ["![fit loss and trajectory error of every env](%s)" % png_name, ""]
+    return "\n".join(lines)
+
+
+def _optcompat_version(records):
+    vs = sorted({(r.get("describe") or {}).get("optcompat") for r in records} - {None})
+    return ", ".join(vs) or "?"
+
+
+def ensure_plotter():
+    """The bootstrap venv's python, with matplotlib installed (once)."""
+    if not os.path.exists(BOOT_PYTHON):
+        subprocess.check_call([TOX, "--version"], stdout=subprocess.DEVNULL)
+    probe = subprocess.call([BOOT_PYTHON, "-c", "import matplotlib"], stderr=subprocess.DEVNULL)
+    if probe != 0:
+        print("matrix: installing matplotlib into .tox-bootstrap", flush=True)
+        subprocess.check_call([BOOT_PYTHON, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                               "matplotlib"])
+    return BOOT_PYTHON
+
+
+def write_report(out, command, when=None, total_s=None):
+    """Write out/matrix.md and out/matrix.png from out/results; return (identity ok, plot ok)."""
+    results = os.path.join(out, "results")
+    records = load_records(results)
+    checks = identity(records)
+    when = when or utc(time.time())
+    if total_s is None:  # --report-only: what the run recorded
+        total_s = next((r["run"].get("total_s") for r in records if (r.get("run") or {}).get("total_s")), None)
+    md = render_markdown(records, checks, command, when, "matrix.png", total_s, os.cpu_count())
+    with open(os.path.join(out, "matrix.md"), "w") as f:
+        f.write(md)
+    png = os.path.join(out, "matrix.png")
+    try:
+        py = ensure_plotter()
+        plot_ok = subprocess.call([py, os.path.abspath(__file__), "--plot", results, png]) == 0
+    except (OSError, subprocess.CalledProcessError) as e:
+        print("matrix: could not plot: %s" % e, file=sys.stderr)
+        plot_ok = False
+    print_checks(checks)
+    print("matrix: wrote %s and %s" % (os.path.relpath(os.path.join(out, "matrix.md"), ROOT),
+                                      os.path.relpath(png, ROOT)))
+    return identity_ok(checks), plot_ok
+
+
+def print_checks(checks):
+    for c in checks:
+        print("identity: %-4s %-75s %s (tol %s) %s" % (c["status"], c["check"], _g(c["value"]), _g(c["tol"]),
+                                                        c["detail"]))
+    print("identity: %s" % ("PASS" if identity_ok(checks) else "FAIL"), flush=True)
+
+
+# --------------------------------------------------------------------------- the plot
+def plot(results, png):
+    """Runs in the bootstrap venv (matplotlib, Agg)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    runs = runs_of(load_records(results))
+    fig, axes = plt.subplots(2, 2, figsize=(14, 9))
+    (ax_loss, ax_dev), (ax_err, ax_traj) = axes
+    styles = ["-", "--", "-.", ":"]
+    markers = ["o", "s", "^", "v", "D", "x", "+", "*"]
+    if not runs:
+        for ax in axes.ravel():
+            ax.text(0.5, 0.5, "no env recorded a family", ha="center", va="center", transform=ax.transAxes)
+    fits = [(lab, d["fit"]) for lab, d in runs if "fit" in d]
+    if fits:
+        curves = np.array([f["epoch_loss"] for _, f in fits], dtype=float) if \
+            len({len(f["epoch_loss"]) for _, f in fits}) == 1 else None
+        per_epoch = fits[0][1]["steps"] // max(len(fits[0][1]["epoch_loss"]), 1)
+        center = np.median(curves, axis=0) if curves is not None else None
+        for i, (lab, f) in enumerate(fits):
+            steps = per_epoch * (np.arange(len(f["epoch_loss"])) + 1)
+            ax_loss.plot(steps, f["epoch_loss"], styles[i % 4], color="C%d" % (i % 10), marker=markers[i % 8], markevery=(i, len(fits) + 3),
+                         ms=4, lw=1.3, label="%s (final %.6g)" % (lab, f["final_loss"]))
+            if center is not None:
+                ax_dev.plot(steps, (np.asarray(f["epoch_loss"]) - center) / center, styles[i % 4],
+                            color="C%d" % (i % 10),
+                            marker=markers[i % 8], markevery=(i, len(fits) + 3), ms=4, lw=1.2, label=lab)
+        ax_loss.set_yscale("log")
+        ax_loss.set_title("200-step model.fit with optcompat.AdamW: epoch loss, every env")
+        ax_loss.set_xlabel("optimizer step")
+        ax_loss.set_ylabel("training loss (MSE)")
+        ax_loss.legend(fontsize=7)
+        ax_dev.axhline(LOSS_RTOL, color="red", lw=0.8, ls=":")
+        ax_dev.axhline(-LOSS_RTOL, color="red", lw=0.8, ls=":", label="+-%g (final-loss tolerance)" % LOSS_RTOL)
+        ax_dev.set_title("same fit: relative difference from the median over envs")
+        ax_dev.set_xlabel("optimizer step")
+        ax_dev.set_ylabel("(loss - median) / median")
+        ax_dev.legend(fontsize=7)
+    cases = sorted({c for _, d in runs for c in d.get("fixed", {})})
+    k = 0
+    for lab, d in runs:
+        for j, case in enumerate(cases):
+            if case not in d.get("fixed", {}):
+                continue
+            err = np.maximum(np.asarray(d["fixed"][case]["max_abs_error_vs_reference"], float), 1e-12)
+            ax_err.plot(np.arange(1, len(err) + 1), err, styles[j % 4], color="C%d" % (k % 10), marker=markers[k % 8], markevery=(k, 7),
+                        ms=4, lw=1.2, label="%s %s" % (lab, case))
+        k += 1
+    if runs:
+        ax_err.axhline(TRAJ_TOL, color="red", lw=0.8, ls=":", label="tolerance %g" % TRAJ_TOL)
+        ax_err.set_yscale("log")
+        ax_err.set_title("fixed-gradient run: max |weights - float64 reference| per step")
+        ax_err.set_xlabel("step")
+        ax_err.set_ylabel("max abs error")
+        ax_err.legend(fontsize=7)
+    for j, case in enumerate(cases):
+        trajs = [(lab, np.asarray(d["fixed"][case]["trajectory"], float)) for lab, d in runs
+                 if case in d.get("fixed", {})]
+        if len({t.shape for _, t in trajs}) != 1:
+            continue
+        center = np.median(np.stack([t for _, t in trajs]), axis=0)
+        for i, (lab, t) in enumerate(trajs):
+            dev = np.maximum(np.max(np.abs(t - center), axis=1), 1e-12)
+            ax_traj.plot(np.arange(1, len(dev) + 1), dev, styles[j % 4], color="C%d" % (i % 10), marker=markers[i % 8],
+                         markevery=(i, 7), ms=4, lw=1.2, label="%s %s" % (lab, case))
+    if runs:
+        ax_traj.axhline(TRAJ_TOL, color="red", lw=0.8, ls=":", label="tolerance %g" % TRAJ_TOL)
+        ax_traj.set_yscale("log")
+        ax_traj.set_title("fixed-gradient run: max |weights - median over envs| per step")
+        ax_traj.set_xlabel("step")
+        ax_traj.set_ylabel("max abs difference (1e-12 = identical)")
+        ax_traj.legend(fontsize=7)
+    fig.suptitle("optcompat: the same training runs in every env (%d env x family runs)" % len(runs))
+    fig.tight_layout()
+    fig.savefig(png, dpi=90)
+    return 0
+
+
+# --------------------------------------------------------------------------- main
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap.add_argument("--envs", help="comma-separated tox envs")
+    ap.add_argument("--label", help="a tox.ini label, e.g. matrix")
+    ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, help="envs at a time (default: cores)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs"), help="where matrix.md, matrix.png, results/ go")
+    ap.add_argument("--report-only", action="store_true", help="rewrite the report from OUT/results")
+    ap.add_argument("--check", action="store_true", help="only check cross-release identity of OUT/results")
+    ap.add_argument("--plot", nargs=2, metavar=("RESULTS", "PNG"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.plot:
+        return plot(*args.plot)
+    out = os.path.abspath(args.out)
+    results = os.path.join(out, "results")
+    if args.check:
+        records = load_records(results)
+        if not records:
+            print("identity: no records in %s" % results, file=sys.stderr)
+            return 1
+        checks = identity(records)
+        print_checks(checks)
+        return 0 if identity_ok(checks) else 1
+    if args.report_only:
+        recs = load_records(results)
+        command = next((r["run"]["command"] for r in recs if r.get("run", {}).get("command")), "python ci/matrix.py")
+        when = next((r["run"]["started"] for r in recs if r.get("run", {}).get("started")), None)
+        ident, plotted = write_report(out, command, when)
+        return 0 if ident and plotted else 1
+    envs = select_envs(args.envs, args.label)
+    jobs = max(1, min(args.jobs, len(envs)))
+    command = "python ci/matrix.py " + " ".join(
+        (["--envs " + ",".join(envs)] if args.envs else ["--label " + args.label] if args.label else [])
+        + ["-j %d" % args.jobs])
+    if not os.path.isdir(TOXWORKDIR):
+        os.makedirs(TOXWORKDIR)
+    started = time.time()
+    envs_ok, total_s = run_matrix(envs, jobs, results, command.strip(), os.path.join(TOXWORKDIR, "matrix.log"))
+    ident, plotted = write_report(out, command.strip(), utc(started), total_s)
+    print("matrix: envs %s, identity %s, plot %s; %.0fs in all" % (
+        "OK" if envs_ok else "FAILED", "PASS" if ident else "FAIL", "OK" if plotted else "FAILED",
+        time.time() - started))
+    return 0 if envs_ok and ident and plotted else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""The matrix tooling (ci/matrix.py, ci/record.py): the cross-release identity check fails when
+it should, test counts are read right, and the recorder copes with an env that has no family.
+The cross-env check itself runs in ci/matrix.py over every env's record, not here."""
+import copy
+import importlib.util
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location("ci_" + name, os.path.join(ROOT, "ci", name + ".py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+matrix = _load("matrix")
+record = _load("record")
+
+
+def fake_run(loss=0.25, shift=0.0):
+    traj = [[0.1 * t + shift, -0.2 * t] for t in range(1, 41)]
+    fixed = {"optimizer": "AdamW", "trajectory": traj, "max_abs_error_vs_reference": [1e-6] * 40}
+    return {"host": "fake", "fixed": {"AdamW": fixed},
+            "fit": {"config": {"epochs": 50}, "steps": 200, "epoch_loss": [1.0, loss], "final_loss": loss}}
+
+
+def records(*runs):
+    return [{"env": "env%d" % i, "families": {"keras3": r}, "errors": {}} for i, r in enumerate(runs)]
+
+
+def status(checks, word):
+    return [c["status"] for c in checks if word in c["check"]]
+
+
+def test_identical_envs_pass():
+    checks = matrix.identity(records(fake_run(), fake_run(), fake_run()))
+    assert matrix.identity_ok(checks)
+    assert status(checks, "difference between envs") == ["PASS", "PASS"]
+
+
+def test_trajectory_beyond_2e5_fails():
+    checks = matrix.identity(records(fake_run(), fake_run(shift=3e-5)))
+    assert status(checks, "trajectory, max abs difference") == ["FAIL"]
+    assert not matrix.identity_ok(checks)
+    # and just inside the tolerance passes
+    assert matrix.identity_ok(matrix.identity(records(fake_run(), fake_run(shift=1e-5))))
+
+
+def test_final_loss_beyond_1e4_relative_fails():
+    checks = matrix.identity(records(fake_run(loss=0.25), fake_run(loss=0.25 * (1 + 2e-4))))
+    assert status(checks, "final loss") == ["FAIL"]
+    assert matrix.identity_ok(matrix.identity(records(fake_run(loss=0.25), fake_run(loss=0.25 * (1 + 5e-5)))))
+
+
+def test_reference_error_and_recorder_errors_fail():
+    bad = fake_run()
+    bad["fixed"]["AdamW"]["max_abs_error_vs_reference"] = [1e-3] * 40
+    assert status(matrix.identity(records(bad, fake_run())), "vs float64 reference") == ["FAIL"]
+    recs = records(fake_run(), fake_run())
+    recs[1]["errors"] = {"legacy": "Traceback ...\nValueError: boom"}
+    assert not matrix.identity_ok(matrix.identity(recs))
+
+
+def test_mismatched_fit_settings_fail():
+    other = copy.deepcopy(fake_run())
+    other["fit"]["config"] = {"epochs": 10}
+    assert not matrix.identity_ok(matrix.identity(records(fake_run(), other)))
+
+
+def test_a_fit_that_stopped_early_fails():
+    short = fake_run()
+    short["fit"]["iterations"] = 150
+    assert not matrix.identity_ok(matrix.identity(records(fake_run(), short)))
+
+
+def test_one_run_is_not_a_comparison():
+    checks = matrix.identity(records(fake_run()))
+    assert status(checks, "difference between envs") == ["n/a", "n/a"]
+    assert matrix.identity_ok(checks)
+
+
+def test_junit_counts(tmp_path):
+    xml = tmp_path / "junit.xml"
+    xml.write_text(
+        '<?xml version="1.0"?><testsuites><testsuite name="pytest" tests="5" failures="1" errors="1" '
+        'skipped="1"><testcase classname="tests.test_a" name="test_x[keras3]"><failure message="no"/>'
+        '</testcase></testsuite></testsuites>')
+    n = matrix.junit_counts(str(xml))
+    assert (n["passed"], n["failed"], n["errors"], n["skipped"]) == (2, 1, 1, 1)
+    assert n["failing"] == ["tests.test_a::test_x[keras3]"]
+
+
+def test_tox_finish_lines():
+    envs = ["keras3-jax", "tf28"]
+    assert matrix.parse_finish("keras3-jax: OK \u2714 in 16.62 seconds", envs) == ("keras3-jax", "OK", 16.62)
+    assert matrix.parse_finish("keras3-jax: OK \u2714 in 1 minute 8.5 seconds", envs) == ("keras3-jax", "OK", 68.5)
+    assert matrix.parse_finish("tf28: FAIL \u2716 in 2 minutes 1 second", envs) == ("tf28", "FAIL", 121.0)
+    assert matrix.parse_finish("  tf28: FAIL code 1 (3.21=setup[1.00]+cmd[2.21] seconds)", envs) == ("tf28", "FAIL", 3.21)
+    assert matrix.parse_finish("tests/test_x.py: 3 warnings", envs) is None
+    assert matrix.parse_finish("tf215: OK \u2714 in 1 seconds", envs) is None  # not one of ours
+
+
+def test_record_without_a_family_says_so():
+    rec = record.record("some-env", families=[])
+    assert rec["env"] == "some-env" and rec["families"] == {} and rec["errors"] == {}
+    assert "no family" in rec["note"]
+
+
+def test_fit_problem_is_fixed():
+    x1, y1, w1 = record.fit_problem()
+    x2, y2, w2 = record.fit_problem()
+    assert (x1 == x2).all() and (y1 == y2).all() and all((a == b).all() for a, b in zip(w1, w2))
+    assert [w.shape for w in w1] == [(4, 8), (8,), (8, 1), (1,)]
+    assert record.numpy_loss(w1, x1, y1) > 0.1  # the fit has something to learn
+
+
+def test_bad_selection_is_refused():
+    with pytest.raises(SystemExit):
+        matrix.select_envs("keras3-jax", "matrix")  # both --envs and --label
+    with pytest.raises(SystemExit):
+        matrix.select_envs(None, "no-such-label")
+    with pytest.raises(SystemExit):
+        matrix.select_envs("keras3-jax,rm -rf", None)
+
+
+def test_labels_come_from_tox_ini():
+    env_list, labels = matrix.tox_config()
+    assert "keras3-jax" in env_list
+    assert "tf22" in labels["matrix"] and set(env_list) <= set(labels["matrix"])
+    assert matrix.select_envs(None, None) == env_list
