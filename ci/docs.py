@@ -61,7 +61,24 @@ def support():
     return "\n".join(rows)
 
 
-SECTIONS = {"conventions": conventions, "support": support}
+def deviations():
+    """Known host deviations and save-format limitations, from tests/deviations.py."""
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    import deviations as dev
+
+    rows = ["| host (test env) | what | upstream behaviour |", "|---|---|---|"]
+    for host, entries in sorted(dev.KNOWN.items()):
+        for name, reason in sorted(entries.items()):
+            rows.append("| `%s` | host `%s` numbers | %s |" % (host, name, reason))
+    by_reason = {}
+    for (host, fmt), reason in sorted(dev.NO_OPTIMIZER_STATE_IN_SAVE.items()):
+        by_reason.setdefault(reason, []).append("`%s` %s" % (host, fmt))
+    for reason, where in by_reason.items():
+        rows.append("| %s | resume after save | %s |" % (", ".join(where), reason))
+    return "\n".join(rows)
+
+
+SECTIONS = {"conventions": conventions, "support": support, "deviations": deviations}
 
 
 def render(text):

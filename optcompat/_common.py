@@ -16,6 +16,11 @@ def tf_namespace(tf):
     return types.SimpleNamespace(cast=tf.cast, sqrt=tf.sqrt, maximum=tf.maximum, power=tf.pow)
 
 
+def _takes_step(schedule):
+    # a LearningRateSchedule is called with the step; a plain callable with nothing
+    return hasattr(schedule, "get_config") and hasattr(schedule, "__call__")
+
+
 class Decoupled(object):
     xp = None
 
@@ -79,6 +84,19 @@ class Decoupled(object):
         if buf is not None:
             self._assign(buf, new_buf)
         self._assign(variable, new_x)
+
+    def _check_learning_rate(self, schedule, iterations):
+        """Before a step, refuse a NaN/inf/negative rate from a schedule or callable.
+
+        Only where values are concrete (eager); inside tf.function / jit they are symbolic."""
+        if not callable(schedule):
+            return
+        try:
+            step = int(iterations)
+            value = float(schedule(iterations) if _takes_step(schedule) else schedule())
+        except Exception:  # symbolic (traced) values cannot be read here
+            return
+        _validate.current_learning_rate(value, step)
 
     def _check_gradients(self, pairs, is_float, dtype_name):
         """Refuse the whole step, before any change, if one pair is bad."""

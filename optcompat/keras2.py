@@ -85,6 +85,7 @@ class _Keras2(Decoupled, _Optimizer):
     def apply_gradients(self, grads_and_vars, *args, **kwargs):
         grads_and_vars = list(grads_and_vars)
         self._check_gradients(grads_and_vars, _is_float, _dtype_name)
+        self._check_learning_rate(self._learning_rate, self.iterations)
         return super().apply_gradients(grads_and_vars, *args, **kwargs)
 
     def get_config(self):

@@ -78,6 +78,7 @@ class _Keras3(Decoupled, _Optimizer):
         variables = self._trainable_variables if trainable_variables is None else trainable_variables
         self._check_gradients(zip(grads, variables), keras.backend.is_float_dtype,
                               keras.backend.standardize_dtype)
+        self._check_learning_rate(self._learning_rate, self.iterations)
         return super().apply(grads, trainable_variables)
 
     def get_config(self):
