@@ -2,7 +2,7 @@
 
 An adapter subclass provides small hooks -- ``xp`` (an array namespace with ``cast``,
 ``sqrt``, ``maximum``, ``power``), ``_slot(slots, variable)``, ``_assign(variable, value)``,
-and optionally ``_host_allows_decay(variable)`` and ``_dense(gradient)`` -- and calls :meth:`_adamw_step` / :meth:`_sgdw_step`
+and optionally ``_host_allows_decay(variable)``, ``_dense(gradient)``, ``_eager()`` -- and calls :meth:`_adamw_step` / :meth:`_sgdw_step`
 from its ``update_step``.  The math is :mod:`._rule`; this module only wires it to slots.
 """
 import re
@@ -41,6 +41,10 @@ class Decoupled(object):
     def _dense(self, gradient):
         """The gradient as a dense tensor (hosts that pass ``tf.IndexedSlices`` override)."""
         return gradient
+
+    def _eager(self):
+        """Whether values are concrete now (TensorFlow hosts: not inside a tf.function)."""
+        return True
 
     def _decays(self, variable):
         if not self.weight_decay:
@@ -89,7 +93,7 @@ class Decoupled(object):
         """Before a step, refuse a NaN/inf/negative rate from a schedule or callable.
 
         Only where values are concrete (eager); inside tf.function / jit they are symbolic."""
-        if not callable(schedule):
+        if not callable(schedule) or not self._eager():
             return
         try:
             step = int(iterations)

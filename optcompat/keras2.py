@@ -78,6 +78,9 @@ class _Keras2(Decoupled, _Optimizer):
         return [self.add_variable_from_reference(model_variable=v, variable_name=name)
                 for v in variables]
 
+    def _eager(self):
+        return tf.executing_eagerly()
+
     def _dense(self, gradient):
         # Dense semantics for IndexedSlices (see the module docstring).
         return tf.convert_to_tensor(gradient) if isinstance(gradient, tf.IndexedSlices) else gradient

@@ -54,6 +54,11 @@ class _Keras3(Decoupled, _Optimizer):
     def _host_allows_decay(self, variable):
         return self._use_weight_decay(variable)  # honours opt.exclude_from_weight_decay(...)
 
+    def _eager(self):
+        # jax tracers refuse float() (caught by the check); TF needs asking
+        tf = sys.modules.get("tensorflow") if keras.backend.backend() == "tensorflow" else None
+        return tf is None or tf.executing_eagerly()
+
     def _dense(self, gradient):
         # tf.IndexedSlices (Embedding on the tensorflow backend) -> dense: the dense result,
         # as the host's own Adam gives (every row's moments decay each step).  Only the
