@@ -24,6 +24,11 @@ def _takes_step(schedule):
 class Decoupled(object):
     xp = None
 
+    def _keep(self, checked):
+        """Keep validated optimizer-specific settings (betas, epsilon, momentum, ...)."""
+        for name, value in checked.items():
+            setattr(self, name, value)
+
     def _init_decoupled(self, checked, lr0):
         """Keep the validated decoupled-decay settings (after the host's ``__init__``)."""
         self.convention = checked["convention"]

@@ -102,10 +102,7 @@ class AdamW(_Keras3):
         checked = _validate.adamw(beta_1, beta_2, epsilon, amsgrad)
         super().__init__(learning_rate, weight_decay, convention, exclude_from_weight_decay,
                          clipnorm, clipvalue, global_clipnorm, name, **kwargs)
-        self.beta_1 = checked["beta_1"]
-        self.beta_2 = checked["beta_2"]
-        self.epsilon = checked["epsilon"]
-        self.amsgrad = checked["amsgrad"]
+        self._keep(checked)
 
     def build(self, var_list):
         if self.built:
@@ -135,8 +132,7 @@ class SGDW(_Keras3):
         checked = _validate.sgdw(momentum, nesterov)
         super().__init__(learning_rate, weight_decay, convention, exclude_from_weight_decay,
                          clipnorm, clipvalue, global_clipnorm, name, **kwargs)
-        self.momentum = checked["momentum"]
-        self.nesterov = checked["nesterov"]
+        self._keep(checked)
 
     def build(self, var_list):
         if self.built:

@@ -128,7 +128,7 @@ class Keras3:
         return _kind(x.device)
 
     # models
-    def dense_model(self, n_in=4, n_out=1, seed=0):  # noqa: D401
+    def dense_model(self, n_in=4, n_out=1, seed=0):
         k = self.keras
         model = k.Sequential([k.Input((n_in,)), k.layers.Dense(8, activation="tanh"),
                               k.layers.Dense(n_out)])
@@ -259,7 +259,7 @@ class TFKeras:
         return _kind(v.device)
 
     # models
-    def dense_model(self, n_in=4, n_out=1, seed=0):  # noqa: D401
+    def dense_model(self, n_in=4, n_out=1, seed=0):
         k = self.keras
         model = k.Sequential([k.Input((n_in,)), k.layers.Dense(8, activation="tanh"),
                               k.layers.Dense(n_out)])
