@@ -137,10 +137,14 @@ class TFKeras:
 
     # models
     def dense_model(self, n_in=4, n_out=1, seed=0):
+        # Seeded initializers: tf.random.set_seed alone does not make two models built in
+        # one process start equal in every release (it does not in TF 2.10).
         k = self.keras
         self.tf.random.set_seed(seed)
-        return k.Sequential([k.Input((n_in,)), k.layers.Dense(8, activation="tanh"),
-                             k.layers.Dense(n_out)])
+        init = k.initializers.GlorotUniform
+        return k.Sequential([k.Input((n_in,)),
+                             k.layers.Dense(8, activation="tanh", kernel_initializer=init(seed=seed)),
+                             k.layers.Dense(n_out, kernel_initializer=init(seed=seed + 1))])
 
     def load_model(self, path):
         return self.keras.models.load_model(path)
