@@ -17,3 +17,21 @@ KNOWN = {
 
 def known(host, name):
     return KNOWN.get(repr(host), {}).get(name)
+
+
+# Save formats that drop a family's optimizer state, keyed by family: the format, and why.
+# The harness saves such a family in HDF5 (``.h5``) instead; test_tf_specifics checks that
+# the host's own optimizer of that family still loses its state in that format (a fixed
+# host makes the check fail, and the entry gets removed).
+LOST_STATE_FORMATS = {
+    "legacy": (".keras", "Keras 2.12-2.15 and tf_keras 2.16-2.21 write no OptimizerV2 "
+                         "(tf.keras.optimizers.legacy) variables to the .keras format: even the "
+                         "host's legacy Adam reloads with iterations=0 and no slots, so training "
+                         "cannot resume; .h5 keeps them."),
+}
+
+
+def loses_state(family, suffix):
+    """The recorded reason if saving ``family``'s optimizer as ``suffix`` drops its state."""
+    entry = LOST_STATE_FORMATS.get(family)
+    return entry[1] if entry and entry[0] == suffix else None

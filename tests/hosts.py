@@ -10,6 +10,7 @@ import importlib
 import numpy as np
 
 import optcompat
+from deviations import loses_state
 
 
 class Keras3:
@@ -81,8 +82,11 @@ class TFKeras:
         self.keras, self.optimizer_base = optcompat._detect.host(family)
         self.module = optcompat.family_module(family)
         self.tf_version = tuple(int(p) for p in tf.__version__.split(".")[:2])
-        # the .keras format arrived in TF 2.12; older releases save HDF5
+        # the .keras format arrived in TF 2.12; older releases save HDF5, and so does a
+        # family whose optimizer state that format drops (deviations.LOST_STATE_FORMATS)
         self.save_suffix = ".keras" if self.tf_version >= (2, 12) else ".h5"
+        if loses_state(family, self.save_suffix):
+            self.save_suffix = ".h5"
 
     def __repr__(self):
         return "%s-tf%d.%d%s" % (self.family, self.tf_version[0], self.tf_version[1],

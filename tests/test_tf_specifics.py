@@ -1,0 +1,296 @@
+"""Families with TensorFlow variables (legacy, keras2): sparse gradients, graphs,
+hyperparameters held in variables, clipping, saving formats, and TensorFlow Addons as the
+oracle of ``convention="tfa"``.  Keras 3 hosts skip these with a reason."""
+import json
+
+import numpy as np
+import pytest
+
+import reference
+from deviations import loses_state
+from test_trajectories import CONVENTIONS, TOL, assert_close, expected, problem, run
+
+EXACT = 1e-6  # the same arithmetic, grouped differently, in float32
+ORACLE_TOL = 2e-6
+
+CASES = {
+    "adamw": ("AdamW", dict(learning_rate=0.01, weight_decay=0.05)),
+    "adamw-amsgrad": ("AdamW", dict(learning_rate=0.01, weight_decay=0.05, amsgrad=True)),
+    "sgdw": ("SGDW", dict(learning_rate=0.05, weight_decay=0.1)),
+    "sgdw-nesterov": ("SGDW", dict(learning_rate=0.05, weight_decay=0.1, momentum=0.9, nesterov=True)),
+}
+REFERENCE = {"AdamW": reference.adamw, "SGDW": reference.sgdw}
+
+
+@pytest.fixture
+def tfh(host):
+    if not hasattr(host, "tf"):
+        pytest.skip("%r is Keras 3 (backend variables, no tf.IndexedSlices / OptimizerV2 "
+                    "hyperparameters); these tests are for the legacy and keras2 families" % host)
+    return host
+
+
+def worst(a, b):
+    return max(np.max(np.abs(x - y)) for sa, sb in zip(a, b) for x, y in zip(sa, sb))
+
+
+def moved(traj, x0):
+    return max(np.max(np.abs(a - b)) for a, b in zip(traj[-1], x0))
+
+
+def trajectory(host, opt, x0, grads, step_fn=None):
+    variables = [host.variable(x, name="w%d" % i) for i, x in enumerate(x0)]
+    step_fn = step_fn or (lambda gs: opt.apply_gradients(zip(gs, variables)))
+    out = []
+    for g in grads:
+        step_fn([host.tensor(gi) for gi in g])
+        out.append([host.value(v) for v in variables])
+    return out
+
+
+# -- sparse gradients ----------------------------------------------------------------------
+
+def _indexed_slices(tf, g, rng):
+    """``g`` as tf.IndexedSlices: every row, shuffled, one row split over a duplicate index
+    (two exact halves, which the base class sums back)."""
+    order = rng.permutation(g.shape[0])
+    indices = np.concatenate([order, order[:1]])
+    values = g[indices].copy()
+    values[0] = values[-1] = g[order[0]] * np.float32(0.5)
+    return tf.IndexedSlices(tf.constant(values), tf.constant(indices, tf.int32),
+                            tf.constant(g.shape, tf.int32))
+
+
+@pytest.mark.parametrize("convention", CONVENTIONS)
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_sparse_equals_dense(tfh, case, convention):
+    name, kw = CASES[case]
+    kw = dict(kw, convention=convention)
+    x0, grads = problem(shapes=((6, 3), (5, 2)))
+    grads = grads[:15]
+    dense = trajectory(tfh, tfh.make(name, **kw), x0, grads)
+    opt = tfh.make(name, **kw)
+    variables = [tfh.variable(x, name="w%d" % i) for i, x in enumerate(x0)]
+    rng = np.random.default_rng(1)
+    sparse = []
+    for g in grads:
+        opt.apply_gradients([(_indexed_slices(tfh.tf, gi, rng), v) for gi, v in zip(g, variables)])
+        sparse.append([tfh.value(v) for v in variables])
+    assert moved(dense, x0) > 100 * EXACT
+    assert worst(sparse, dense) <= EXACT, worst(sparse, dense)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_sparse_updates_only_the_indexed_rows(tfh, case):
+    """Rows without a gradient keep their weights and their slots (gather, step, scatter)."""
+    name, kw = CASES[case]
+    tf = tfh.tf
+    x0, grads = problem(shapes=((4, 3),))
+    opt = tfh.make(name, **kw)
+    var = tfh.variable(x0[0], name="w")
+    opt.apply_gradients([(tfh.tensor(grads[0][0]), var)])  # slots non-zero in every row
+    before = [tfh.value(var)] + tfh.slots(opt)
+    rows = np.array([1, 3])
+    g = grads[1][0][rows]
+    opt.apply_gradients([(tf.IndexedSlices(tf.constant(g), tf.constant(rows, tf.int32),
+                                           tf.constant([4, 3], tf.int32)), var)])
+    after = [tfh.value(var)] + tfh.slots(opt)
+    per_row = [(b, a) for b, a in zip(before, after) if b.shape == (4, 3)]
+    assert len(per_row) >= 1
+    for b, a in per_row:
+        np.testing.assert_array_equal(a[[0, 2]], b[[0, 2]])
+    assert np.all(np.abs(after[0][rows] - before[0][rows]) > 0)
+
+
+# -- graphs --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("convention", ["keras", "paper"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_tf_function_equals_eager(tfh, case, convention):
+    name, kw = CASES[case]
+    kw = dict(kw, convention=convention, learning_rate=tfh.exponential_decay(0.02, 10, 0.5))
+    x0, grads = problem()
+    eager = trajectory(tfh, tfh.make(name, **kw), x0, grads)
+    opt = tfh.make(name, **kw)
+    variables = [tfh.variable(x, name="w%d" % i) for i, x in enumerate(x0)]
+    @tfh.tf.function
+    def step(gs):
+        opt.apply_gradients(zip(gs, variables))
+
+    graph = []
+    for g in grads:
+        step([tfh.tensor(gi) for gi in g])
+        graph.append([tfh.value(v) for v in variables])
+    assert moved(eager, x0) > 100 * EXACT
+    assert worst(graph, eager) <= EXACT, worst(graph, eager)
+    ref_kw = dict(kw, learning_rate=reference.exponential_decay(0.02, 10, 0.5))
+    assert_close(graph, expected(REFERENCE[name], ref_kw, x0, grads), TOL)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_tf1_graph_equals_eager(tfh, case):
+    if not hasattr(tfh.optimizer_base, "get_updates"):
+        pytest.skip("%r: this optimizer API runs eagerly or in tf.function only (no TF1 "
+                    "graph/Session mode)" % tfh)
+    tf = tfh.tf
+    name, kw = CASES[case]
+    kw = dict(kw, learning_rate=tfh.exponential_decay(0.02, 10, 0.5), convention="torch")
+    x0, grads = problem()
+    grads = grads[:15]
+    eager = trajectory(tfh, tfh.make(name, **kw), x0, grads)
+    graph = []
+    with tf.Graph().as_default():
+        variables = [tf.Variable(x, name="w%d" % i) for i, x in enumerate(x0)]
+        feeds = [tf.compat.v1.placeholder(tf.float32, x.shape) for x in x0]
+        opt = tfh.make(name, **kw)
+        update = opt.apply_gradients(zip(feeds, variables))
+        with tf.compat.v1.Session() as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            for g in grads:
+                sess.run(update, feed_dict=dict(zip(feeds, g)))
+                graph.append(sess.run(variables))
+    assert moved(eager, x0) > 100 * EXACT
+    assert worst(graph, eager) <= EXACT, worst(graph, eager)
+
+
+# -- hyperparameters -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("how", ["attribute", "set_value"])
+@pytest.mark.parametrize("mode", ["eager", "tf.function"])
+@pytest.mark.parametrize("name", ["AdamW", "SGDW"])
+def test_changing_the_learning_rate_takes_effect_on_the_next_step(tfh, name, mode, how):
+    lr, change_at = 0.02, 5
+    kw = dict(learning_rate=lr, weight_decay=0.1)
+    if name == "SGDW":
+        kw["momentum"] = 0.9
+    x0, grads = problem()
+    grads = grads[:12]
+    opt = tfh.make(name, **kw)
+    variables = [tfh.variable(x, name="w%d" % i) for i, x in enumerate(x0)]
+
+    def apply(gs):
+        opt.apply_gradients(zip(gs, variables))
+
+    step = tfh.tf.function(apply) if mode == "tf.function" else apply
+    traj = []
+    for i, g in enumerate(grads):
+        if i == change_at:  # the optimizer is built, and the tf.function traced
+            if how == "attribute":
+                opt.learning_rate = 0.5 * lr
+            else:
+                tfh.keras.backend.set_value(opt.learning_rate, 0.5 * lr)
+        step([tfh.tensor(gi) for gi in g])
+        traj.append([tfh.value(v) for v in variables])
+    assert float(tfh.value(opt.learning_rate)) == pytest.approx(0.5 * lr)
+    ref = expected(REFERENCE[name], dict(kw, learning_rate=lambda t: lr if t < change_at else 0.5 * lr),
+                   x0, grads)
+    unchanged = expected(REFERENCE[name], kw, x0, grads)
+    assert worst(ref, unchanged) > 10 * TOL  # the change is visible in the numbers
+    assert_close(traj, ref, TOL)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_config_is_plain_python_after_training(tfh, case):
+    name, kw = CASES[case]
+    x0, grads = problem()
+    opt = tfh.make(name, **kw)
+    trajectory(tfh, opt, x0, grads[:2])
+    config = opt.get_config()
+    json.dumps(config)  # no NumPy scalars or tensors
+    assert config["learning_rate"] == pytest.approx(kw["learning_rate"], rel=1e-6)
+    assert config["weight_decay"] == pytest.approx(kw["weight_decay"], rel=1e-6)
+    clone = type(opt).from_config(config)
+    assert worst(trajectory(tfh, clone, x0, grads[:3]),
+                 trajectory(tfh, tfh.make(name, **kw), x0, grads[:3])) <= EXACT
+
+
+# -- clipping ------------------------------------------------------------------------------
+
+def _clipped(grads, clip, c):
+    if clip == "clipvalue":
+        return [np.clip(g, -c, c) for g in grads]
+    if clip == "clipnorm":
+        return [g * min(1.0, c / np.linalg.norm(g)) for g in grads]
+    total = np.sqrt(sum(np.sum(g.astype(np.float64) ** 2) for g in grads))
+    return [g * min(1.0, c / total) for g in grads]
+
+
+@pytest.mark.parametrize("clip", ["clipnorm", "clipvalue", "global_clipnorm"])
+def test_clipping(tfh, clip):
+    tf = tfh.tf
+    c = 0.5
+    if clip == "global_clipnorm" and not hasattr(tfh.optimizer_base, "global_clipnorm"):
+        with pytest.raises(ValueError, match="global_clipnorm"):
+            tfh.make("SGDW", global_clipnorm=c)
+        return
+    x0, grads = problem()
+    g = [3 * gi for gi in grads[0]]
+    opt = tfh.make("SGDW", learning_rate=0.1, **{clip: c})
+    variables = [tfh.variable(x, name="w%d" % i) for i, x in enumerate(x0)]
+    consts = [tf.constant(gi) for gi in g]
+    opt.minimize(lambda: tf.add_n([tf.reduce_sum(k * v) for k, v in zip(consts, variables)]),
+                 var_list=variables)
+    want = [x - 0.1 * gc for x, gc in zip(x0, _clipped(g, clip, c))]
+    unclipped = [x - 0.1 * gi for x, gi in zip(x0, g)]
+    assert worst([want], [unclipped]) > 100 * EXACT
+    assert worst([[tfh.value(v) for v in variables]], [want]) <= EXACT
+
+
+# -- saving --------------------------------------------------------------------------------
+
+def test_known_lost_state_formats_are_still_real(tfh, tmp_path):
+    """deviations.LOST_STATE_FORMATS: the host's own optimizer of this family still loses
+    its state in that format (else remove the entry and save in it again)."""
+    suffix = ".keras"
+    reason = loses_state(tfh.family, suffix)
+    if reason is None:
+        pytest.skip("no lost-state save format recorded for the %s family" % tfh.family)
+    if tfh.tf_version < (2, 12):
+        pytest.skip("%r has no .keras format (TF < 2.12)" % tfh)
+    k = tfh.keras
+    adam = k.optimizers.legacy.Adam if tfh.family == "legacy" else k.optimizers.Adam
+    model = tfh.dense_model()
+    model.compile(optimizer=adam(0.01), loss="mse")
+    x = np.ones((8, 4), np.float32)
+    model.fit(x, x[:, :1], epochs=1, batch_size=4, verbose=0)
+    path = str(tmp_path / ("m" + suffix))
+    model.save(path)
+    assert tfh.iterations(k.models.load_model(path).optimizer) == 0, reason
+
+
+# -- TensorFlow Addons: the oracle of convention="tfa" -------------------------------------
+
+def _tfa(host):
+    try:
+        import tensorflow_addons as tfa
+    except Exception as e:  # not installed, or broken with this TensorFlow
+        pytest.skip("tensorflow_addons cannot be imported with TensorFlow %s (%s: %s); the "
+                    "tfa oracle runs on TF 2.2-2.15 (tox envs tf22..tf215 pin a TFA that works)"
+                    % (host.tf.__version__, type(e).__name__, str(e).splitlines()[0][:120]))
+    return tfa
+
+
+TFA_CASES = {
+    "adamw": ("AdamW", dict(learning_rate=0.01, weight_decay=0.01)),
+    "adamw-amsgrad-betas": ("AdamW", dict(learning_rate=0.003, weight_decay=0.02, amsgrad=True,
+                                          beta_1=0.8, beta_2=0.95, epsilon=1e-3)),
+    "adamw-schedule": ("AdamW", dict(learning_rate=("exp", 0.02, 10, 0.5), weight_decay=0.01)),
+    "sgdw": ("SGDW", dict(learning_rate=0.05, weight_decay=0.01)),
+    "sgdw-momentum": ("SGDW", dict(learning_rate=0.05, weight_decay=0.01, momentum=0.9)),
+    "sgdw-nesterov-schedule": ("SGDW", dict(learning_rate=("exp", 0.05, 10, 0.5), weight_decay=0.01,
+                                            momentum=0.9, nesterov=True)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TFA_CASES))
+def test_tfa_convention_equals_tensorflow_addons(tfh, case):
+    tfa = _tfa(tfh)
+    name, kw = TFA_CASES[case]
+    kw = dict(kw)
+    if isinstance(kw["learning_rate"], tuple):
+        kw["learning_rate"] = tfh.exponential_decay(*kw["learning_rate"][1:])
+    x0, grads = problem()
+    ours = run(tfh, name, dict(kw, convention="tfa"), x0, grads)
+    theirs = trajectory(tfh, getattr(tfa.optimizers, name)(**kw), x0, grads)
+    assert moved(theirs, x0) > 100 * ORACLE_TOL
+    assert worst(ours, theirs) <= ORACLE_TOL, worst(ours, theirs)
