@@ -1,7 +1,12 @@
 """Families with TensorFlow variables (legacy, keras2): sparse gradients, graphs,
 hyperparameters held in variables, clipping, saving formats, and TensorFlow Addons as the
 oracle of ``convention="tfa"``.  Keras 3 hosts skip these with a reason."""
+import importlib.util
 import json
+import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -294,3 +299,81 @@ def test_tfa_convention_equals_tensorflow_addons(tfh, case):
     theirs = trajectory(tfh, getattr(tfa.optimizers, name)(**kw), x0, grads)
     assert moved(theirs, x0) > 100 * ORACLE_TOL
     assert worst(ours, theirs) <= ORACLE_TOL, worst(ours, theirs)
+
+
+# -- the host's own optimizers of this family, without decay -------------------------------
+
+def _host_class(host, name):
+    """The host's built-in ``name`` (Adam, SGD) of this family's API: the first one found
+    that subclasses the family's optimizer base."""
+    opts = host.keras.optimizers
+    for ns in (opts, getattr(opts, "legacy", None), getattr(opts, "experimental", None)):
+        cls = getattr(ns, name, None) if ns is not None else None
+        if isinstance(cls, type) and issubclass(cls, host.optimizer_base):
+            return cls
+    return None
+
+
+@pytest.mark.parametrize("case", ["adam", "adam-amsgrad-schedule", "sgd-momentum", "sgd-nesterov"])
+def test_without_decay_equals_the_host_optimizer(tfh, case):
+    """weight_decay=0 and the keras convention: the host's own Adam / SGD of this family."""
+    ours, theirs, kw = {
+        "adam": ("AdamW", "Adam", dict(learning_rate=0.01)),
+        "adam-amsgrad-schedule": ("AdamW", "Adam", dict(learning_rate=("exp", 0.02, 10, 0.5), amsgrad=True)),
+        "sgd-momentum": ("SGDW", "SGD", dict(learning_rate=0.05, momentum=0.9)),
+        "sgd-nesterov": ("SGDW", "SGD", dict(learning_rate=0.05, momentum=0.9, nesterov=True)),
+    }[case]
+    cls = _host_class(tfh, theirs)
+    if cls is None:
+        pytest.skip("%r has no built-in %s of this family" % (tfh, theirs))
+    if isinstance(kw["learning_rate"], tuple):
+        kw["learning_rate"] = tfh.exponential_decay(*kw["learning_rate"][1:])
+    x0, grads = problem()
+    mine = run(tfh, ours, dict(kw, weight_decay=0.0), x0, grads)
+    host = trajectory(tfh, cls(**kw), x0, grads)
+    assert moved(host, x0) > 100 * ORACLE_TOL
+    assert worst(mine, host) <= ORACLE_TOL, worst(mine, host)
+
+
+# -- registration in every import order ----------------------------------------------------
+
+ORDER = textwrap.dedent("""
+    import importlib, sys
+    first, second, family, top, registered_name = sys.argv[1:6]
+    importlib.import_module(first)
+    importlib.import_module(second)
+    print("TOP", top in sys.modules, "LOADED", "optcompat." + family in sys.modules)
+    if top in sys.modules:
+        import optcompat
+        keras = optcompat._detect.host(family)[0]
+        print("REGISTERED", keras.utils.get_registered_object(registered_name) is not None)
+""")
+
+
+@pytest.mark.parametrize("order", ["optcompat-first", "host-first"])
+@pytest.mark.parametrize("module", ["tensorflow", "keras", "tf_keras"])
+def test_registered_in_every_import_order(tfh, module, order, tmp_path):
+    """Importing ``module`` before or after optcompat registers the family's classes as soon
+    as their host namespace is imported -- and never imports a host that was not."""
+    if importlib.util.find_spec(module) is None:
+        pytest.skip("%s is not installed in this environment" % module)
+    top = optcompat_host_top(tfh)
+    name = tfh.keras.utils.get_registered_name(tfh.module.AdamW)
+    assert name != "AdamW", "AdamW is not registered with %s" % tfh.namespace
+    first, second = ("optcompat", module) if order == "optcompat-first" else (module, "optcompat")
+    script = tmp_path / "order.py"
+    script.write_text(ORDER)
+    out = subprocess.run([sys.executable, str(script), first, second, tfh.family, top, name],
+                         capture_output=True, text=True, timeout=600, env=dict(os.environ))
+    assert out.returncode == 0, out.stderr[-4000:]
+    assert "could not register" not in out.stderr, out.stderr[-4000:]
+    if "TOP True" in out.stdout:
+        assert "LOADED True" in out.stdout and "REGISTERED True" in out.stdout, out.stdout
+    else:
+        assert "LOADED False" in out.stdout, out.stdout
+
+
+def optcompat_host_top(host):
+    import optcompat
+
+    return optcompat._detect.require(host.family).split(".")[0]
