@@ -19,19 +19,24 @@ def known(host, name):
     return KNOWN.get(repr(host), {}).get(name)
 
 
-# Save formats that drop a family's optimizer state, keyed by family: the format, and why.
-# The harness saves such a family in HDF5 (``.h5``) instead; test_tf_specifics checks that
-# the host's own optimizer of that family still loses its state in that format (a fixed
-# host makes the check fail, and the entry gets removed).
+# Save formats that lose a family's optimizer state, keyed by family: (format, first TF
+# release affected, reason).  The harness saves such a family in HDF5 (``.h5``) instead;
+# test_tf_specifics checks that the host's own optimizer of that family still cannot
+# resume from that format (a fixed host makes the check fail, and the entry gets changed).
 LOST_STATE_FORMATS = {
-    "legacy": (".keras", "Keras 2.12-2.15 and tf_keras 2.16-2.21 write no OptimizerV2 "
-                         "(tf.keras.optimizers.legacy) variables to the .keras format: even the "
-                         "host's legacy Adam reloads with iterations=0 and no slots, so training "
-                         "cannot resume; .h5 keeps them."),
+    "legacy": (".keras", (2, 13),
+               "the .keras format cannot restore OptimizerV2 (tf.keras.optimizers.legacy) "
+               "state: in Keras 2.13-2.14 load_model fails with \"AttributeError: 'Adam' object "
+               "has no attribute 'build'\", in Keras 2.15 and tf_keras 2.16-2.21 even the "
+               "host's legacy Adam reloads with iterations=0 and no slots (Keras 2.12 restores "
+               "it); .h5 keeps the state in every release."),
 }
 
 
-def loses_state(family, suffix):
-    """The recorded reason if saving ``family``'s optimizer as ``suffix`` drops its state."""
+def loses_state(family, suffix, tf_version):
+    """The recorded reason if saving ``family``'s optimizer as ``suffix`` with TensorFlow
+    ``tf_version`` (a ``(major, minor)`` tuple) loses its state, else None."""
     entry = LOST_STATE_FORMATS.get(family)
-    return entry[1] if entry and entry[0] == suffix else None
+    if entry and entry[0] == suffix and tuple(tf_version) >= entry[1]:
+        return entry[2]
+    return None

@@ -85,7 +85,7 @@ class TFKeras:
         # the .keras format arrived in TF 2.12; older releases save HDF5, and so does a
         # family whose optimizer state that format drops (deviations.LOST_STATE_FORMATS)
         self.save_suffix = ".keras" if self.tf_version >= (2, 12) else ".h5"
-        if loses_state(family, self.save_suffix):
+        if loses_state(family, self.save_suffix, self.tf_version):
             self.save_suffix = ".h5"
 
     def __repr__(self):

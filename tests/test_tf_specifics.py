@@ -11,6 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 
+import optcompat
 import reference
 from deviations import loses_state
 from test_trajectories import CONVENTIONS, TOL, assert_close, expected, problem, run
@@ -244,23 +245,27 @@ def test_clipping(tfh, clip):
 # -- saving --------------------------------------------------------------------------------
 
 def test_known_lost_state_formats_are_still_real(tfh, tmp_path):
-    """deviations.LOST_STATE_FORMATS: the host's own optimizer of this family still loses
-    its state in that format (else remove the entry and save in it again)."""
+    """deviations.LOST_STATE_FORMATS: the host's own optimizer of this family still cannot
+    resume from that format here (else change the entry and save in it again)."""
     suffix = ".keras"
-    reason = loses_state(tfh.family, suffix)
+    reason = loses_state(tfh.family, suffix, tfh.tf_version)
     if reason is None:
-        pytest.skip("no lost-state save format recorded for the %s family" % tfh.family)
-    if tfh.tf_version < (2, 12):
-        pytest.skip("%r has no .keras format (TF < 2.12)" % tfh)
+        pytest.skip("no lost-state save format recorded for %r" % tfh)
     k = tfh.keras
     adam = k.optimizers.legacy.Adam if tfh.family == "legacy" else k.optimizers.Adam
     model = tfh.dense_model()
     model.compile(optimizer=adam(0.01), loss="mse")
     x = np.ones((8, 4), np.float32)
     model.fit(x, x[:, :1], epochs=1, batch_size=4, verbose=0)
+    assert tfh.iterations(model.optimizer) == 2
     path = str(tmp_path / ("m" + suffix))
     model.save(path)
-    assert tfh.iterations(k.models.load_model(path).optimizer) == 0, reason
+    try:
+        restored = tfh.iterations(k.models.load_model(path).optimizer)
+    except AttributeError as e:  # Keras 2.13-2.14
+        assert "build" in str(e), (e, reason)
+        return
+    assert restored == 0, reason
 
 
 # -- TensorFlow Addons: the oracle of convention="tfa" -------------------------------------
@@ -374,6 +379,51 @@ def test_registered_in_every_import_order(tfh, module, order, tmp_path):
 
 
 def optcompat_host_top(host):
-    import optcompat
-
     return optcompat._detect.require(host.family).split(".")[0]
+
+
+@pytest.mark.parametrize("name", ["AdamW", "SGDW"])
+def test_callable_learning_rate_is_read_at_every_step(tfh, name):
+    lr = {"value": 0.02}
+    kw = dict(weight_decay=0.1, convention="torch")
+    if name == "SGDW":
+        kw["momentum"] = 0.9
+    x0, grads = problem()
+    grads = grads[:10]
+    opt = tfh.make(name, learning_rate=lambda: lr["value"], **kw)
+    variables = [tfh.variable(x, name="w%d" % i) for i, x in enumerate(x0)]
+    traj = []
+    for i, g in enumerate(grads):
+        if i == 4:
+            lr["value"] = 0.005
+        opt.apply_gradients([(tfh.tensor(gi), v) for gi, v in zip(g, variables)])
+        traj.append([tfh.value(v) for v in variables])
+    ref = expected(REFERENCE[name], dict(kw, learning_rate=lambda t: 0.02 if t < 4 else 0.005), x0, grads)
+    assert worst(ref, expected(REFERENCE[name], dict(kw, learning_rate=0.02), x0, grads)) > 10 * TOL
+    assert_close(traj, ref, TOL)
+
+
+@pytest.mark.parametrize("case", ["adamw-amsgrad", "sgdw-nesterov"])
+def test_mirrored_strategy_equals_plain(tfh, case):
+    """Under tf.distribute (one CPU replica): the base class's aggregation path gives the
+    same numbers as a plain apply_gradients."""
+    tf = tfh.tf
+    name, kw = CASES[case]
+    x0, grads = problem()
+    grads = grads[:10]
+    plain = trajectory(tfh, tfh.make(name, **kw), x0, grads)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        variables = [tf.Variable(x, name="w%d" % i) for i, x in enumerate(x0)]
+        opt = tfh.make(name, **kw)
+
+    @tf.function
+    def step(gs):
+        strategy.run(lambda *g: opt.apply_gradients(zip(g, variables)), args=tuple(gs))
+
+    distributed = []
+    for g in grads:
+        step([tf.constant(gi) for gi in g])
+        distributed.append([tfh.value(v) for v in variables])
+    assert moved(plain, x0) > 100 * EXACT
+    assert worst(distributed, plain) <= EXACT, worst(distributed, plain)
