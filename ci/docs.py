@@ -70,11 +70,8 @@ def deviations():
     for host, entries in sorted(dev.KNOWN.items()):
         for name, reason in sorted(entries.items()):
             rows.append("| `%s` | host `%s` numbers | %s |" % (host, name, reason))
-    by_reason = {}
-    for (host, fmt), reason in sorted(dev.NO_OPTIMIZER_STATE_IN_SAVE.items()):
-        by_reason.setdefault(reason, []).append("`%s` %s" % (host, fmt))
-    for reason, where in by_reason.items():
-        rows.append("| %s | resume after save | %s |" % (", ".join(where), reason))
+    for family, fmt, first, last, reason in dev.SAVE_LIMITS:
+        rows.append("| `%s` on TF 2.%d-2.%d | resume from `%s` | %s |" % (family, first, last, fmt, reason))
     return "\n".join(rows)
 
 

@@ -32,6 +32,9 @@ def test_clipping_as_the_host_does_it(host, clip):
         pytest.skip("%r's Adam has no %s: %s" % (host, list(clip)[0], e))
     ours = run(host, "AdamW", dict(kw, weight_decay=0.0), x0, grads)
     theirs = host_run(host, lambda: theirs_opt, x0, grads)
+    if worst(theirs, host_run(host, lambda: host.host_adam(learning_rate=0.01), x0, grads)) == 0:
+        pytest.skip("upstream: %r's own Adam does not clip in apply_gradients (TF < 2.4 "
+                    "OptimizerV2 clips in minimize / get_gradients only)" % host)
     unclipped = run(host, "AdamW", dict(learning_rate=0.01, weight_decay=0.0), x0, grads)
     assert worst(ours, theirs) <= ORACLE_TOL
     assert worst(ours, unclipped) > 1e-4  # clipping really acted
