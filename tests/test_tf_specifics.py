@@ -252,7 +252,7 @@ def test_known_lost_state_formats_are_still_real(tfh, tmp_path):
     if reason is None:
         pytest.skip("no lost-state save format recorded for %r" % tfh)
     k = tfh.keras
-    adam = k.optimizers.legacy.Adam if tfh.family == "legacy" else k.optimizers.Adam
+    adam = _host_class(tfh, "Adam")  # the host's own Adam of this family
     model = tfh.dense_model()
     model.compile(optimizer=adam(0.01), loss="mse")
     x = np.ones((8, 4), np.float32)
