@@ -49,7 +49,7 @@ def flat(model):
 # A fresh interpreter: for full-model formats nothing but optcompat's own registration can
 # find the class (no custom_objects, no optcompat.<family> import).
 RESUME = textwrap.dedent("""
-    import importlib, json, sys
+    import importlib, json, os, sys
     import numpy as np
     order, family, namespace, fmt, path, out, case, own = sys.argv[1:9]
 
@@ -91,6 +91,10 @@ RESUME = textwrap.dedent("""
     print("STATE " + json.dumps([type(opt).__module__, conv, int(opt.iterations.numpy()),
                                  lr if isinstance(lr, dict) else None], default=str))
     np.save(out, np.concatenate([w.ravel() for w in model.get_weights()]))
+    # TF 2.12 can crash (SIGSEGV) in interpreter teardown after a TF-format weights restore;
+    # everything is written by now, so leave without the teardown.
+    sys.stdout.flush()
+    os._exit(0)
 """) % {"full": FULL_MODEL, "tests": TESTS}
 
 
