@@ -110,7 +110,7 @@ def targets(recs):
             r = s["results"]
             if s["part"] == "apply":
                 oc = "optcompat.AdamW" if s["kind"] == "adamw" else "optcompat.SGDW"
-                host = next(n for n in r if n != oc and not n.startswith(("torch", "Resource", "legacy", "TFA")))
+                host = next(n for n in r if n != oc and not n.startswith(("optcompat", "torch", "Resource", "legacy", "TFA")))
                 q = r[oc]["median"] / r[host]["median"]
                 rows.append((env, "apply %s, %s" % (s["kind"], s["mode"]), "%s / %s ≤ 1.00 (≤ 1.05)" % (oc, host),
                              "%.3f (min %.3f)" % (q, r[oc]["min"] / r[host]["min"]), ratio_status(q, 1.0, 1.05)))
@@ -141,7 +141,7 @@ def targets(recs):
             pass
         mem = rec.get("memory") or {}
         for oc, hostkw in (("optcompat.AdamW", "AdamW"), ("optcompat.SGDW", "SGD")):
-            host = next((n for n in mem if hostkw in n and not n.startswith("optcompat")), None)
+            host = next((n for n in mem if hostkw in n and not n.startswith("optcompat")), None)  
             if oc in mem and host and "peak_growth_MB" in mem[oc] and "peak_growth_MB" in mem.get(host, {}):
                 a, b = mem[oc]["peak_growth_MB"], mem[host]["peak_growth_MB"]
                 rows.append((env, "memory (peak RSS growth of build + 5 steps)", "%s ≤ %s" % (oc, host),
@@ -302,7 +302,7 @@ def plot(png):
             if s["part"] == "apply" and s["kind"] == "adamw":
                 labels.append("%s\n%s" % (r["env"], s["mode"]))
                 for n, v in s["results"].items():
-                    key = "optcompat" if n.startswith("optcompat") else (
+                    key = "optcompat" if n in ("optcompat.AdamW", "optcompat.SGDW") else (
                         "host AdamW" if "AdamW" in n and not n.startswith(("torch", "TFA")) else n)
                     series.setdefault(key, {})[len(labels) - 1] = v["median"]
     width = 0.8 / max(1, len(series))
