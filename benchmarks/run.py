@@ -27,12 +27,12 @@ RESULTS = os.path.join(HERE, "results")
 DOCS = os.path.join(ROOT, "docs")
 BOOT_PYTHON = os.path.join(ROOT, ".tox-bootstrap", "bin", "python")
 
-# env -> (extra environment, description)
+# env -> extra environment (the factors tox.ini would set)
 ENVS = {
-    "keras3-jax": {"KERAS_BACKEND": "jax"},
-    "keras3-tf": {"KERAS_BACKEND": "tensorflow"},
     "keras3-torch": {"KERAS_BACKEND": "torch"},
+    "keras3-jax": {"KERAS_BACKEND": "jax"},
     "tf215": {"BENCH_FAMILY": "keras2"},
+    "keras3-tf": {"KERAS_BACKEND": "tensorflow"},
 }
 COMMON_ENV = {"PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "2", "JAX_PLATFORMS": "cpu",
               "PYTHONWARNINGS": "ignore"}
