@@ -13,7 +13,8 @@ so mixed dtypes and ``exclude_from_weight_decay`` keep their own coefficients.
     ``decay_form`` (``x + (-d) x`` for ``x - x d``, or ``x (1 - d)``) and
     ``x += -alpha m / (sqrt(v) + eps_hat)``; one temporary (the denominator).  Every
     convention and option; SGDW likewise.
-``"fused"`` (and ``"auto"``, the default)
+``"fused"`` (and ``"auto"``, the default, for CPU tensors of ``FUSED_MIN_NUMEL`` elements
+or more; smaller ones, whose update costs less than waking the kernel's threads, go foreach)
     torch's fused AdamW kernel (``torch._fused_adamw_``), only for conventions whose decay
     is ``lr_t * lambda`` (keras, torch).  The kernel evaluates ``x (1 - lr_t lambda) -
     lr_t/(1-b1^t) m / (sqrt(v)/sqrt(1-b2^t) + eps')``: the rule with ``eps' = eps_hat /
@@ -34,6 +35,9 @@ import torch
 
 from . import _detect, _rule
 from ._conventions import CONVENTIONS
+
+# "auto" on CPU: tensors smaller than this go through foreach, larger ones the fused kernel.
+FUSED_MIN_NUMEL = 1 << 16
 
 def _groups(opt, grads, variables, decays_matter=True):
     """Variables grouped by (dtype, device, decays): each group shares its coefficients."""
@@ -75,7 +79,17 @@ def adamw(opt, grads, variables, learning_rate):
             gs, vs = zip(*pairs)
             first = vs[0]
             if mode in ("auto", "fused") and _fused_allowed(opt, first):
-                _adamw_fused(opt, gs, vs, learning_rate, iterations)
+                if mode == "auto" and first.value.device.type == "cpu":
+                    # On CPU the kernel parallelizes every tensor, however small: for small
+                    # tensors waking the threads costs more than the update (1000 x 1k).
+                    big = [(g, v) for g, v in pairs if v.value.numel() >= FUSED_MIN_NUMEL]
+                    small = [(g, v) for g, v in pairs if v.value.numel() < FUSED_MIN_NUMEL]
+                    if small:
+                        _adamw_foreach(opt, *zip(*small), learning_rate=learning_rate, iterations=iterations)
+                    if big:
+                        _adamw_fused(opt, *zip(*big), learning_rate=learning_rate, iterations=iterations)
+                else:
+                    _adamw_fused(opt, gs, vs, learning_rate, iterations)
             else:
                 _adamw_foreach(opt, gs, vs, learning_rate, iterations)
 
