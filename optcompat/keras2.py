@@ -49,7 +49,6 @@ class _Keras2(Decoupled, _Optimizer):
     def _fast_modes(self):
         return ("fused",)
 
-
     def __init__(self, learning_rate, weight_decay, convention, exclude_from_weight_decay,
                  clipnorm, clipvalue, global_clipnorm, name, **kwargs):
         checked = _validate.common(learning_rate, weight_decay, convention, clipnorm, clipvalue,
