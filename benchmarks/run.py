@@ -195,11 +195,17 @@ def notes(recs):
                                           _q(torch_oc, torch_fused), _q(torch_host, torch_oc),
                                           _q(torch_host, torch_tc)),
          "* **TensorFlow, plain `tf.function`.** The rule op by op is ~12 kernels and temporaries per "
-         "variable; the fast path is the decay (`assign_sub(x * d)`: a multiply and a subtract, 12 "
-         "bytes per parameter more than Adam) and then `ResourceApplyAdam`, whose kernel is the rule "
+         "variable; the fast path is the decay (`assign_sub(x * d)`: a multiply into a temporary and a "
+         "subtract, 20 bytes per parameter on top of Adam's 28) and then `ResourceApplyAdam`, whose kernel is the rule "
          "term for term. So optcompat `AdamW` costs about one fused Adam plus one decay pass; "
          "`ResourceApplyAdam` *with* decay included is not a kernel TensorFlow has. amsgrad stays on "
          "the plain path (`ResourceApplyAdamWithAmsgrad` has no XLA kernel).",
+         "* **Bandwidth.** The numpy copy is one thread; torch's fused kernel uses both cores, so it "
+         "can exceed it. XLA on CPU (jax, `jit_compile`) reaches a fraction of it, for Keras's own "
+         "`AdamW` as for optcompat's: the same fused loop, so the jax target of 50%% is not met by "
+         "either (%s vs %s GB/s at 10M parameters)." % (
+             fmt(gbps({"bytes_per_param": 28, "params": 10 ** 7}, m("keras3-jax", "apply", "adamw", "jit", "optcompat.AdamW") or 0) if m("keras3-jax", "apply", "adamw", "jit", "optcompat.AdamW") else None, 1),
+             fmt(gbps({"bytes_per_param": 28, "params": 10 ** 7}, m("keras3-jax", "apply", "adamw", "jit", "keras AdamW")) if m("keras3-jax", "apply", "adamw", "jit", "keras AdamW") else None, 1)),
          "* **XLA / `jax.jit`.** The compiler fuses the plain rule into one loop per variable, the same "
          "as it does for Keras's own `AdamW`: ratios near 1 are the expectation, and differences are "
          "noise on this shared 2-core machine (compare min and median).",
