@@ -41,6 +41,18 @@ def tox_envs():
     return envs
 
 
+def families_in(env):
+    """The families an env tests, from its name: what _detect finds with those versions."""
+    factors = env.split("-")
+    tf = next((f for f in factors if re.fullmatch(r"tf2\d+", f)), None)
+    tf = _detect.Version("2.%s" % tf[3:]) if tf else (_detect.Version("2.21") if "tf" in factors else None)
+    keras3 = "keras3" in factors or (tf is not None and tf >= _detect.Version("2.16"))
+    found = {"tensorflow": tf, "keras": _detect.Version("3.15") if keras3 else None,
+             "tf_keras": _detect.Version("2.21") if "tfkeras" in factors else None,
+             "jax": None, "torch": None, "tensorflow_addons": None}
+    return [f for f in _detect.host_modules(found) if _detect.adapter_available(f)]
+
+
 def support():
     envs = tox_envs()
     rows = ["| family | host optimizer base | releases | adapter | tox envs (CI) |", "|---|---|---|---|---|"]
@@ -53,7 +65,7 @@ def support():
     }
     for fam in _detect.FAMILIES:
         ships = _detect.adapter_available(fam)
-        mine = [e for e in envs if e.startswith(fam)]
+        mine = [e for e in envs if fam in families_in(e)]
         rows.append("| `%s` | %s | %s | %s | %s |" % (
             fam, bases[fam], _detect.RELEASES[fam],
             "`optcompat.%s`" % fam if ships else "not yet (planned)",
@@ -61,7 +73,21 @@ def support():
     return "\n".join(rows)
 
 
-SECTIONS = {"conventions": conventions, "support": support}
+def deviations():
+    """Known host deviations and save-format limitations, from tests/deviations.py."""
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    import deviations as dev
+
+    rows = ["| host (test env) | what | upstream behaviour |", "|---|---|---|"]
+    for host, entries in sorted(dev.KNOWN.items()):
+        for name, reason in sorted(entries.items()):
+            rows.append("| `%s` | host `%s` numbers | %s |" % (host, name, reason))
+    for family, fmt, first, last, reason in dev.SAVE_LIMITS:
+        rows.append("| `%s` on TF 2.%d-2.%d | resume from `%s` | %s |" % (family, first, last, fmt, reason))
+    return "\n".join(rows)
+
+
+SECTIONS = {"conventions": conventions, "support": support, "deviations": deviations}
 
 
 def render(text):

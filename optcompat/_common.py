@@ -2,7 +2,7 @@
 
 An adapter subclass provides small hooks -- ``xp`` (an array namespace with ``cast``,
 ``sqrt``, ``maximum``, ``power``), ``_slot(slots, variable)``, ``_assign(variable, value)``,
-and optionally ``_host_allows_decay(variable)`` and ``_dense(gradient)`` -- and calls :meth:`_adamw_step` / :meth:`_sgdw_step`
+and optionally ``_host_allows_decay(variable)``, ``_dense(gradient)``, ``_eager()`` -- and calls :meth:`_adamw_step` / :meth:`_sgdw_step`
 from its ``update_step``.  The math is :mod:`._rule`; this module only wires it to slots.
 """
 import re
@@ -16,8 +16,18 @@ def tf_namespace(tf):
     return types.SimpleNamespace(cast=tf.cast, sqrt=tf.sqrt, maximum=tf.maximum, power=tf.pow)
 
 
+def _takes_step(schedule):
+    # a LearningRateSchedule is called with the step; a plain callable with nothing
+    return hasattr(schedule, "get_config") and hasattr(schedule, "__call__")
+
+
 class Decoupled(object):
     xp = None
+
+    def _keep(self, checked):
+        """Keep validated optimizer-specific settings (betas, epsilon, momentum, ...)."""
+        for name, value in checked.items():
+            setattr(self, name, value)
 
     def _init_decoupled(self, checked, lr0):
         """Keep the validated decoupled-decay settings (after the host's ``__init__``)."""
@@ -36,6 +46,10 @@ class Decoupled(object):
     def _dense(self, gradient):
         """The gradient as a dense tensor (hosts that pass ``tf.IndexedSlices`` override)."""
         return gradient
+
+    def _eager(self):
+        """Whether values are concrete now (TensorFlow hosts: not inside a tf.function)."""
+        return True
 
     def _decays(self, variable):
         if not self.weight_decay:
@@ -79,6 +93,19 @@ class Decoupled(object):
         if buf is not None:
             self._assign(buf, new_buf)
         self._assign(variable, new_x)
+
+    def _check_learning_rate(self, schedule, iterations):
+        """Before a step, refuse a NaN/inf/negative rate from a schedule or callable.
+
+        Only where values are concrete (eager); inside tf.function / jit they are symbolic."""
+        if not callable(schedule) or not self._eager():
+            return
+        try:
+            step = int(iterations)
+            value = float(schedule(iterations) if _takes_step(schedule) else schedule())
+        except Exception:  # symbolic (traced) values cannot be read here
+            return
+        _validate.current_learning_rate(value, step)
 
     def _check_gradients(self, pairs, is_float, dtype_name):
         """Refuse the whole step, before any change, if one pair is bad."""

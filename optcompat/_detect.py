@@ -114,6 +114,14 @@ def host(family):
     return load(path.split(".optimizers.")[0]), load(path)
 
 
+def has_keras_format(family):
+    """Whether the family's Keras saves the ``.keras`` format (Keras 3, tf.keras >= 2.12,
+    tf_keras); older releases save ``.h5``."""
+    path = require(family)
+    tf = _minor(versions()["tensorflow"])
+    return not path.startswith("tensorflow.") or (tf is not None and tf >= (2, 12))
+
+
 def default_family(found=None):
     """The family of ``tf.keras.optimizers.Adam`` / ``keras.optimizers.Adam``.
 

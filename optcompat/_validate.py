@@ -81,6 +81,14 @@ def learning_rate(value, is_schedule, allow_callable=True):
     return at_least("learning_rate", value)
 
 
+def current_learning_rate(value, step):
+    """A schedule's value at use time: a finite number >= 0 (checked where it is concrete)."""
+    if not (value >= 0.0 and math.isfinite(value)):
+        raise ValueError(
+            "`learning_rate` must be a finite number in [0, inf) at every step; the schedule "
+            "gave %r at iteration %s. No variable or slot was changed." % (value, step))
+
+
 def initial_learning_rate(lr0, conv):
     """``lr_0`` (a schedule's value at step 0, or None); the paper convention divides by it."""
     if lr0 is not None and conv == "paper" and not lr0 > 0:

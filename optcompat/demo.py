@@ -34,28 +34,29 @@ def main(argv=None):
     print(json.dumps({k: info[k] for k in ("default_family", "families", "keras3_backend", "versions")},
                      indent=2))
     family = optcompat.default_family()
-    if family != "keras3":
-        raise SystemExit("this demo is written for Keras 3; the default family here is %r" % family)
-    import keras
+    keras, _ = _detect.host(family)  # keras, tf.keras or tf_keras
 
     x, y = _data()
-    keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(32, activation="relu"),
                               keras.layers.Dense(1)])
     schedule = keras.optimizers.schedules.CosineDecay(3e-3, decay_steps=8 * 2 * args.epochs)
     model.compile(optimizer=optcompat.AdamW(learning_rate=schedule, weight_decay=1e-2,
                                             convention=args.convention), loss="mse")
-    print("\n== fit %d epochs with %s (convention=%r)" % (args.epochs, type(model.optimizer).__module__
-                                                          + ".AdamW", args.convention))
+    print("\n== family %s: fit %d epochs with %s.AdamW (convention=%r)"
+          % (family, args.epochs, type(model.optimizer).__module__, args.convention))
+    rng = np.random.default_rng(0)  # the same start on every host
+    model.set_weights([(rng.normal(size=w.shape) / np.sqrt(w.shape[0]) if w.ndim == 2 else 0 * w)
+                       .astype(w.dtype) for w in model.get_weights()])
     model.fit(x, y, batch_size=64, epochs=args.epochs, verbose=1)
 
-    path = os.path.join(tempfile.mkdtemp(prefix="optcompat-demo-"), "model.keras")
+    suffix = ".keras" if _detect.has_keras_format(family) else ".h5"
+    path = os.path.join(tempfile.mkdtemp(prefix="optcompat-demo-"), "model" + suffix)
     model.save(path)
     print("\n== saved to %s; reloading with no custom_objects" % path)
     loaded = keras.models.load_model(path)
     opt = loaded.optimizer
-    print("reloaded optimizer: %s, iterations=%d, convention=%r"
-          % (type(opt).__name__, int(keras.ops.convert_to_numpy(opt.iterations)), opt.convention))
+    print("reloaded optimizer: %s.%s, iterations=%d, convention=%r"
+          % (type(opt).__module__, type(opt).__name__, int(opt.iterations.numpy()), opt.convention))
     print("\n== resume %d more epochs" % args.epochs)
     hist = loaded.fit(x, y, batch_size=64, epochs=2 * args.epochs, initial_epoch=args.epochs, verbose=1)
     print("\nfinal loss %.5f" % hist.history["loss"][-1])

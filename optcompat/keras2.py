@@ -84,6 +84,9 @@ class _Keras2(Decoupled, _Optimizer):
         return [self.add_variable_from_reference(model_variable=v, variable_name=name)
                 for v in variables]
 
+    def _eager(self):
+        return tf.executing_eagerly()
+
     def _dense(self, gradient):
         # Dense semantics for IndexedSlices (see the module docstring).
         return tf.convert_to_tensor(gradient) if isinstance(gradient, tf.IndexedSlices) else gradient
@@ -91,6 +94,7 @@ class _Keras2(Decoupled, _Optimizer):
     def apply_gradients(self, grads_and_vars, *args, **kwargs):
         grads_and_vars = list(grads_and_vars)
         self._check_gradients(grads_and_vars, _is_float, _dtype_name)
+        self._check_learning_rate(self._learning_rate, self.iterations)
         return super().apply_gradients(grads_and_vars, *args, **kwargs)
 
     def get_config(self):
@@ -120,10 +124,7 @@ class AdamW(_Keras2):
         checked = _validate.adamw(beta_1, beta_2, epsilon, amsgrad)
         super().__init__(learning_rate, weight_decay, convention, exclude_from_weight_decay,
                          clipnorm, clipvalue, global_clipnorm, name, **kwargs)
-        self.beta_1 = checked["beta_1"]
-        self.beta_2 = checked["beta_2"]
-        self.epsilon = checked["epsilon"]
-        self.amsgrad = checked["amsgrad"]
+        self._keep(checked)
 
     def build(self, var_list):
         super().build(var_list)
@@ -156,8 +157,7 @@ class SGDW(_Keras2):
         checked = _validate.sgdw(momentum, nesterov)
         super().__init__(learning_rate, weight_decay, convention, exclude_from_weight_decay,
                          clipnorm, clipvalue, global_clipnorm, name, **kwargs)
-        self.momentum = checked["momentum"]
-        self.nesterov = checked["nesterov"]
+        self._keep(checked)
 
     def build(self, var_list):
         super().build(var_list)

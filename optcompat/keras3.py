@@ -79,6 +79,11 @@ class _Keras3(Decoupled, _Optimizer):
     def _host_allows_decay(self, variable):
         return self._use_weight_decay(variable)  # honours opt.exclude_from_weight_decay(...)
 
+    def _eager(self):
+        # jax tracers refuse float() (caught by the check); TF needs asking
+        tf = sys.modules.get("tensorflow") if keras.backend.backend() == "tensorflow" else None
+        return tf is None or tf.executing_eagerly()
+
     def _dense(self, gradient):
         # tf.IndexedSlices (Embedding on the tensorflow backend) -> dense: the dense result,
         # as the host's own Adam gives (every row's moments decay each step).  Only the
@@ -103,6 +108,7 @@ class _Keras3(Decoupled, _Optimizer):
         variables = self._trainable_variables if trainable_variables is None else trainable_variables
         self._check_gradients(zip(grads, variables), keras.backend.is_float_dtype,
                               keras.backend.standardize_dtype)
+        self._check_learning_rate(self._learning_rate, self.iterations)
         return super().apply(grads, trainable_variables)
 
     def get_config(self):
@@ -121,10 +127,7 @@ class AdamW(_Keras3):
         checked = _validate.adamw(beta_1, beta_2, epsilon, amsgrad)
         super().__init__(learning_rate, weight_decay, convention, exclude_from_weight_decay,
                          clipnorm, clipvalue, global_clipnorm, name, **kwargs)
-        self.beta_1 = checked["beta_1"]
-        self.beta_2 = checked["beta_2"]
-        self.epsilon = checked["epsilon"]
-        self.amsgrad = checked["amsgrad"]
+        self._keep(checked)
 
     def build(self, var_list):
         if self.built:
@@ -163,8 +166,7 @@ class SGDW(_Keras3):
         checked = _validate.sgdw(momentum, nesterov)
         super().__init__(learning_rate, weight_decay, convention, exclude_from_weight_decay,
                          clipnorm, clipvalue, global_clipnorm, name, **kwargs)
-        self.momentum = checked["momentum"]
-        self.nesterov = checked["nesterov"]
+        self._keep(checked)
 
     def build(self, var_list):
         if self.built:

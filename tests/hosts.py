@@ -13,15 +13,40 @@ import optcompat
 
 
 def seeded(model, seed):
-    """Give a model the same initial weights in every host and release."""
+    """Give a model the same initial weights in every host and release (seeding the
+    framework's RNG does not: two models built in one TF 2.10 process differ)."""
     rng = np.random.default_rng(seed)
     model.set_weights([(0.5 * rng.normal(size=w.shape)).astype(w.dtype) for w in model.get_weights()])
     return model
 
 
-class Keras3:
+class _Host(object):
+    """What every family's harness does the same way."""
+
+    def make(self, name, **kwargs):
+        return getattr(self.module, name)(**kwargs)
+
+    def exponential_decay(self, lr0, decay_steps, decay_rate):
+        return self.keras.optimizers.schedules.ExponentialDecay(lr0, decay_steps, decay_rate)
+
+    def apply(self, opt, grads, variables):
+        opt.apply_gradients([(self.tensor(g), v) for g, v in zip(grads, variables)])
+
+    def iterations(self, opt):
+        return int(self.value(opt.iterations))
+
+    def dense_model(self, n_in=4, n_out=1, seed=0):
+        k = self.keras
+        model = k.Sequential([k.Input((n_in,)), k.layers.Dense(8, activation="tanh"),
+                              k.layers.Dense(n_out)])
+        return seeded(model, seed)
+
+    def load_model(self, path):
+        return self.keras.models.load_model(path)
+
+
+class Keras3(_Host):
     family = "keras3"
-    save_suffix = ".keras"
 
     def __init__(self, family="keras3"):
         self.namespace = "keras"  # the Keras module, as a dotted path from its top package
@@ -35,9 +60,6 @@ class Keras3:
         return "keras3-%s" % self.backend
 
     # optimizers
-    def make(self, name, **kwargs):
-        return getattr(self.module, name)(**kwargs)
-
     def host_adamw(self, **kwargs):
         return self.keras.optimizers.AdamW(**kwargs)
 
@@ -68,9 +90,6 @@ class Keras3:
     def registered_name(self, cls):
         return self.keras.saving.get_registered_name(cls)
 
-    def exponential_decay(self, lr0, decay_steps, decay_rate):
-        return self.keras.optimizers.schedules.ExponentialDecay(lr0, decay_steps, decay_rate)
-
     # variables
     def variable(self, value, name="w"):
         value = np.asarray(value)  # (torch refuses a trainable integer variable)
@@ -79,18 +98,12 @@ class Keras3:
     def tensor(self, value):
         return self.ops.convert_to_tensor(np.asarray(value))
 
-    def apply(self, opt, grads, variables):
-        opt.apply_gradients([(self.tensor(g), v) for g, v in zip(grads, variables)])
-
     def value(self, v):
         return np.asarray(self.ops.convert_to_numpy(v))
 
     def slots(self, opt):
         opt = getattr(opt, "inner_optimizer", opt)  # through a LossScaleOptimizer
         return [self.value(v) for v in opt.variables]
-
-    def iterations(self, opt):
-        return int(self.value(opt.iterations))
 
     # devices: "cpu" always, "gpu" where the backend sees one (conftest.device)
     def devices(self):
@@ -128,15 +141,6 @@ class Keras3:
         return _kind(x.device)
 
     # models
-    def dense_model(self, n_in=4, n_out=1, seed=0):  # noqa: D401
-        k = self.keras
-        model = k.Sequential([k.Input((n_in,)), k.layers.Dense(8, activation="tanh"),
-                              k.layers.Dense(n_out)])
-        return seeded(model, seed)
-
-    def load_model(self, path):
-        return self.keras.models.load_model(path)
-
     @property
     def formats(self):
         # .weights.h5 holds no optimizer state in Keras 3 (nor for its own Adam): not a resume format
@@ -150,7 +154,7 @@ class Keras3:
         return base
 
 
-class TFKeras:
+class TFKeras(_Host):
     """keras2 and legacy families: tf.keras or tf_keras, with TensorFlow variables."""
 
     def __init__(self, family):
@@ -163,17 +167,14 @@ class TFKeras:
         self.keras, self.optimizer_base = optcompat._detect.host(family)
         self.module = optcompat.family_module(family)
         self.tf_version = tuple(int(p) for p in tf.__version__.split(".")[:2])
-        # the .keras format arrived in TF 2.12; older releases save HDF5
-        self.save_suffix = ".keras" if self.tf_version >= (2, 12) else ".h5"
+        # the .keras format arrived in TF 2.12; older releases save HDF5, and so does a
+        # family whose optimizer state that format drops (deviations.LOST_STATE_FORMATS)
 
     def __repr__(self):
         return "%s-tf%d.%d%s" % (self.family, self.tf_version[0], self.tf_version[1],
                                  "-tf_keras" if self.namespace == "tf_keras" else "")
 
     # optimizers
-    def make(self, name, **kwargs):
-        return getattr(self.module, name)(**kwargs)
-
     def _builtin(self, name):
         """The host's own new-style optimizer class ``name`` (keras2 family only)."""
         if self.family != "keras2":
@@ -222,18 +223,12 @@ class TFKeras:
     def registered_name(self, cls):
         return self.keras.utils.get_registered_name(cls)
 
-    def exponential_decay(self, lr0, decay_steps, decay_rate):
-        return self.keras.optimizers.schedules.ExponentialDecay(lr0, decay_steps, decay_rate)
-
     # variables
     def variable(self, value, name="w"):
         return self.tf.Variable(np.asarray(value), name=name)
 
     def tensor(self, value):
         return self.tf.constant(np.asarray(value))
-
-    def apply(self, opt, grads, variables):
-        opt.apply_gradients([(self.tensor(g), v) for g, v in zip(grads, variables)])
 
     def value(self, v):
         return np.asarray(v.numpy() if hasattr(v, "numpy") else v)
@@ -243,9 +238,6 @@ class TFKeras:
         variables = opt.variables
         variables = variables() if callable(variables) else variables  # a method in OptimizerV2
         return [self.value(v) for v in variables]
-
-    def iterations(self, opt):
-        return int(self.value(opt.iterations))
 
     # devices: "cpu" always, "gpu" where TensorFlow sees one (conftest.device)
     def devices(self):
@@ -259,15 +251,6 @@ class TFKeras:
         return _kind(v.device)
 
     # models
-    def dense_model(self, n_in=4, n_out=1, seed=0):  # noqa: D401
-        k = self.keras
-        model = k.Sequential([k.Input((n_in,)), k.layers.Dense(8, activation="tanh"),
-                              k.layers.Dense(n_out)])
-        return seeded(model, seed)
-
-    def load_model(self, path):
-        return self.keras.models.load_model(path)
-
     @property
     def formats(self):
         """Every format this host saves a model (or its training state) in."""

@@ -2,8 +2,8 @@
 
 For every format the host supports, k steps + save + load + k steps must equal 2k straight
 steps (max abs diff < 1e-6), with iterations, slots, the schedule and the convention back.
-Where a host's own Adam cannot resume in a format, deviations.NO_OPTIMIZER_STATE_IN_SAVE says
-why, and the test checks the host really cannot (so the entry stays true).
+Where a host's own Adam cannot resume in a format, deviations.SAVE_LIMITS says why, and the
+test checks the host really cannot (so the entry stays true).
 """
 import json
 import os
@@ -14,7 +14,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from deviations import NO_OPTIMIZER_STATE_IN_SAVE
+from deviations import no_state_in_save
 from test_keras_integration import data
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -77,18 +77,19 @@ RESUME = textwrap.dedent("""
         model.compile(optimizer=make_optimizer(host, case, own == "own"), loss="mse")
         if fmt == "checkpoint":
             import tensorflow as tf
-            tf.train.Checkpoint(model=model, optimizer=model.optimizer).read(path).expect_partial()
+            tf.train.Checkpoint(model=model, optimizer=model.optimizer).restore(path).expect_partial()
         else:
             model.load_weights(path)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype(np.float32)
+    y = (x @ np.array([[1.0], [-2.0], [0.5], [0.0]], np.float32) + 0.1).astype(np.float32)
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
+    # read after the resumed steps: OptimizerV2 creates (and so restores) its variables lazily
     opt = model.optimizer
     conv = opt.get_config().get("convention")
     lr = opt.get_config().get("learning_rate")
     print("STATE " + json.dumps([type(opt).__module__, conv, int(opt.iterations.numpy()),
                                  lr if isinstance(lr, dict) else None], default=str))
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(64, 4)).astype(np.float32)
-    y = (x @ np.array([[1.0], [-2.0], [0.5], [0.0]], np.float32) + 0.1).astype(np.float32)
-    model.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
     np.save(out, np.concatenate([w.ravel() for w in model.get_weights()]))
 """) % {"full": FULL_MODEL, "tests": TESTS}
 
@@ -108,6 +109,8 @@ def save_and_resume(host, case, fmt, order, tmp_path, own_adam=False):
     proc = subprocess.run([sys.executable, str(script), order, host.family, host.namespace, fmt, path,
                            out_file, case, "own" if own_adam else "optcompat"],
                           capture_output=True, text=True, timeout=600, env=dict(os.environ))
+    if own_adam and proc.returncode != 0:
+        return None, flat(straight), None  # the host cannot even load its own optimizer back
     assert proc.returncode == 0, proc.stderr[-4000:]
     state = json.loads([l for l in proc.stdout.splitlines() if l.startswith("STATE ")][-1][6:])
     return np.load(out_file), flat(straight), state
@@ -121,16 +124,17 @@ def test_save_load_resume_in_fresh_process(host, fmt, case, order, tmp_path):
         pytest.skip("%r does not save in the %r format" % (host, fmt))
     if order == "host-first" and fmt not in FULL_MODEL:
         pytest.skip("import order only matters where load_model must find the class itself")
-    limitation = NO_OPTIMIZER_STATE_IN_SAVE.get((repr(host), fmt))
+    limitation = no_state_in_save(host, fmt)
     if limitation:
         # the entry must stay true: the host's own Adam loses its state in this format too
         resumed, straight, _ = save_and_resume(host, case, fmt, order, tmp_path, own_adam=True)
-        assert np.max(np.abs(resumed - straight)) > 1e-4, "host resumes now; remove: " + limitation
+        assert resumed is None or np.max(np.abs(resumed - straight)) > 1e-4, \
+            "the host resumes now; remove the deviations entry: " + limitation
         pytest.skip("upstream: " + limitation)
     resumed, straight, state = save_and_resume(host, case, fmt, order, tmp_path)
     module, convention, iterations, schedule = state
     assert module.endswith("optcompat." + host.family)
-    assert convention == CASES[case][1]["convention"] and iterations == 8
+    assert convention == CASES[case][1]["convention"] and iterations == 16  # 8 saved + 8 resumed
     if CASES[case][2]:
         assert schedule is not None and "ExponentialDecay" in json.dumps(schedule)
     assert np.max(np.abs(resumed - straight)) < 1e-6
