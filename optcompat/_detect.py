@@ -198,6 +198,21 @@ def describe():
     }
 
 
+_torch_fused = {}
+
+
+def torch_fused_adamw(device_type):
+    """Whether the installed torch has a fused AdamW kernel (``torch._fused_adamw_``) for
+    ``device_type``: CUDA since torch 2.0, CPU since 2.4.  (Read once per device type: the
+    fast path asks on every step.)"""
+    if device_type not in _torch_fused:
+        v = installed("torch")
+        need = {"cuda": "2.0", "cpu": "2.4"}.get(device_type)
+        _torch_fused[device_type] = (v is not None and need is not None
+                                     and Version(v.base_version) >= Version(need))
+    return _torch_fused[device_type]
+
+
 def _keras_config_backend():
     # Keras 3 reads ~/.keras/keras.json when KERAS_BACKEND is unset; read it without importing.
     import json

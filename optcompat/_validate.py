@@ -146,6 +146,16 @@ def sgdw(momentum, nesterov):
     return dict(momentum=in_unit_interval("momentum", momentum), nesterov=boolean("nesterov", nesterov))
 
 
+FAST_PATHS = ("auto", "fused", "foreach", None)
+
+
+def fast_path(value):
+    """``optimizer.fast_path``: how the rule is evaluated (never what it computes)."""
+    if value not in FAST_PATHS:
+        raise ValueError("`fast_path` must be one of %s; received %r." % (FAST_PATHS, value))
+    return value
+
+
 def gradient(grad_shape, grad_dtype, var_shape, var_dtype, var_name):
     """A gradient must have its variable's shape and dtype (unknown dims are not checked)."""
     if grad_dtype != var_dtype:

@@ -12,7 +12,7 @@ Sparse gradients (``tf.IndexedSlices``, e.g. from ``Embedding``) are densified b
 rule, which gives exactly the dense result -- as the host's own Adam does, every row's
 moments decay each step.  ``jit_compile=True`` (the host's XLA path) runs the same code.
 """
-from . import _detect, _validate
+from . import _detect, _tf_fast, _validate
 from ._common import ADAMW_DOC, SGDW_DOC, Decoupled, tf_namespace
 from ._conventions import DEFAULT
 
@@ -42,6 +42,12 @@ class _Keras2(Decoupled, _Optimizer):
     """The Keras 2 hooks of :class:`._common.Decoupled`."""
 
     xp = tf_namespace(tf)
+    # "auto" / "fused": AdamW through TensorFlow's fused Adam kernel (:mod:`._tf_fast`);
+    # None: the rule op by op.
+    fast_path = "auto"
+
+    def _fast_modes(self):
+        return ("fused",)
 
     def __init__(self, learning_rate, weight_decay, convention, exclude_from_weight_decay,
                  clipnorm, clipvalue, global_clipnorm, name, **kwargs):
@@ -130,6 +136,8 @@ class AdamW(_Keras2):
         self._velocity_hats = self._slots_for(var_list, "vhat") if self.amsgrad else None
 
     def update_step(self, gradient, variable):
+        if _validate.fast_path(self.fast_path) is not None and _tf_fast.usable(self, tf, variable):
+            return _tf_fast.adamw(self, tf, gradient, variable, self.learning_rate, self.iterations)
         self._adamw_step(gradient, variable, self.learning_rate, self.iterations)
 
     def get_config(self):

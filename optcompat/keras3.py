@@ -27,6 +27,31 @@ class _Keras3(Decoupled, _Optimizer):
     """The Keras 3 hooks of :class:`._common.Decoupled`."""
 
     xp = ops
+    # On the torch backend, how the rule is evaluated over all variables at once
+    # (:mod:`._torch_fast`): "auto", "fused", "foreach", or None for the per-variable path.
+    # On the tensorflow backend, "auto" / "fused" run AdamW through TensorFlow's fused Adam
+    # kernel (:mod:`._tf_fast`).
+    fast_path = "auto"
+
+    def _fast_modes(self):
+        return {"torch": ("foreach", "fused"), "tensorflow": ("fused",)}.get(keras.backend.backend(), ())
+
+    def _fast(self):
+        """The torch fast-path module, or None (other backends, or ``fast_path = None``)."""
+        _validate.fast_path(self.fast_path)
+        if self.fast_path is None or keras.backend.backend() != "torch":
+            return None
+        from . import _torch_fast
+
+        return _torch_fast
+
+    def _tf_fused(self, gradient, variable):
+        """The tensorflow backend's fused-kernel module when it applies here, else None."""
+        if _validate.fast_path(self.fast_path) is None or keras.backend.backend() != "tensorflow":
+            return None
+        from . import _tf_fast
+
+        return _tf_fast if _tf_fast.usable(self, sys.modules["tensorflow"], variable) else None
 
     def __init__(self, learning_rate, weight_decay, convention, exclude_from_weight_decay,
                  clipnorm, clipvalue, global_clipnorm, name, **kwargs):
@@ -113,7 +138,16 @@ class AdamW(_Keras3):
         self._velocity_hats = self._slots_for(var_list, "velocity_hat") if self.amsgrad else None
 
     def update_step(self, gradient, variable, learning_rate):
+        fused = self._tf_fused(gradient, variable)
+        if fused is not None:
+            return fused.adamw(self, sys.modules["tensorflow"], gradient, variable, learning_rate, self.iterations)
         self._adamw_step(gradient, variable, learning_rate, self.iterations)
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        fast = self._fast()
+        if fast is None:
+            return super()._backend_update_step(grads, trainable_variables, learning_rate)
+        fast.adamw(self, grads, trainable_variables, learning_rate)
 
     def get_config(self):
         config = super().get_config()
@@ -142,6 +176,12 @@ class SGDW(_Keras3):
 
     def update_step(self, gradient, variable, learning_rate):
         self._sgdw_step(gradient, variable, learning_rate)
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        fast = self._fast()
+        if fast is None:
+            return super()._backend_update_step(grads, trainable_variables, learning_rate)
+        fast.sgdw(self, grads, trainable_variables, learning_rate)
 
     def get_config(self):
         config = super().get_config()

@@ -1,0 +1,566 @@
+"""One benchmark part, run inside one host env: ``python benchmarks/bench.py --out X.json``.
+
+Measures, for the optimizer families of this env (Keras 3 on its ``KERAS_BACKEND``, or Keras 2
+on TF 2.9-2.15), optcompat against the host's own optimizers and fused references, always
+*interleaved* (ABAB..., reversed every other repetition, warm-up excluded) so that machine
+load hits every candidate alike; each sample is the mean ms/step of a short run, and
+min / median over repetitions are reported.  ``benchmarks/run.py`` runs this in every env
+and writes ``docs/benchmarks.md``.  Not a test: nothing here asserts.
+"""
+import argparse
+import gc
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+if ROOT not in sys.path:  # measure the working tree's optcompat, not an installed copy
+    sys.path.insert(0, ROOT)
+
+LR, WD, EPS = 1e-4, 4e-3, 1e-7
+BYTES = {"adamw": 28, "sgdw": 20}  # float32 bytes moved per parameter: AdamW, SGD with momentum
+
+
+# --------------------------------------------------------------------------- timing
+def interleave(setups, steps, reps, warm=2):
+    """``setups``: name -> () -> run(n) (runs n steps and waits for them).  Returns
+    name -> {min, median, samples} in ms/step."""
+    runs = {name: setup() for name, setup in setups.items()}
+    for run in runs.values():
+        run(warm)
+    names = list(runs)
+    samples = {name: [] for name in names}
+    for r in range(reps):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            gc.collect()
+            t0 = time.perf_counter()
+            runs[name](steps)
+            samples[name].append((time.perf_counter() - t0) * 1e3 / steps)
+    return {name: {"min": min(s), "median": statistics.median(s), "samples": s}
+            for name, s in samples.items()}
+
+
+def shapes_for(params, tensors):
+    per = int(params) // tensors
+    cols = 1000 if per >= 1000 and per % 1000 == 0 else per
+    return [(per // cols, cols)] * tensors
+
+
+def arrays(shapes, seed):
+    rng = np.random.default_rng(seed)
+    return [(0.1 * rng.standard_normal(s)).astype("float32") for s in shapes]
+
+
+def copy_bandwidth(reps):
+    """numpy copy of a 40 MB and a 400 MB float32 array: GB/s counting read + write."""
+    out = {}
+    for n in (10_000_000, 100_000_000):
+        a = np.ones(n, np.float32)
+        b = np.empty_like(a)
+        np.copyto(b, a)
+        ts = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            np.copyto(b, a)
+            ts.append(time.perf_counter() - t0)
+        out["numpy copyto %dM float32" % (n // 1_000_000)] = {
+            "best_GBps": 2 * a.nbytes / min(ts) / 1e9, "median_GBps": 2 * a.nbytes / statistics.median(ts) / 1e9}
+        del a, b
+    return out
+
+
+# --------------------------------------------------------------------------- hosts
+class Keras3Host:
+    family = "keras3"
+
+    def __init__(self):
+        import keras
+
+        import optcompat.keras3 as oc
+
+        self.keras, self.oc = keras, oc
+        self.backend = keras.backend.backend()
+        self.modes = {"jax": ["jit", "eager"], "tensorflow": ["tf.function", "xla"],
+                      "torch": ["eager"]}[self.backend]
+        self.fit_modes = {"jax": ["jit"], "tensorflow": ["tf.function", "xla"], "torch": ["eager"]}[self.backend]
+
+    def label(self):
+        return "Keras %s (%s)" % (self.keras.__version__, self.backend)
+
+    def optimizers(self, kind):
+        k, oc = self.keras.optimizers, self.oc
+        if kind == "adamw":
+            return {"optcompat.AdamW": lambda: oc.AdamW(learning_rate=LR, weight_decay=WD, epsilon=EPS),
+                    "keras AdamW": lambda: k.AdamW(learning_rate=LR, weight_decay=WD, epsilon=EPS)}
+        return {"optcompat.SGDW": lambda: oc.SGDW(learning_rate=LR, weight_decay=WD, momentum=0.9),
+                "keras SGD(weight_decay)": lambda: k.SGD(learning_rate=LR, weight_decay=WD, momentum=0.9)}
+
+    def variables(self, values):
+        return [self.keras.Variable(v, name="w%d" % i) for i, v in enumerate(values)]
+
+    def tensors(self, values):
+        return [self.keras.ops.convert_to_tensor(v) for v in values]
+
+    def stepper(self, make_opt, values, grads, mode):
+        """() -> run(n): ``n`` optimizer steps on fresh variables, in ``mode``."""
+        keras = self.keras
+
+        def setup():
+            variables = self.variables(values)
+            opt = make_opt()
+            opt.build(variables)
+            if self.backend == "jax" and mode == "jit":
+                import jax
+
+                f = jax.jit(opt.stateless_apply, donate_argnums=(0, 2))
+                state = [[v.value for v in opt.variables], [v.value for v in variables]]
+
+                def run(n):
+                    ov, tv = state
+                    for _ in range(n):
+                        tv, ov = f(ov, grads, tv)
+                    jax.block_until_ready(tv)
+                    state[:] = [ov, tv]
+                return run
+            if self.backend == "tensorflow":
+                import tensorflow as tf
+
+                f = tf.function(lambda: opt.apply(grads, variables), jit_compile=(mode == "xla"))
+
+                def run(n):
+                    for _ in range(n):
+                        f()
+                    opt.iterations.numpy()
+                return run
+
+            def run(n):
+                for _ in range(n):
+                    opt.apply(grads, variables)
+                keras.ops.convert_to_numpy(opt.iterations)
+            return run
+        return setup
+
+    def references(self, values, grads, mode, kind):
+        """Fused host kernels on the same parameters (not optcompat's rivals, its yardsticks)."""
+        refs = {}
+        if self.backend == "torch":  # optcompat's other evaluations of the rule, for the record
+            oc_name, make = next((n, m) for n, m in self.optimizers(kind).items() if n.startswith("optcompat"))
+            for fp in ("foreach", None):
+                refs["%s fast_path=%s" % (oc_name, fp)] = self.stepper(
+                    lambda make=make, fp=fp: _with(make(), fast_path=fp), values, grads, mode)
+            if kind == "adamw":  # the torch convention rounds its decay as the fused kernel does
+                refs["optcompat.AdamW convention=torch"] = self.stepper(
+                    lambda: self.oc.AdamW(learning_rate=LR, weight_decay=WD, epsilon=EPS, convention="torch"),
+                    values, grads, mode)
+        if self.backend == "torch" and kind == "adamw":
+            for how in ("foreach", "fused"):
+                refs["torch.optim.AdamW(%s=True)" % how] = torch_optim(values, grads, "AdamW", how)
+        if self.backend == "torch" and kind == "sgdw":
+            refs["torch.optim.SGD(foreach=True)"] = torch_optim(values, grads, "SGD", "foreach")
+        if self.backend == "tensorflow" and kind == "adamw":
+            refs["optcompat.AdamW fast_path=None"] = self.stepper(
+                lambda: _with(self.optimizers(kind)["optcompat.AdamW"](), fast_path=None), values, grads, mode)
+            refs["ResourceApplyAdam (fused, no decay)"] = resource_apply_adam(values, grads, mode)
+        return refs
+
+    def model(self, make_opt, mode):
+        keras = self.keras
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((1024,)), keras.layers.Dense(2048, activation="relu"),
+                                  keras.layers.Dense(2048, activation="relu"), keras.layers.Dense(10)])
+        jit = {"jit": True, "xla": True}.get(mode, False)
+        model.compile(optimizer=make_opt(), loss="mse", jit_compile=jit)
+        return model
+
+    def first_step_modes(self):
+        return self.modes[:1] + (["xla"] if self.backend == "tensorflow" else [])
+
+
+class Keras2Host(Keras3Host):
+    family = "keras2"
+
+    def __init__(self):
+        import tensorflow as tf
+
+        import optcompat.keras2 as oc
+
+        self.tf, self.oc = tf, oc
+        self.keras = oc.keras
+        self.backend = "tensorflow"
+        self.modes = ["tf.function", "xla"]
+        self.fit_modes = ["tf.function", "xla"]
+
+    def label(self):
+        return "TF %s keras2 (tf.keras)" % self.tf.__version__
+
+    def _host(self, name):
+        opts = self.keras.optimizers
+        return getattr(opts, name, None) or getattr(opts.experimental, name)
+
+    def optimizers(self, kind):
+        oc = self.oc
+        if kind == "adamw":
+            return {"optcompat.AdamW": lambda: oc.AdamW(learning_rate=LR, weight_decay=WD, epsilon=EPS),
+                    "keras2 AdamW": lambda: self._host("AdamW")(learning_rate=LR, weight_decay=WD, epsilon=EPS)}
+        return {"optcompat.SGDW": lambda: oc.SGDW(learning_rate=LR, weight_decay=WD, momentum=0.9),
+                "keras2 SGD(weight_decay)": lambda: self._host("SGD")(learning_rate=LR, weight_decay=WD,
+                                                                       momentum=0.9)}
+
+    def variables(self, values):
+        return [self.tf.Variable(v, name="w%d" % i) for i, v in enumerate(values)]
+
+    def tensors(self, values):
+        return [self.tf.convert_to_tensor(v) for v in values]
+
+    def stepper(self, make_opt, values, grads, mode, legacy=False):
+        tf = self.tf
+
+        def setup():
+            variables = self.variables(values)
+            opt = make_opt()
+            if not legacy:
+                opt.build(variables)
+            @tf.function(jit_compile=(mode == "xla"))
+            def f():
+                opt.apply_gradients(zip(grads, variables))  # (the legacy one returns an Operation)
+
+            def run(n):
+                for _ in range(n):
+                    f()
+                opt.iterations.numpy()
+            return run
+        return setup
+
+    def references(self, values, grads, mode, kind):
+        refs = {}
+        if kind != "adamw":
+            return refs
+        refs["optcompat.AdamW fast_path=None"] = self.stepper(
+            lambda: _with(self.optimizers(kind)["optcompat.AdamW"](), fast_path=None), values, grads, mode)
+        refs["ResourceApplyAdam (fused, no decay)"] = resource_apply_adam(values, grads, mode)
+        legacy = getattr(self.keras.optimizers, "legacy", None)
+        if legacy is not None:
+            refs["legacy Adam (no decay)"] = self.stepper(
+                lambda: legacy.Adam(learning_rate=LR, epsilon=EPS), values, grads, mode, legacy=True)
+        try:
+            import tensorflow_addons as tfa
+        except Exception:  # not installed for this TF
+            tfa = None
+        if tfa is not None and mode != "xla":  # TFA's AdamW has no XLA kernel path worth timing
+            refs["TFA AdamW"] = self.stepper(
+                lambda: tfa.optimizers.AdamW(weight_decay=WD * LR, learning_rate=LR, epsilon=EPS),
+                values, grads, mode, legacy=True)
+        return refs
+
+    def model(self, make_opt, mode):
+        keras = self.keras
+        self.tf.random.set_seed(0)
+        model = keras.Sequential([keras.Input((1024,)), keras.layers.Dense(2048, activation="relu"),
+                                  keras.layers.Dense(2048, activation="relu"), keras.layers.Dense(10)])
+        model.compile(optimizer=make_opt(), loss="mse", jit_compile=(mode == "xla"))
+        return model
+
+    def first_step_modes(self):
+        return ["tf.function", "xla"]
+
+
+def _with(obj, **attrs):
+    for k, v in attrs.items():
+        setattr(obj, k, v)
+    return obj
+
+
+def torch_optim(values, grads, name, how):
+    def setup():
+        import torch
+
+        params = [torch.nn.Parameter(torch.from_numpy(v.copy())) for v in values]
+        for p, g in zip(params, grads):
+            p.grad = torch.as_tensor(np.asarray(g))
+        if name == "AdamW":
+            opt = torch.optim.AdamW(params, lr=LR, weight_decay=WD, eps=EPS, **{how: True})
+        else:
+            opt = torch.optim.SGD(params, lr=LR, weight_decay=WD, momentum=0.9, **{how: True})
+
+        def run(n):
+            for _ in range(n):
+                opt.step()
+        return run
+    return setup
+
+
+def resource_apply_adam(values, grads, mode):
+    """TensorFlow's fused C++ Adam kernel (what the legacy ``Adam`` runs), no weight decay."""
+    def setup():
+        import tensorflow as tf
+
+        vs = [tf.Variable(v) for v in values]
+        ms = [tf.Variable(np.zeros_like(v)) for v in values]
+        us = [tf.Variable(np.zeros_like(v)) for v in values]
+        step = tf.Variable(0.0)
+
+        @tf.function(jit_compile=(mode == "xla"))
+        def f():
+            step.assign_add(1.0)
+            b1p, b2p = tf.pow(0.9, step), tf.pow(0.999, step)
+            for v, m, u, g in zip(vs, ms, us, grads):
+                tf.raw_ops.ResourceApplyAdam(var=v.handle, m=m.handle, v=u.handle, beta1_power=b1p,
+                                             beta2_power=b2p, lr=LR, beta1=0.9, beta2=0.999,
+                                             epsilon=EPS, grad=g)
+
+        def run(n):
+            for _ in range(n):
+                f()
+            step.numpy()
+        return run
+    return setup
+
+
+def make_host():
+    if os.environ.get("BENCH_FAMILY", "keras3") == "keras2":
+        return Keras2Host()
+    return Keras3Host()
+
+
+# --------------------------------------------------------------------------- parts
+def part_apply(host, params, tensors, steps, reps):
+    values = arrays(shapes_for(params, tensors), 0)
+    grads = host.tensors(arrays(shapes_for(params, tensors), 1))
+    sections = []
+    for kind in ("adamw", "sgdw"):
+        for mode in host.modes:
+            if mode == "eager" and host.backend == "jax" and kind == "sgdw":
+                continue  # op-by-op jax: one row is enough to show it
+            setups = {name: host.stepper(make, values, grads, mode)
+                      for name, make in host.optimizers(kind).items()}
+            setups.update(host.references(values, grads, mode, kind))
+            n = max(1, steps // 4) if mode == "eager" and host.backend == "jax" else steps
+            res = interleave(setups, n, reps)
+            sections.append(dict(part="apply", kind=kind, mode=mode, params=params, tensors=tensors,
+                                 steps=n, reps=reps, bytes_per_param=BYTES[kind], results=res))
+            log(sections[-1])
+    return sections
+
+
+def part_fit(host, steps, reps, batch=4):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((steps * batch, 1024)).astype("float32")
+    y = rng.standard_normal((steps * batch, 10)).astype("float32")
+    sections = []
+    for mode in host.fit_modes:
+        makers = dict(host.optimizers("adamw"))
+        makers.update(host.optimizers("sgdw"))
+        k = host.keras.optimizers
+        makers["SGD lr=0 (forward+backward floor)"] = lambda: k.SGD(learning_rate=0.0)
+
+        def setup(make, mode=mode):
+            model = host.model(make, mode)
+
+            def run(n):
+                model.fit(x[:n * batch], y[:n * batch], batch_size=batch, epochs=1, verbose=0, shuffle=False)
+            return run
+        setups = {name: (lambda make=make: setup(make)) for name, make in makers.items()}
+        params = int(sum(np.prod(w.shape) for w in host.model(makers["optcompat.AdamW"], mode).weights))
+        res = interleave(setups, steps, reps, warm=steps)  # same length: no retrace in the timed runs
+        sections.append(dict(part="fit", kind="fit", mode=mode, params=params, tensors=6, steps=steps,
+                             reps=reps, batch=batch, results=res))
+        log(sections[-1])
+    return sections
+
+
+def part_scaling(host, counts, reps):
+    sections = []
+    mode = host.modes[0]
+    for p in counts:
+        p = int(p)
+        values = arrays(shapes_for(p, 4 if p >= 4000 else 1), 0)
+        grads = host.tensors(arrays([v.shape for v in values], 1))
+        setups = {name: host.stepper(make, values, grads, mode)
+                  for name, make in host.optimizers("adamw").items()}
+        if host.backend == "torch":
+            setups["torch.optim.AdamW(fused=True)"] = torch_optim(values, grads, "AdamW", "fused")
+        steps = int(min(200, max(2, 2e6 / p)))
+        res = interleave(setups, steps, reps)
+        sections.append(dict(part="scaling", kind="adamw", mode=mode, params=sum(v.size for v in values),
+                             tensors=len(values), steps=steps, reps=reps, bytes_per_param=28, results=res))
+        log(sections[-1])
+    for label, shapes in (("1000 x 1k", [(1000,)] * 1000), ("1 x 1M", [(1000, 1000)])):
+        values = arrays(shapes, 0)
+        grads = host.tensors(arrays(shapes, 1))
+        setups = {name: host.stepper(make, values, grads, mode)
+                  for name, make in host.optimizers("adamw").items()}
+        if host.backend == "torch":
+            setups["torch.optim.AdamW(fused=True)"] = torch_optim(values, grads, "AdamW", "fused")
+        res = interleave(setups, 5, reps)
+        sections.append(dict(part="tensors", kind="adamw", mode=mode, params=10 ** 6, tensors=len(shapes),
+                             label=label, steps=5, reps=reps, bytes_per_param=28, results=res))
+        log(sections[-1])
+    return sections
+
+
+def part_first_step(host, reps):
+    """Build + trace/compile + first step, on fresh variables and a fresh optimizer."""
+    sections = []
+    values = arrays(shapes_for(10 ** 6, 4), 0)
+    grads = host.tensors(arrays(shapes_for(10 ** 6, 4), 1))
+    for mode in host.first_step_modes():
+        names = list(host.optimizers("adamw"))
+        samples = {n: [] for n in names}
+        warm_make = list(host.optimizers("sgdw").values())[1]  # the host's SGD: warms the framework
+        host.stepper(warm_make, values, grads, mode)()(1)
+        for r in range(reps):
+            for name in (names if r % 2 == 0 else names[::-1]):
+                make = host.optimizers("adamw")[name]
+                t0 = time.perf_counter()
+                host.stepper(make, values, grads, mode)()(1)
+                samples[name].append((time.perf_counter() - t0) * 1e3)
+        res = {n: {"min": min(s), "median": statistics.median(s), "samples": s} for n, s in samples.items()}
+        sections.append(dict(part="first_step", kind="adamw", mode=mode, params=10 ** 6, tensors=4,
+                             reps=reps, results=res))
+        log(sections[-1])
+    return sections
+
+
+def part_state(host):
+    """Optimizer state: bytes of the slots each optimizer creates for 1M float32 parameters."""
+    values = arrays(shapes_for(10 ** 6, 4), 0)
+    out = {}
+    for kind in ("adamw", "sgdw"):
+        for name, make in host.optimizers(kind).items():
+            for extra in ({}, {"momentum": 0.0} if kind == "sgdw" else {"amsgrad": True}):
+                opt = make()
+                for k, v in extra.items():
+                    setattr(opt, k, v)
+                variables = host.variables(values)
+                opt.build(variables)
+                nbytes = sum(int(np.prod(v.shape)) * 4 for v in opt.variables if len(v.shape))
+                label = name + "".join(" %s=%s" % kv for kv in extra.items())
+                out[label] = {"state_bytes_per_param": nbytes / 1e6}
+    return out
+
+
+def _status_kb(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
+def peak_rss_child(candidate, params, tensors):
+    """Runs in a subprocess: peak RSS growth (MB) from building one optimizer and running 5
+    steps, over the RSS with the variables and gradients already allocated.  The peak is
+    reset first (``/proc/self/clear_refs``), so the framework's import peak does not hide it."""
+    host = make_host()
+    values = arrays(shapes_for(params, tensors), 0)
+    grads = host.tensors(arrays(shapes_for(params, tensors), 1))
+    opts = dict(host.optimizers("adamw"))
+    opts.update(host.optimizers("sgdw"))
+    setup = host.stepper(opts[candidate], values, grads, host.modes[0])
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = _status_kb("VmRSS")
+    setup()(5)
+    print(json.dumps({"peak_growth_MB": (_status_kb("VmHWM") - before) / 1024.0,
+                      "params_MB": params * 4 / 2 ** 20}))
+
+
+def part_memory(host, params, tensors):
+    out = {}
+    names = list(host.optimizers("adamw")) + list(host.optimizers("sgdw"))
+    for name in names:
+        r = subprocess.run([sys.executable, os.path.abspath(__file__), "--rss-child", name,
+                            "--params", str(params), "--tensors", str(tensors)],
+                           capture_output=True, text=True)
+        try:
+            out[name] = json.loads(r.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            out[name] = {"error": (r.stderr or r.stdout)[-300:]}
+    return out
+
+
+def part_import(reps, family):
+    host_mod = "keras" if family == "keras3" else "tensorflow"
+    code = ("import time; t0 = time.perf_counter(); import optcompat; t1 = time.perf_counter(); "
+            "import %s; t2 = time.perf_counter(); optcompat.family_module(%r); t3 = time.perf_counter(); "
+            "print((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3)" % (host_mod, family))
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    rows = [[], [], []]
+    for _ in range(reps):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        for row, x in zip(rows, out.stdout.split()[-3:]):
+            row.append(float(x))
+    names = ["import optcompat (no framework)",
+             "import %s (host, with optcompat's import hook: registers optcompat.%s)" % (host_mod, family),
+             "optcompat.%s after the host (already imported by the hook)" % family]
+    return {n: {"min": min(r), "median": statistics.median(r)} for n, r in zip(names, rows)}
+
+
+def log(section):
+    what = section.get("label") or "%s %.3gM" % (section["mode"], section["params"] / 1e6)
+    print("bench: %-9s %-6s %-16s %s" % (section["part"], section["kind"], what, "  ".join(
+        "%s %.2f/%.2f" % (n, r["min"], r["median"]) for n, r in section["results"].items())), flush=True)
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
+    mem = next((line.split()[1] for line in open("/proc/meminfo") if line.startswith("MemTotal")), "0")
+    return {"cpu": cpu, "nproc": os.cpu_count(), "mem_GiB": round(int(mem) / 2 ** 20, 1),
+            "platform": platform.platform(), "python": platform.python_version(), "loadavg": os.getloadavg()}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=False)
+    ap.add_argument("--env", default="?")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--parts", default="bandwidth,apply,fit,scaling,first_step,state,memory,import")
+    ap.add_argument("--rss-child")
+    ap.add_argument("--params", type=float, default=1e7)
+    ap.add_argument("--tensors", type=int, default=4)
+    args = ap.parse_args(argv)
+    if args.rss_child:
+        return peak_rss_child(args.rss_child, int(args.params), args.tensors)
+    import optcompat
+
+    parts = args.parts.split(",")
+    q = args.quick
+    t_start = time.time()
+    host = make_host()
+    record = {"env": args.env, "label": host.label(), "family": host.family, "backend": host.backend,
+              "quick": q, "describe": optcompat.describe(), "machine": machine(), "sections": []}
+    if "bandwidth" in parts:
+        record["bandwidth"] = copy_bandwidth(5 if q else 15)
+    if "apply" in parts:
+        record["sections"] += part_apply(host, int(args.params), args.tensors, 5 if q else 8, 5 if q else 9)
+    if "fit" in parts:
+        record["sections"] += part_fit(host, 8 if q else 12, 3 if q else 5)
+    if "scaling" in parts:
+        counts = np.logspace(4, np.log10(3e7), 4 if q else 10)
+        record["sections"] += part_scaling(host, counts, 3)
+    if "first_step" in parts:
+        record["sections"] += part_first_step(host, 1 if q else 2)
+    if "state" in parts:
+        record["state"] = part_state(host)
+    if "memory" in parts:
+        record["memory"] = part_memory(host, int(args.params), args.tensors)
+    if "import" in parts:
+        record["import"] = part_import(3 if q else 5, host.family)
+    record["machine"]["loadavg_end"] = os.getloadavg()
+    record["wall_s"] = time.time() - t_start
+    text = json.dumps(record, indent=1, default=str)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""Fast evaluations of the rule on Keras 3's torch backend: all variables in one call.
+
+The rule (:mod:`._rule`) stays the one definition; this module evaluates the same
+formulas, with the coefficients from the plain path's own code
+(:meth:`._common.Decoupled._coefficients`, :func:`._rule.adam_coefficients`), over *lists*
+of tensors instead of Keras's per-variable ``update_step`` (a dozen small eager ops and
+their temporaries per variable).  Variables are grouped by (dtype, device, decayed or not),
+so mixed dtypes and ``exclude_from_weight_decay`` keep their own coefficients.
+
+``"foreach"``
+    ``torch._foreach_*`` ops, in place: ``m.lerp_(g, 1-b1)`` (= ``m + (g-m)(1-b1)``),
+    ``v = b2 v + (1-b2) g g``, ``vhat = max(vhat, v)``, then the decay in the convention's
+    ``decay_form`` (``x + (-d) x`` for ``x - x d``, or ``x (1 - d)``) and
+    ``x += -alpha m / (sqrt(v) + eps_hat)``; one temporary (the denominator).  Every
+    convention and option; SGDW likewise.
+``"fused"`` (and ``"auto"``, the default, for CPU tensors of ``FUSED_MIN_NUMEL`` elements
+or more; smaller ones, whose update costs less than waking the kernel's threads, go foreach)
+    torch's fused AdamW kernel (``torch._fused_adamw_``), only for conventions whose decay
+    is ``lr_t * lambda`` (keras, torch).  The kernel evaluates ``x (1 - lr_t lambda) -
+    lr_t/(1-b1^t) m / (sqrt(v)/sqrt(1-b2^t) + eps')``: the rule with ``eps' = eps_hat /
+    sqrt(1-b2^t)``, i.e. ``eps`` for torch and ``eps / sqrt(1-b2^t)`` for keras.  Its decay
+    is rounded as ``x (1 - d)``, which is off in the same direction every step; so for a
+    convention whose ``decay_form`` is ``"subtract"`` (keras) the decay is one in-place pass
+    before the kernel and the kernel runs with ``weight_decay=0``.  Other conventions, or
+    a torch without the kernel for the device (``_detect.torch_fused_adamw``), use foreach.
+
+These round differently from the plain path (fused multiply-adds, float64 coefficients in
+the kernel), never differently in exact arithmetic; ``tests/test_fast_paths.py`` holds every
+mode to the float64 reference (the trajectory tolerance) and to the plain path (2e-6).
+``optimizer.fast_path = None`` selects the plain per-variable path.  Coefficients are read
+as Python floats (one device sync per group and step on a GPU).  Imported only on the torch
+backend.
+"""
+import torch
+
+from . import _detect, _rule
+from ._conventions import CONVENTIONS
+
+# "auto" on CPU: tensors smaller than this go through foreach, larger ones the fused kernel.
+FUSED_MIN_NUMEL = 1 << 16
+
+def _groups(opt, grads, variables, decays_matter=True):
+    """Variables grouped by (dtype, device, decays): each group shares its coefficients."""
+    groups = {}
+    for g, v in zip(grads, variables):
+        x = v.value
+        key = (x.dtype, x.device, opt._decays(v) if decays_matter else False)
+        groups.setdefault(key, []).append((g, v))
+    return groups.values()
+
+
+def _as(g, x):
+    return g if g.dtype == x.dtype else g.to(x.dtype)
+
+
+def _fused_allowed(opt, group_key_variable):
+    x = group_key_variable.value
+    return (CONVENTIONS[opt.convention].decay == "lr"
+            and x.dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+            and _detect.torch_fused_adamw(x.device.type))
+
+
+def _decay_(convention, xs, decay):
+    """``x <- decayed(x)`` in place, in one pass and no temporary: ``x (1 - d)`` or
+    ``x + (-d) x`` (the subtract form ``x - x d``, rounded once)."""
+    if decay == 0.0:
+        return  # x - x * 0 == x
+    if CONVENTIONS[convention].decay_form == "scale":
+        torch._foreach_mul_(xs, 1 - decay)
+    else:
+        torch._foreach_add_(xs, xs, alpha=-decay)
+
+
+def adamw(opt, grads, variables, learning_rate):
+    mode = opt.fast_path
+    iterations = opt.iterations
+    with torch.no_grad():
+        for pairs in _groups(opt, grads, variables):
+            gs, vs = zip(*pairs)
+            first = vs[0]
+            if mode in ("auto", "fused") and _fused_allowed(opt, first):
+                if mode == "auto" and first.value.device.type == "cpu":
+                    # On CPU the kernel parallelizes every tensor, however small: for small
+                    # tensors waking the threads costs more than the update (1000 x 1k).
+                    big = [(g, v) for g, v in pairs if v.value.numel() >= FUSED_MIN_NUMEL]
+                    small = [(g, v) for g, v in pairs if v.value.numel() < FUSED_MIN_NUMEL]
+                    if small:
+                        _adamw_foreach(opt, *zip(*small), learning_rate=learning_rate, iterations=iterations)
+                    if big:
+                        _adamw_fused(opt, *zip(*big), learning_rate=learning_rate, iterations=iterations)
+                else:
+                    _adamw_fused(opt, gs, vs, learning_rate, iterations)
+            else:
+                _adamw_foreach(opt, gs, vs, learning_rate, iterations)
+
+
+def _slots(opt, slots, vs):
+    return None if slots is None else [opt._slot(slots, v).value for v in vs]
+
+
+def _adamw_foreach(opt, gs, vs, learning_rate, iterations):
+    ops = opt.xp
+    first = vs[0]
+    lr, decay = opt._coefficients(first, learning_rate)
+    step = ops.cast(iterations + 1, first.dtype)
+    alpha, eps_hat = _rule.adam_coefficients(ops, opt.convention, step, lr, opt.beta_1, opt.beta_2, opt.epsilon)
+    xs = [v.value for v in vs]
+    gs = [_as(g, x) for g, x in zip(gs, xs)]
+    ms, us = _slots(opt, opt._momentums, vs), _slots(opt, opt._velocities, vs)
+    vmax = _slots(opt, opt._velocity_hats, vs)
+    torch._foreach_lerp_(ms, gs, 1 - opt.beta_1)  # m + (g - m)(1 - b1)
+    torch._foreach_mul_(us, opt.beta_2)  # v + (g g - v)(1 - b2) = b2 v + (1 - b2) g g
+    torch._foreach_addcmul_(us, gs, gs, value=1 - opt.beta_2)
+    if vmax is not None:
+        torch._foreach_maximum_(vmax, us)
+    denom = torch._foreach_sqrt(us if vmax is None else vmax)  # the one temporary
+    torch._foreach_add_(denom, _scalar(eps_hat))
+    _decay_(opt.convention, xs, _scalar(decay))
+    torch._foreach_addcdiv_(xs, ms, denom, value=-_scalar(alpha))  # - alpha m / (sqrt(v) + eps_hat)
+
+
+def _scalar(value):
+    """A coefficient as a Python float, as the in-place foreach ops take it (``alpha=``,
+    ``value=``).  It is the float32 (or float64) value itself, exactly; on a GPU, reading it
+    synchronizes once per group and step."""
+    return float(value)
+
+
+def _adamw_fused(opt, gs, vs, learning_rate, iterations):
+    first = vs[0]
+    lr, decay = opt._coefficients(first, learning_rate)  # lr_t in the variable dtype, as the rule
+    lr = float(lr)
+    t = int(iterations) + 1
+    bias_2 = 1.0 - opt.beta_2 ** t
+    eps = opt.epsilon
+    if CONVENTIONS[opt.convention].epsilon == "outside":
+        eps = eps / bias_2 ** 0.5  # the kernel adds eps' to sqrt(v)/sqrt(1-b2^t)
+    xs = [v.value for v in vs]
+    gs = [_as(g, x) for g, x in zip(gs, xs)]
+    ms, us = _slots(opt, opt._momentums, vs), _slots(opt, opt._velocities, vs)
+    vmax = _slots(opt, opt._velocity_hats, vs)
+    step = torch.full((), float(t), dtype=torch.float32, device=first.value.device)
+    weight_decay = opt.weight_decay if not (isinstance(decay, float) and decay == 0.0) else 0.0
+    if weight_decay and CONVENTIONS[opt.convention].decay_form != "scale":
+        # The kernel rounds the decay as x (1 - d): a float32 (1 - d) is off in the same
+        # direction every step.  The convention's x - x d is one extra in-place pass.
+        _decay_(opt.convention, xs, _scalar(decay))
+        weight_decay = 0.0
+    torch._fused_adamw_(xs, gs, ms, us, vmax if vmax is not None else [], [step] * len(xs),
+                        lr=lr, beta1=opt.beta_1, beta2=opt.beta_2, weight_decay=weight_decay, eps=eps,
+                        amsgrad=vmax is not None, maximize=False)
+
+
+def sgdw(opt, grads, variables, learning_rate):
+    convention = opt.convention
+    mu = opt.momentum
+    with torch.no_grad():
+        for pairs in _groups(opt, grads, variables):
+            gs, vs = zip(*pairs)
+            lr, decay = opt._coefficients(vs[0], learning_rate)
+            lr, decay = _scalar(lr), _scalar(decay)
+            xs = [v.value for v in vs]
+            gs = [_as(g, x) for g, x in zip(gs, xs)]
+            bufs = _slots(opt, opt._momentums, vs)
+            _decay_(convention, xs, decay)  # every update below adds to decayed(x)
+            if bufs is None:  # x = decayed(x) - lr g
+                torch._foreach_add_(xs, gs, alpha=-lr)
+            elif CONVENTIONS[convention].momentum == "torch":
+                # b = mu b + g;  x = decayed(x) - lr (g + mu b | b)
+                torch._foreach_mul_(bufs, mu)
+                torch._foreach_add_(bufs, gs)
+                if opt.nesterov:  # torch.optim.SGD's own evaluation: d = g + mu b; x += -lr d
+                    torch._foreach_add_(xs, torch._foreach_add(gs, bufs, alpha=mu), alpha=-lr)
+                else:
+                    torch._foreach_add_(xs, bufs, alpha=-lr)
+            else:
+                # u = mu u - lr g;  x = decayed(x) + (mu u - lr g | u)
+                torch._foreach_mul_(bufs, mu)
+                torch._foreach_add_(bufs, gs, alpha=-lr)
+                if opt.nesterov:
+                    torch._foreach_add_(xs, bufs, alpha=mu)
+                    torch._foreach_add_(xs, gs, alpha=-lr)
+                else:
+                    torch._foreach_add_(xs, bufs)

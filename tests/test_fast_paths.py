@@ -1,0 +1,97 @@
+"""Every fast evaluation of the rule is held to the float64 reference and to the plain path.
+
+A fast path (``optimizer.fast_path``) evaluates the same formulas differently: Keras 3 on
+torch, ``"foreach"`` and ``"fused"`` over all variables at once (``optcompat/_torch_fast.py``);
+TensorFlow variables (Keras 3 tensorflow backend, Keras 2), ``"fused"``: AdamW through the
+fused ``ResourceApplyAdam`` kernel (``optcompat/_tf_fast.py``).
+It must give the rule's numbers: within the trajectory tolerance of the float64 reference
+(40 steps, every convention and option) and within 2e-6 of the plain per-variable path.
+Hosts without a fast path skip these tests.
+"""
+import numpy as np
+import pytest
+
+import reference
+from test_trajectories import ADAM_CASES, CONVENTIONS, SGD_CASES, TOL, assert_close, expected, problem
+
+PLAIN_TOL = 2e-6
+MODES = ["foreach", "fused"]
+
+
+def make(host, name, kwargs, mode):
+    kw = dict(kwargs)
+    if isinstance(kw["learning_rate"], tuple):
+        kw["learning_rate"] = host.exponential_decay(*kw["learning_rate"][1:])
+    opt = host.make(name, **kw)
+    modes = opt._fast_modes() if hasattr(opt, "_fast_modes") else ()
+    if mode is not None and mode not in modes + ("auto",) or not modes:
+        pytest.skip("%r has no %r fast path (it has: %s)" % (host, mode, ", ".join(modes) or "none"))
+    opt.fast_path = mode
+    return opt
+
+
+def trajectory(host, opt, x0, grads, names=None):
+    variables = [host.variable(x, name=(names[i] if names else "w%d" % i)) for i, x in enumerate(x0)]
+    out = []
+    for g in grads:
+        host.apply(opt, g, variables)
+        out.append([host.value(v) for v in variables])
+    return out
+
+
+def close_to_plain(fast, plain):
+    worst = max(np.max(np.abs(a.astype(np.float64) - b)) for sa, sb in zip(fast, plain) for a, b in zip(sa, sb))
+    assert worst <= PLAIN_TOL, "max |fast - plain| = %.3g > %.1g" % (worst, PLAIN_TOL)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("convention", CONVENTIONS)
+@pytest.mark.parametrize("case", sorted(ADAM_CASES))
+def test_adamw_fast_path(host, case, convention, mode):
+    kwargs = dict(ADAM_CASES[case], convention=convention)
+    x0, grads = problem()
+    fast = trajectory(host, make(host, "AdamW", kwargs, mode), x0, grads)
+    assert_close(fast, expected(reference.adamw, kwargs, x0, grads), TOL)
+    close_to_plain(fast, trajectory(host, make(host, "AdamW", kwargs, None), x0, grads))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("convention", CONVENTIONS)
+@pytest.mark.parametrize("case", sorted(SGD_CASES))
+def test_sgdw_fast_path(host, case, convention, mode):
+    kwargs = dict(SGD_CASES[case], convention=convention)
+    x0, grads = problem()
+    fast = trajectory(host, make(host, "SGDW", kwargs, mode), x0, grads)
+    assert_close(fast, expected(reference.sgdw, kwargs, x0, grads), TOL)
+    close_to_plain(fast, trajectory(host, make(host, "SGDW", kwargs, None), x0, grads))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", ["AdamW", "SGDW"])
+def test_fast_path_excluded_variables_and_mixed_dtypes(host, name, mode):
+    """One optimizer over float32 and float64 variables, one excluded from decay: the fast
+    path groups them, and each gets its own rule."""
+    kwargs = dict(learning_rate=0.01, weight_decay=0.1, exclude_from_weight_decay=["bias"])
+    if name == "SGDW":
+        kwargs.update(momentum=0.9, learning_rate=0.05)
+    x0, grads = problem(seed=3, shapes=((3, 4), (5,), (2, 3)))
+    x0[2], grads = x0[2].astype(np.float64), [[g[0], g[1], g[2].astype(np.float64)] for g in grads]
+    names = ["kernel", "bias", "kernel64"]
+    fast = trajectory(host, make(host, name, kwargs, mode), x0, grads, names)
+    plain = trajectory(host, make(host, name, kwargs, None), x0, grads, names)
+    close_to_plain(fast, plain)
+    assert fast[-1][2].dtype == np.float64
+    fn = reference.adamw if name == "AdamW" else reference.sgdw
+    ref_kw = {k: v for k, v in kwargs.items() if k != "exclude_from_weight_decay"}
+    decayed = expected(fn, ref_kw, [x0[0], x0[2]], [[g[0], g[2]] for g in grads])
+    undecayed = expected(fn, dict(ref_kw, weight_decay=0.0), [x0[1]], [[g[1]] for g in grads])
+    assert_close([[s[0], s[2]] for s in fast], decayed, TOL)
+    assert_close([[s[1]] for s in fast], undecayed, TOL)
+
+
+def test_fast_path_is_validated(host):
+    opt = make(host, "AdamW", dict(learning_rate=0.01), "auto")
+    opt.fast_path = "fastest"
+    x0, grads = problem()
+    with pytest.raises(ValueError, match="fast_path"):
+        trajectory(host, opt, x0, grads[:1])
