@@ -1,7 +1,7 @@
 """optcompat: one AdamW / SGDW (decoupled weight decay) for every TensorFlow / Keras release.
 
-    from optcompat import AdamW, SGDW
-    model.compile(optimizer=AdamW(learning_rate=1e-3, weight_decay=4e-3), loss="mse")
+    >>> from optcompat import AdamW, SGDW
+    >>> model.compile(optimizer=AdamW(learning_rate=1e-3, weight_decay=4e-3), loss="mse")
 
 ``AdamW`` and ``SGDW`` here are the classes of the user's default Keras (the family that
 ``keras.optimizers.Adam`` / ``tf.keras.optimizers.Adam`` belongs to).  The family modules

@@ -10,7 +10,7 @@ import tempfile
 
 import numpy as np
 
-from . import _detect
+from . import _detect, family_module  # relative: a vendored copy demos itself
 
 
 def _data(n=512, seed=0):
@@ -27,20 +27,18 @@ def main(argv=None):
     parser.add_argument("--convention", default="keras")
     args = parser.parse_args(argv)
 
-    import optcompat
-
     info = _detect.describe()
     print("optcompat %s -- detected:" % info["optcompat"])
     print(json.dumps({k: info[k] for k in ("default_family", "families", "keras3_backend", "versions")},
                      indent=2))
-    family = optcompat.default_family()
+    family = _detect.default_family()
     keras, _ = _detect.host(family)  # keras, tf.keras or tf_keras
 
     x, y = _data()
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(32, activation="relu"),
                               keras.layers.Dense(1)])
     schedule = keras.optimizers.schedules.CosineDecay(3e-3, decay_steps=8 * 2 * args.epochs)
-    model.compile(optimizer=optcompat.AdamW(learning_rate=schedule, weight_decay=1e-2,
+    model.compile(optimizer=family_module(family).AdamW(learning_rate=schedule, weight_decay=1e-2,
                                             convention=args.convention), loss="mse")
     print("\n== family %s: fit %d epochs with %s.AdamW (convention=%r)"
           % (family, args.epochs, type(model.optimizer).__module__, args.convention))
