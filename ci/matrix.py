@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Run the tox matrix (or a named part of it) in parallel; write docs/matrix.md and docs/matrix.png.
 
-    python ci/matrix.py                           the default env_list (the CI subset)
+    python ci/matrix.py                           the default env_list (the whole matrix)
+    python ci/matrix.py --label ci                the CI subset
     python ci/matrix.py --label matrix            one env per TensorFlow minor + the Keras 3 envs
     python ci/matrix.py --envs keras3-jax,tf28 -j 2
     python ci/matrix.py --report-only             rewrite matrix.md / matrix.png from docs/results
