@@ -473,7 +473,7 @@ def plot(results, png):
     import numpy as np
 
     runs = runs_of(load_records(results))
-    fig, axes = plt.subplots(2, 2, figsize=(14, 9))
+    fig, axes = plt.subplots(2, 2, figsize=(22, 12))
     (ax_loss, ax_dev), (ax_err, ax_traj) = axes
     styles = ["-", "--", "-.", ":"]
     markers = ["o", "s", "^", "v", "D", "x", "+", "*"]
@@ -498,13 +498,13 @@ def plot(results, png):
         ax_loss.set_title("200-step model.fit with optcompat.AdamW: epoch loss, every env")
         ax_loss.set_xlabel("optimizer step")
         ax_loss.set_ylabel("training loss (MSE)")
-        ax_loss.legend(fontsize=7)
+        ax_loss.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=2)
         ax_dev.axhline(LOSS_RTOL, color="red", lw=0.8, ls=":")
         ax_dev.axhline(-LOSS_RTOL, color="red", lw=0.8, ls=":", label="+-%g (final-loss tolerance)" % LOSS_RTOL)
         ax_dev.set_title("same fit: relative difference from the median over envs")
         ax_dev.set_xlabel("optimizer step")
         ax_dev.set_ylabel("(loss - median) / median")
-        ax_dev.legend(fontsize=7)
+        ax_dev.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=2)
     cases = sorted({c for _, d in runs for c in d.get("fixed", {})})
     k = 0
     for lab, d in runs:
@@ -521,7 +521,7 @@ def plot(results, png):
         ax_err.set_title("fixed-gradient run: max |weights - float64 reference| per step")
         ax_err.set_xlabel("step")
         ax_err.set_ylabel("max abs error")
-        ax_err.legend(fontsize=7)
+        ax_err.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=2)
     for j, case in enumerate(cases):
         trajs = [(lab, np.asarray(d["fixed"][case]["trajectory"], float)) for lab, d in runs
                  if case in d.get("fixed", {})]
@@ -538,7 +538,7 @@ def plot(results, png):
         ax_traj.set_title("fixed-gradient run: max |weights - median over envs| per step")
         ax_traj.set_xlabel("step")
         ax_traj.set_ylabel("max abs difference (1e-12 = identical)")
-        ax_traj.legend(fontsize=7)
+        ax_traj.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), ncol=2)
     fig.suptitle("optcompat: the same training runs in every env (%d env x family runs)" % len(runs))
     fig.tight_layout()
     fig.savefig(png, dpi=90)
