@@ -108,7 +108,12 @@ class _Keras3(Decoupled, _Optimizer):
         variables = self._trainable_variables if trainable_variables is None else trainable_variables
         self._check_gradients(zip(grads, variables), keras.backend.is_float_dtype,
                               keras.backend.standardize_dtype)
-        self._check_learning_rate(self._learning_rate, self.iterations)
+        try:  # a plain int where the step counter is concrete (not under jit)
+            step = int(ops.convert_to_numpy(self.iterations))
+        except Exception:
+            step = None
+        if step is not None:
+            self._check_learning_rate(self._learning_rate, step)
         return super().apply(grads, trainable_variables)
 
     def get_config(self):
