@@ -28,6 +28,7 @@ class Decoupled(object):
         """Keep validated optimizer-specific settings (betas, epsilon, momentum, ...)."""
         for name, value in checked.items():
             setattr(self, name, value)
+        self._kept = tuple(checked)  # get_config writes them back (_decoupled_config)
 
     def _init_decoupled(self, checked, lr0):
         """Keep the validated decoupled-decay settings (after the host's ``__init__``)."""
@@ -117,8 +118,10 @@ class Decoupled(object):
             _validate.gradient(g.shape, dtype_name(g.dtype), v.shape, dtype_name(v.dtype), name)
 
     def _decoupled_config(self):
-        return dict(convention=self.convention,
-                    exclude_from_weight_decay=list(self._exclude_names) or None)
+        config = {name: getattr(self, name) for name in self._kept}
+        config.update(convention=self.convention,
+                      exclude_from_weight_decay=list(self._exclude_names) or None)
+        return config
 
 
 ADAMW_DOC = """Adam with decoupled weight decay (Loshchilov & Hutter), %s.

@@ -140,12 +140,6 @@ class AdamW(_Keras2):
             return _tf_fast.adamw(self, tf, gradient, variable, self.learning_rate, self.iterations)
         self._adamw_step(gradient, variable, self.learning_rate, self.iterations)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
-                      amsgrad=self.amsgrad)
-        return config
-
 
 @_register
 class SGDW(_Keras2):
@@ -168,8 +162,3 @@ class SGDW(_Keras2):
 
     def update_step(self, gradient, variable):
         self._sgdw_step(gradient, variable, self.learning_rate)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(momentum=self.momentum, nesterov=self.nesterov)
-        return config

@@ -154,12 +154,6 @@ class AdamW(_Keras3):
             return super()._backend_update_step(grads, trainable_variables, learning_rate)
         fast.adamw(self, grads, trainable_variables, learning_rate)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon,
-                      amsgrad=self.amsgrad)
-        return config
-
 
 @keras.saving.register_keras_serializable(package="optcompat")
 class SGDW(_Keras3):
@@ -187,8 +181,3 @@ class SGDW(_Keras3):
         if fast is None:
             return super()._backend_update_step(grads, trainable_variables, learning_rate)
         fast.sgdw(self, grads, trainable_variables, learning_rate)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(momentum=self.momentum, nesterov=self.nesterov)
-        return config
