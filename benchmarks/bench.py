@@ -1,7 +1,7 @@
 """One benchmark part, run inside one host env: ``python benchmarks/bench.py --out X.json``.
 
-Measures, for the optimizer families of this env (Keras 3 on its ``KERAS_BACKEND``, or Keras 2
-on TF 2.9-2.15), optcompat against the host's own optimizers and fused references, always
+Measures, for the optimizer family of this env (Keras 3 on its ``KERAS_BACKEND``;
+``BENCH_FAMILY=keras2``: Keras 2 on TF 2.9-2.15; ``BENCH_FAMILY=legacy``: OptimizerV2), optcompat against the host's own optimizers and fused references, always
 *interleaved* (ABAB..., reversed every other repetition, warm-up excluded) so that machine
 load hits every candidate alike; each sample is the mean ms/step of a short run, and
 min / median over repetitions are reported.  ``benchmarks/run.py`` runs this in every env
@@ -98,10 +98,11 @@ class Keras3Host:
     def optimizers(self, kind):
         k, oc = self.keras.optimizers, self.oc
         if kind == "adamw":
-            return {"optcompat.AdamW": lambda: oc.AdamW(learning_rate=LR, weight_decay=WD, epsilon=EPS),
-                    "keras AdamW": lambda: k.AdamW(learning_rate=LR, weight_decay=WD, epsilon=EPS)}
-        return {"optcompat.SGDW": lambda: oc.SGDW(learning_rate=LR, weight_decay=WD, momentum=0.9),
-                "keras SGD(weight_decay)": lambda: k.SGD(learning_rate=LR, weight_decay=WD, momentum=0.9)}
+            return {"optcompat.AdamW": lambda **kw: oc.AdamW(learning_rate=LR, weight_decay=WD, epsilon=EPS, **kw),
+                    "keras AdamW": lambda **kw: k.AdamW(learning_rate=LR, weight_decay=WD, epsilon=EPS, **kw)}
+        return {"optcompat.SGDW": lambda **kw: oc.SGDW(learning_rate=LR, weight_decay=WD, **dict(dict(momentum=0.9), **kw)),
+                "keras SGD(weight_decay)": lambda **kw: k.SGD(learning_rate=LR, weight_decay=WD,
+                                                              **dict(dict(momentum=0.9), **kw))}
 
     def variables(self, values):
         return [self.keras.Variable(v, name="w%d" % i) for i, v in enumerate(values)]
@@ -120,15 +121,20 @@ class Keras3Host:
             if self.backend == "jax" and mode == "jit":
                 import jax
 
-                f = jax.jit(opt.stateless_apply, donate_argnums=(0, 2))
-                state = [[v.value for v in opt.variables], [v.value for v in variables]]
+                # Arguments and results in the same order, as Keras's own jitted train step
+                # keeps its state: JAX pairs donated inputs with outputs in order, and
+                # ``stateless_apply`` takes (optimizer vars, grads, weights) but returns
+                # (weights, optimizer vars) -- jitted as is, every buffer lands in the wrong
+                # slot and XLA copies all of them each step (16% of copy bandwidth, seen).
+                f = jax.jit(lambda tv, ov, g: opt.stateless_apply(ov, g, tv), donate_argnums=(0, 1))
+                state = [[v.value for v in variables], [v.value for v in opt.variables]]
 
                 def run(n):
-                    ov, tv = state
+                    tv, ov = state
                     for _ in range(n):
-                        tv, ov = f(ov, grads, tv)
+                        tv, ov = f(tv, ov, grads)
                     jax.block_until_ready(tv)
-                    state[:] = [ov, tv]
+                    state[:] = [tv, ov]
                 return run
             if self.backend == "tensorflow":
                 import tensorflow as tf
@@ -168,7 +174,7 @@ class Keras3Host:
         if self.backend == "tensorflow" and kind == "adamw":
             refs["optcompat.AdamW fast_path=None"] = self.stepper(
                 lambda: _with(self.optimizers(kind)["optcompat.AdamW"](), fast_path=None), values, grads, mode)
-            refs["ResourceApplyAdam (fused, no decay)"] = resource_apply_adam(values, grads, mode)
+            refs.update(tf_kernels(values, grads, mode))
         return refs
 
     def model(self, make_opt, mode):
@@ -182,6 +188,10 @@ class Keras3Host:
 
     def first_step_modes(self):
         return self.modes[:1] + (["xla"] if self.backend == "tensorflow" else [])
+
+    def build(self, opt, variables):
+        opt.build(variables)
+        return list(opt.variables)
 
 
 class Keras2Host(Keras3Host):
@@ -208,11 +218,12 @@ class Keras2Host(Keras3Host):
     def optimizers(self, kind):
         oc = self.oc
         if kind == "adamw":
-            return {"optcompat.AdamW": lambda: oc.AdamW(learning_rate=LR, weight_decay=WD, epsilon=EPS),
-                    "keras2 AdamW": lambda: self._host("AdamW")(learning_rate=LR, weight_decay=WD, epsilon=EPS)}
-        return {"optcompat.SGDW": lambda: oc.SGDW(learning_rate=LR, weight_decay=WD, momentum=0.9),
-                "keras2 SGD(weight_decay)": lambda: self._host("SGD")(learning_rate=LR, weight_decay=WD,
-                                                                       momentum=0.9)}
+            return {"optcompat.AdamW": lambda **kw: oc.AdamW(learning_rate=LR, weight_decay=WD, epsilon=EPS, **kw),
+                    "keras2 AdamW": lambda **kw: self._host("AdamW")(learning_rate=LR, weight_decay=WD,
+                                                                     epsilon=EPS, **kw)}
+        return {"optcompat.SGDW": lambda **kw: oc.SGDW(learning_rate=LR, weight_decay=WD, **dict(dict(momentum=0.9), **kw)),
+                "keras2 SGD(weight_decay)": lambda **kw: self._host("SGD")(learning_rate=LR, weight_decay=WD,
+                                                                           **dict(dict(momentum=0.9), **kw))}
 
     def variables(self, values):
         return [self.tf.Variable(v, name="w%d" % i) for i, v in enumerate(values)]
@@ -245,7 +256,7 @@ class Keras2Host(Keras3Host):
             return refs
         refs["optcompat.AdamW fast_path=None"] = self.stepper(
             lambda: _with(self.optimizers(kind)["optcompat.AdamW"](), fast_path=None), values, grads, mode)
-        refs["ResourceApplyAdam (fused, no decay)"] = resource_apply_adam(values, grads, mode)
+        refs.update(tf_kernels(values, grads, mode))
         legacy = getattr(self.keras.optimizers, "legacy", None)
         if legacy is not None:
             refs["legacy Adam (no decay)"] = self.stepper(
@@ -270,6 +281,55 @@ class Keras2Host(Keras3Host):
 
     def first_step_modes(self):
         return ["tf.function", "xla"]
+
+
+class LegacyHost(Keras2Host):
+    """OptimizerV2 (TF 2.2-2.10's ``tf.keras.optimizers``, ``.legacy`` after): no host
+    AdamW -- TensorFlow Addons' ``AdamW`` / ``SGDW`` are what its users had, and the
+    host's own ``Adam`` (the fused kernel, no decay) is the yardstick."""
+    family = "legacy"
+
+    def __init__(self):
+        import tensorflow as tf
+        import tensorflow_addons as tfa
+
+        import optcompat.legacy as oc
+
+        self.tf, self.oc, self.tfa = tf, oc, tfa
+        self.keras = oc.keras
+        self.backend = "tensorflow"
+        self.modes = ["tf.function", "xla"]
+        self.fit_modes = ["tf.function", "xla"]
+
+    def label(self):
+        return "TF %s legacy OptimizerV2 (tf.keras), TFA %s" % (self.tf.__version__, self.tfa.__version__)
+
+    def optimizers(self, kind):
+        oc, tfa = self.oc, self.tfa.optimizers
+        if kind == "adamw":  # TFA's weight_decay is the decay per step: lr * wd here
+            return {"optcompat.AdamW": lambda **kw: oc.AdamW(learning_rate=LR, weight_decay=WD, epsilon=EPS, **kw),
+                    "TFA AdamW": lambda **kw: tfa.AdamW(weight_decay=WD * LR, learning_rate=LR, epsilon=EPS, **kw)}
+        return {"optcompat.SGDW": lambda **kw: oc.SGDW(learning_rate=LR, weight_decay=WD, **dict(dict(momentum=0.9), **kw)),
+                "TFA SGDW": lambda **kw: tfa.SGDW(weight_decay=WD * LR, learning_rate=LR,
+                                                  **dict(dict(momentum=0.9), **kw))}
+
+    def stepper(self, make_opt, values, grads, mode, legacy=True):
+        return Keras2Host.stepper(self, make_opt, values, grads, mode, legacy=True)
+
+    def references(self, values, grads, mode, kind):
+        refs = {}
+        if kind == "adamw":
+            refs["optcompat.AdamW fast_path=None"] = self.stepper(
+                lambda: _with(self.optimizers(kind)["optcompat.AdamW"](), fast_path=None), values, grads, mode)
+            refs["legacy Adam (no decay)"] = self.stepper(
+                lambda: self.keras.optimizers.Adam(learning_rate=LR, epsilon=EPS), values, grads, mode)
+        return refs
+
+    def build(self, opt, variables):
+        # OptimizerV2 has no public build: one zero step creates the slots.
+        tf = self.tf
+        opt.apply_gradients([(tf.zeros_like(v), v) for v in variables])
+        return list(opt.variables())
 
 
 def _with(obj, **attrs):
@@ -297,8 +357,19 @@ def torch_optim(values, grads, name, how):
     return setup
 
 
-def resource_apply_adam(values, grads, mode):
-    """TensorFlow's fused C++ Adam kernel (what the legacy ``Adam`` runs), no weight decay."""
+def tf_kernels(values, grads, mode):
+    """TensorFlow's fused C++ Adam kernel (what the legacy ``Adam`` runs), no weight decay --
+    the yardstick -- and, in a plain ``tf.function``, the ways to add the decay that were
+    tried: the kernel after a one-pass ``x (1 - d)``, and decay + Adam as one XLA cluster
+    (a nested ``jit_compile`` function inside the plain one)."""
+    refs = {"ResourceApplyAdam (fused, no decay)": resource_apply_adam(values, grads, mode)}
+    if mode != "xla":
+        refs["tried: x(1-d) pass + ResourceApplyAdam"] = resource_apply_adam(values, grads, mode, "scale")
+        refs["tried: decay + Adam in one nested XLA cluster"] = resource_apply_adam(values, grads, mode, "cluster")
+    return refs
+
+
+def resource_apply_adam(values, grads, mode, decay=None):
     def setup():
         import tensorflow as tf
 
@@ -306,12 +377,26 @@ def resource_apply_adam(values, grads, mode):
         ms = [tf.Variable(np.zeros_like(v)) for v in values]
         us = [tf.Variable(np.zeros_like(v)) for v in values]
         step = tf.Variable(0.0)
+        d = tf.constant(LR * WD)
+
+        @tf.function(jit_compile=True)
+        def cluster(b1p, b2p):
+            alpha = LR * tf.sqrt(1 - b2p) / (1 - b1p)
+            for v, m, u, g in zip(vs, ms, us, grads):
+                m.assign(m + (g - m) * 0.1)
+                u.assign(u + (g * g - u) * 0.001)
+                v.assign(v - v * d - alpha * m / (tf.sqrt(u) + EPS))
 
         @tf.function(jit_compile=(mode == "xla"))
         def f():
             step.assign_add(1.0)
             b1p, b2p = tf.pow(0.9, step), tf.pow(0.999, step)
+            if decay == "cluster":
+                cluster(b1p, b2p)
+                return
             for v, m, u, g in zip(vs, ms, us, grads):
+                if decay == "scale":
+                    v.assign(v * (1 - d))
                 tf.raw_ops.ResourceApplyAdam(var=v.handle, m=m.handle, v=u.handle, beta1_power=b1p,
                                              beta2_power=b2p, lr=LR, beta1=0.9, beta2=0.999,
                                              epsilon=EPS, grad=g)
@@ -325,9 +410,7 @@ def resource_apply_adam(values, grads, mode):
 
 
 def make_host():
-    if os.environ.get("BENCH_FAMILY", "keras3") == "keras2":
-        return Keras2Host()
-    return Keras3Host()
+    return {"keras2": Keras2Host, "legacy": LegacyHost}.get(os.environ.get("BENCH_FAMILY"), Keras3Host)()
 
 
 # --------------------------------------------------------------------------- parts
@@ -345,7 +428,8 @@ def part_apply(host, params, tensors, steps, reps):
             n = max(1, steps // 4) if mode == "eager" and host.backend == "jax" else steps
             res = interleave(setups, n, reps)
             sections.append(dict(part="apply", kind=kind, mode=mode, params=params, tensors=tensors,
-                                 steps=n, reps=reps, bytes_per_param=BYTES[kind], results=res))
+                                 steps=n, reps=reps, bytes_per_param=BYTES[kind], results=res,
+                                 host=list(host.optimizers(kind))[1]))
             log(sections[-1])
     return sections
 
@@ -436,12 +520,9 @@ def part_state(host):
     for kind in ("adamw", "sgdw"):
         for name, make in host.optimizers(kind).items():
             for extra in ({}, {"momentum": 0.0} if kind == "sgdw" else {"amsgrad": True}):
-                opt = make()
-                for k, v in extra.items():
-                    setattr(opt, k, v)
-                variables = host.variables(values)
-                opt.build(variables)
-                nbytes = sum(int(np.prod(v.shape)) * 4 for v in opt.variables if len(v.shape))
+                opt = make(**extra)
+                state = host.build(opt, host.variables(values))
+                nbytes = sum(int(np.prod(v.shape)) * 4 for v in state if len(v.shape))
                 label = name + "".join(" %s=%s" % kv for kv in extra.items())
                 out[label] = {"state_bytes_per_param": nbytes / 1e6}
     return out

@@ -1,24 +1,32 @@
-"""The rule's AdamW step through TensorFlow's fused Adam kernel (``ResourceApplyAdam``).
+"""The rule's AdamW / SGDW steps through TensorFlow's fused training kernels.
 
-TensorFlow's C++ Adam kernel computes, in the variable's dtype::
+TensorFlow's C++ Adam kernel (``ResourceApplyAdam``) computes, in the variable's dtype::
 
     alpha = lr * sqrt(1 - beta2_power) / (1 - beta1_power)
     m += (g - m) * (1 - beta1);   v += (g * g - v) * (1 - beta2)
     x -= (m * alpha) / (sqrt(v) + epsilon)
 
 which is :func:`._rule.adam_update` term for term, with ``epsilon`` = the rule's
-``eps_hat_t`` (``eps`` for keras / tfa, ``eps sqrt(1 - b2^t)`` for torch / paper) and, with
-amsgrad, ``ResourceApplyAdamWithAmsgrad`` (``vhat = max(vhat, v)``; unused for now: it
-has no XLA kernel).  Sparse gradients are densified first, as the plain path does.  The decoupled decay
-comes first, in the convention's rounding (:func:`._rule.decayed`): ``x -= x d``
-(``assign_sub``) or ``x *= (1 - d)``.  One kernel per variable replaces about a dozen ops
-and their temporaries in a plain ``tf.function``; under XLA the kernel is compiled too.
-Coefficients come from the plain path's code (``_coefficients``, the same ``pow`` of the
-same step), so the result equals the plain path to float32 rounding;
+``eps_hat_t`` (``eps`` for keras / tfa, ``eps sqrt(1 - b2^t)`` for torch / paper); amsgrad
+stays on the plain path (``ResourceApplyAdamWithAmsgrad`` has no XLA kernel).  SGDW's
+kernels are :func:`._rule.sgd_update` likewise (:func:`apply_sgd`).
+
+The decoupled decay comes first, in the convention's rounding (:func:`._rule.decayed`):
+``x - x d`` (keras, tfa, paper -- as Keras's own AdamW on TensorFlow rounds it: a temporary
+``x d`` and an in-place subtract) or ``x (1 - d)`` (torch: one pass whose result replaces
+the variable's buffer).  The kernels have no decay term, so in a plain ``tf.function`` the
+decay costs passes over the weights that the kernel alone does not (20 or 8 bytes per
+float32 parameter over Adam's 28: see ``docs/benchmarks.md``); under XLA it fuses.
+
+One kernel per variable replaces about a dozen ops and their temporaries in a plain
+``tf.function``.  Coefficients come from the plain path's code (``_coefficients``, the same
+``pow`` of the same step), so the result equals the plain path to float32 rounding;
 ``tests/test_fast_paths.py`` holds it to the float64 reference and to the plain path.
-Used for float variables that expose a resource ``handle``, without amsgrad.
+Used by all three TensorFlow families (Keras 3 on tensorflow, Keras 2, OptimizerV2) for
+float variables that expose a resource ``handle``; sparse gradients are densified first,
+as the plain path does.  ``optimizer.fast_path = None`` selects the plain path.
 """
-from . import _rule
+from . import _rule, _validate
 from ._conventions import CONVENTIONS
 
 _FLOATS = ("float16", "bfloat16", "float32", "float64")
@@ -27,29 +35,75 @@ _FLOATS = ("float16", "bfloat16", "float32", "float64")
 def usable(opt, tf, variable):
     """Whether the kernel applies: a float variable with a resource handle, no amsgrad
     (``ResourceApplyAdamWithAmsgrad`` has no XLA kernel, and a step cannot tell whether it is
-    being compiled)."""
-    return (not opt.amsgrad and getattr(variable, "handle", None) is not None
+    being compiled), ``opt.fast_path`` not None."""
+    return (_validate.fast_path(opt.fast_path) is not None
+            and not getattr(opt, "amsgrad", False) and getattr(variable, "handle", None) is not None
             and tf.as_dtype(variable.dtype).name in _FLOATS)
 
 
 def adamw(opt, tf, gradient, variable, learning_rate, iterations):
-    xp = opt.xp
-    dtype = variable.dtype
+    """One AdamW step of a Keras 2 / Keras 3 (TensorFlow) optimizer ``opt`` on ``variable``."""
+    dtype = tf.as_dtype(variable.dtype)
     lr, decay = opt._coefficients(variable, learning_rate)
-    step = xp.cast(iterations + 1, dtype)
-    _, eps_hat = _rule.adam_coefficients(xp, opt.convention, step, lr, opt.beta_1, opt.beta_2, opt.epsilon)
-    beta_1 = tf.constant(opt.beta_1, dtype)
-    beta_2 = tf.constant(opt.beta_2, dtype)
-    if not (isinstance(decay, float) and decay == 0.0):
-        if CONVENTIONS[opt.convention].decay_form == "scale":
-            variable.assign(variable * (1 - decay))
-        else:
-            variable.assign_sub(variable * decay)
-    m, v, vmax = (opt._slot(s, variable) for s in (opt._momentums, opt._velocities, opt._velocity_hats))
-    args = dict(var=variable.handle, m=m.handle, v=v.handle, beta1_power=tf.pow(beta_1, step),
-                beta2_power=tf.pow(beta_2, step), lr=lr, beta1=beta_1, beta2=beta_2,
-                epsilon=tf.cast(eps_hat, dtype), grad=tf.cast(opt._dense(gradient), dtype))
-    if vmax is None:
-        tf.raw_ops.ResourceApplyAdam(**args)
-    else:
-        tf.raw_ops.ResourceApplyAdamWithAmsgrad(vhat=vmax.handle, **args)
+    step = opt.xp.cast(iterations + 1, dtype)
+    m, v = (opt._slot(s, variable) for s in (opt._momentums, opt._velocities))
+    beta_1, beta_2 = tf.constant(opt.beta_1, dtype), tf.constant(opt.beta_2, dtype)
+    _, eps_hat = _rule.adam_coefficients(opt.xp, opt.convention, step, lr, opt.beta_1, opt.beta_2, opt.epsilon)
+    if isinstance(decay, float) and decay == 0.0:
+        decay = None
+    return apply_adam(tf, variable.handle, m.handle, v.handle, tf.cast(opt._dense(gradient), dtype),
+                      lr, beta_1, beta_2, step, eps_hat, decay, dtype, opt.convention)
+
+
+def sgdw(opt, tf, gradient, variable, learning_rate):
+    """One SGDW step of a Keras 2 / Keras 3 (TensorFlow) optimizer ``opt`` on ``variable``."""
+    dtype = tf.as_dtype(variable.dtype)
+    lr, decay = opt._coefficients(variable, learning_rate)
+    buf = opt._slot(opt._momentums, variable)
+    if isinstance(decay, float) and decay == 0.0:
+        decay = None
+    return apply_sgd(tf, variable.handle, None if buf is None else buf.handle,
+                     tf.cast(opt._dense(gradient), dtype), lr, opt.momentum, opt.nesterov, decay, dtype,
+                     opt.convention)
+
+
+def _decay(tf, var, decay, dtype, decay_form):
+    """``x <- decayed(x)`` on the handle ``var``; the ops to order after (none for None)."""
+    if decay is None:
+        return []
+    decay = tf.cast(decay, dtype)
+    x = tf.raw_ops.ReadVariableOp(resource=var, dtype=dtype)
+    if decay_form == "scale":  # one pass, whose result replaces the variable's buffer
+        return [tf.raw_ops.AssignVariableOp(resource=var, value=x * (1 - decay))]
+    # x - x d, rounded as Keras's own AdamW on TensorFlow: a temporary and two passes
+    return [tf.raw_ops.AssignSubVariableOp(resource=var, value=x * decay)]
+
+
+def apply_sgd(tf, var, buf, grad, lr, momentum, nesterov, decay, dtype, convention):
+    """SGDW on resource handles (``buf`` None without momentum): the decay, then the kernel
+    whose update is the rule's for the convention's momentum form (:func:`._rule.sgd_update`):
+
+    * no momentum, ``ResourceApplyGradientDescent``: ``x -= lr g``;
+    * keras, ``ResourceApplyKerasMomentum``: ``u = mu u - lr g; x += u`` (Nesterov:
+      ``x += mu u - lr g``);
+    * torch, ``ResourceApplyMomentum``: ``b = mu b + g; x -= lr b`` (Nesterov:
+      ``x -= lr g + lr mu b``).
+    """
+    with tf.control_dependencies(_decay(tf, var, decay, dtype, CONVENTIONS[convention].decay_form)):
+        lr = tf.cast(lr, dtype)
+        if buf is None:
+            return tf.raw_ops.ResourceApplyGradientDescent(var=var, alpha=lr, delta=grad)
+        kernel = (tf.raw_ops.ResourceApplyMomentum if CONVENTIONS[convention].momentum == "torch"
+                  else tf.raw_ops.ResourceApplyKerasMomentum)
+        return kernel(var=var, accum=buf, lr=lr, grad=grad, momentum=tf.cast(momentum, dtype),
+                      use_nesterov=bool(nesterov))
+
+
+def apply_adam(tf, var, m, v, grad, lr, beta_1, beta_2, step, eps_hat, decay, dtype, convention):
+    """AdamW on resource handles ``var``, ``m``, ``v``: ``x <- decayed(x)`` in the
+    convention's rounding (skipped when ``decay`` is None), then ``ResourceApplyAdam``;
+    returns the op (ordered explicitly, for TF1 graphs too).  Coefficients: tensors or floats."""
+    with tf.control_dependencies(_decay(tf, var, decay, dtype, CONVENTIONS[convention].decay_form)):
+        return tf.raw_ops.ResourceApplyAdam(
+            var=var, m=m, v=v, beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
+            lr=tf.cast(lr, dtype), beta1=beta_1, beta2=beta_2, epsilon=tf.cast(eps_hat, dtype), grad=grad)

@@ -42,7 +42,7 @@ class _Keras2(Decoupled, _Optimizer):
     """The Keras 2 hooks of :class:`._common.Decoupled`."""
 
     xp = tf_namespace(tf)
-    # "auto" / "fused": AdamW through TensorFlow's fused Adam kernel (:mod:`._tf_fast`);
+    # "auto" / "fused": through TensorFlow's fused training kernels (:mod:`._tf_fast`);
     # None: the rule op by op.
     fast_path = "auto"
 
@@ -136,7 +136,7 @@ class AdamW(_Keras2):
         self._velocity_hats = self._slots_for(var_list, "vhat") if self.amsgrad else None
 
     def update_step(self, gradient, variable):
-        if _validate.fast_path(self.fast_path) is not None and _tf_fast.usable(self, tf, variable):
+        if _tf_fast.usable(self, tf, variable):
             return _tf_fast.adamw(self, tf, gradient, variable, self.learning_rate, self.iterations)
         self._adamw_step(gradient, variable, self.learning_rate, self.iterations)
 
@@ -161,4 +161,6 @@ class SGDW(_Keras2):
         self._momentums = self._slots_for(var_list, "momentum") if self.momentum else None
 
     def update_step(self, gradient, variable):
+        if _tf_fast.usable(self, tf, variable):
+            return _tf_fast.sgdw(self, tf, gradient, variable, self.learning_rate)
         self._sgdw_step(gradient, variable, self.learning_rate)

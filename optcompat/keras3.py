@@ -29,8 +29,8 @@ class _Keras3(Decoupled, _Optimizer):
     xp = ops
     # On the torch backend, how the rule is evaluated over all variables at once
     # (:mod:`._torch_fast`): "auto", "fused", "foreach", or None for the per-variable path.
-    # On the tensorflow backend, "auto" / "fused" run AdamW through TensorFlow's fused Adam
-    # kernel (:mod:`._tf_fast`).
+    # On the tensorflow backend, "auto" / "fused" run AdamW / SGDW through TensorFlow's
+    # fused training kernels (:mod:`._tf_fast`).
     fast_path = "auto"
 
     def _fast_modes(self):
@@ -174,6 +174,9 @@ class SGDW(_Keras3):
         self._momentums = self._slots_for(var_list, "momentum") if self.momentum else None
 
     def update_step(self, gradient, variable, learning_rate):
+        fused = self._tf_fused(gradient, variable)
+        if fused is not None:
+            return fused.sgdw(self, sys.modules["tensorflow"], gradient, variable, learning_rate)
         self._sgdw_step(gradient, variable, learning_rate)
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):

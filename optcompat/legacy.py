@@ -27,7 +27,7 @@ import re
 import types
 import warnings
 
-from . import _detect, _rule, _validate
+from . import _detect, _rule, _tf_fast, _validate
 from ._conventions import DEFAULT
 
 keras, _Optimizer = _detect.host("legacy")  # ImportError naming the releases if absent
@@ -75,6 +75,13 @@ class _Decoupled(_Optimizer):
     # apply_gradients accepts `experimental_aggregate_gradients` (passed on to the base
     # class), so Keras may aggregate (and clip) gradients before calling it.
     _HAS_AGGREGATE_GRAD = True
+
+    # "auto" / "fused": through TensorFlow's fused training kernels (:mod:`._tf_fast`), as
+    # the host's own Adam / SGD; None: the rule op by op.
+    fast_path = "auto"
+
+    def _fast_modes(self):
+        return ("fused",)
 
     def __init__(self, learning_rate, weight_decay, convention, exclude_from_weight_decay,
                  clipnorm, clipvalue, global_clipnorm, name, **kwargs):
@@ -269,6 +276,13 @@ class AdamW(_Decoupled):
 
     def _apply(self, grad, var, apply_state):
         coefficients, decay = self._coefficients(var, apply_state)
+        if _tf_fast.usable(self, tf, var):
+            dtype = var.dtype.base_dtype
+            return _tf_fast.apply_adam(tf, var.handle, self.get_slot(var, "m").handle,
+                                       self.get_slot(var, "v").handle, grad, coefficients["lr_t"],
+                                       coefficients["beta_1"], coefficients["beta_2"],
+                                       tf.cast(self.iterations + 1, dtype), coefficients["eps_hat"],
+                                       decay if self._decays(var) else None, dtype, self.convention)
         variables, (x, m, v, vmax) = self._slot_values(
             var, ("m", "v", "vhat" if self.amsgrad else None))
         new = _rule.adam_update(_TF, self.convention, x, grad, m, v, vmax,
@@ -321,6 +335,11 @@ class SGDW(_Decoupled):
 
     def _apply(self, grad, var, apply_state):
         coefficients, decay = self._coefficients(var, apply_state)
+        if _tf_fast.usable(self, tf, var):
+            return _tf_fast.apply_sgd(tf, var.handle, self.get_slot(var, "momentum").handle if self._momentum
+                                      else None, grad, coefficients["lr_t"], coefficients["momentum"],
+                                      self.nesterov, decay if self._decays(var) else None,
+                                      var.dtype.base_dtype, self.convention)
         variables, (x, buf) = self._slot_values(var, ("momentum" if self._momentum else None,))
         new = _rule.sgd_update(self.convention, x, grad, buf, coefficients["lr_t"], decay,
                                coefficients["momentum"], self.nesterov)

@@ -5,7 +5,7 @@ torch, ``"foreach"`` and ``"fused"`` over all variables at once (``optcompat/_to
 TensorFlow variables (Keras 3 tensorflow backend, Keras 2), ``"fused"``: AdamW through the
 fused ``ResourceApplyAdam`` kernel (``optcompat/_tf_fast.py``).
 It must give the rule's numbers: within the trajectory tolerance of the float64 reference
-(40 steps, every convention and option) and within 2e-6 of the plain per-variable path.
+(40 steps, every convention and option) and within 4e-6 of the plain per-variable path.
 Hosts without a fast path skip these tests.
 """
 import numpy as np
@@ -14,7 +14,10 @@ import pytest
 import reference
 from test_trajectories import ADAM_CASES, CONVENTIONS, SGD_CASES, TOL, assert_close, expected, problem
 
-PLAIN_TOL = 2e-6
+# The fused torch kernel rounds the decay as x (1 - d) with a float32 (1 - d), the keras
+# convention's plain path as x - x d: over these 40 steps (d = 5e-4) that alone is up to
+# 2.6e-6 (measured), while both stay within 3.3e-6 of the float64 reference.
+PLAIN_TOL = 4e-6
 MODES = ["foreach", "fused"]
 
 
@@ -95,3 +98,24 @@ def test_fast_path_is_validated(host):
     x0, grads = problem()
     with pytest.raises(ValueError, match="fast_path"):
         trajectory(host, opt, x0, grads[:1])
+
+
+@pytest.mark.parametrize("mode", MODES + [None])
+@pytest.mark.parametrize("name", ["AdamW", "SGDW"])
+def test_decay_rounding_is_not_a_drift(host, name, mode):
+    """Decay only (zero gradients), 600 steps at Keras's defaults (d = lr wd = 4e-6), where the
+    rounding is largest relative to d.  ``x (1 - d)`` with a float32 ``1 - d`` is off by the
+    same fraction of d for every weight (here -0.16 %); ``x - x d`` rounds per weight (up to
+    1.4 % here, unbiased on average).  Either way the decay applied stays within 2 % of the
+    exact one per weight and 0.5 % on average -- and a skipped or doubled decay fails."""
+    lr, wd, steps = 1e-3, 4e-3, 600
+    opt = make(host, name, dict(learning_rate=lr, weight_decay=wd), mode)
+    x0 = [np.linspace(0.5, 2.0, 1000).astype(np.float32)]
+    variables = [host.variable(x0[0], name="w")]
+    zero = [np.zeros_like(x0[0])]
+    for _ in range(steps):
+        host.apply(opt, zero, variables)
+    applied = 1.0 - host.value(variables[0]).astype(np.float64) / x0[0]
+    exact = 1.0 - (1.0 - lr * wd) ** steps
+    np.testing.assert_allclose(applied, exact, rtol=0.02)
+    assert abs(applied.mean() / exact - 1) < 0.005, applied.mean() / exact - 1
