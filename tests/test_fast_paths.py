@@ -47,26 +47,19 @@ def close_to_plain(fast, plain):
     assert worst <= PLAIN_TOL, "max |fast - plain| = %.3g > %.1g" % (worst, PLAIN_TOL)
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("convention", CONVENTIONS)
-@pytest.mark.parametrize("case", sorted(ADAM_CASES))
-def test_adamw_fast_path(host, case, convention, mode):
-    kwargs = dict(ADAM_CASES[case], convention=convention)
-    x0, grads = problem()
-    fast = trajectory(host, make(host, "AdamW", kwargs, mode), x0, grads)
-    assert_close(fast, expected(reference.adamw, kwargs, x0, grads), TOL)
-    close_to_plain(fast, trajectory(host, make(host, "AdamW", kwargs, None), x0, grads))
+RULES = {"AdamW": (ADAM_CASES, reference.adamw), "SGDW": (SGD_CASES, reference.sgdw)}
 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("convention", CONVENTIONS)
-@pytest.mark.parametrize("case", sorted(SGD_CASES))
-def test_sgdw_fast_path(host, case, convention, mode):
-    kwargs = dict(SGD_CASES[case], convention=convention)
+@pytest.mark.parametrize("name,case", [(n, c) for n in RULES for c in sorted(RULES[n][0])])
+def test_fast_path_trajectory(host, name, case, convention, mode):
+    cases, rule = RULES[name]
+    kwargs = dict(cases[case], convention=convention)
     x0, grads = problem()
-    fast = trajectory(host, make(host, "SGDW", kwargs, mode), x0, grads)
-    assert_close(fast, expected(reference.sgdw, kwargs, x0, grads), TOL)
-    close_to_plain(fast, trajectory(host, make(host, "SGDW", kwargs, None), x0, grads))
+    fast = trajectory(host, make(host, name, kwargs, mode), x0, grads)
+    assert_close(fast, expected(rule, kwargs, x0, grads), TOL)
+    close_to_plain(fast, trajectory(host, make(host, name, kwargs, None), x0, grads))
 
 
 @pytest.mark.parametrize("mode", MODES)
