@@ -394,9 +394,18 @@ def resource_apply_adam(values, grads, mode, decay=None):
             if decay == "cluster":
                 cluster(b1p, b2p)
                 return
+            alpha = LR * tf.sqrt(1 - b2p) / (1 - b1p)
             for v, m, u, g in zip(vs, ms, us, grads):
+                if decay == "ops":  # the rule op by op, as Keras's own AdamW writes it
+                    v.assign_sub(v * d)
+                    m.assign_add((g - m) * 0.1)
+                    u.assign_add((g * g - u) * 0.001)
+                    v.assign_sub(m * alpha / (tf.sqrt(u) + EPS))
+                    continue
                 if decay == "scale":
                     v.assign(v * (1 - d))
+                elif decay == "subtract":
+                    v.assign_sub(v * d)
                 tf.raw_ops.ResourceApplyAdam(var=v.handle, m=m.handle, v=u.handle, beta1_power=b1p,
                                              beta2_power=b2p, lr=LR, beta1=0.9, beta2=0.999,
                                              epsilon=EPS, grad=g)
@@ -483,9 +492,31 @@ def part_scaling(host, counts, reps):
                   for name, make in host.optimizers("adamw").items()}
         if host.backend == "torch":
             setups["torch.optim.AdamW(fused=True)"] = torch_optim(values, grads, "AdamW", "fused")
+        if host.backend == "tensorflow":
+            setups["optcompat.AdamW fast_path=None"] = host.stepper(
+                lambda: _with(host.optimizers("adamw")["optcompat.AdamW"](), fast_path=None), values, grads, mode)
         res = interleave(setups, 5, reps)
         sections.append(dict(part="tensors", kind="adamw", mode=mode, params=10 ** 6, tensors=len(shapes),
                              label=label, steps=5, reps=reps, bytes_per_param=28, results=res))
+        log(sections[-1])
+    return sections
+
+
+def part_per_call(host, reps, count=300):
+    """TensorFlow: what one variable costs per step, by size -- the decay pass +
+    ``ResourceApplyAdam`` (the fast path's kernels) against the rule op by op (Keras's own
+    form), both with shared step coefficients, over ``count`` variables, plain ``tf.function``."""
+    if host.backend != "tensorflow":
+        return []
+    sections = []
+    for size in (100, 1000, 10000, 100000):
+        values = arrays([(size,)] * count, 0)
+        grads = host.tensors(arrays([(size,)] * count, 1))
+        setups = {"decay pass + ResourceApplyAdam": resource_apply_adam(values, grads, "tf.function", "subtract"),
+                  "op by op": resource_apply_adam(values, grads, "tf.function", "ops")}
+        res = interleave(setups, 5, reps)
+        sections.append(dict(part="per_call", kind="adamw", mode="tf.function", params=size * count,
+                             tensors=count, label="%d x %d" % (count, size), steps=5, reps=reps, results=res))
         log(sections[-1])
     return sections
 
@@ -601,7 +632,7 @@ def main(argv=None):
     ap.add_argument("--out", required=False)
     ap.add_argument("--env", default="?")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--parts", default="bandwidth,apply,fit,scaling,first_step,state,memory,import")
+    ap.add_argument("--parts", default="bandwidth,apply,fit,scaling,per_call,first_step,state,memory,import")
     ap.add_argument("--rss-child")
     ap.add_argument("--params", type=float, default=1e7)
     ap.add_argument("--tensors", type=int, default=4)
@@ -619,12 +650,14 @@ def main(argv=None):
     if "bandwidth" in parts:
         record["bandwidth"] = copy_bandwidth(5 if q else 15)
     if "apply" in parts:
-        record["sections"] += part_apply(host, int(args.params), args.tensors, 5 if q else 8, 5 if q else 9)
+        record["sections"] += part_apply(host, int(args.params), args.tensors, 5 if q else 8, 5 if q else 13)
     if "fit" in parts:
-        record["sections"] += part_fit(host, 8 if q else 12, 3 if q else 5)
+        record["sections"] += part_fit(host, 8 if q else 12, 3 if q else 7)
     if "scaling" in parts:
         counts = np.logspace(4, np.log10(3e7), 4 if q else 10)
         record["sections"] += part_scaling(host, counts, 3)
+    if "per_call" in parts:
+        record["sections"] += part_per_call(host, 3 if q else 5)
     if "first_step" in parts:
         record["sections"] += part_first_step(host, 1 if q else 2)
     if "state" in parts:

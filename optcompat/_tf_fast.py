@@ -52,7 +52,8 @@ def adamw(opt, tf, gradient, variable, learning_rate, iterations):
     if isinstance(decay, float) and decay == 0.0:
         decay = None
     return apply_adam(tf, variable.handle, m.handle, v.handle, tf.cast(opt._dense(gradient), dtype),
-                      lr, beta_1, beta_2, step, eps_hat, decay, dtype, opt.convention)
+                      lr, beta_1, beta_2, tf.pow(beta_1, step), tf.pow(beta_2, step), eps_hat, decay, dtype,
+                      opt.convention)
 
 
 def sgdw(opt, tf, gradient, variable, learning_rate):
@@ -99,11 +100,13 @@ def apply_sgd(tf, var, buf, grad, lr, momentum, nesterov, decay, dtype, conventi
                       use_nesterov=bool(nesterov))
 
 
-def apply_adam(tf, var, m, v, grad, lr, beta_1, beta_2, step, eps_hat, decay, dtype, convention):
+def apply_adam(tf, var, m, v, grad, lr, beta_1, beta_2, beta_1_power, beta_2_power, eps_hat, decay, dtype,
+               convention):
     """AdamW on resource handles ``var``, ``m``, ``v``: ``x <- decayed(x)`` in the
     convention's rounding (skipped when ``decay`` is None), then ``ResourceApplyAdam``;
-    returns the op (ordered explicitly, for TF1 graphs too).  Coefficients: tensors or floats."""
+    returns the op (ordered explicitly, for TF1 graphs too).  Coefficients: tensors or floats;
+    ``beta_i_power`` is ``beta_i ** t`` for the 1-based step ``t``."""
     with tf.control_dependencies(_decay(tf, var, decay, dtype, CONVENTIONS[convention].decay_form)):
         return tf.raw_ops.ResourceApplyAdam(
-            var=var, m=m, v=v, beta1_power=tf.pow(beta_1, step), beta2_power=tf.pow(beta_2, step),
+            var=var, m=m, v=v, beta1_power=beta_1_power, beta2_power=beta_2_power,
             lr=tf.cast(lr, dtype), beta1=beta_1, beta2=beta_2, epsilon=tf.cast(eps_hat, dtype), grad=grad)

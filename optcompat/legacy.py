@@ -272,17 +272,19 @@ class AdamW(_Decoupled):
         step = tf.cast(self.iterations + 1, var_dtype)
         alpha, eps_hat = _rule.adam_coefficients(_TF, self.convention, step, coefficients["lr_t"],
                                                  beta_1, beta_2, tf.cast(self.epsilon, var_dtype))
-        coefficients.update(beta_1=beta_1, beta_2=beta_2, alpha=alpha, eps_hat=eps_hat)
+        coefficients.update(beta_1=beta_1, beta_2=beta_2, alpha=alpha, eps_hat=eps_hat,
+                            # for the fused kernel (:mod:`._tf_fast`), once per step and dtype
+                            beta_1_power=tf.pow(beta_1, step), beta_2_power=tf.pow(beta_2, step))
 
     def _apply(self, grad, var, apply_state):
         coefficients, decay = self._coefficients(var, apply_state)
         if _tf_fast.usable(self, tf, var):
-            dtype = var.dtype.base_dtype
+            c = coefficients
             return _tf_fast.apply_adam(tf, var.handle, self.get_slot(var, "m").handle,
-                                       self.get_slot(var, "v").handle, grad, coefficients["lr_t"],
-                                       coefficients["beta_1"], coefficients["beta_2"],
-                                       tf.cast(self.iterations + 1, dtype), coefficients["eps_hat"],
-                                       decay if self._decays(var) else None, dtype, self.convention)
+                                       self.get_slot(var, "v").handle, grad, c["lr_t"], c["beta_1"],
+                                       c["beta_2"], c["beta_1_power"], c["beta_2_power"], c["eps_hat"],
+                                       decay if self._decays(var) else None, var.dtype.base_dtype,
+                                       self.convention)
         variables, (x, m, v, vmax) = self._slot_values(
             var, ("m", "v", "vhat" if self.amsgrad else None))
         new = _rule.adam_update(_TF, self.convention, x, grad, m, v, vmax,
