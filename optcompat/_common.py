@@ -61,10 +61,16 @@ class Decoupled(object):
 
     def _coefficients(self, variable, learning_rate):
         """``(lr_t, d_t)`` in the variable's dtype."""
-        lr = self.xp.cast(learning_rate, variable.dtype)
         if not self._decays(variable):
+            return self.xp.cast(learning_rate, variable.dtype), 0.0
+        return self._step_rates(variable.dtype, learning_rate)
+
+    def _step_rates(self, dtype, learning_rate):
+        """``(lr_t, d_t)`` in ``dtype`` for a variable that decays (``d_t`` 0.0 without decay)."""
+        lr = self.xp.cast(learning_rate, dtype)
+        if not self.weight_decay:
             return lr, 0.0
-        lr0 = lr if self._lr0 is None else self.xp.cast(self._lr0, variable.dtype)
+        lr0 = lr if self._lr0 is None else self.xp.cast(self._lr0, dtype)
         return lr, _rule.decay_coefficient(self.convention, self.weight_decay, lr, lr0)
 
     def _adamw_step(self, gradient, variable, learning_rate, iterations):

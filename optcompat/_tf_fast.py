@@ -26,6 +26,8 @@ Used by all three TensorFlow families (Keras 3 on tensorflow, Keras 2, Optimizer
 float variables that expose a resource ``handle``; sparse gradients are densified first,
 as the plain path does.  ``optimizer.fast_path = None`` selects the plain path.
 """
+import threading
+
 from . import _rule, _validate
 from ._conventions import CONVENTIONS
 
@@ -41,31 +43,85 @@ def usable(opt, tf, variable):
             and tf.as_dtype(variable.dtype).name in _FLOATS)
 
 
+class step_scope(object):
+    """``with step_scope(opt):`` around one ``apply``.  Inside a ``tf.function`` the step's
+    coefficients (learning rate, decay, step, beta powers) are then built once per (graph,
+    device, dtype) and shared by every variable, as OptimizerV2's ``_prepare_local`` shares
+    them, instead of a dozen scalar ops per variable (1000 small variables: about 1.1x
+    slower than the host without this).  Eager steps compute their own (nothing to save).
+    Thread-local: where the updates run in another thread than ``apply`` (a
+    ``MirroredStrategy``'s merge), they find no scope and compute their own."""
+
+    def __init__(self, opt):
+        self.key = id(opt)
+
+    def __enter__(self):
+        caches = _LOCAL.__dict__.setdefault("caches", {})
+        self.outer = caches.get(self.key)
+        caches[self.key] = {}
+        return self
+
+    def __exit__(self, *exc_info):
+        caches = _LOCAL.caches
+        if self.outer is None:
+            caches.pop(self.key, None)
+        else:
+            caches[self.key] = self.outer
+
+
+_LOCAL = threading.local()
+
+
+def _shared(opt, tf, variable, make):
+    """``make()``, or what it gave for an earlier variable of this step (see :class:`step_scope`)."""
+    cache = getattr(_LOCAL, "caches", {}).get(id(opt))
+    if cache is None or tf.executing_eagerly():
+        return make()
+    # The graph: a nested function (an XLA-compiled update, a cond branch) builds its own.
+    key = (id(tf.compat.v1.get_default_graph()), variable.handle.device, tf.as_dtype(variable.dtype).name)
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
+
+
+def _rate(learning_rate):
+    return learning_rate() if callable(learning_rate) else learning_rate
+
+
 def adamw(opt, tf, gradient, variable, learning_rate, iterations):
-    """One AdamW step of a Keras 2 / Keras 3 (TensorFlow) optimizer ``opt`` on ``variable``."""
+    """One AdamW step of a Keras 2 / Keras 3 (TensorFlow) optimizer ``opt`` on ``variable``
+    (``learning_rate``: the rate, or a function giving it, called once per step)."""
     dtype = tf.as_dtype(variable.dtype)
-    lr, decay = opt._coefficients(variable, learning_rate)
-    step = opt.xp.cast(iterations + 1, dtype)
+
+    def make():
+        lr, decay = opt._step_rates(dtype, _rate(learning_rate))
+        step = opt.xp.cast(iterations + 1, dtype)
+        beta_1, beta_2 = tf.constant(opt.beta_1, dtype), tf.constant(opt.beta_2, dtype)
+        _, eps_hat = _rule.adam_coefficients(opt.xp, opt.convention, step, lr, opt.beta_1, opt.beta_2,
+                                             opt.epsilon)
+        return lr, decay, beta_1, beta_2, tf.pow(beta_1, step), tf.pow(beta_2, step), eps_hat
+
+    lr, decay, beta_1, beta_2, beta_1_power, beta_2_power, eps_hat = _shared(opt, tf, variable, make)
     m, v = (opt._slot(s, variable) for s in (opt._momentums, opt._velocities))
-    beta_1, beta_2 = tf.constant(opt.beta_1, dtype), tf.constant(opt.beta_2, dtype)
-    _, eps_hat = _rule.adam_coefficients(opt.xp, opt.convention, step, lr, opt.beta_1, opt.beta_2, opt.epsilon)
-    if isinstance(decay, float) and decay == 0.0:
-        decay = None
     return apply_adam(tf, variable.handle, m.handle, v.handle, tf.cast(opt._dense(gradient), dtype),
-                      lr, beta_1, beta_2, tf.pow(beta_1, step), tf.pow(beta_2, step), eps_hat, decay, dtype,
-                      opt.convention)
+                      lr, beta_1, beta_2, beta_1_power, beta_2_power, eps_hat, _decay_or_none(opt, variable, decay),
+                      dtype, opt.convention)
 
 
 def sgdw(opt, tf, gradient, variable, learning_rate):
     """One SGDW step of a Keras 2 / Keras 3 (TensorFlow) optimizer ``opt`` on ``variable``."""
     dtype = tf.as_dtype(variable.dtype)
-    lr, decay = opt._coefficients(variable, learning_rate)
+    lr, decay = _shared(opt, tf, variable, lambda: opt._step_rates(dtype, _rate(learning_rate)))
     buf = opt._slot(opt._momentums, variable)
-    if isinstance(decay, float) and decay == 0.0:
-        decay = None
     return apply_sgd(tf, variable.handle, None if buf is None else buf.handle,
-                     tf.cast(opt._dense(gradient), dtype), lr, opt.momentum, opt.nesterov, decay, dtype,
-                     opt.convention)
+                     tf.cast(opt._dense(gradient), dtype), lr, opt.momentum, opt.nesterov,
+                     _decay_or_none(opt, variable, decay), dtype, opt.convention)
+
+
+def _decay_or_none(opt, variable, decay):
+    if not opt._decays(variable) or (isinstance(decay, float) and decay == 0.0):
+        return None
+    return decay
 
 
 def _decay(tf, var, decay, dtype, decay_form):

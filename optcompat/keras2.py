@@ -95,7 +95,8 @@ class _Keras2(Decoupled, _Optimizer):
         grads_and_vars = list(grads_and_vars)
         self._check_gradients(grads_and_vars, _is_float, _dtype_name)
         self._check_learning_rate(self._learning_rate, self.iterations)
-        return super().apply_gradients(grads_and_vars, *args, **kwargs)
+        with _tf_fast.step_scope(self):
+            return super().apply_gradients(grads_and_vars, *args, **kwargs)
 
     def get_config(self):
         config = super().get_config()
@@ -137,7 +138,7 @@ class AdamW(_Keras2):
 
     def update_step(self, gradient, variable):
         if _tf_fast.usable(self, tf, variable):
-            return _tf_fast.adamw(self, tf, gradient, variable, self.learning_rate, self.iterations)
+            return _tf_fast.adamw(self, tf, gradient, variable, lambda: self.learning_rate, self.iterations)
         self._adamw_step(gradient, variable, self.learning_rate, self.iterations)
 
 
@@ -162,5 +163,5 @@ class SGDW(_Keras2):
 
     def update_step(self, gradient, variable):
         if _tf_fast.usable(self, tf, variable):
-            return _tf_fast.sgdw(self, tf, gradient, variable, self.learning_rate)
+            return _tf_fast.sgdw(self, tf, gradient, variable, lambda: self.learning_rate)
         self._sgdw_step(gradient, variable, self.learning_rate)

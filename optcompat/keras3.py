@@ -114,7 +114,12 @@ class _Keras3(Decoupled, _Optimizer):
             step = None
         if step is not None:
             self._check_learning_rate(self._learning_rate, step)
-        return super().apply(grads, trainable_variables)
+        if keras.backend.backend() != "tensorflow":
+            return super().apply(grads, trainable_variables)
+        from . import _tf_fast
+
+        with _tf_fast.step_scope(self):  # coefficients built once per step, not per variable
+            return super().apply(grads, trainable_variables)
 
     def get_config(self):
         config = super().get_config()
