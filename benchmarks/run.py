@@ -245,16 +245,14 @@ def notes(recs):
          "jitted as is makes XLA copy every buffer each step (an earlier run measured 16%% of copy "
          "bandwidth that way, for Keras's own `AdamW` as for optcompat's)." % (
              g(jax_oc), g(jax_host), "{:,}".format(_params_int(recs)), fmt(copy_gbps(jax_rec) if jax_rec else None, 1)),
-         "* **Per-variable overhead on TensorFlow.** With many small variables optcompat is slower than "
-         "the host: 1000 variables of 1k elements take %s× the host's time (tf215), %s× (keras3-tf), %s× "
-         "(tf210, vs TFA), where 1 x 1M takes %s× / %s× / %s×. Not the kernels: per variable, the decay "
-         "pass + `ResourceApplyAdam` cost what Keras's op-by-op update costs (%s vs %s µs at 100 "
-         "elements in tf215; %s vs %s at 100k; table below), and optcompat's plain path "
-         "(`fast_path=None`) is as slow as the kernels there (%s× / %s× the host). What is left is "
-         "per-variable bookkeeping around them -- in Keras 3 and Keras 2, optcompat computes the step's "
-         "coefficients (learning-rate cast, step, beta powers, decay) for each variable, where OptimizerV2 "
-         "does it once per step and dtype (`_prepare_local`). Not fixed yet: computing them once per step "
-         "and dtype in those two families too." % (
+         "* **Per-variable overhead on TensorFlow.** 1000 variables of 1k elements take %s× the host's "
+         "time (tf215), %s× (keras3-tf), %s× (tf210, vs TFA), where 1 x 1M takes %s× / %s× / %s×. The "
+         "kernels cost per variable what Keras's op-by-op update costs (%s vs %s µs at 100 elements in "
+         "tf215; %s vs %s at 100k; table below); what decides small variables is the bookkeeping around "
+         "them. optcompat builds the step's coefficients (learning-rate cast, step, beta powers, decay) "
+         "once per step and dtype -- OptimizerV2 in `_prepare_local`, Keras 3 / Keras 2 in a per-`apply` "
+         "scope inside `tf.function` (`optcompat/_tf_fast.py`, `step_scope`) -- not per variable; the "
+         "plain path (`fast_path=None`, coefficients per variable) shows the difference: %s× / %s× the host." % (
              _tq(recs, "tf215", "1000 x 1k"), _tq(recs, "keras3-tf", "1000 x 1k"), _tq(recs, "tf210", "1000 x 1k"),
              _tq(recs, "tf215", "1 x 1M"), _tq(recs, "keras3-tf", "1 x 1M"), _tq(recs, "tf210", "1 x 1M"),
              _pc(recs, "100"), _pc(recs, "100", "op by op"), _pc(recs, "100000"), _pc(recs, "100000", "op by op"),
