@@ -47,9 +47,9 @@ class _Keras3(Decoupled, _Optimizer):
 
     def _tf_fused(self, gradient, variable):
         """The tensorflow backend's fused-kernel module when it applies here, else None."""
-        if _validate.fast_path(self.fast_path) is None or keras.backend.backend() != "tensorflow":
+        if keras.backend.backend() != "tensorflow":
             return None
-        from . import _tf_fast
+        from . import _tf_fast  # usable() validates fast_path and honours None
 
         return _tf_fast if _tf_fast.usable(self, sys.modules["tensorflow"], variable) else None
 

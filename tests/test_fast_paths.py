@@ -2,8 +2,8 @@
 
 A fast path (``optimizer.fast_path``) evaluates the same formulas differently: Keras 3 on
 torch, ``"foreach"`` and ``"fused"`` over all variables at once (``optcompat/_torch_fast.py``);
-TensorFlow variables (Keras 3 tensorflow backend, Keras 2), ``"fused"``: AdamW through the
-fused ``ResourceApplyAdam`` kernel (``optcompat/_tf_fast.py``).
+TensorFlow variables (Keras 3 tensorflow backend, Keras 2, OptimizerV2), ``"fused"``: AdamW
+and SGDW through TensorFlow's fused training kernels (``optcompat/_tf_fast.py``).
 It must give the rule's numbers: within the trajectory tolerance of the float64 reference
 (40 steps, every convention and option) and within 4e-6 of the plain per-variable path.
 Hosts without a fast path skip these tests.
