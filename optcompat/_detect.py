@@ -199,18 +199,22 @@ def describe():
 
 
 _torch_fused = {}
+# The first torch release with each fused kernel, per device type.
+_TORCH_FUSED_SINCE = {"adamw": {"cuda": "2.0", "cpu": "2.4"}, "sgd": {"cuda": "2.3", "cpu": "2.4"}}
 
 
-def torch_fused_adamw(device_type):
-    """Whether the installed torch has a fused AdamW kernel (``torch._fused_adamw_``) for
-    ``device_type``: CUDA since torch 2.0, CPU since 2.4.  (Read once per device type: the
-    fast path asks on every step.)"""
-    if device_type not in _torch_fused:
+def torch_fused(kernel, device_type):
+    """Whether the installed torch has the fused ``kernel`` (``"adamw"``:
+    ``torch._fused_adamw_``, CUDA since torch 2.0, CPU since 2.4; ``"sgd"``:
+    ``torch._fused_sgd_``, CUDA since 2.3, CPU since 2.4) for ``device_type``.  (Read once
+    per kernel and device type: the fast path asks on every step.)"""
+    key = (kernel, device_type)
+    if key not in _torch_fused:
         v = installed("torch")
-        need = {"cuda": "2.0", "cpu": "2.4"}.get(device_type)
-        _torch_fused[device_type] = (v is not None and need is not None
-                                     and Version(v.base_version) >= Version(need))
-    return _torch_fused[device_type]
+        need = _TORCH_FUSED_SINCE[kernel].get(device_type)
+        _torch_fused[key] = (v is not None and need is not None
+                             and Version(v.base_version) >= Version(need))
+    return _torch_fused[key]
 
 
 def _keras_config_backend():

@@ -20,7 +20,16 @@ so mixed dtypes and ``exclude_from_weight_decay`` keep their own coefficients.
     sqrt(1-b2^t)``, i.e. ``eps`` for torch and ``eps / sqrt(1-b2^t)`` for keras.  Weight,
     gradient and both moments are read once and written once: the bytes-moved floor.
     Other conventions, or a torch without the kernel for the device
-    (``_detect.torch_fused_adamw``), use foreach.
+    (``_detect.torch_fused``), use foreach.
+
+    SGDW: torch's fused SGD kernel (``torch._fused_sgd_``: ``b = mu b + (1 - damp) g``,
+    ``x -= lr_k (g + mu b | b)``), one read of weight, gradient and buffer and one write of
+    weight and buffer, after the decay pass.  The torch momentum form is the kernel as is;
+    the keras form ``u = mu u - lr g; x += u`` is the kernel with ``damp = 1 + lr`` and
+    ``lr_k = -1`` (the kernel forms ``1 - damp = -lr`` in float64: exact for float32 and
+    narrower weights, so float64 weights and keras-form Nesterov stay on foreach).  Without
+    momentum the decay rides in the kernel's coupled weight decay, which at momentum 0 *is*
+    the decoupled one: ``x - lr (g + (d/lr) x) = x (1 - d) - lr g``, one pass.
 
 Decay rounding: the fused kernel decays as ``x (1 - d)`` with a float32 ``(1 - d)``, as
 ``torch.optim.AdamW`` and Keras's own torch AdamW do, where the keras convention's plain
@@ -61,7 +70,7 @@ def _fused_allowed(opt, group_key_variable):
     x = group_key_variable.value
     return (CONVENTIONS[opt.convention].decay == "lr"
             and x.dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16)
-            and _detect.torch_fused_adamw(x.device.type))
+            and _detect.torch_fused("adamw", x.device.type))
 
 
 def _decay_(convention, xs, decay):
@@ -144,7 +153,7 @@ def _adamw_fused(opt, gs, vs, learning_rate, iterations):
 
 def sgdw(opt, grads, variables, learning_rate):
     convention = opt.convention
-    mu = opt.momentum
+    fused = opt.fast_path in ("auto", "fused")
     with torch.no_grad():
         for pairs in _groups(opt, grads, variables):
             gs, vs = zip(*pairs)
@@ -153,23 +162,60 @@ def sgdw(opt, grads, variables, learning_rate):
             xs = [v.value for v in vs]
             gs = [_as(g, x) for g, x in zip(gs, xs)]
             bufs = _slots(opt, opt._momentums, vs)
-            _decay_(convention, xs, decay)  # every update below adds to decayed(x)
-            if bufs is None:  # x = decayed(x) - lr g
-                torch._foreach_add_(xs, gs, alpha=-lr)
-            elif CONVENTIONS[convention].momentum == "torch":
-                # b = mu b + g;  x = decayed(x) - lr (g + mu b | b)
-                torch._foreach_mul_(bufs, mu)
-                torch._foreach_add_(bufs, gs)
-                if opt.nesterov:  # torch.optim.SGD's own evaluation: d = g + mu b; x += -lr d
-                    torch._foreach_add_(xs, torch._foreach_add(gs, bufs, alpha=mu), alpha=-lr)
-                else:
-                    torch._foreach_add_(xs, bufs, alpha=-lr)
-            else:
-                # u = mu u - lr g;  x = decayed(x) + (mu u - lr g | u)
-                torch._foreach_mul_(bufs, mu)
-                torch._foreach_add_(bufs, gs, alpha=-lr)
-                if opt.nesterov:
-                    torch._foreach_add_(xs, bufs, alpha=mu)
-                    torch._foreach_add_(xs, gs, alpha=-lr)
-                else:
-                    torch._foreach_add_(xs, bufs)
+            if fused and _sgd_fused(opt, xs, gs, bufs, lr, decay):
+                continue
+            _sgdw_foreach(opt, xs, gs, bufs, lr, decay)
+
+
+def _sgd_fused(opt, xs, gs, bufs, lr, decay):
+    """SGDW through ``torch._fused_sgd_`` where it gives the rule (see the module
+    docstring); False, having changed nothing, where it does not."""
+    x = xs[0]
+    if not _detect.torch_fused("sgd", x.device.type) or x.dtype not in _FUSED_SGD_DTYPES:
+        return False
+    kw = dict(maximize=False, is_first_step=False)  # buffers start at zero: no first-step copy
+    if bufs is None:  # x (1 - d) - lr g: the decay as the kernel's coupled decay, one pass
+        if lr == 0.0:
+            _decay_(opt.convention, xs, decay)
+            return True
+        torch._fused_sgd_(xs, gs, [], weight_decay=decay / lr, momentum=0.0, lr=lr, dampening=0.0,
+                          nesterov=False, **kw)
+        return True
+    torch_form = CONVENTIONS[opt.convention].momentum == "torch"
+    if not torch_form and (opt.nesterov or x.dtype == torch.float64):
+        return False
+    _decay_(opt.convention, xs, decay)  # every update below adds to decayed(x)
+    if torch_form:  # b = mu b + g; x -= lr (g + mu b | b)
+        torch._fused_sgd_(xs, gs, bufs, weight_decay=0.0, momentum=opt.momentum, lr=lr, dampening=0.0,
+                          nesterov=bool(opt.nesterov), **kw)
+    else:  # u = mu u + (1 - (1 + lr)) g = mu u - lr g;  x -= (-1) u
+        torch._fused_sgd_(xs, gs, bufs, weight_decay=0.0, momentum=opt.momentum, lr=-1.0,
+                          dampening=1.0 + lr, nesterov=False, **kw)
+    return True
+
+
+_FUSED_SGD_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
+
+
+def _sgdw_foreach(opt, xs, gs, bufs, lr, decay):
+    convention, mu = opt.convention, opt.momentum
+    _decay_(convention, xs, decay)  # every update below adds to decayed(x)
+    if bufs is None:  # x = decayed(x) - lr g
+        torch._foreach_add_(xs, gs, alpha=-lr)
+    elif CONVENTIONS[convention].momentum == "torch":
+        # b = mu b + g;  x = decayed(x) - lr (g + mu b | b)
+        torch._foreach_mul_(bufs, mu)
+        torch._foreach_add_(bufs, gs)
+        if opt.nesterov:  # torch.optim.SGD's own evaluation: d = g + mu b; x += -lr d
+            torch._foreach_add_(xs, torch._foreach_add(gs, bufs, alpha=mu), alpha=-lr)
+        else:
+            torch._foreach_add_(xs, bufs, alpha=-lr)
+    else:
+        # u = mu u - lr g;  x = decayed(x) + (mu u - lr g | u)
+        torch._foreach_mul_(bufs, mu)
+        torch._foreach_add_(bufs, gs, alpha=-lr)
+        if opt.nesterov:
+            torch._foreach_add_(xs, bufs, alpha=mu)
+            torch._foreach_add_(xs, gs, alpha=-lr)
+        else:
+            torch._foreach_add_(xs, bufs)
