@@ -26,6 +26,7 @@ if ROOT not in sys.path:  # measure the working tree's optcompat, not an install
     sys.path.insert(0, ROOT)
 
 LR, WD, EPS = 1e-4, 4e-3, 1e-7
+AGAIN = " (again)"  # the A/A control's suffix
 BYTES = {"adamw": 28, "sgdw": 20}  # float32 bytes moved per parameter: AdamW, SGD with momentum
 
 
@@ -340,13 +341,13 @@ def _with(obj, **attrs):
     return obj
 
 
-def torch_optim(values, grads, name, how):
+def torch_optim(values, grads, name, how, device="cpu"):
     def setup():
         import torch
 
-        params = [torch.nn.Parameter(torch.from_numpy(v.copy())) for v in values]
+        params = [torch.nn.Parameter(torch.from_numpy(v.copy()).to(device)) for v in values]
         for p, g in zip(params, grads):
-            p.grad = torch.as_tensor(np.asarray(g))
+            p.grad = torch.as_tensor(np.asarray(g)).to(device)
         if name == "AdamW":
             opt = torch.optim.AdamW(params, lr=LR, weight_decay=WD, eps=EPS, **{how: True})
         else:
@@ -355,6 +356,8 @@ def torch_optim(values, grads, name, how):
         def run(n):
             for _ in range(n):
                 opt.step()
+            if device != "cpu":
+                torch.cuda.synchronize()
         return run
     return setup
 
@@ -436,6 +439,10 @@ def part_apply(host, params, tensors, steps, reps):
             setups = {name: host.stepper(make, values, grads, mode)
                       for name, make in host.optimizers(kind).items()}
             setups.update(host.references(values, grads, mode, kind))
+            host_name, host_make = list(host.optimizers(kind).items())[1]
+            # A/A control: the host's own optimizer a second time.  Its ratio to the first is
+            # this run's noise, the yardstick for optcompat's ratios near 1.
+            setups[host_name + AGAIN] = host.stepper(host_make, values, grads, mode)
             n = max(1, steps // 4) if mode == "eager" and host.backend == "jax" else steps
             res = interleave(setups, n, reps)
             sections.append(dict(part="apply", kind=kind, mode=mode, params=params, tensors=tensors,
@@ -455,6 +462,8 @@ def part_fit(host, steps, reps, batch=4):
         makers.update(host.optimizers("sgdw"))
         k = host.keras.optimizers
         makers["SGD lr=0 (forward+backward floor)"] = lambda: k.SGD(learning_rate=0.0)
+        host_name, host_make = list(host.optimizers("adamw").items())[1]
+        makers[host_name + AGAIN] = host_make  # A/A control, as in part_apply
 
         def setup(make, mode=mode):
             model = host.model(make, mode)

@@ -96,6 +96,25 @@ def copy_gbps(rec):
     return big[0] if big else None
 
 
+AGAIN = " (again)"  # bench.py's A/A control: the host's optimizer a second time
+
+
+def aa_ratio(results, host):
+    """This run's A/A ratio (the host's optimizer again / the host's optimizer), or None."""
+    again = results.get(host + AGAIN)
+    return again["median"] / results[host]["median"] if again and host in results else None
+
+
+def host_status(q, aa):
+    """optcompat / host: met at ≤ 1.00; above that, within this run's noise when the A/A
+    control strays from 1 as far (and ≤ 1.05); otherwise not met."""
+    if q <= 1.0:
+        return "**met**"
+    if aa is not None and q <= max(aa, 1 / aa) and q <= 1.05:
+        return "within this run's noise (A/A %.3f)" % aa
+    return "**not met** (A/A %s)" % ("%.3f" % aa if aa is not None else "–")
+
+
 def ratio_status(value, target, hard=None):
     if value is None:
         return "–"
@@ -118,7 +137,7 @@ def targets(recs):
                     ("optcompat", "torch", "Resource", "legacy", "TFA")))
                 q = r[oc]["median"] / r[host]["median"]
                 rows.append((env, "apply %s, %s" % (s["kind"], s["mode"]), "%s / %s ≤ 1.00 (≤ 1.05)" % (oc, host),
-                             "%.3f (min %.3f)" % (q, r[oc]["min"] / r[host]["min"]), ratio_status(q, 1.0, 1.05)))
+                             "%.3f (min %.3f)" % (q, r[oc]["min"] / r[host]["min"]), host_status(q, aa_ratio(r, host))))
                 if "torch.optim.AdamW(fused=True)" in r:
                     q = r[oc]["median"] / r["torch.optim.AdamW(fused=True)"]["median"]
                     rows.append((env, "apply adamw, eager", "optcompat.AdamW / torch.optim.AdamW(fused) ≤ 1.2",
@@ -140,9 +159,10 @@ def targets(recs):
                                  "%.0f%% (%.1f of %.1f GB/s)" % (100 * frac, gbps(s, r[oc]["min"]), copy_gbps(rec)),
                                  ratio_status(-frac, -0.5)))
             if s["part"] == "fit":
-                q = r["optcompat.AdamW"]["median"] / r[next(n for n in r if "AdamW" in n and n != "optcompat.AdamW")]["median"]
+                host = next(n for n in r if "AdamW" in n and n != "optcompat.AdamW")
+                q = r["optcompat.AdamW"]["median"] / r[host]["median"]
                 rows.append((env, "fit, %s" % s["mode"], "optcompat.AdamW / host AdamW ≤ 1.00 (≤ 1.05)", "%.3f" % q,
-                             ratio_status(q, 1.0, 1.05)))
+                             host_status(q, aa_ratio(r, host))))
         for cand, st in (rec.get("state") or {}).items():
             pass
         mem = rec.get("memory") or {}
@@ -165,9 +185,37 @@ def targets(recs):
                              st.get("optcompat.AdamW", {}).get("state_bytes_per_param", -1),
                              st.get("optcompat.SGDW momentum=0.0", {}).get("state_bytes_per_param", -1)),
                          "**met**" if ok else "**not met**"))
-    # bench.py times CPU hosts only; no GPU machine was available where these results were made.
-    rows.append(("–", "GPU, 1e8 parameters", "Keras 3 torch / jax ≤ 1.2× torch.optim.AdamW(fused) on an H100",
-                 "not measured", "no GPU machine for this run"))
+    rows += gpu_targets(load_gpu())
+    return rows
+
+
+GPU_RESULT = os.path.join(RESULTS, "gpu", "gpu.json")  # written by benchmarks/gpu.py on a GPU machine
+
+
+def load_gpu():
+    if not os.path.exists(GPU_RESULT):
+        return None
+    with open(GPU_RESULT) as f:
+        return json.load(f)
+
+
+def gpu_targets(rec):
+    """The GPU row(s): from ``benchmarks/gpu.py``'s result where one was made on a GPU."""
+    target = "Keras 3 %s: optcompat.AdamW ≤ 1.2× torch.optim.AdamW(fused) on an H100"
+    runs = [r for r in (rec or {}).get("runs", ()) if "section" in r and "cpu" not in r["device"]]
+    if not runs:
+        return [("–", "GPU, 1e8 parameters", target % "torch / jax", "not measured",
+                 "no GPU machine for this run (`python benchmarks/gpu.py` on one)")]
+    rows = []
+    for run in runs:
+        s, res = run["section"], run["section"]["results"]
+        fused = res.get("torch.optim.AdamW(fused=True)")
+        if not fused or "optcompat.AdamW" not in res:
+            continue
+        q = res["optcompat.AdamW"]["median"] / fused["median"]
+        rows.append(("gpu (%s)" % run["device"], "apply adamw, %s, %s parameters" % (s["mode"], "{:,}".format(s["params"])),
+                     target % run["backend"], "%.2f (min %.2f)" % (q, res["optcompat.AdamW"]["min"] / fused["min"]),
+                     ratio_status(q, 1.2)))
     return rows
 
 
@@ -179,6 +227,18 @@ def _median(recs, env, part, kind, mode, name):
             if (s["part"], s["kind"], s["mode"]) == (part, kind, mode) and name in s["results"]:
                 return s["results"][name]["median"]
     return None
+
+
+def _aa_range(recs):
+    aas = []
+    for r in recs:
+        for s in r["sections"]:
+            host = s.get("host") or next((n[:-len(AGAIN)] for n in s["results"] if n.endswith(AGAIN)), None)
+            if host:
+                aa = aa_ratio(s["results"], host)
+                if aa is not None:
+                    aas.append(aa)
+    return "%.3f-%.3f (%d groups)" % (min(aas), max(aas), len(aas)) if aas else "– (not measured)"
 
 
 def _q(a, b):
@@ -275,8 +335,8 @@ def notes(recs):
              _tq(recs, "keras3-torch", "1000 x 1k"),
              _tq(recs, "keras3-torch", "1000 x 1k", None, "torch.optim.AdamW(fused=True)")),
          "* **XLA / `jax.jit` ratios near 1** are the expectation (the compiler fuses either rule into "
-         "one loop); differences of a few per cent are noise on this 2-core machine (compare min and "
-         "median).", ""]
+         "one loop); differences of a few per cent are noise on this 2-core machine: the A/A controls "
+         "(the host against itself) of this run range over %s." % _aa_range(recs), ""]
     return L
 
 
@@ -324,7 +384,10 @@ def render(recs, command, when):
          "order reversed every other repetition, warm-up steps excluded), each sample the mean of a few "
          "steps; **min** and **median** ms/step over the repetitions.  Ratios are of medians (mins in "
          "parentheses).  GB/s counts the bytes a step must move at least: 28 per float32 parameter for "
-         "AdamW (read weight, gradient, m, v; write weight, m, v), 20 for SGD with momentum.", ""]
+         "AdamW (read weight, gradient, m, v; write weight, m, v), 20 for SGD with momentum.  Each group "
+         "also runs the host's own optimizer a second time (`(again)`, the A/A control): its ratio to the "
+         "first is the run's own noise, and a ratio of optcompat's above 1.00 but no farther from 1 than "
+         "the A/A ratio (and ≤ 1.05) is reported as within this run's noise.", ""]
     if not recs:
         return "\n".join(L + ["No results."])
     m = recs[0]["machine"]
