@@ -12,6 +12,7 @@ import gc
 import json
 import os
 import platform
+import re
 import resource
 import statistics
 import subprocess
@@ -110,6 +111,23 @@ class Keras3Host:
 
     def tensors(self, values):
         return [self.keras.ops.convert_to_tensor(v) for v in values]
+
+    def optimized_hlo(self, make_opt, values, grads):
+        """The optimized HLO text of one compiled step (``jax.jit`` / ``jit_compile``)."""
+        variables = self.variables(values)
+        opt = make_opt()
+        self.build(opt, variables)
+        if self.backend == "jax":
+            import jax
+
+            f = jax.jit(lambda tv, ov, g: opt.stateless_apply(ov, g, tv), donate_argnums=(0, 1))
+            return f.lower([v.value for v in variables], [v.value for v in opt.variables], grads).compile().as_text()
+        import tensorflow as tf
+
+        @tf.function(jit_compile=True)
+        def f():
+            opt.apply_gradients(zip(grads, variables))
+        return f.experimental_get_compiler_ir()(stage="optimized_hlo")
 
     def stepper(self, make_opt, values, grads, mode):
         """() -> run(n): ``n`` optimizer steps on fresh variables, in ``mode``."""
@@ -576,21 +594,31 @@ def _status_kb(field):
 
 
 def peak_rss_child(candidate, params, tensors):
-    """Runs in a subprocess: peak RSS growth (MB) from building one optimizer and running 5
-    steps, over the RSS with the variables and gradients already allocated.  The peak is
-    reset first (``/proc/self/clear_refs``), so the framework's import peak does not hide it."""
+    """Runs in a subprocess: peak RSS growth (MB) (a) from building one optimizer and its first
+    step (trace / compile included), over the RSS with the gradients already allocated, and
+    (b) during the 5 steps after that, over the RSS after the first step: the memory a step
+    itself takes.  The peak is reset before each (``/proc/self/clear_refs``), so the
+    framework's import peak does not hide it."""
     host = make_host()
     values = arrays(shapes_for(params, tensors), 0)
     grads = host.tensors(arrays(shapes_for(params, tensors), 1))
     opts = dict(host.optimizers("adamw"))
     opts.update(host.optimizers("sgdw"))
     setup = host.stepper(opts[candidate], values, grads, host.modes[0])
-    gc.collect()
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    before = _status_kb("VmRSS")
-    setup()(5)
-    print(json.dumps({"peak_growth_MB": (_status_kb("VmHWM") - before) / 1024.0,
+
+    def reset():
+        gc.collect()
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return _status_kb("VmRSS")
+
+    before = reset()
+    run = setup()
+    run(1)
+    first = (_status_kb("VmHWM") - before) / 1024.0
+    before = reset()
+    run(5)
+    print(json.dumps({"peak_growth_MB": first, "step_peak_growth_MB": (_status_kb("VmHWM") - before) / 1024.0,
                       "params_MB": params * 4 / 2 ** 20}))
 
 
@@ -615,7 +643,9 @@ def part_memory(host, params, tensors, reps=3):
             out[name] = {"error": error}
             continue
         growth = sorted(x["peak_growth_MB"] for x in samples)
-        out[name] = dict(samples[0], peak_growth_MB=growth[0], peak_growth_samples_MB=growth)
+        step = sorted(x["step_peak_growth_MB"] for x in samples)
+        out[name] = dict(samples[0], peak_growth_MB=growth[0], peak_growth_samples_MB=growth,
+                         step_peak_growth_MB=step[0], step_peak_growth_samples_MB=step)
     if getattr(host, "backend", None) == "jax":
         for name, mb in xla_step_memory(host, params, tensors).items():
             out.setdefault(name, {})["xla_peak_MB"] = mb
@@ -640,6 +670,61 @@ def xla_step_memory(host, params, tensors):
         ma = f.lower([v.value for v in variables], [v.value for v in opt.variables], grads).compile().memory_analysis()
         if ma is not None:
             out[name] = ma.peak_memory_in_bytes / 2 ** 20
+    return out
+
+
+_HLO_INSTR = re.compile(r"^\s*(?:ROOT )?%(\S+) = (.*?) ([a-z][\w-]*)\((.*)$")
+_HLO_SHAPE = re.compile(r"\b(f16|bf16|f32|f64)\[([\d,]+)\]")
+_HLO_OPERAND = re.compile(r"%([\w.-]+)")
+_HLO_BYTES = {"f16": 2, "bf16": 2, "f32": 4, "f64": 8}
+
+
+def _array_bytes(shapes):
+    return sum(_HLO_BYTES[t] * int(np.prod([int(d) for d in dims.split(",")])) for t, dims in shapes)
+
+
+def hlo_loops(text):
+    """The optimized HLO's top-level loops (fusions and parallel calls with an array result,
+    not the scalar coefficients) in its entry computation, and the array bytes they read and
+    write (operand shapes looked up by name: newer XLA prints operands without them)."""
+    entry = text[text.index("ENTRY"):]
+    entry = entry[:entry.index("\n}")]
+    shapes, loops, nbytes = {}, 0, 0
+    for line in entry.splitlines():
+        m = _HLO_INSTR.match(line)
+        if not m:
+            continue
+        name, result, opcode, rest = m.groups()
+        out = _HLO_SHAPE.findall(result)
+        shapes[name] = out
+        if opcode not in ("fusion", "call") or not out:
+            continue
+        operands = rest.split("), ")[0]  # the operand list, before the attributes
+        loops += 1
+        nbytes += _array_bytes(out) + sum(_array_bytes(shapes.get(op, ())) for op in _HLO_OPERAND.findall(operands))
+    return loops, nbytes
+
+
+def part_hlo(host, params, tensors):
+    """The compiled program of one step under XLA (TensorFlow ``jit_compile`` / ``jax.jit``),
+    per candidate: loops over arrays in the optimized HLO's entry and the array bytes they
+    move per parameter.  Equal programs take equal time: what the step-time ratios under XLA
+    vary by beyond that is noise."""
+    mode = {"jax": "jit", "tensorflow": "xla"}.get(getattr(host, "backend", "tensorflow"))
+    if mode not in host.modes:
+        return {}
+    values = arrays(shapes_for(params, tensors), 0)
+    grads = host.tensors(arrays(shapes_for(params, tensors), 1))
+    out = {}
+    for kind in ("adamw", "sgdw"):
+        for name, make in host.optimizers(kind).items():
+            try:
+                text = host.optimized_hlo(make, values, grads)
+            except Exception as e:  # an old host without the compiler-IR API: say so in the report
+                out[name] = {"error": "%s: %s" % (type(e).__name__, str(e)[:200])}
+                continue
+            loops, nbytes = hlo_loops(text)
+            out[name] = {"loops": loops, "bytes_per_param": nbytes / float(params)}
     return out
 
 
@@ -678,7 +763,7 @@ def main(argv=None):
     ap.add_argument("--out", required=False)
     ap.add_argument("--env", default="?")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--parts", default="bandwidth,apply,fit,scaling,per_call,first_step,state,memory,import")
+    ap.add_argument("--parts", default="bandwidth,apply,fit,scaling,per_call,first_step,state,hlo,memory,import")
     ap.add_argument("--rss-child")
     ap.add_argument("--params", type=float, default=1e7)
     ap.add_argument("--tensors", type=int, default=4)
@@ -696,9 +781,9 @@ def main(argv=None):
     if "bandwidth" in parts:
         record["bandwidth"] = copy_bandwidth(5 if q else 15)
     if "apply" in parts:
-        record["sections"] += part_apply(host, int(args.params), args.tensors, 5 if q else 8, 5 if q else 13)
+        record["sections"] += part_apply(host, int(args.params), args.tensors, 5 if q else 10, 5 if q else 21)
     if "fit" in parts:
-        record["sections"] += part_fit(host, 8 if q else 12, 3 if q else 7)
+        record["sections"] += part_fit(host, 8 if q else 12, 3 if q else 11)
     if "scaling" in parts:
         counts = np.logspace(4, np.log10(3e7), 4 if q else 10)
         record["sections"] += part_scaling(host, counts, 3)
@@ -708,6 +793,8 @@ def main(argv=None):
         record["sections"] += part_first_step(host, 1 if q else 2)
     if "state" in parts:
         record["state"] = part_state(host)
+    if "hlo" in parts:
+        record["hlo"] = part_hlo(host, 10 ** 6, 4)
     if "memory" in parts:
         record["memory"] = part_memory(host, int(args.params), args.tensors)
     if "import" in parts:
