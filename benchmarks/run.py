@@ -105,14 +105,43 @@ def aa_ratio(results, host):
     return again["median"] / results[host]["median"] if again and host in results else None
 
 
-def host_status(q, aa):
-    """optcompat / host: met at ≤ 1.00; above that, within this run's noise when the A/A
-    control strays from 1 as far (and ≤ 1.05); otherwise not met."""
+def _median_ci(values, level=0.95):
+    """The median of ``values`` and a distribution-free confidence interval for it: order
+    statistics ``k`` and ``n + 1 - k``, the largest ``k`` with P(Binomial(n, 1/2) < k) ≤
+    (1 - level) / 2."""
+    from math import comb
+
+    v = sorted(values)
+    n = len(v)
+    k, cdf = 0, 0.0
+    while k < n and cdf + comb(n, k) / 2.0 ** n <= (1 - level) / 2:
+        cdf += comb(n, k) / 2.0 ** n
+        k += 1
+    med = statistics.median(v)
+    return (med, v[k - 1], v[n - k]) if k > 0 else (med, v[0], v[-1])
+
+
+def paired(results, a, b):
+    """``a`` / ``b`` per repetition (the two ran in the same interleaved round): median and 95 %
+    interval, or None without samples."""
+    sa, sb = results.get(a, {}).get("samples"), results.get(b, {}).get("samples")
+    if not sa or not sb or len(sa) != len(sb):
+        return None
+    return _median_ci([x / y for x, y in zip(sa, sb)])
+
+
+def host_status(q, aa, pair=None):
+    """optcompat / host: met at ≤ 1.00.  Above that, equal within noise when the 95 % interval
+    of the per-round ratio (``pair``) holds 1.00 -- the A/A control (the host against itself)
+    shows how far equal programs stray in this run; otherwise not met."""
+    aa_text = "A/A %.3f" % aa if aa is not None else "A/A –"
     if q <= 1.0:
         return "**met**"
-    if aa is not None and q <= max(aa, 1 / aa) and q <= 1.05:
-        return "within this run's noise (A/A %.3f)" % aa
-    return "**not met** (A/A %s)" % ("%.3f" % aa if aa is not None else "–")
+    if pair is not None and pair[1] <= 1.0 <= pair[2] and q <= 1.05:
+        return "equal within noise (per-round ratio %.3f, 95%% [%.3f, %.3f]; %s)" % (pair + (aa_text,))
+    if pair is None and aa is not None and q <= max(aa, 1 / aa) and q <= 1.05:
+        return "within this run's noise (%s)" % aa_text
+    return "**not met** (%s%s)" % ("per-round 95%% [%.3f, %.3f]; " % pair[1:] if pair else "", aa_text)
 
 
 def ratio_status(value, target, hard=None):
@@ -137,7 +166,8 @@ def targets(recs):
                     ("optcompat", "torch", "Resource", "legacy", "TFA")))
                 q = r[oc]["median"] / r[host]["median"]
                 rows.append((env, "apply %s, %s" % (s["kind"], s["mode"]), "%s / %s ≤ 1.00 (≤ 1.05)" % (oc, host),
-                             "%.3f (min %.3f)" % (q, r[oc]["min"] / r[host]["min"]), host_status(q, aa_ratio(r, host))))
+                             "%.3f (min %.3f)" % (q, r[oc]["min"] / r[host]["min"]),
+                             host_status(q, aa_ratio(r, host), paired(r, oc, host))))
                 if "torch.optim.AdamW(fused=True)" in r:
                     q = r[oc]["median"] / r["torch.optim.AdamW(fused=True)"]["median"]
                     rows.append((env, "apply adamw, eager", "optcompat.AdamW / torch.optim.AdamW(fused) ≤ 1.2",
@@ -162,7 +192,7 @@ def targets(recs):
                 host = next(n for n in r if "AdamW" in n and n != "optcompat.AdamW")
                 q = r["optcompat.AdamW"]["median"] / r[host]["median"]
                 rows.append((env, "fit, %s" % s["mode"], "optcompat.AdamW / host AdamW ≤ 1.00 (≤ 1.05)", "%.3f" % q,
-                             host_status(q, aa_ratio(r, host))))
+                             host_status(q, aa_ratio(r, host), paired(r, "optcompat.AdamW", host))))
         for cand, st in (rec.get("state") or {}).items():
             pass
         mem = rec.get("memory") or {}
@@ -412,8 +442,10 @@ def render(recs, command, when):
          "parentheses).  GB/s counts the bytes a step must move at least: 28 per float32 parameter for "
          "AdamW (read weight, gradient, m, v; write weight, m, v), 20 for SGD with momentum.  Each group "
          "also runs the host's own optimizer a second time (`(again)`, the A/A control): its ratio to the "
-         "first is the run's own noise, and a ratio of optcompat's above 1.00 but no farther from 1 than "
-         "the A/A ratio (and ≤ 1.05) is reported as within this run's noise.", ""]
+         "first shows how far two equal programs stray in the run.  A target ratio above 1.00 counts as "
+         "equal within noise when it is ≤ 1.05 and the 95% interval of the per-round ratio (optcompat's "
+         "sample over the host's from the same interleaved round; distribution-free, from order "
+         "statistics) holds 1.00.", ""]
     if not recs:
         return "\n".join(L + ["No results."])
     m = recs[0]["machine"]
