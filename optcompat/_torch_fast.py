@@ -66,10 +66,13 @@ def _as(g, x):
     return g if g.dtype == x.dtype else g.to(x.dtype)
 
 
+# The dtypes torch's fused AdamW and SGD kernels take.
+_FUSED_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
 def _fused_allowed(opt, group_key_variable):
     x = group_key_variable.value
-    return (CONVENTIONS[opt.convention].decay == "lr"
-            and x.dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+    return (CONVENTIONS[opt.convention].decay == "lr" and x.dtype in _FUSED_DTYPES
             and _detect.torch_fused("adamw", x.device.type))
 
 
@@ -152,7 +155,6 @@ def _adamw_fused(opt, gs, vs, learning_rate, iterations):
 
 
 def sgdw(opt, grads, variables, learning_rate):
-    convention = opt.convention
     fused = opt.fast_path in ("auto", "fused")
     with torch.no_grad():
         for pairs in _groups(opt, grads, variables):
@@ -171,7 +173,7 @@ def _sgd_fused(opt, xs, gs, bufs, lr, decay):
     """SGDW through ``torch._fused_sgd_`` where it gives the rule (see the module
     docstring); False, having changed nothing, where it does not."""
     x = xs[0]
-    if not _detect.torch_fused("sgd", x.device.type) or x.dtype not in _FUSED_SGD_DTYPES:
+    if not _detect.torch_fused("sgd", x.device.type) or x.dtype not in _FUSED_DTYPES:
         return False
     kw = dict(maximize=False, is_first_step=False)  # buffers start at zero: no first-step copy
     if bufs is None:  # x (1 - d) - lr g: the decay as the kernel's coupled decay, one pass
@@ -192,9 +194,6 @@ def _sgd_fused(opt, xs, gs, bufs, lr, decay):
         torch._fused_sgd_(xs, gs, bufs, weight_decay=0.0, momentum=opt.momentum, lr=-1.0,
                           dampening=1.0 + lr, nesterov=False, **kw)
     return True
-
-
-_FUSED_SGD_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
 
 def _sgdw_foreach(opt, xs, gs, bufs, lr, decay):
