@@ -112,17 +112,35 @@ class Keras3Host:
     def tensors(self, values):
         return [self.keras.ops.convert_to_tensor(v) for v in values]
 
-    def optimized_hlo(self, make_opt, values, grads):
-        """The optimized HLO text of one compiled step (``jax.jit`` / ``jit_compile``)."""
+    @staticmethod
+    def jax_step(opt):
+        """``opt``'s step jitted as the benchmark times it: ``(weights, optimizer vars, grads) ->
+        (weights, optimizer vars)``, weights and optimizer state donated.  Arguments and results
+        in the same order, as Keras's own jitted train step keeps its state: JAX pairs donated
+        inputs with outputs in order, and ``stateless_apply`` takes (optimizer vars, grads,
+        weights) but returns (weights, optimizer vars) -- jitted as is, every buffer lands in
+        the wrong slot and XLA copies all of them each step (16% of copy bandwidth, seen)."""
+        import jax
+
+        return jax.jit(lambda tv, ov, g: opt.stateless_apply(ov, g, tv), donate_argnums=(0, 1))
+
+    def compiled_jax_step(self, make_opt, values, grads):
+        """The XLA executable of one :meth:`jax_step` on fresh variables."""
         variables = self.variables(values)
         opt = make_opt()
         self.build(opt, variables)
-        if self.backend == "jax":
-            import jax
+        return self.jax_step(opt).lower([v.value for v in variables], [v.value for v in opt.variables],
+                                        grads).compile()
 
-            f = jax.jit(lambda tv, ov, g: opt.stateless_apply(ov, g, tv), donate_argnums=(0, 1))
-            return f.lower([v.value for v in variables], [v.value for v in opt.variables], grads).compile().as_text()
+    def optimized_hlo(self, make_opt, values, grads):
+        """The optimized HLO text of one compiled step (``jax.jit`` / ``jit_compile``)."""
+        if self.backend == "jax":
+            return self.compiled_jax_step(make_opt, values, grads).as_text()
         import tensorflow as tf
+
+        variables = self.variables(values)
+        opt = make_opt()
+        self.build(opt, variables)
 
         @tf.function(jit_compile=True)
         def f():
@@ -140,12 +158,7 @@ class Keras3Host:
             if self.backend == "jax" and mode == "jit":
                 import jax
 
-                # Arguments and results in the same order, as Keras's own jitted train step
-                # keeps its state: JAX pairs donated inputs with outputs in order, and
-                # ``stateless_apply`` takes (optimizer vars, grads, weights) but returns
-                # (weights, optimizer vars) -- jitted as is, every buffer lands in the wrong
-                # slot and XLA copies all of them each step (16% of copy bandwidth, seen).
-                f = jax.jit(lambda tv, ov, g: opt.stateless_apply(ov, g, tv), donate_argnums=(0, 1))
+                f = self.jax_step(opt)
                 state = [[v.value for v in variables], [v.value for v in opt.variables]]
 
                 def run(n):
@@ -654,20 +667,14 @@ def part_memory(host, params, tensors, reps=3):
 
 def xla_step_memory(host, params, tensors):
     """XLA's peak memory (MB) for one jitted ``stateless_apply`` step per candidate, jitted as
-    the benchmark's step is (weights and optimizer state donated)."""
-    import jax
-
+    the benchmark's step is (:meth:`Keras3Host.jax_step`)."""
     values = arrays(shapes_for(params, tensors), 0)
     grads = host.tensors(arrays(shapes_for(params, tensors), 1))
     opts = dict(host.optimizers("adamw"))
     opts.update(host.optimizers("sgdw"))
     out = {}
     for name, make in opts.items():
-        variables = host.variables(values)
-        opt = make()
-        opt.build(variables)
-        f = jax.jit(lambda tv, ov, g, opt=opt: opt.stateless_apply(ov, g, tv), donate_argnums=(0, 1))
-        ma = f.lower([v.value for v in variables], [v.value for v in opt.variables], grads).compile().memory_analysis()
+        ma = host.compiled_jax_step(make, values, grads).memory_analysis()
         if ma is not None:
             out[name] = ma.peak_memory_in_bytes / 2 ** 20
     return out

@@ -139,8 +139,6 @@ def host_status(q, aa, pair=None):
         return "**met**"
     if pair is not None and pair[1] <= 1.0 <= pair[2] and q <= 1.05:
         return "equal within noise (per-round ratio %.3f, 95%% [%.3f, %.3f]; %s)" % (pair + (aa_text,))
-    if pair is None and aa is not None and q <= max(aa, 1 / aa) and q <= 1.05:
-        return "within this run's noise (%s)" % aa_text
     return "**not met** (%s%s)" % ("per-round 95%% [%.3f, %.3f]; " % pair[1:] if pair else "", aa_text)
 
 
@@ -197,7 +195,7 @@ def targets(recs):
             pass
         mem = rec.get("memory") or {}
         for oc, hostkw in (("optcompat.AdamW", "AdamW"), ("optcompat.SGDW", "SGD")):
-            host = next((n for n in mem if hostkw in n and not n.startswith("optcompat")), None)  
+            host = _host_of(mem, hostkw)
             if oc in mem and host and "step_peak_growth_MB" in mem[oc] and "step_peak_growth_MB" in mem.get(host, {}):
                 a, b = mem[oc]["step_peak_growth_MB"], mem[host]["step_peak_growth_MB"]
                 rows.append((env, "memory (peak RSS growth during steps 2-6, least of 3)", "%s ≤ %s" % (oc, host),
@@ -208,7 +206,7 @@ def targets(recs):
                              "%.1f MB vs %.1f MB" % (a, b), ratio_status(a - b, 0.0)))
         hlo = rec.get("hlo") or {}
         for oc, hostkw in (("optcompat.AdamW", "AdamW"), ("optcompat.SGDW", "SGD")):
-            host = next((n for n in hlo if hostkw in n and not n.startswith("optcompat")), None)
+            host = _host_of(hlo, hostkw)
             a, b = hlo.get(oc, {}), hlo.get(host, {})
             if "loops" in a and "loops" in b:
                 rows.append((env, "compiled step under %s (optimized HLO)" % ("jax.jit" if rec["backend"] == "jax" else "XLA"),
@@ -269,12 +267,17 @@ def _median(recs, env, part, kind, mode, name):
     return None
 
 
+def _host_of(names, kind):
+    """The host's candidate for ``kind`` ("AdamW" / "SGD") among ``names``, or None."""
+    return next((n for n in names if kind in n and not n.startswith("optcompat")), None)
+
+
 def _hlo_summary(recs):
     same = differ = 0
     for r in recs:
         hlo = r.get("hlo") or {}
         for oc, kw in (("optcompat.AdamW", "AdamW"), ("optcompat.SGDW", "SGD")):
-            host = next((n for n in hlo if kw in n and not n.startswith("optcompat")), None)
+            host = _host_of(hlo, kw)
             if host and "loops" in hlo.get(oc, {}) and "loops" in hlo[host]:
                 key = lambda d: (d["loops"], d["bytes_per_param"])  # noqa: E731
                 same, differ = (same + 1, differ) if key(hlo[oc]) == key(hlo[host]) else (same, differ + 1)
