@@ -9,6 +9,7 @@ and writes ``docs/benchmarks.md``.  Not a test: nothing here asserts.
 """
 import argparse
 import gc
+import hashlib
 import json
 import os
 import platform
@@ -712,6 +713,54 @@ def hlo_loops(text):
     return loops, nbytes
 
 
+_HLO_COMPUTATION = re.compile(r"^(ENTRY )?%(\S+) \((.*)\) -> .* \{$")
+_HLO_PARAMETER = re.compile(r"= .* parameter\((\d+)\)")
+_HLO_METADATA = re.compile(r", (?:metadata|frontend_attributes)=\{[^{}]*\}")
+_HLO_COMMUTATIVE = re.compile(r"^(.* (?:add|multiply|maximum|minimum|and|or))\(([^()]*)\)(.*)$")
+
+
+def hlo_loop_bodies(text):
+    """The computations the optimized HLO's loops run (every computation but the entry),
+    as a digest of their sorted canonical texts: names renamed in order of definition
+    (parameters by number, called computations by their own digest), source metadata and
+    parameter declaration order dropped, operands of commutative ops sorted.  Two steps with
+    the same digest and the same :func:`hlo_loops` run the same loops over the same bytes;
+    what is left is the entry's order of buffers among the arguments."""
+    blocks, block = [], None
+    for line in text.splitlines():
+        if _HLO_COMPUTATION.match(line):
+            block = [line]
+        elif block is not None:
+            block.append(_HLO_METADATA.sub("", line))
+            if line == "}":
+                blocks.append(block)
+                block = None
+    digests, bodies = {}, []
+    for block in blocks:
+        head = _HLO_COMPUTATION.match(block[0])
+        names = dict(digests)
+        k = 0
+        for line in block[1:]:
+            m = _HLO_INSTR.match(line)
+            if m:
+                p = _HLO_PARAMETER.search(line)
+                names[m.group(1)] = "p" + p.group(1) if p else "v%d" % k
+                k += not p
+        lines = []
+        for line in block[1:]:
+            line = _HLO_OPERAND.sub(lambda m: "%" + names.get(m.group(1), m.group(1)), line)
+            m = _HLO_COMMUTATIVE.match(line)
+            if m:
+                line = "%s(%s)%s" % (m.group(1), ", ".join(sorted(m.group(2).split(", "))), m.group(3))
+            lines.append(line)
+        params = sorted(line for line in lines if _HLO_PARAMETER.search(line))
+        canon = "\n".join(params + [line for line in lines if line not in params])
+        digests[head.group(2)] = hashlib.sha256(canon.encode()).hexdigest()[:12]
+        if not head.group(1):
+            bodies.append(digests[head.group(2)])
+    return hashlib.sha256(" ".join(sorted(bodies)).encode()).hexdigest()[:16]
+
+
 def part_hlo(host, params, tensors):
     """The compiled program of one step under XLA (TensorFlow ``jit_compile`` / ``jax.jit``),
     per candidate: loops over arrays in the optimized HLO's entry and the array bytes they
@@ -731,7 +780,8 @@ def part_hlo(host, params, tensors):
                 out[name] = {"error": "%s: %s" % (type(e).__name__, str(e)[:200])}
                 continue
             loops, nbytes = hlo_loops(text)
-            out[name] = {"loops": loops, "bytes_per_param": nbytes / float(params)}
+            out[name] = {"loops": loops, "bytes_per_param": nbytes / float(params),
+                         "loop_bodies": hlo_loop_bodies(text)}
     return out
 
 
@@ -801,7 +851,7 @@ def main(argv=None):
     if "state" in parts:
         record["state"] = part_state(host)
     if "hlo" in parts:
-        record["hlo"] = part_hlo(host, 10 ** 6, 4)
+        record["hlo"] = part_hlo(host, int(args.params), args.tensors)  # the timed program
     if "memory" in parts:
         record["memory"] = part_memory(host, int(args.params), args.tensors)
     if "import" in parts:

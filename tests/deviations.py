@@ -54,3 +54,22 @@ def no_state_in_save(host, fmt):
 
 def known(host, name):
     return KNOWN.get(repr(host), {}).get(name)
+
+
+# Keras 3 releases whose base optimizer, under ``gradient_accumulation_steps``, applies the
+# weight decay at every call of ``apply`` -- also on the calls that only accumulate, so the
+# weights move between updates (keras-team/keras#19990, fixed by #19998 in Keras 3.5).
+# optcompat's decay is part of its rule, so it decays on update steps only, as Keras >= 3.5.
+# (first, last) Keras minor of the 3.x line, and the reason.
+ACCUMULATION_DECAY = ((0, 4), "Keras 3.0-3.4 decays the weights at every call of apply under "
+                              "gradient_accumulation_steps, also on the calls that only accumulate "
+                              "(keras-team/keras#19990, fixed in 3.5); optcompat decays on update steps only")
+
+
+def decays_between_updates(host):
+    """The recorded reason if ``host``'s own optimizers decay on accumulation-only steps, else None."""
+    if host.family != "keras3":
+        return None
+    minor = int(host.keras.__version__.split(".")[1])
+    first, last = ACCUMULATION_DECAY[0]
+    return ACCUMULATION_DECAY[1] if first <= minor <= last else None
