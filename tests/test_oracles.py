@@ -36,15 +36,25 @@ def assert_matches_host(host, name, ours, theirs, ref):
     assert worst(ours, ref) <= worst(theirs, ref)
 
 
-def test_known_deviations_are_still_real(host):
+# where each recorded deviation shows (deviations.KNOWN)
+DEVIATION_CASES = {
+    "AdamW": (reference.adamw, dict(learning_rate=0.01, weight_decay=0.05)),
+    "SGDW": (reference.sgdw, dict(learning_rate=0.02, weight_decay=0.1, momentum=0.9)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DEVIATION_CASES))
+def test_known_deviations_are_still_real(host, name):
     """Each deviations.KNOWN entry for this host must still reproduce (else remove it)."""
-    reason = known(host, "AdamW")
+    reason = known(host, name)
     if reason is None:
-        pytest.skip("no known AdamW deviation recorded for %r" % host)
+        pytest.skip("no known %s deviation recorded for %r" % (name, host))
     x0, grads = problem()
-    kw = dict(learning_rate=0.01, weight_decay=0.05)
-    theirs = host_run(host, lambda: host.host_adamw(**kw), x0, grads)
-    assert worst(theirs, expected(reference.adamw, kw, x0, grads)) > ORACLE_TOL, reason
+    fn, kw = DEVIATION_CASES[name]
+    make = host.host_adamw if name == "AdamW" else host.host_sgd
+    theirs, ref = host_run(host, lambda: make(**kw), x0, grads), expected(fn, kw, x0, grads)
+    assert worst(theirs, ref) > ORACLE_TOL, reason
+    assert worst(run(host, name, kw, x0, grads), ref) <= worst(theirs, ref)  # optcompat no farther
 
 
 @pytest.mark.parametrize("amsgrad", [False, True])
