@@ -86,6 +86,8 @@ def deviations():
             rows.append("| `%s` | host `%s` numbers | %s |" % (host, name, reason))
     for family, fmt, first, last, reason in dev.SAVE_LIMITS:
         rows.append("| `%s` on TF 2.%d-2.%d | resume from `%s` | %s |" % (family, first, last, fmt, reason))
+    (first, last), reason = dev.ACCUMULATION_DECAY
+    rows.append("| `keras3` on Keras 3.%d-3.%d | decay under `gradient_accumulation_steps` | %s |" % (first, last, reason))
     return "\n".join(rows)
 
 
