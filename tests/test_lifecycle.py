@@ -1,6 +1,6 @@
 """Training lifecycle in every family: registered names, clipping, weight EMA, gradient
-accumulation, mixed precision, XLA, errors at use time.  (Save/load/resume: test_keras_integration.py; distribution:
-test_distribution.py.)"""
+accumulation, loss scaling, mixed precision, XLA, errors at use time.  (Save/load/resume:
+test_keras_integration.py; distribution: test_distribution.py.)"""
 import numpy as np
 import pytest
 
@@ -137,7 +137,7 @@ def test_loss_scale_factor_as_the_host_does_it(host, name, decay):
     scaled = [[g * np.float32(64.0) for g in step] for step in grads]
     plain_kw = {k: v for k, v in ours_kw.items() if k != "loss_scale_factor"}
     opts = [host.make(name, **ours_kw), host.make(name, **plain_kw), host.make(name, **plain_kw)]
-    ours, plain, unscaled = (_steps(host, opt, x0, g)[0] for opt, g in zip(opts, (scaled, grads, scaled)))
+    ours, plain, _ = (_steps(host, opt, x0, g)[0] for opt, g in zip(opts, (scaled, grads, scaled)))
     theirs, _ = _steps(host, make(), x0, scaled)
     assert worst(ours, theirs) <= tol
     assert worst(ours, plain) <= 1e-7
@@ -153,7 +153,7 @@ def test_fit_with_ema_and_gradient_accumulation_as_the_host(host, options):
     """The options inside the host's own (compiled) train step: ``fit`` gives the host's
     Adam's weights, the moving average swapped in at the end."""
     x, y = data()
-    make, ours_kw, tol = _host_twin(host, "AdamW", False, **options)
+    make, ours_kw, _ = _host_twin(host, "AdamW", False, **options)
     weights = []
     for opt in (host.make("AdamW", **ours_kw), make()):
         model = host.dense_model()
