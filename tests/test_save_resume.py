@@ -3,7 +3,8 @@
 For every format the host supports, k steps + save + load + k steps must equal 2k straight
 steps (max abs diff < 1e-6), with iterations, slots, the schedule and the convention back.
 Where a host's own Adam cannot resume in a format, deviations.SAVE_LIMITS says why, and the
-test checks the host really cannot (so the entry stays true).
+test checks the host really cannot (so the entry stays true).  The state the host keeps on
+top of optcompat's slots (EMA averages, gradient accumulators) must come back value for value.
 """
 import json
 import os
@@ -142,3 +143,49 @@ def test_save_load_resume_in_fresh_process(host, fmt, case, order, tmp_path):
     if CASES[case][2]:
         assert schedule is not None and "ExponentialDecay" in json.dumps(schedule)
     assert np.max(np.abs(resumed - straight)) < 1e-6
+
+
+def _optimizer_values(opt):
+    variables = opt.variables
+    variables = variables() if callable(variables) else variables  # a method in some releases
+    return [np.asarray(v.numpy() if hasattr(v, "numpy") else v.value) for v in variables]
+
+
+@pytest.mark.parametrize("fmt", ["keras", "h5", "checkpoint"])
+def test_ema_and_accumulators_come_back(host, fmt, tmp_path):
+    """The host's state layered on optcompat's slots -- the EMA averages and (Keras 3) the
+    gradient accumulators, saved mid-cycle -- is saved and restored with the rest: every
+    optimizer variable comes back with its value."""
+    if fmt not in host.formats:
+        pytest.skip("%r does not save in the %r format" % (host, fmt))
+    limitation = no_state_in_save(host, fmt)
+    if limitation:
+        pytest.skip("upstream: " + limitation)
+    options = dict(use_ema=True, ema_momentum=0.9)
+    if host.family == "keras3":
+        options["gradient_accumulation_steps"] = 3
+    try:
+        host.host_adam(**options)
+    except (TypeError, ValueError) as e:
+        pytest.skip("%r's optimizers have no use_ema: %s" % (host, str(e)[:200]))
+    model = host.dense_model()
+    model.compile(optimizer=host.make("AdamW", weight_decay=0.05, **options), loss="mse")
+    x, y = data()
+    model.fit(x[:40], y[:40], batch_size=8, epochs=1, verbose=0, shuffle=False)  # 5 steps: 5 % 3 = 2 accumulated
+    before = _optimizer_values(model.optimizer)
+    plain = host.make("AdamW", weight_decay=0.05)
+    plain.build(model.trainable_variables)
+    assert len(before) >= len(_optimizer_values(plain)) + len(model.trainable_variables)  # the averages are there
+    path = host.save(model, fmt, str(tmp_path / "saved"))
+    if fmt == "checkpoint":  # the user rebuilds model and optimizer, then restores
+        loaded = host.dense_model(seed=1)
+        loaded.compile(optimizer=host.make("AdamW", weight_decay=0.05, **options), loss="mse")
+        loaded.optimizer.build(loaded.trainable_variables)
+        host.tf.train.Checkpoint(model=loaded, optimizer=loaded.optimizer).restore(path).expect_partial()
+    else:
+        loaded = host.load_model(path)
+    assert type(loaded.optimizer) is type(model.optimizer)
+    after = _optimizer_values(loaded.optimizer)
+    assert len(after) == len(before)
+    for a, b in zip(before, after):
+        np.testing.assert_array_equal(a, b)
