@@ -125,11 +125,16 @@ class Keras3Host:
 
         return jax.jit(lambda tv, ov, g: opt.stateless_apply(ov, g, tv), donate_argnums=(0, 1))
 
-    def compiled_jax_step(self, make_opt, values, grads):
-        """The XLA executable of one :meth:`jax_step` on fresh variables."""
+    def _built(self, make_opt, values):
+        """Fresh variables and a new optimizer built on them."""
         variables = self.variables(values)
         opt = make_opt()
         self.build(opt, variables)
+        return variables, opt
+
+    def compiled_jax_step(self, make_opt, values, grads):
+        """The XLA executable of one :meth:`jax_step` on fresh variables."""
+        variables, opt = self._built(make_opt, values)
         return self.jax_step(opt).lower([v.value for v in variables], [v.value for v in opt.variables],
                                         grads).compile()
 
@@ -139,9 +144,7 @@ class Keras3Host:
             return self.compiled_jax_step(make_opt, values, grads).as_text()
         import tensorflow as tf
 
-        variables = self.variables(values)
-        opt = make_opt()
-        self.build(opt, variables)
+        variables, opt = self._built(make_opt, values)
 
         @tf.function(jit_compile=True)
         def f():
@@ -153,9 +156,7 @@ class Keras3Host:
         keras = self.keras
 
         def setup():
-            variables = self.variables(values)
-            opt = make_opt()
-            opt.build(variables)
+            variables, opt = self._built(make_opt, values)
             if self.backend == "jax" and mode == "jit":
                 import jax
 
@@ -455,14 +456,26 @@ def resource_apply_adam(values, grads, mode, decay=None):
     return setup
 
 
+def step_inputs(host, params, tensors):
+    """The weights' initial values (numpy) and the host's gradient tensors of every part."""
+    shapes = shapes_for(params, tensors)
+    return arrays(shapes, 0), host.tensors(arrays(shapes, 1))
+
+
+def all_optimizers(host):
+    """Every candidate of both kinds: name -> () -> optimizer."""
+    opts = dict(host.optimizers("adamw"))
+    opts.update(host.optimizers("sgdw"))
+    return opts
+
+
 def make_host():
     return {"keras2": Keras2Host, "legacy": LegacyHost}.get(os.environ.get("BENCH_FAMILY"), Keras3Host)()
 
 
 # --------------------------------------------------------------------------- parts
 def part_apply(host, params, tensors, steps, reps):
-    values = arrays(shapes_for(params, tensors), 0)
-    grads = host.tensors(arrays(shapes_for(params, tensors), 1))
+    values, grads = step_inputs(host, params, tensors)
     sections = []
     for kind in ("adamw", "sgdw"):
         for mode in host.modes:
@@ -614,10 +627,8 @@ def peak_rss_child(candidate, params, tensors):
     itself takes.  The peak is reset before each (``/proc/self/clear_refs``), so the
     framework's import peak does not hide it."""
     host = make_host()
-    values = arrays(shapes_for(params, tensors), 0)
-    grads = host.tensors(arrays(shapes_for(params, tensors), 1))
-    opts = dict(host.optimizers("adamw"))
-    opts.update(host.optimizers("sgdw"))
+    values, grads = step_inputs(host, params, tensors)
+    opts = all_optimizers(host)
     setup = host.stepper(opts[candidate], values, grads, host.modes[0])
 
     def reset():
@@ -642,8 +653,7 @@ def part_memory(host, params, tensors, reps=3):
     step's peak (``memory_analysis``: arguments + outputs - donated + temporaries), which
     does not depend on the allocator."""
     out = {}
-    names = list(host.optimizers("adamw")) + list(host.optimizers("sgdw"))
-    for name in names:
+    for name in all_optimizers(host):
         samples, error = [], None
         for _ in range(reps):
             r = subprocess.run([sys.executable, os.path.abspath(__file__), "--rss-child", name,
@@ -669,10 +679,8 @@ def part_memory(host, params, tensors, reps=3):
 def xla_step_memory(host, params, tensors):
     """XLA's peak memory (MB) for one jitted ``stateless_apply`` step per candidate, jitted as
     the benchmark's step is (:meth:`Keras3Host.jax_step`)."""
-    values = arrays(shapes_for(params, tensors), 0)
-    grads = host.tensors(arrays(shapes_for(params, tensors), 1))
-    opts = dict(host.optimizers("adamw"))
-    opts.update(host.optimizers("sgdw"))
+    values, grads = step_inputs(host, params, tensors)
+    opts = all_optimizers(host)
     out = {}
     for name, make in opts.items():
         ma = host.compiled_jax_step(make, values, grads).memory_analysis()
@@ -746,15 +754,14 @@ def hlo_loop_bodies(text):
                 p = _HLO_PARAMETER.search(line)
                 names[m.group(1)] = "p" + p.group(1) if p else "v%d" % k
                 k += not p
-        lines = []
+        params, lines = [], []
         for line in block[1:]:
             line = _HLO_OPERAND.sub(lambda m: "%" + names.get(m.group(1), m.group(1)), line)
             m = _HLO_COMMUTATIVE.match(line)
             if m:
                 line = "%s(%s)%s" % (m.group(1), ", ".join(sorted(m.group(2).split(", "))), m.group(3))
-            lines.append(line)
-        params = sorted(line for line in lines if _HLO_PARAMETER.search(line))
-        canon = "\n".join(params + [line for line in lines if line not in params])
+            (params if _HLO_PARAMETER.search(line) else lines).append(line)
+        canon = "\n".join(sorted(params) + lines)
         digests[head.group(2)] = hashlib.sha256(canon.encode()).hexdigest()[:12]
         if not head.group(1):
             bodies.append(digests[head.group(2)])
@@ -763,25 +770,23 @@ def hlo_loop_bodies(text):
 
 def part_hlo(host, params, tensors):
     """The compiled program of one step under XLA (TensorFlow ``jit_compile`` / ``jax.jit``),
-    per candidate: loops over arrays in the optimized HLO's entry and the array bytes they
-    move per parameter.  Equal programs take equal time: what the step-time ratios under XLA
+    per candidate: loops over arrays in the optimized HLO's entry, the array bytes they move
+    per parameter, and the digest of their bodies (:func:`hlo_loop_bodies`).  Equal programs take equal time: what the step-time ratios under XLA
     vary by beyond that is noise."""
     mode = {"jax": "jit", "tensorflow": "xla"}.get(getattr(host, "backend", "tensorflow"))
     if mode not in host.modes:
         return {}
-    values = arrays(shapes_for(params, tensors), 0)
-    grads = host.tensors(arrays(shapes_for(params, tensors), 1))
+    values, grads = step_inputs(host, params, tensors)
     out = {}
-    for kind in ("adamw", "sgdw"):
-        for name, make in host.optimizers(kind).items():
-            try:
-                text = host.optimized_hlo(make, values, grads)
-            except Exception as e:  # an old host without the compiler-IR API: say so in the report
-                out[name] = {"error": "%s: %s" % (type(e).__name__, str(e)[:200])}
-                continue
-            loops, nbytes = hlo_loops(text)
-            out[name] = {"loops": loops, "bytes_per_param": nbytes / float(params),
-                         "loop_bodies": hlo_loop_bodies(text)}
+    for name, make in all_optimizers(host).items():
+        try:
+            text = host.optimized_hlo(make, values, grads)
+        except Exception as e:  # an old host without the compiler-IR API: say so in the report
+            out[name] = {"error": "%s: %s" % (type(e).__name__, str(e)[:200])}
+            continue
+        loops, nbytes = hlo_loops(text)
+        out[name] = {"loops": loops, "bytes_per_param": nbytes / float(params),
+                     "loop_bodies": hlo_loop_bodies(text)}
     return out
 
 

@@ -36,6 +36,8 @@ ENVS = {
     "keras3-tf": {"KERAS_BACKEND": "tensorflow"},
     "tf210": {"BENCH_FAMILY": "legacy"},  # OptimizerV2 vs Adam and TensorFlow Addons' AdamW
 }
+# optcompat's optimizer and the word that finds the host's own among a record's candidates
+PAIRS = (("optcompat.AdamW", "AdamW"), ("optcompat.SGDW", "SGD"))
 # The host's fused kernels without decay: yardsticks, not rivals.
 NO_DECAY_REFS = ("ResourceApplyAdam (fused, no decay)", "legacy Adam (no decay)")
 COMMON_ENV = {"PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "2", "JAX_PLATFORMS": "cpu",
@@ -208,10 +210,8 @@ def targets(recs):
                 q = r["optcompat.AdamW"]["median"] / r[host]["median"]
                 rows.append((env, "fit, %s" % s["mode"], "optcompat.AdamW / host AdamW ≤ 1.00 (≤ 1.05)", "%.3f" % q,
                              host_status(q, aa_ratio(r, host), paired(r, "optcompat.AdamW", host))))
-        for cand, st in (rec.get("state") or {}).items():
-            pass
         mem = rec.get("memory") or {}
-        for oc, hostkw in (("optcompat.AdamW", "AdamW"), ("optcompat.SGDW", "SGD")):
+        for oc, hostkw in PAIRS:
             host = _host_of(mem, hostkw)
             if oc in mem and host and "step_peak_growth_MB" in mem[oc] and "step_peak_growth_MB" in mem.get(host, {}):
                 a, b = mem[oc]["step_peak_growth_MB"], mem[host]["step_peak_growth_MB"]
@@ -221,20 +221,16 @@ def targets(recs):
                 a, b = mem[oc]["xla_peak_MB"], mem[host]["xla_peak_MB"]
                 rows.append((env, "memory (XLA's peak for the jitted step)", "%s ≤ %s" % (oc, host),
                              "%.1f MB vs %.1f MB" % (a, b), ratio_status(a - b, 0.0)))
-        hlo = rec.get("hlo") or {}
-        for oc, hostkw in (("optcompat.AdamW", "AdamW"), ("optcompat.SGDW", "SGD")):
-            host = _host_of(hlo, hostkw)
-            a, b = hlo.get(oc, {}), hlo.get(host, {})
-            if "loops" in a and "loops" in b:
-                bodies = ""
-                if "loop_bodies" in a and "loop_bodies" in b:
-                    bodies = "; loop bodies %s" % ("the same" if a["loop_bodies"] == b["loop_bodies"] else "differ")
-                rows.append((env, "compiled step under %s (optimized HLO)" % ("jax.jit" if rec["backend"] == "jax" else "XLA"),
-                             "%s ≤ %s: loops, array bytes" % (oc, host),
-                             "%d loops, %g B/param vs %d, %g%s" % (a["loops"], a["bytes_per_param"], b["loops"],
-                                                                 b["bytes_per_param"], bodies),
-                             "**met**" if a["loops"] <= b["loops"] and a["bytes_per_param"] <= b["bytes_per_param"]
-                             else "**not met**"))
+        for oc, host, a, b in _hlo_pairs(rec):
+            bodies = ""
+            if "loop_bodies" in a and "loop_bodies" in b:
+                bodies = "; loop bodies %s" % ("the same" if a["loop_bodies"] == b["loop_bodies"] else "differ")
+            rows.append((env, "compiled step under %s (optimized HLO)" % ("jax.jit" if rec["backend"] == "jax" else "XLA"),
+                         "%s ≤ %s: loops, array bytes" % (oc, host),
+                         "%d loops, %g B/param vs %d, %g%s" % (a["loops"], a["bytes_per_param"], b["loops"],
+                                                             b["bytes_per_param"], bodies),
+                         "**met**" if a["loops"] <= b["loops"] and a["bytes_per_param"] <= b["bytes_per_param"]
+                         else "**not met**"))
         st = rec.get("state") or {}
         if st:
             ok = (st.get("optcompat.SGDW momentum=0.0", {}).get("state_bytes_per_param") == 0
@@ -293,18 +289,25 @@ def _host_of(names, kind):
     return next((n for n in names if kind in n and not n.startswith("optcompat")), None)
 
 
+def _hlo_pairs(rec):
+    """(optcompat's name, the host's name, their ``part_hlo`` entries) where both were compiled."""
+    hlo = rec.get("hlo") or {}
+    for oc, kw in PAIRS:
+        host = _host_of(hlo, kw)
+        a, b = hlo.get(oc, {}), hlo.get(host, {})
+        if "loops" in a and "loops" in b:
+            yield oc, host, a, b
+
+
 def _hlo_summary(recs):
     same = differ = bodies = compared = 0
     for r in recs:
-        hlo = r.get("hlo") or {}
-        for oc, kw in (("optcompat.AdamW", "AdamW"), ("optcompat.SGDW", "SGD")):
-            host = _host_of(hlo, kw)
-            if host and "loops" in hlo.get(oc, {}) and "loops" in hlo[host]:
-                key = lambda d: (d["loops"], d["bytes_per_param"])  # noqa: E731
-                same, differ = (same + 1, differ) if key(hlo[oc]) == key(hlo[host]) else (same, differ + 1)
-                if "loop_bodies" in hlo[oc] and "loop_bodies" in hlo[host]:
-                    compared += 1
-                    bodies += hlo[oc]["loop_bodies"] == hlo[host]["loop_bodies"]
+        for _, _, a, b in _hlo_pairs(r):
+            key = lambda d: (d["loops"], d["bytes_per_param"])  # noqa: E731
+            same, differ = (same + 1, differ) if key(a) == key(b) else (same, differ + 1)
+            if "loop_bodies" in a and "loop_bodies" in b:
+                compared += 1
+                bodies += a["loop_bodies"] == b["loop_bodies"]
     if not same + differ:
         return "– (not compared in this run)"
     text = "the same loops and array bytes in %d of %d comparisons" % (same, same + differ)

@@ -7,7 +7,7 @@ import pytest
 from deviations import decays_between_updates, drift_tolerance, known
 from test_keras_integration import data
 from test_oracles import ORACLE_TOL, host_run, worst
-from test_trajectories import problem, run
+from test_trajectories import problem, run, steps
 
 
 def test_registered_name_resolves_to_the_class(host):
@@ -75,11 +75,7 @@ def _host_twin(host, name, decay, **options):
 def _steps(host, opt, x0, grads, finalize=False):
     """The weights after every step, and after ``finalize_variable_values`` (the EMA swap
     ``fit`` does at the end) when asked."""
-    variables = [host.variable(x, name="w%d" % i) for i, x in enumerate(x0)]
-    traj = []
-    for g in grads:
-        host.apply(opt, g, variables)
-        traj.append([host.value(v) for v in variables])
+    traj, variables = steps(host, opt, x0, grads)
     if finalize:
         opt.finalize_variable_values(variables)
     return traj, [host.value(v) for v in variables]

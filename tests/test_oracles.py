@@ -5,7 +5,7 @@ import pytest
 import reference
 from deviations import known
 from hosts import have
-from test_trajectories import expected, problem, run
+from test_trajectories import expected, problem, run, steps
 
 ORACLE_TOL = 2e-6
 
@@ -14,12 +14,7 @@ def host_run(host, make, x0, grads):
     opt = make()
     if opt is None:
         pytest.skip("%r has no built-in optimizer to compare with" % host)
-    variables = [host.variable(x, name="w%d" % i) for i, x in enumerate(x0)]
-    out = []
-    for g in grads:
-        host.apply(opt, g, variables)
-        out.append([host.value(v) for v in variables])
-    return out
+    return steps(host, opt, x0, grads)[0]
 
 
 def worst(a, b):

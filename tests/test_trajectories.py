@@ -38,13 +38,18 @@ def run(host, name, kwargs, x0, grads):
     lr = kw["learning_rate"]
     if isinstance(lr, tuple):  # build the same schedule in the host and in the reference
         kw["learning_rate"] = host.exponential_decay(*lr[1:])
-    opt = host.make(name, **kw)
+    return steps(host, host.make(name, **kw), x0, grads)[0]
+
+
+def steps(host, opt, x0, grads):
+    """``opt`` applied to fresh variables from ``x0``, one step per entry of ``grads``: the
+    weights after every step, and the variables."""
     variables = [host.variable(x, name="w%d" % i) for i, x in enumerate(x0)]
     traj = []
     for g in grads:
         host.apply(opt, g, variables)
         traj.append([host.value(v) for v in variables])
-    return traj
+    return traj, variables
 
 
 def expected(fn, kwargs, x0, grads):
