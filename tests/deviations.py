@@ -90,3 +90,38 @@ def decays_between_updates(host):
     minor = int(host.keras.__version__.split(".")[1])
     first, last = ACCUMULATION_DECAY[0]
     return ACCUMULATION_DECAY[1] if first <= minor <= last else None
+
+
+# Where the host's own optimizers do not give the dense result for a sparse gradient
+# (tf.IndexedSlices: an Embedding's gradient on TensorFlow, a row per token occurrence, so a
+# token seen twice in a batch repeats its row): (family, peer, TF minors or None for all,
+# reason).  optcompat gives the dense result in every family -- the numbers of jax / torch,
+# where the gradient is dense.  The sparse tests check that each entry still reproduces, and
+# that optcompat's sparse step equals the host's own step on the densified gradient.
+_SUM_OF_SQUARES = ("apply IndexedSlices as they come: with a repeated index (a token seen twice in "
+                   "a batch) v gets the sum of the squared slices, not the square of their sum, so an "
+                   "Embedding trains differently than with a dense gradient")
+SPARSE = [
+    ("keras3", "Adam", None, "Keras 3.0-3.15's Adam / AdamW on TensorFlow " + _SUM_OF_SQUARES + " (as on jax / torch)"),
+    ("keras2", "Adam", (9, 9), "TF 2.9's tf.keras.optimizers.experimental Adam / AdamW " + _SUM_OF_SQUARES
+                               + " (TF 2.10 sums repeated indices first)"),
+    ("legacy", "SGD", None, "OptimizerV2 SGD with momentum is lazy on IndexedSlices "
+                            "(ResourceSparseApplyKerasMomentum): the rows not in this step's gradient "
+                            "keep their momentum and do not move"),
+    ("legacy", "TFA", None, "TensorFlow Addons' AdamW / SGDW decay only the rows in this step's "
+                            "IndexedSlices (and SGDW's momentum is lazy, as OptimizerV2 SGD's); "
+                            "convention=\"tfa\" decays every row, as TFA does for a dense gradient"),
+]
+
+
+def sparse_deviation(host, peer):
+    """The recorded reason if ``host``'s own ``peer`` ("Adam", "SGD" or "TFA": the host's Adam /
+    AdamW, SGD with momentum, TensorFlow Addons' AdamW / SGDW) is not dense-equivalent on
+    sparse gradients, else None.  Only TensorFlow variables get sparse gradients."""
+    if host.backend != "tensorflow":
+        return None
+    minor = getattr(host, "tf_version", (0, 0))[1]
+    for family, kind, minors, reason in SPARSE:
+        if host.family == family and kind == peer and (minors is None or minors[0] <= minor <= minors[1]):
+            return reason
+    return None
