@@ -186,11 +186,12 @@ class _Decoupled(_Optimizer):
             _rule.decay_coefficient(self.convention, weight_decay, lr, lr0))
 
     def _coefficients(self, var, apply_state):
+        """The step's coefficients for ``var``'s device and dtype, and ``var``'s decay
+        coefficient :math:`d_t` (None where ``var`` is excluded from decay)."""
         var_device, var_dtype = var.device, var.dtype.base_dtype
         coefficients = ((apply_state or {}).get((var_device, var_dtype))
                         or self._fallback_apply_state(var_device, var_dtype))
-        decay = coefficients["decay"] if self._decays(var) else tf.zeros([], var_dtype)
-        return coefficients, decay
+        return coefficients, (coefficients["decay"] if self._decays(var) else None)
 
     def _slot_values(self, var, names):
         """``var`` and its slots ``names`` (None for an absent slot), and their values."""
@@ -283,13 +284,13 @@ class AdamW(_Decoupled):
             return _tf_fast.apply_adam(tf, var.handle, self.get_slot(var, "m").handle,
                                        self.get_slot(var, "v").handle, grad, c["lr_t"], c["beta_1"],
                                        c["beta_2"], c["beta_1_power"], c["beta_2_power"], c["eps_hat"],
-                                       decay if self._decays(var) else None, var.dtype.base_dtype,
-                                       self.convention)
+                                       decay, var.dtype.base_dtype, self.convention)
         variables, (x, m, v, vmax) = self._slot_values(
             var, ("m", "v", "vhat" if self.amsgrad else None))
         new = _rule.adam_update(_TF, self.convention, x, grad, m, v, vmax,
-                                coefficients["alpha"], coefficients["eps_hat"], decay,
-                                coefficients["beta_1"], coefficients["beta_2"])
+                                coefficients["alpha"], coefficients["eps_hat"],
+                                0.0 if decay is None else decay, coefficients["beta_1"],
+                                coefficients["beta_2"])
         return self._assign(variables, new)
 
     def get_config(self):
@@ -340,11 +341,10 @@ class SGDW(_Decoupled):
         if _tf_fast.usable(self, tf, var):
             return _tf_fast.apply_sgd(tf, var.handle, self.get_slot(var, "momentum").handle if self._momentum
                                       else None, grad, coefficients["lr_t"], coefficients["momentum"],
-                                      self.nesterov, decay if self._decays(var) else None,
-                                      var.dtype.base_dtype, self.convention)
+                                      self.nesterov, decay, var.dtype.base_dtype, self.convention)
         variables, (x, buf) = self._slot_values(var, ("momentum" if self._momentum else None,))
-        new = _rule.sgd_update(self.convention, x, grad, buf, coefficients["lr_t"], decay,
-                               coefficients["momentum"], self.nesterov)
+        new = _rule.sgd_update(self.convention, x, grad, buf, coefficients["lr_t"],
+                               0.0 if decay is None else decay, coefficients["momentum"], self.nesterov)
         return self._assign(variables, new)
 
     def get_config(self):
