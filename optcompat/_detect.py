@@ -217,6 +217,19 @@ def torch_fused(kernel, device_type):
     return _torch_fused[key]
 
 
+def torch_compiling():
+    """Whether ``torch.compile`` (dynamo) is tracing the code that asks -- Keras 3's torch
+    backend under ``jit_compile=True``.  ``torch.compiler.is_compiling`` (torch >= 2.3), else
+    ``torch._dynamo.is_compiling`` (torch 2.0-2.2); False where torch is not imported."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return False
+    fn = getattr(getattr(torch, "compiler", None), "is_compiling", None)
+    if fn is None:
+        fn = getattr(getattr(torch, "_dynamo", None), "is_compiling", None)
+    return bool(fn()) if fn is not None else False
+
+
 def _keras_config_backend():
     # Keras 3 reads ~/.keras/keras.json when KERAS_BACKEND is unset; read it without importing.
     import json

@@ -43,7 +43,8 @@ rounding, at one more pass over the weights.
 These round differently from the plain path (fused multiply-adds, float64 coefficients in
 the kernel), never differently in exact arithmetic; ``tests/test_fast_paths.py`` holds every
 mode to the float64 reference (the trajectory tolerance) and to the plain path (4e-6).
-``optimizer.fast_path = None`` selects the plain per-variable path.  Coefficients are read
+``optimizer.fast_path = None`` selects the plain per-variable path, and so does tracing by
+``torch.compile`` (Keras's ``jit_compile=True``; :meth:`.keras3._Keras3._fast`).  Coefficients are read
 as Python floats (one device sync per group and step on a GPU).  Imported only on the torch
 backend.
 """

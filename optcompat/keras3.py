@@ -37,9 +37,15 @@ class _Keras3(Decoupled, _Optimizer):
         return {"torch": ("foreach", "fused"), "tensorflow": ("fused",)}.get(keras.backend.backend(), ())
 
     def _fast(self):
-        """The torch fast-path module, or None (other backends, or ``fast_path = None``)."""
+        """The torch fast-path module, or None (other backends, ``fast_path = None``, or
+        inside ``torch.compile``)."""
         _validate.fast_path(self.fast_path)
         if self.fast_path is None or keras.backend.backend() != "torch":
+            return None
+        if _detect.torch_compiling():
+            # jit_compile=True on torch: dynamo cannot trace the fused kernels (no fake
+            # tensor impl) nor read coefficients as floats; the per-variable rule compiles,
+            # and inductor fuses it as it fuses Keras's own optimizers.
             return None
         from . import _torch_fast
 
@@ -80,8 +86,11 @@ class _Keras3(Decoupled, _Optimizer):
         return self._use_weight_decay(variable)  # honours opt.exclude_from_weight_decay(...)
 
     def _eager(self):
-        # jax tracers refuse float() (caught by the check); TF needs asking
-        tf = sys.modules.get("tensorflow") if keras.backend.backend() == "tensorflow" else None
+        # jax tracers refuse float() (caught by the check); TF and torch.compile need asking
+        backend = keras.backend.backend()
+        if backend == "torch":
+            return not _detect.torch_compiling()
+        tf = sys.modules.get("tensorflow") if backend == "tensorflow" else None
         return tf is None or tf.executing_eagerly()
 
     def _dense(self, gradient):
@@ -108,10 +117,12 @@ class _Keras3(Decoupled, _Optimizer):
         variables = self._trainable_variables if trainable_variables is None else trainable_variables
         self._check_gradients(zip(grads, variables), keras.backend.is_float_dtype,
                               keras.backend.standardize_dtype)
-        try:  # a plain int where the step counter is concrete (not under jit)
-            step = int(ops.convert_to_numpy(self.iterations))
-        except Exception:
-            step = None
+        step = None
+        if self._eager():  # a plain int where the step counter is concrete (not under jit)
+            try:
+                step = int(ops.convert_to_numpy(self.iterations))
+            except Exception:  # a jax tracer
+                pass
         if step is not None:
             self._check_learning_rate(self._learning_rate, step)
         if keras.backend.backend() != "tensorflow":
