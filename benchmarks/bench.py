@@ -93,7 +93,9 @@ class Keras3Host:
         self.backend = keras.backend.backend()
         self.modes = {"jax": ["jit", "eager"], "tensorflow": ["tf.function", "xla"],
                       "torch": ["eager"]}[self.backend]
-        self.fit_modes = {"jax": ["jit"], "tensorflow": ["tf.function", "xla"], "torch": ["eager"]}[self.backend]
+        # torch "compile": fit with jit_compile=True, i.e. torch.compile (dynamo + inductor)
+        self.fit_modes = {"jax": ["jit"], "tensorflow": ["tf.function", "xla"],
+                          "torch": ["eager", "compile"]}[self.backend]
 
     def label(self):
         return "Keras %s (%s)" % (self.keras.__version__, self.backend)
@@ -218,7 +220,15 @@ class Keras3Host:
         keras.utils.set_random_seed(0)
         model = keras.Sequential([keras.Input((1024,)), keras.layers.Dense(2048, activation="relu"),
                                   keras.layers.Dense(2048, activation="relu"), keras.layers.Dense(10)])
-        jit = {"jit": True, "xla": True}.get(mode, False)
+        jit = {"jit": True, "xla": True, "compile": True}.get(mode, False)
+        if mode == "compile":
+            # every model's train_step is a recompile of the same code object (2 each); past
+            # dynamo's default limit (8) the later models would silently run eagerly
+            import torch._dynamo
+
+            for limit in ("recompile_limit", "cache_size_limit"):
+                if hasattr(torch._dynamo.config, limit):
+                    setattr(torch._dynamo.config, limit, 64)
         model.compile(optimizer=make_opt(), loss="mse", jit_compile=jit)
         return model
 
@@ -863,6 +873,7 @@ def main(argv=None):
         record["import"] = part_import(3 if q else 5, host.family)
     record["machine"]["loadavg_end"] = os.getloadavg()
     record["wall_s"] = time.time() - t_start
+    record["started"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t_start))
     text = json.dumps(record, indent=1, default=str)
     if args.out:
         with open(args.out, "w") as f:

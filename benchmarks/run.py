@@ -367,11 +367,18 @@ def notes(recs):
          "(`torch._fused_sgd_`, the keras momentum form as `dampening = 1 + lr`, `lr = -1`) after a one-pass "
          "decay: 8 + 20 bytes per parameter where Keras's own `SGD(weight_decay)` makes four foreach passes "
          "(40 bytes): %s× Keras's own (foreach: %s×); without momentum the decay is the kernel's own weight "
-         "decay, which at momentum 0 is the decoupled one (one pass)." % (
+         "decay, which at momentum 0 is the decoupled one (one pass). Under `jit_compile=True` "
+         "(`torch.compile`) dynamo cannot trace the fused kernels, so optcompat's step is the per-variable "
+         "rule there, which inductor fuses as it fuses Keras's own `AdamW`: `fit` %s× Keras's own "
+         "(eager `fit`: %s×)." % (
              _q(torch_plain, torch_host), _q(torch_oc, torch_fused), _q(torch_host, torch_oc),
              _q(torch_foreach, torch_fused), 100 * abs(_f32_decay_error(1e-3 * 4e-3)),
              _q(ts("optcompat.SGDW"), ts("keras SGD(weight_decay)")),
-             _q(ts("optcompat.SGDW fast_path=foreach"), ts("keras SGD(weight_decay)"))),
+             _q(ts("optcompat.SGDW fast_path=foreach"), ts("keras SGD(weight_decay)")),
+             _q(m("keras3-torch", "fit", "fit", "compile", "optcompat.AdamW"),
+                m("keras3-torch", "fit", "fit", "compile", "keras AdamW")),
+             _q(m("keras3-torch", "fit", "fit", "eager", "optcompat.AdamW"),
+                m("keras3-torch", "fit", "fit", "eager", "keras AdamW"))),
          "* **TensorFlow, plain `tf.function` (Keras 3, Keras 2, OptimizerV2).** The fast path is the "
          "host's own fused kernels: `ResourceApplyAdam` (the rule term for term), after the decay. "
          "`ResourceApplyAdam` alone runs at the bandwidth floor (%s GB/s at %s parameters in tf215), and "
@@ -491,11 +498,13 @@ def render(recs, command, when):
           "| OS | %s |" % m["platform"], ""]
     L += ["Load averages (1/5/15 min) are recorded per env: on this shared 2-core machine other jobs may "
           "run meanwhile; interleaving and medians are what keeps ratios fair, absolute times are noisy.", "",
-          "| env | host | Python | versions | load at start | load at end | wall |", "|---|---|---|---|---|---|---|"]
+          "| env | host | Python | versions | measured | load at start | load at end | wall |",
+          "|---|---|---|---|---|---|---|---|"]
     for r in recs:
         v = {k: x for k, x in r["describe"]["versions"].items() if x}
-        L.append("| %s | %s | %s | %s | %s | %s | %.0f s |" % (
+        L.append("| %s | %s | %s | %s | %s | %s | %s | %.0f s |" % (
             r["env"], r["label"], r["machine"]["python"], ", ".join("%s %s" % kv for kv in v.items()),
+            r.get("started", "–"),
             " / ".join("%.2f" % x for x in r["machine"]["loadavg"]),
             " / ".join("%.2f" % x for x in r["machine"].get("loadavg_end", [0, 0, 0])), r.get("wall_s", 0)))
     L += ["", "optcompat %s.  Families: Keras 3 (keras3-*), Keras 2 (tf215), OptimizerV2 (tf210: no host "

@@ -8,32 +8,36 @@ is no farther from the reference than the host is.
 _TF29_ADAMW = ("TF 2.9's tf.keras.optimizers.experimental.AdamW decays as var -= var*(1 - lr*wd), "
                "i.e. it removes almost the whole weight each step; optcompat follows the rule instead.")
 
+
+class Drift(str):
+    """A KNOWN entry that is a float32 rounding drift, not a different formula: there the
+    host's own optimizer still checks mechanisms layered on the rule (EMA, accumulation, loss
+    scaling), at DRIFT_TOL -- the drift of both over 40 steps, far below what a wrong
+    mechanism gives (e.g. 3e-2 for a decay on accumulation-only steps)."""
+
+
+DRIFT_TOL = 1e-5
+
+# A Drift entry is a float32 rounding drift (see Drift); any other entry a different formula.
 KNOWN = {
     "keras2-tf2.9": {"AdamW": _TF29_ADAMW},
     "keras3-torch": {
-        "AdamW": "Keras 3's torch backend AdamW decays with torch._foreach_mul_(x, 1 - wd*lr) "
-                 "(the factor rounded to float32 each step) and updates m as b1*m + (1-b1)*g; "
-                 "over 40 steps it drifts ~3.5e-6 from exact arithmetic, where Keras on "
-                 "tensorflow/jax and optcompat's keras convention stay ~1.2e-6 (optcompat's fused "
-                 "torch kernel, which rounds the decay as x*(1 - d) too: 2.8e-6).",
-        "SGDW": "Keras 3's torch backend SGD(weight_decay) decays with the same "
-                "torch._foreach_mul_(x, 1 - wd*lr), the factor rounded to float32 each step: over 40 "
-                "steps at lr 0.02, wd 0.1, momentum 0.9 it drifts 2.6e-6 from exact arithmetic, "
-                "where optcompat's keras convention stays 0.9e-6.",
+        "AdamW": Drift("Keras 3's torch backend AdamW decays with torch._foreach_mul_(x, 1 - wd*lr) "
+                       "(the factor rounded to float32 each step) and updates m as b1*m + (1-b1)*g; "
+                       "over 40 steps it drifts ~3.5e-6 from exact arithmetic, where Keras on "
+                       "tensorflow/jax and optcompat's keras convention stay ~1.2e-6 (optcompat's fused "
+                       "torch kernel, which rounds the decay as x*(1 - d) too: 2.8e-6)."),
+        "SGDW": Drift("Keras 3's torch backend SGD(weight_decay) decays with the same "
+                      "torch._foreach_mul_(x, 1 - wd*lr), the factor rounded to float32 each step: over 40 "
+                      "steps at lr 0.02, wd 0.1, momentum 0.9 it drifts 2.6e-6 from exact arithmetic, "
+                      "where optcompat's keras convention stays 0.9e-6."),
     },
 }
-
-# The KNOWN entries that are a float32 rounding drift, not a different formula: there the
-# host's own optimizer still checks mechanisms layered on the rule (EMA, accumulation, loss
-# scaling), at this bound -- the drift of both over 40 steps, far below what a wrong
-# mechanism gives (e.g. 3e-2 for a decay on accumulation-only steps).
-ROUNDING_DRIFT = {("keras3-torch", "AdamW"), ("keras3-torch", "SGDW")}
-DRIFT_TOL = 1e-5
 
 
 def drift_tolerance(host, name):
     """DRIFT_TOL where ``host``'s ``name`` has a recorded rounding drift, else None."""
-    return DRIFT_TOL if (repr(host), name) in ROUNDING_DRIFT and known(host, name) else None
+    return DRIFT_TOL if isinstance(known(host, name), Drift) else None
 
 
 # Where the host's own optimizers do not come back from a save format with their state
