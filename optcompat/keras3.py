@@ -117,14 +117,15 @@ class _Keras3(Decoupled, _Optimizer):
         variables = self._trainable_variables if trainable_variables is None else trainable_variables
         self._check_gradients(zip(grads, variables), keras.backend.is_float_dtype,
                               keras.backend.standardize_dtype)
-        step = None
-        if self._eager():  # a plain int where the step counter is concrete (not under jit)
+        if callable(self._learning_rate) and self._eager():
+            # only a schedule or callable can go bad; read the step counter for it where it
+            # is concrete (Keras 3.0's Variable has no int(), hence convert_to_numpy)
             try:
                 step = int(ops.convert_to_numpy(self.iterations))
             except Exception:  # a jax tracer
-                pass
-        if step is not None:
-            self._check_learning_rate(self._learning_rate, step)
+                step = None
+            if step is not None:
+                self._check_learning_rate(self._learning_rate, step)
         if keras.backend.backend() != "tensorflow":
             return super().apply(grads, trainable_variables)
         from . import _tf_fast

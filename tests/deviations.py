@@ -35,9 +35,14 @@ KNOWN = {
 }
 
 
-def drift_tolerance(host, name):
-    """DRIFT_TOL where ``host``'s ``name`` has a recorded rounding drift, else None."""
-    return DRIFT_TOL if isinstance(known(host, name), Drift) else None
+def oracle_tolerance(host, name, tol):
+    """The bound at which ``host``'s own ``name`` (decay included) is an oracle: ``tol``,
+    DRIFT_TOL where it has a recorded rounding drift, None where it is off by a different
+    formula (KNOWN says why)."""
+    reason = known(host, name)
+    if reason is None:
+        return tol
+    return DRIFT_TOL if isinstance(reason, Drift) else None
 
 
 # Where the host's own optimizers do not come back from a save format with their state

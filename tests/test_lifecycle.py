@@ -4,7 +4,7 @@ test_keras_integration.py; distribution: test_distribution.py.)"""
 import numpy as np
 import pytest
 
-from deviations import decays_between_updates, drift_tolerance, known
+from deviations import decays_between_updates, known, oracle_tolerance
 from test_keras_integration import data
 from test_oracles import ORACLE_TOL, host_run, worst
 from test_trajectories import problem, run, steps
@@ -59,8 +59,8 @@ def _host_twin(host, name, decay, **options):
             host.make(name, **dict(kw, weight_decay=wd))
         pytest.skip("%r's optimizers have no %s (optcompat's refuse them too): %s"
                     % (host, ", ".join(options), str(e)[:200]))
-    tol = (drift_tolerance(host, name) if decay else None) or ORACLE_TOL
-    if decay and known(host, name) and tol == ORACLE_TOL:
+    tol = oracle_tolerance(host, name, ORACLE_TOL) if decay else ORACLE_TOL
+    if tol is None:
         pytest.skip("%r's own %s is off exact arithmetic (deviations.py): %s" % (host, name, known(host, name)))
     if name == "AdamW":
         make = (lambda: host.host_adamw(weight_decay=wd, **kw)) if decay else (lambda: host.host_adam(**kw))
