@@ -2,10 +2,12 @@
 
 For every format the host supports, k steps + save + load + k steps must equal 2k straight
 steps (max abs diff < 1e-6), with iterations, slots, the schedule and the convention back.
+A Keras 3 ``.keras`` file is backend-independent: saved on one backend, it resumes on another.
 Where a host's own Adam cannot resume in a format, deviations.SAVE_LIMITS says why, and the
 test checks the host really cannot (so the entry stays true).  The state the host keeps on
 top of optcompat's slots (EMA averages, gradient accumulators) must come back value for value.
 """
+import importlib.util
 import json
 import os
 import subprocess
@@ -99,8 +101,9 @@ RESUME = textwrap.dedent("""
 """) % {"full": FULL_MODEL, "tests": TESTS}
 
 
-def save_and_resume(host, case, fmt, order, tmp_path, own_adam=False):
-    """(weights after 2+2 epochs across a fresh process, after 4 straight, STATE printed)."""
+def save_and_resume(host, case, fmt, order, tmp_path, own_adam=False, env=None):
+    """(weights after 2+2 epochs across a fresh process, after 4 straight, STATE printed);
+    ``env``: the fresh process's environment (default: this one's)."""
     straight = host.dense_model()
     straight.compile(optimizer=make_optimizer(host, case, own_adam), loss="mse")
     fit(straight, 4)
@@ -113,7 +116,7 @@ def save_and_resume(host, case, fmt, order, tmp_path, own_adam=False):
     script.write_text(RESUME)
     proc = subprocess.run([sys.executable, str(script), order, host.family, host.namespace, fmt, path,
                            out_file, case, "own" if own_adam else "optcompat"],
-                          capture_output=True, text=True, timeout=600, env=dict(os.environ))
+                          capture_output=True, text=True, timeout=600, env=env or dict(os.environ))
     if own_adam and proc.returncode != 0:
         return None, flat(straight), None  # the host cannot even load its own optimizer back
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -142,6 +145,65 @@ def test_save_load_resume_in_fresh_process(host, fmt, case, order, tmp_path):
     assert convention == CASES[case][1]["convention"] and iterations == 16  # 8 saved + 8 resumed
     if CASES[case][2]:
         assert schedule is not None and "ExponentialDecay" in json.dumps(schedule)
+    assert np.max(np.abs(resumed - straight)) < 1e-6
+
+
+# Keras 3 on another backend, in a fresh process: 2 epochs, then save as .keras.
+SAVE_ON = textwrap.dedent("""
+    import sys
+    case, base = sys.argv[1:3]
+    sys.path.insert(0, %(tests)r)
+    import keras
+    from hosts import make_host
+    from test_save_resume import fit, make_optimizer
+    host = make_host("keras3")
+    model = host.dense_model()
+    model.compile(optimizer=make_optimizer(host, case), loss="mse")
+    fit(model, 2)
+    print("SAVED " + host.save(model, "keras", base))
+""") % {"tests": TESTS}
+
+BACKEND_PACKAGE = {"jax": "jax", "torch": "torch", "tensorflow": "tensorflow"}
+
+
+@pytest.mark.parametrize("direction", ["saved-here", "saved-there"])
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("other", sorted(BACKEND_PACKAGE))
+def test_keras_file_resumes_on_another_backend(host, other, case, direction, tmp_path):
+    """Saved on one Keras 3 backend, loaded on another (no custom_objects), resumed: equal to
+    the straight run on this backend, with the optcompat class, convention and step count."""
+    if host.family != "keras3":
+        pytest.skip("only Keras 3 has backends to move a .keras file between (%r)" % host)
+    if other == host.backend:
+        pytest.skip("same backend (test_save_load_resume_in_fresh_process)")
+    if importlib.util.find_spec(BACKEND_PACKAGE[other]) is None:
+        pytest.skip("%s is not installed in this env: no Keras 3 %s backend to resume on"
+                    % (BACKEND_PACKAGE[other], other))
+    env = dict(os.environ, KERAS_BACKEND=other)
+    if direction == "saved-here":
+        resumed, straight, state = save_and_resume(host, case, "keras", "host-first", tmp_path,
+                                                   env=env)
+        module, convention, iterations, _ = state
+    else:
+        script = tmp_path / "save_on.py"
+        script.write_text(SAVE_ON)
+        proc = subprocess.run([sys.executable, str(script), case, str(tmp_path / "saved")],
+                              capture_output=True, text=True, timeout=600, env=env)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        path = [l for l in proc.stdout.splitlines() if l.startswith("SAVED ")][-1][6:]
+        model = host.load_model(path)
+        fit(model, 2)
+        resumed = flat(model)
+        straight = host.dense_model()
+        straight.compile(optimizer=make_optimizer(host, case), loss="mse")
+        fit(straight, 4)
+        straight = flat(straight)
+        opt = model.optimizer
+        module, convention, iterations = (type(opt).__module__, opt.get_config()["convention"],
+                                          host.iterations(opt))
+    assert module.endswith("optcompat.keras3")
+    assert convention == CASES[case][1]["convention"] and iterations == 16
+    # the backends' float32 kernels round differently: a few ulps over 16 steps
     assert np.max(np.abs(resumed - straight)) < 1e-6
 
 
