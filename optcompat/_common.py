@@ -134,8 +134,9 @@ ADAMW_DOC = """Adam with decoupled weight decay (Loshchilov & Hutter), %s.
 
     ``convention`` picks whose numbers to reproduce: ``"keras"`` (default, equals the host's
     own ``AdamW``), ``"torch"`` (``torch.optim.AdamW``), ``"tfa"`` (TensorFlow Addons: decay
-    not scaled by the learning rate), ``"paper"`` (decay scaled by the schedule multiplier
-    ``lr_t / lr_0``).
+    not scaled by the learning rate), ``"paper"`` (Loshchilov & Hutter's Algorithm 2: decay
+    scaled by the schedule multiplier ``lr_t / lr_0``), ``"keras-adamw"`` (the paper's decay
+    with Keras's epsilon, as the keras-adamw package).
 
     Args:
         learning_rate: float >= 0 or a host ``LearningRateSchedule``%s.
@@ -152,7 +153,8 @@ SGDW_DOC = """SGD (optionally momentum / Nesterov) with decoupled weight decay, 
 
     ``convention``: ``"keras"`` (default; momentum as the host's ``SGD``), ``"torch"``
     (momentum buffer as ``torch.optim.SGD``, decay decoupled), ``"tfa"`` (decay not scaled
-    by the learning rate), ``"paper"`` (decay scaled by ``lr_t / lr_0``).  No momentum slot
+    by the learning rate), ``"paper"`` and ``"keras-adamw"`` (decay scaled by ``lr_t / lr_0``;
+    the two differ in Adam's epsilon only).  No momentum slot
     is created when ``momentum == 0``.
 
     Args:

@@ -8,10 +8,12 @@ three places only, so a convention is three choices, not a copy of the optimizer
     ``"lr"`` -- the current learning rate ``lr_t`` (Keras, torch);
     ``"one"`` -- nothing, the decay is not scaled (TensorFlow Addons);
     ``"schedule"`` -- the schedule multiplier ``eta_t = lr_t / lr_0`` (Loshchilov & Hutter,
-    keras-adamw).
+    keras-adamw: its cosine annealing multiplier is ``eta_t`` when the annealing is given
+    as the learning-rate schedule).
 ``epsilon``
     Where Adam's epsilon sits: ``"outside"`` the bias correction,
-    ``m / (sqrt(v) + eps)`` scaled by ``lr_t sqrt(1-b2^t) / (1-b1^t)`` (Keras, TFA);
+    ``m / (sqrt(v) + eps)`` scaled by ``lr_t sqrt(1-b2^t) / (1-b1^t)`` (Keras, TFA,
+    keras-adamw);
     ``"inside"``, ``mhat / (sqrt(vhat) + eps)`` (torch, the paper).
 ``momentum``
     SGD's momentum buffer: ``"keras"`` -- ``u = mu u - lr_t g; x += u``;
@@ -32,7 +34,9 @@ CONVENTIONS = {
         Convention("keras", "lr", "outside", "keras", "subtract", "keras.optimizers.AdamW / SGD"),
         Convention("torch", "lr", "inside", "torch", "scale", "torch.optim.AdamW / SGD"),
         Convention("tfa", "one", "outside", "keras", "subtract", "tensorflow_addons.optimizers.AdamW / SGDW"),
-        Convention("paper", "schedule", "inside", "keras", "subtract", "Loshchilov & Hutter 2019, keras-adamw"),
+        Convention("paper", "schedule", "inside", "keras", "subtract", "Loshchilov & Hutter 2019 (Algorithm 2)"),
+        # keras-adamw is the paper's schedule multiplier with Keras's epsilon (TF_KERAS=1 code)
+        Convention("keras-adamw", "schedule", "outside", "keras", "subtract", "keras-adamw AdamW / SGDW"),
     )
 }
 DEFAULT = "keras"

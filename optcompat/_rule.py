@@ -11,7 +11,7 @@ weight decay and ``x`` the weight *before* the step (both the decay and the step
 
 .. math::
 
-    d_t &= \lambda \cdot \{\, lr_t \;(keras, torch) \mid 1 \;(tfa) \mid lr_t / lr_0 \;(paper) \,\}
+    d_t &= \lambda \cdot \{\, lr_t \;(keras, torch) \mid 1 \;(tfa) \mid lr_t / lr_0 \;(paper, keras\text{-}adamw) \,\}
 
 AdamW (``amsgrad`` replaces :math:`v_t` by :math:`\hat v_t = \max(\hat v_{t-1}, v_t)`):
 
@@ -22,7 +22,7 @@ AdamW (``amsgrad`` replaces :math:`v_t` by :math:`\hat v_t = \max(\hat v_{t-1}, 
     \alpha_t &= lr_t \sqrt{1-\beta_2^t} / (1-\beta_1^t) \\
     x_t &= x_{t-1} - d_t x_{t-1} - \alpha_t m_t / (\sqrt{v_t} + \hat\epsilon_t)
 
-where :math:`\hat\epsilon_t = \epsilon` (keras, tfa: epsilon outside the bias correction) or
+where :math:`\hat\epsilon_t = \epsilon` (keras, tfa, keras-adamw: epsilon outside the bias correction) or
 :math:`\hat\epsilon_t = \epsilon\sqrt{1-\beta_2^t}` (torch, paper: which is exactly
 :math:`lr_t\,\hat m_t / (\sqrt{\hat v_t} + \epsilon)`).
 

@@ -7,12 +7,13 @@ TensorFlow's C++ Adam kernel (``ResourceApplyAdam``) computes, in the variable's
     x -= (m * alpha) / (sqrt(v) + epsilon)
 
 which is :func:`._rule.adam_update` term for term, with ``epsilon`` = the rule's
-``eps_hat_t`` (``eps`` for keras / tfa, ``eps sqrt(1 - b2^t)`` for torch / paper); amsgrad
+``eps_hat_t`` (``eps`` for keras / tfa / keras-adamw, ``eps sqrt(1 - b2^t)`` for torch /
+paper); amsgrad
 stays on the plain path (``ResourceApplyAdamWithAmsgrad`` has no XLA kernel).  SGDW's
 kernels are :func:`._rule.sgd_update` likewise (:func:`apply_sgd`).
 
 The decoupled decay comes first, in the convention's rounding (:func:`._rule.decayed`):
-``x - x d`` (keras, tfa, paper -- as Keras's own AdamW on TensorFlow rounds it: a temporary
+``x - x d`` (keras, tfa, paper, keras-adamw -- as Keras's own AdamW on TensorFlow rounds it: a temporary
 ``x d`` and an in-place subtract) or ``x (1 - d)`` (torch: one pass whose result replaces
 the variable's buffer).  The kernels have no decay term, so in a plain ``tf.function`` the
 decay costs passes over the weights that the kernel alone does not (20 or 8 bytes per

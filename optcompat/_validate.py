@@ -90,11 +90,12 @@ def current_learning_rate(value, step):
 
 
 def initial_learning_rate(lr0, conv):
-    """``lr_0`` (a schedule's value at step 0, or None); the paper convention divides by it."""
-    if lr0 is not None and conv == "paper" and not lr0 > 0:
+    """``lr_0`` (a schedule's value at step 0, or None); the conventions whose decay follows
+    the schedule (paper, keras-adamw) divide by it."""
+    if lr0 is not None and CONVENTIONS[conv].decay == "schedule" and not lr0 > 0:
         raise ValueError(
-            "With convention='paper' the decay is scaled by lr_t / lr_0, so the `learning_rate` "
-            "schedule must be > 0 at step 0; it is %r." % (lr0,))
+            "With convention=%r the decay is scaled by lr_t / lr_0, so the `learning_rate` "
+            "schedule must be > 0 at step 0; it is %r." % (conv, lr0))
     return lr0
 
 

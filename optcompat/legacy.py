@@ -112,7 +112,7 @@ class _Decoupled(_Optimizer):
 
     @staticmethod
     def _initial_learning_rate(lr, convention):
-        """``lr_0`` of the paper convention: a schedule's value at step 0 (else eta = 1)."""
+        """``lr_0`` of the conventions whose decay follows the schedule: a schedule's value at step 0 (else eta = 1)."""
         if not _is_schedule(lr):
             return None
         with tf.init_scope():  # eager, even when built inside a tf.function
@@ -121,11 +121,7 @@ class _Decoupled(_Optimizer):
             lr0 = float(keras.backend.get_value(value) if tf.is_tensor(value) else value)
         except Exception:  # a TF1 graph: evaluated in the graph at each step instead
             return None
-        if convention == "paper" and not lr0 > 0:
-            raise ValueError(
-                "With convention='paper' the decay is scaled by lr_t / lr_0, so the "
-                "`learning_rate` schedule must be > 0 at step 0; it is %r." % lr0)
-        return lr0
+        return _validate.initial_learning_rate(lr0, convention)
 
     # -- decay mask --------------------------------------------------------------------
     def exclude_from_weight_decay(self, var_list=None, var_names=None):
@@ -228,7 +224,9 @@ class AdamW(_Decoupled):
     ``convention`` picks whose numbers to reproduce: ``"keras"`` (default, equals
     ``keras.optimizers.AdamW``), ``"torch"`` (``torch.optim.AdamW``), ``"tfa"``
     (``tfa.optimizers.AdamW``: decay not scaled by the learning rate), ``"paper"``
-    (decay scaled by the schedule multiplier ``lr_t / lr_0``, as keras-adamw).
+    (Loshchilov & Hutter's Algorithm 2: decay scaled by the schedule multiplier
+    ``lr_t / lr_0``), ``"keras-adamw"`` (the paper's decay with Keras's epsilon, as the
+    keras-adamw package).
 
     Args:
         learning_rate: float >= 0, a ``LearningRateSchedule``, or a callable.
@@ -306,8 +304,9 @@ class SGDW(_Decoupled):
 
     ``convention``: ``"keras"`` (default; momentum as ``keras.optimizers.SGD``),
     ``"torch"`` (momentum buffer as ``torch.optim.SGD``, decay decoupled), ``"tfa"``
-    (``tfa.optimizers.SGDW``: decay not scaled by the learning rate), ``"paper"`` (decay
-    scaled by ``lr_t / lr_0``).  The ``momentum`` slot exists only when ``momentum > 0``.
+    (``tfa.optimizers.SGDW``: decay not scaled by the learning rate), ``"paper"`` and
+    ``"keras-adamw"`` (decay scaled by ``lr_t / lr_0``; the two differ in Adam's epsilon
+    only).  The ``momentum`` slot exists only when ``momentum > 0``.
 
     Args:
         learning_rate: float >= 0, a schedule, or a callable.

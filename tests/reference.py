@@ -30,7 +30,7 @@ def adamw(x0, grads, lr, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1
         if amsgrad:
             vmax = np.maximum(vmax, v)
         vv = vmax if amsgrad else v
-        if convention in ("keras", "tfa"):
+        if convention in ("keras", "tfa", "keras-adamw"):  # keras-adamw: optimizers_v2.AdamW
             step = lr_t * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t) * m / (np.sqrt(vv) + epsilon)
         elif convention == "torch":
             step = lr_t / (1 - beta_1 ** t) * m / (np.sqrt(vv) / np.sqrt(1 - beta_2 ** t) + epsilon)
@@ -70,6 +70,6 @@ def _decay(convention, lr_t, lr_0, weight_decay):
         return lr_t * weight_decay
     if convention == "tfa":
         return weight_decay
-    if convention == "paper":
+    if convention in ("paper", "keras-adamw"):  # eta_t: the schedule multiplier
         return lr_t / lr_0 * weight_decay
     raise ValueError(convention)

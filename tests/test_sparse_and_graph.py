@@ -6,12 +6,14 @@ numbers of the same model written with one-hot inputs (a dense gradient)."""
 import numpy as np
 import pytest
 
+import optcompat
+
 from deviations import known, oracle_tolerance, sparse_deviation
 from hosts import seeded
 from test_oracles import ORACLE_TOL
 from test_tf_specifics import _host_class, _tfa
 
-CONVENTIONS = ["keras", "torch", "tfa", "paper"]
+CONVENTIONS = list(optcompat.CONVENTIONS)  # a new convention must be in reference.py too
 OPTIMIZERS = {
     "AdamW": dict(learning_rate=0.05, weight_decay=0.1, amsgrad=True),
     "SGDW": dict(learning_rate=0.05, weight_decay=0.1, momentum=0.9, nesterov=True),

@@ -1,7 +1,8 @@
 """Families with TensorFlow variables (legacy, keras2): TF1 graphs, hyperparameters held in
-variables, plain configs, registration in every import order, and TensorFlow Addons as the
-oracle of ``convention="tfa"``.  Keras 3 hosts skip these with a reason.  (Sparse gradients
-and tf.function / XLA: test_sparse_and_graph.py.)"""
+variables, plain configs, registration in every import order, TensorFlow Addons as the
+oracle of ``convention="tfa"`` and keras-adamw as that of ``convention="keras-adamw"``.
+Keras 3 hosts skip these with a reason.  (Sparse gradients and tf.function / XLA:
+test_sparse_and_graph.py.)"""
 import importlib.util
 import json
 import os
@@ -168,6 +169,59 @@ def test_tfa_convention_equals_tensorflow_addons(tfh, case):
     theirs = trajectory(tfh, getattr(tfa.optimizers, name)(**kw), x0, grads)
     assert moved(theirs, x0) > 100 * ORACLE_TOL
     assert worst(ours, theirs) <= ORACLE_TOL, worst(ours, theirs)
+
+
+def _keras_adamw(host):
+    if host.family != "legacy":
+        pytest.skip("keras-adamw subclasses tf.keras's OptimizerV2: its oracle runs in the legacy "
+                    "family, not in %r" % host)
+    os.environ["TF_KERAS"] = "1"  # keras-adamw picks its tf.keras code at import
+    try:
+        import keras_adamw
+    except Exception as e:  # not installed, or broken with this TensorFlow
+        pytest.skip("keras_adamw cannot be imported with TensorFlow %s (%s: %s); keras-adamw "
+                    "1.38 runs on TF 2.2-2.3 (tox envs tf22, tf23 install it)"
+                    % (host.tf.__version__, type(e).__name__, str(e).splitlines()[0][:120]))
+    return keras_adamw
+
+
+# keras-adamw's own arguments; ``anneal`` = (use_cosine_annealing, eta_min)
+KERAS_ADAMW_CASES = {
+    "adamw": ("AdamW", dict(learning_rate=0.01), None),
+    "adamw-anneal": ("AdamW", dict(learning_rate=0.01), 0.0),
+    "adamw-amsgrad-eps-anneal": ("AdamW", dict(learning_rate=0.01, amsgrad=True, epsilon=1e-3), 0.1),
+    "sgdw-momentum": ("SGDW", dict(learning_rate=0.05, momentum=0.9), None),
+    "sgdw-nesterov-anneal": ("SGDW", dict(learning_rate=0.05, momentum=0.9, nesterov=True), 0.1),
+}
+
+
+@pytest.mark.parametrize("case", sorted(KERAS_ADAMW_CASES))
+def test_keras_adamw_convention_equals_keras_adamw(tfh, case):
+    """convention="keras-adamw" gives keras-adamw's numbers, written as its README says a
+    user migrates: its L2 penalty ``l2`` (normalized by ``sqrt(1 / total_iterations)``) is
+    ``weight_decay``, and its cosine annealing is the learning-rate schedule
+    ``CosineDecay(lr, total_iterations - 1, alpha=eta_min)``."""
+    keras_adamw = _keras_adamw(tfh)
+    name, kw, eta_min = KERAS_ADAMW_CASES[case]
+    l2 = 0.1
+    x0, grads = problem()
+    total = len(grads)
+    theirs = trajectory(tfh, getattr(keras_adamw, name)(
+        weight_decays={"w%d:0" % i: (0.0, l2) for i in range(len(x0))}, total_iterations=total,
+        use_cosine_annealing=eta_min is not None, eta_min=eta_min or 0.0, init_verbose=False,
+        **kw), x0, grads)
+    ours_kw = dict(kw, weight_decay=l2 * np.sqrt(1.0 / total))
+    if eta_min is not None:
+        schedules = tfh.keras.optimizers.schedules
+        cosine = getattr(schedules, "CosineDecay", None) or tfh.keras.experimental.CosineDecay  # TF 2.2
+        ours_kw["learning_rate"] = cosine(kw["learning_rate"], total - 1, alpha=eta_min)
+    ours = run(tfh, name, dict(ours_kw, convention="keras-adamw"), x0, grads)
+    assert moved(theirs, x0) > 100 * ORACLE_TOL
+    assert worst(ours, theirs) <= ORACLE_TOL, worst(ours, theirs)
+    if name == "AdamW" and kw.get("epsilon", 0) >= 1e-3:
+        # the paper's epsilon (inside the bias correction) is not keras-adamw's
+        paper = run(tfh, name, dict(ours_kw, convention="paper"), x0, grads)
+        assert worst(paper, theirs) > 100 * ORACLE_TOL
 
 
 # -- the host's own optimizers of this family, without decay -------------------------------
