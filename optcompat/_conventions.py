@@ -1,7 +1,7 @@
-"""Whose numbers to reproduce: the four weight-decay conventions, as data.
+"""Whose numbers to reproduce: the weight-decay conventions, as data.
 
 Each convention is the update rule of a peer that users migrate from.  They differ in
-three places only, so a convention is three choices, not a copy of the optimizer:
+four places only, so a convention is four choices, not a copy of the optimizer:
 
 ``decay``
     What multiplies ``weight_decay * x`` (``x`` the weight before the step):

@@ -160,6 +160,32 @@ def test_fit_with_ema_and_gradient_accumulation_as_the_host(host, options):
     assert np.max(np.abs(weights[0] - np.concatenate([w.ravel() for w in host.dense_model().get_weights()]))) > 1e-3
 
 
+@pytest.mark.parametrize("name", ["AdamW", "SGDW"])
+def test_float8_fit_as_the_host(host, name):
+    """Keras 3 float8 training (``model.quantize("float8")``): the base class overwrites the
+    scale and amax-history variables with their "gradients" instead of stepping them, and
+    optcompat must neither step nor decay them -- ``fit`` gives the host's weights, all of them."""
+    if host.family != "keras3":
+        pytest.skip("float8 training (model.quantize) is Keras 3's; %r has none" % host)
+    make, kw, tol = _host_twin(host, name, True)
+    x, y = data()
+    weights = []
+    for opt in (host.make(name, **kw), make()):
+        model = host.dense_model()
+        try:
+            model.quantize("float8")
+        except (AttributeError, NotImplementedError, ValueError) as e:
+            pytest.skip("Keras %s cannot quantize to float8: %s" % (host.keras.__version__, str(e)[:200]))
+        scales = [v for v in model.weights if getattr(v, "overwrite_with_gradient", False)]
+        assert scales
+        start = np.concatenate([w.ravel() for w in model.get_weights()])
+        model.compile(optimizer=opt, loss="mse")
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+        weights.append(np.concatenate([w.ravel() for w in model.get_weights()]))
+    assert np.max(np.abs(weights[0] - weights[1])) <= max(tol, 1e-5)
+    assert np.max(np.abs(weights[0] - start)) > 1e-3
+
+
 @pytest.fixture
 def mixed_float16(host):
     host.set_policy("mixed_float16")

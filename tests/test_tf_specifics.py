@@ -15,7 +15,7 @@ import pytest
 
 import optcompat
 import reference
-from test_trajectories import CONVENTIONS, TOL, assert_close, expected, problem, run
+from test_trajectories import CONVENTIONS, TOL, assert_close, expected, problem, run, steps
 
 EXACT = 1e-6  # the same arithmetic, grouped differently, in float32
 ORACLE_TOL = 2e-6
@@ -45,14 +45,9 @@ def moved(traj, x0):
     return max(np.max(np.abs(a - b)) for a, b in zip(traj[-1], x0))
 
 
-def trajectory(host, opt, x0, grads, step_fn=None):
-    variables = [host.variable(x, name="w%d" % i) for i, x in enumerate(x0)]
-    step_fn = step_fn or (lambda gs: opt.apply_gradients(zip(gs, variables)))
-    out = []
-    for g in grads:
-        step_fn([host.tensor(gi) for gi in g])
-        out.append([host.value(v) for v in variables])
-    return out
+def trajectory(host, opt, x0, grads):
+    """The weights after every step of ``opt`` (any optimizer of this host's variables)."""
+    return steps(host, opt, x0, grads)[0]
 
 
 # -- TF1 graphs ----------------------------------------------------------------------------
@@ -169,6 +164,31 @@ def test_tfa_convention_equals_tensorflow_addons(tfh, case):
     theirs = trajectory(tfh, getattr(tfa.optimizers, name)(**kw), x0, grads)
     assert moved(theirs, x0) > 100 * ORACLE_TOL
     assert worst(ours, theirs) <= ORACLE_TOL, worst(ours, theirs)
+
+
+@pytest.mark.parametrize("case", ["adamw-amsgrad-eps", "sgdw-nesterov"])
+def test_keras_adamw_convention_equals_tfa_with_decay_following_the_schedule(tfh, case):
+    """TensorFlow Addons' documented way to schedule the decay -- ``weight_decay`` a callable
+    that follows the learning-rate schedule, ``wd * s(t) / s(0)`` -- is the keras-adamw
+    convention with ``weight_decay=wd`` (not ``tfa``, whose decay is constant)."""
+    tfa = _tfa(tfh)
+    name, kw = {"adamw-amsgrad-eps": ("AdamW", dict(amsgrad=True, epsilon=1e-3)),
+                "sgdw-nesterov": ("SGDW", dict(momentum=0.9, nesterov=True))}[case]
+    lr0, wd = 0.02, 0.01
+    schedule = tfh.exponential_decay(lr0, 10, 0.5)
+    theirs_opt = []
+    theirs_opt.append(getattr(tfa.optimizers, name)(
+        learning_rate=schedule, weight_decay=lambda: wd * schedule(theirs_opt[0].iterations) / lr0,
+        **kw))
+    x0, grads = problem()
+    theirs = trajectory(tfh, theirs_opt[0], x0, grads)
+    ours = run(tfh, name, dict(kw, learning_rate=("exp", lr0, 10, 0.5), weight_decay=wd,
+                               convention="keras-adamw"), x0, grads)
+    assert moved(theirs, x0) > 100 * ORACLE_TOL
+    assert worst(ours, theirs) <= ORACLE_TOL, worst(ours, theirs)
+    constant = run(tfh, name, dict(kw, learning_rate=("exp", lr0, 10, 0.5), weight_decay=wd,
+                                   convention="tfa"), x0, grads)
+    assert worst(constant, theirs) > 100 * ORACLE_TOL
 
 
 def _keras_adamw(host):

@@ -108,7 +108,8 @@ def _slot_variables(opt):
 
 
 def test_conventions_differ(host):
-    """The four conventions are really different rules (else the tests above could pass vacuously)."""
+    """Every two conventions give different AdamW numbers under a schedule (else the tests above
+    could pass vacuously)."""
     x0, grads = problem()
     kw = dict(learning_rate=host.exponential_decay(0.02, 10, 0.5), weight_decay=0.1, epsilon=1e-3)
     finals = {c: run(host, "AdamW", dict(kw, convention=c), x0, grads)[-1][0] for c in CONVENTIONS}
