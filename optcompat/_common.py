@@ -70,7 +70,7 @@ class Decoupled(object):
         lr = self.xp.cast(learning_rate, dtype)
         if not self.weight_decay:
             return lr, 0.0
-        lr0 = lr if self._lr0 is None else self.xp.cast(self._lr0, dtype)
+        lr0 = None if self._lr0 is None else self.xp.cast(self._lr0, dtype)
         return lr, _rule.decay_coefficient(self.convention, self.weight_decay, lr, lr0)
 
     def _adamw_step(self, gradient, variable, learning_rate, iterations):

@@ -44,11 +44,13 @@ from ._conventions import CONVENTIONS
 
 
 def decay_coefficient(convention, weight_decay, lr, lr0):
-    """:math:`d_t`, the fraction of the pre-step weight removed by decoupled decay."""
+    """:math:`d_t`, the fraction of the pre-step weight removed by decoupled decay; ``lr0``
+    is the schedule's rate at step 0, or None where the rate is no schedule (a float or a
+    callable: :math:`\eta_t = 1`, whatever the rate is -- zero included)."""
     scale = CONVENTIONS[convention].decay
     if scale == "lr":
         return lr * weight_decay
-    if scale == "one":
+    if scale == "one" or lr0 is None:
         return weight_decay
     return (lr / lr0) * weight_decay
 

@@ -14,13 +14,14 @@ so mixed dtypes and ``exclude_from_weight_decay`` keep their own coefficients.
     ``x += -alpha m / (sqrt(v) + eps_hat)``; one temporary (the denominator).  Every
     convention and option; SGDW likewise.
 ``"fused"`` (and ``"auto"``, the default)
-    torch's fused AdamW kernel (``torch._fused_adamw_``), only for conventions whose decay
-    is ``lr_t * lambda`` (keras, torch).  The kernel evaluates ``x (1 - lr_t lambda) -
-    lr_t/(1-b1^t) m / (sqrt(v)/sqrt(1-b2^t) + eps')``: the rule with ``eps' = eps_hat /
-    sqrt(1-b2^t)``, i.e. ``eps`` for torch and ``eps / sqrt(1-b2^t)`` for keras.  Weight,
-    gradient and both moments are read once and written once: the bytes-moved floor.
-    Other conventions, or a torch without the kernel for the device
-    (``_detect.torch_fused``), use foreach.
+    torch's fused AdamW kernel (``torch._fused_adamw_``), every convention.  The kernel
+    evaluates ``x (1 - lr_t lambda_k) - lr_t/(1-b1^t) m / (sqrt(v)/sqrt(1-b2^t) + eps')``:
+    the rule with ``eps' = eps_hat / sqrt(1-b2^t)`` (``eps`` where epsilon sits inside the
+    bias correction, ``eps / sqrt(1-b2^t)`` where outside) and ``lambda_k = lambda`` where
+    the decay is ``lr_t lambda`` (keras, torch), else ``d_t / lr_t`` (tfa, paper,
+    keras-adamw; foreach at a zero rate, where that has no value).  Weight, gradient and
+    both moments are read once and written once: the bytes-moved floor.  A torch without
+    the kernel for the device (``_detect.torch_fused``) uses foreach.
 
     SGDW: torch's fused SGD kernel (``torch._fused_sgd_``: ``b = mu b + (1 - damp) g``,
     ``x -= lr_k (g + mu b | b)``), one read of weight, gradient and buffer and one write of
@@ -73,8 +74,7 @@ _FUSED_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
 
 def _fused_allowed(opt, group_key_variable):
     x = group_key_variable.value
-    return (CONVENTIONS[opt.convention].decay == "lr" and x.dtype in _FUSED_DTYPES
-            and _detect.torch_fused("adamw", x.device.type))
+    return x.dtype in _FUSED_DTYPES and _detect.torch_fused("adamw", x.device.type)
 
 
 def _decay_(convention, xs, decay):
@@ -97,9 +97,8 @@ def adamw(opt, grads, variables, learning_rate):
             first = vs[0]
             # The fused kernel wins at every size here, tiny tensors included (1000 x 100:
             # 1.3x faster than foreach on 2 CPU cores, measured): no size threshold.
-            if mode in ("auto", "fused") and _fused_allowed(opt, first):
-                _adamw_fused(opt, gs, vs, learning_rate, iterations)
-            else:
+            if not (mode in ("auto", "fused") and _fused_allowed(opt, first)
+                    and _adamw_fused(opt, gs, vs, learning_rate, iterations)):
                 _adamw_foreach(opt, gs, vs, learning_rate, iterations)
 
 
@@ -136,9 +135,19 @@ def _scalar(value):
 
 
 def _adamw_fused(opt, gs, vs, learning_rate, iterations):
+    """AdamW through ``torch._fused_adamw_``; False, having changed nothing, where the
+    kernel cannot give the rule (a decay not ``lr_t lambda`` at a zero rate)."""
     first = vs[0]
     lr, decay = opt._coefficients(first, learning_rate)  # lr_t in the variable dtype, as the rule
     lr = float(lr)
+    if isinstance(decay, float) and decay == 0.0:  # excluded from decay, or lambda = 0
+        weight_decay = 0.0
+    elif CONVENTIONS[opt.convention].decay == "lr":
+        weight_decay = opt.weight_decay
+    elif lr > 0.0:
+        weight_decay = _scalar(decay) / lr  # the kernel's lr_t * lambda_k is d_t
+    else:
+        return False
     t = int(iterations) + 1
     bias_2 = 1.0 - opt.beta_2 ** t
     eps = opt.epsilon
@@ -149,10 +158,10 @@ def _adamw_fused(opt, gs, vs, learning_rate, iterations):
     ms, us = _slots(opt, opt._momentums, vs), _slots(opt, opt._velocities, vs)
     vmax = _slots(opt, opt._velocity_hats, vs)
     step = torch.full((), float(t), dtype=torch.float32, device=first.value.device)
-    weight_decay = opt.weight_decay if not (isinstance(decay, float) and decay == 0.0) else 0.0
     torch._fused_adamw_(xs, gs, ms, us, vmax if vmax is not None else [], [step] * len(xs),
                         lr=lr, beta1=opt.beta_1, beta2=opt.beta_2, weight_decay=weight_decay, eps=eps,
                         amsgrad=vmax is not None, maximize=False)
+    return True
 
 
 def sgdw(opt, grads, variables, learning_rate):

@@ -176,7 +176,7 @@ class _Decoupled(_Optimizer):
         elif _is_schedule(self._hyper["learning_rate"]):
             lr0 = tf.cast(self._hyper["learning_rate"](0), var_dtype)
         else:
-            lr0 = lr  # a float or callable rate: eta_t = 1
+            lr0 = None  # a float or callable rate: eta_t = 1 (lr_t / lr_t would be 0/0 at 0)
         weight_decay = tf.identity(self._get_hyper("weight_decay", var_dtype))
         coefficients["decay"] = tf.identity(
             _rule.decay_coefficient(self.convention, weight_decay, lr, lr0))

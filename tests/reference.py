@@ -15,7 +15,7 @@ def adamw(x0, grads, lr, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1
           amsgrad=False, convention="keras"):
     """Trajectory (list of weights after each step) of AdamW; ``lr`` float or step -> rate."""
     sched = lr if callable(lr) else (lambda step: lr)
-    lr_0 = sched(0)
+    lr_0 = sched(0) if callable(lr) else None  # a float rate: no schedule, eta_t = 1
     x = np.array(x0, np.float64)
     m = np.zeros_like(x)
     v = np.zeros_like(x)
@@ -46,7 +46,7 @@ def adamw(x0, grads, lr, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1
 
 def sgdw(x0, grads, lr, weight_decay=0.0, momentum=0.0, nesterov=False, convention="keras"):
     sched = lr if callable(lr) else (lambda step: lr)
-    lr_0 = sched(0)
+    lr_0 = sched(0) if callable(lr) else None  # a float rate: no schedule, eta_t = 1
     x = np.array(x0, np.float64)
     buf = np.zeros_like(x)
     out = []
@@ -70,6 +70,6 @@ def _decay(convention, lr_t, lr_0, weight_decay):
         return lr_t * weight_decay
     if convention == "tfa":
         return weight_decay
-    if convention in ("paper", "keras-adamw"):  # eta_t: the schedule multiplier
-        return lr_t / lr_0 * weight_decay
+    if convention in ("paper", "keras-adamw"):  # eta_t: the schedule multiplier (1 without one)
+        return weight_decay if lr_0 is None else lr_t / lr_0 * weight_decay
     raise ValueError(convention)

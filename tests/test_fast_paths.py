@@ -11,6 +11,7 @@ Hosts without a fast path skip these tests.
 import numpy as np
 import pytest
 
+import optcompat
 import reference
 from test_trajectories import ADAM_CASES, CONVENTIONS, SGD_CASES, TOL, assert_close, expected, problem
 
@@ -83,6 +84,37 @@ def test_fast_path_excluded_variables_and_mixed_dtypes(host, name, mode):
     undecayed = expected(fn, dict(ref_kw, weight_decay=0.0), [x0[1]], [[g[1]] for g in grads])
     assert_close([[s[0], s[2]] for s in fast], decayed, TOL)
     assert_close([[s[1]] for s in fast], undecayed, TOL)
+
+
+@pytest.mark.parametrize("convention", CONVENTIONS)
+def test_fused_torch_kernel_takes_every_convention(host, convention, monkeypatch):
+    """On torch, ``fast_path="fused"`` runs ``torch._fused_adamw_`` for every convention (its
+    decay ``lr_t * lambda_k`` with ``lambda_k = d_t / lr_t`` where the decay is not
+    ``lr_t * lambda``) -- and falls back to foreach, with the rule's numbers, at a zero rate,
+    where ``d_t / lr_t`` has no value."""
+    if getattr(host, "backend", None) != "torch":
+        pytest.skip("torch's fused kernels are the Keras 3 torch backend's (%r)" % host)
+    import torch
+    calls = []
+    fused = torch._fused_adamw_
+
+    def counted(*args, **kwargs):  # torch's own kernel, counted
+        calls.append(kwargs["weight_decay"])
+        return fused(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "_fused_adamw_", counted)
+    kwargs = dict(ADAM_CASES["schedule"], convention=convention)
+    x0, grads = problem()
+    opt = make(host, "AdamW", kwargs, "fused")
+    assert_close(trajectory(host, opt, x0, grads), expected(reference.adamw, kwargs, x0, grads), TOL)
+    assert len(calls) == len(grads)
+    del calls[:]
+    opt = make(host, "AdamW", dict(kwargs, learning_rate=0.0), "fused")
+    traj = trajectory(host, opt, x0, grads[:3])
+    ref = expected(reference.adamw, dict(kwargs, learning_rate=0.0), x0, grads[:3])
+    worst = max(np.max(np.abs(a - b)) for sa, sb in zip(traj, ref) for a, b in zip(sa, sb))
+    assert worst <= TOL
+    assert len(calls) == (3 if optcompat.CONVENTIONS[convention].decay == "lr" else 0)
 
 
 def test_fast_path_is_validated(host):

@@ -130,14 +130,18 @@ def test_config_is_plain_python_after_training(tfh, case):
 
 
 
-def _tfa(host):
+def _import_peer(host, module, where):
+    """The peer package ``module``, or a skip that says why and where it runs (``where``)."""
     try:
-        import tensorflow_addons as tfa
+        return importlib.import_module(module)
     except Exception as e:  # not installed, or broken with this TensorFlow
-        pytest.skip("tensorflow_addons cannot be imported with TensorFlow %s (%s: %s); the "
-                    "tfa oracle runs on TF 2.2-2.15 (tox envs tf22..tf215 pin a TFA that works)"
-                    % (host.tf.__version__, type(e).__name__, str(e).splitlines()[0][:120]))
-    return tfa
+        pytest.skip("%s cannot be imported with TensorFlow %s (%s: %s); %s"
+                    % (module, host.tf.__version__, type(e).__name__, str(e).splitlines()[0][:120], where))
+
+
+def _tfa(host):
+    return _import_peer(host, "tensorflow_addons", "the tfa oracle runs on TF 2.2-2.15 (tox envs "
+                        "tf22..tf215 pin a TFA that works)")
 
 
 TFA_CASES = {
@@ -196,16 +200,11 @@ def _keras_adamw(host):
         pytest.skip("keras-adamw subclasses tf.keras's OptimizerV2: its oracle runs in the legacy "
                     "family, not in %r" % host)
     os.environ["TF_KERAS"] = "1"  # keras-adamw picks its tf.keras code at import
-    try:
-        import keras_adamw
-    except Exception as e:  # not installed, or broken with this TensorFlow
-        pytest.skip("keras_adamw cannot be imported with TensorFlow %s (%s: %s); keras-adamw "
-                    "1.38 runs on TF 2.2-2.3 (tox envs tf22, tf23 install it)"
-                    % (host.tf.__version__, type(e).__name__, str(e).splitlines()[0][:120]))
-    return keras_adamw
+    return _import_peer(host, "keras_adamw", "keras-adamw 1.38 runs on TF 2.2-2.3 (tox envs "
+                        "tf22, tf23 install it)")
 
 
-# keras-adamw's own arguments; ``anneal`` = (use_cosine_annealing, eta_min)
+# (class, keras-adamw's own arguments, eta_min of its cosine annealing or None: no annealing)
 KERAS_ADAMW_CASES = {
     "adamw": ("AdamW", dict(learning_rate=0.01), None),
     "adamw-anneal": ("AdamW", dict(learning_rate=0.01), 0.0),

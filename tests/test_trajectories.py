@@ -88,6 +88,30 @@ def test_sgdw_matches_reference(host, case, convention):
     assert_close(run(host, "SGDW", kwargs, x0, grads), expected(reference.sgdw, kwargs, x0, grads), TOL)
 
 
+@pytest.mark.parametrize("rate", ["float", "callable"])
+@pytest.mark.parametrize("convention", CONVENTIONS)
+@pytest.mark.parametrize("name", ["AdamW", "SGDW"])
+def test_zero_learning_rate(host, name, convention, rate):
+    """A rate of 0 (a frozen phase, a warmup's first step): no step, and the convention's
+    decay -- for paper / keras-adamw without a schedule eta_t = 1, never 0 / 0."""
+    kwargs = dict(learning_rate=0.0, weight_decay=0.1, convention=convention)
+    if name == "SGDW":
+        kwargs["momentum"] = 0.9
+    x0, grads = problem()
+    grads = grads[:5]
+    ref = expected(reference.adamw if name == "AdamW" else reference.sgdw, kwargs, x0, grads)
+    if rate == "callable":
+        try:
+            opt = host.make(name, **dict(kwargs, learning_rate=lambda: 0.0))
+        except TypeError as e:  # keras2: its base class cannot call a plain function per step
+            pytest.skip("%r takes no callable learning rate: %s" % (host, str(e)[:150]))
+        traj = steps(host, opt, x0, grads)[0]
+    else:
+        traj = run(host, name, kwargs, x0, grads)
+    worst = max(np.max(np.abs(a - b)) for sa, sb in zip(traj, ref) for a, b in zip(sa, sb))
+    assert np.isfinite(worst) and worst <= TOL, worst
+
+
 @pytest.mark.parametrize("name", ["AdamW", "SGDW"])
 def test_update_runs_on_the_device(host, device, name):
     """The update-kernel tests above really run where the ``device`` fixture says: the
