@@ -203,8 +203,11 @@ def test_keras_file_resumes_on_another_backend(host, other, case, direction, tmp
                                           host.iterations(opt))
     assert module.endswith("optcompat.keras3")
     assert convention == CASES[case][1]["convention"] and iterations == 16
-    # the backends' float32 kernels round differently: a few ulps over 16 steps
-    assert np.max(np.abs(resumed - straight)) < 1e-6
+    # The backends evaluate the rule differently (torch: the fused kernel, which rounds the
+    # decay as x (1 - d); jax / tensorflow: the plain path, x - x d), and the model's
+    # gradients carry that through the second half: 3.5e-6 seen here on torch after jax.
+    # State lost on the way (zero slots, a restarted schedule) is orders of magnitude more.
+    assert np.max(np.abs(resumed - straight)) < 1e-5
 
 
 @pytest.mark.parametrize("fmt", ["keras", "h5", "checkpoint"])
