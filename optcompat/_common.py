@@ -35,7 +35,7 @@ class Decoupled(object):
         self.convention = checked["convention"]
         self._exclude_names = checked["exclude_from_weight_decay"]
         self._exclude_re = re.compile("|".join(self._exclude_names)) if self._exclude_names else None
-        self._lr0 = _validate.initial_learning_rate(lr0, self.convention)
+        self._lr0 = lr0  # checked by the adapter, before the host's __init__
 
     @staticmethod
     def _variable_name(variable):

@@ -123,8 +123,8 @@ class _Keras3(Decoupled, _Optimizer):
             try:
                 step = int(ops.convert_to_numpy(self.iterations))
             except Exception:  # a jax tracer
-                step = None
-            if step is not None:
+                pass
+            else:
                 self._check_learning_rate(self._learning_rate, step)
         if keras.backend.backend() != "tensorflow":
             return super().apply(grads, trainable_variables)

@@ -112,7 +112,8 @@ class _Decoupled(_Optimizer):
 
     @staticmethod
     def _initial_learning_rate(lr, convention):
-        """``lr_0`` of the conventions whose decay follows the schedule: a schedule's value at step 0 (else eta = 1)."""
+        """``lr_0`` of the conventions whose decay follows the schedule: a schedule's value
+        at step 0 (else None: eta = 1)."""
         if not _is_schedule(lr):
             return None
         with tf.init_scope():  # eager, even when built inside a tf.function

@@ -13,7 +13,7 @@ import pytest
 
 import optcompat
 import reference
-from test_trajectories import ADAM_CASES, CONVENTIONS, SGD_CASES, TOL, assert_close, expected, problem
+from test_trajectories import ADAM_CASES, CONVENTIONS, SGD_CASES, TOL, assert_close, expected, problem, worst
 
 # The fused torch kernel rounds the decay as x (1 - d) with a float32 (1 - d), the keras
 # convention's plain path as x - x d: over these 40 steps (d = 5e-4) that alone is up to
@@ -112,8 +112,7 @@ def test_fused_torch_kernel_takes_every_convention(host, convention, monkeypatch
     opt = make(host, "AdamW", dict(kwargs, learning_rate=0.0), "fused")
     traj = trajectory(host, opt, x0, grads[:3])
     ref = expected(reference.adamw, dict(kwargs, learning_rate=0.0), x0, grads[:3])
-    worst = max(np.max(np.abs(a - b)) for sa, sb in zip(traj, ref) for a, b in zip(sa, sb))
-    assert worst <= TOL
+    assert worst(traj, ref) <= TOL
     assert len(calls) == (3 if optcompat.CONVENTIONS[convention].decay == "lr" else 0)
 
 

@@ -5,7 +5,7 @@ import pytest
 import reference
 from deviations import known
 from hosts import have
-from test_trajectories import expected, problem, run, steps
+from test_trajectories import expected, problem, run, steps, worst
 
 ORACLE_TOL = 2e-6
 
@@ -15,10 +15,6 @@ def host_run(host, make, x0, grads):
     if opt is None:
         pytest.skip("%r has no built-in optimizer to compare with" % host)
     return steps(host, opt, x0, grads)[0]
-
-
-def worst(a, b):
-    return max(np.max(np.abs(x - y)) for sa, sb in zip(a, b) for x, y in zip(sa, sb))
 
 
 def assert_matches_host(host, name, ours, theirs, ref):

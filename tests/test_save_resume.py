@@ -101,12 +101,18 @@ RESUME = textwrap.dedent("""
 """) % {"full": FULL_MODEL, "tests": TESTS}
 
 
+def straight_run(host, case, own_adam=False):
+    """The weights after 4 epochs without interruption."""
+    model = host.dense_model()
+    model.compile(optimizer=make_optimizer(host, case, own_adam), loss="mse")
+    fit(model, 4)
+    return flat(model)
+
+
 def save_and_resume(host, case, fmt, order, tmp_path, own_adam=False, env=None):
     """(weights after 2+2 epochs across a fresh process, after 4 straight, STATE printed);
     ``env``: the fresh process's environment (default: this one's)."""
-    straight = host.dense_model()
-    straight.compile(optimizer=make_optimizer(host, case, own_adam), loss="mse")
-    fit(straight, 4)
+    straight = straight_run(host, case, own_adam)
     first = host.dense_model()
     first.compile(optimizer=make_optimizer(host, case, own_adam), loss="mse")
     fit(first, 2)
@@ -118,10 +124,10 @@ def save_and_resume(host, case, fmt, order, tmp_path, own_adam=False, env=None):
                            out_file, case, "own" if own_adam else "optcompat"],
                           capture_output=True, text=True, timeout=600, env=env or dict(os.environ))
     if own_adam and proc.returncode != 0:
-        return None, flat(straight), None  # the host cannot even load its own optimizer back
+        return None, straight, None  # the host cannot even load its own optimizer back
     assert proc.returncode == 0, proc.stderr[-4000:]
     state = json.loads([l for l in proc.stdout.splitlines() if l.startswith("STATE ")][-1][6:])
-    return np.load(out_file), flat(straight), state
+    return np.load(out_file), straight, state
 
 
 @pytest.mark.parametrize("order", ["optcompat-first", "host-first"])
@@ -194,10 +200,7 @@ def test_keras_file_resumes_on_another_backend(host, other, case, direction, tmp
         model = host.load_model(path)
         fit(model, 2)
         resumed = flat(model)
-        straight = host.dense_model()
-        straight.compile(optimizer=make_optimizer(host, case), loss="mse")
-        fit(straight, 4)
-        straight = flat(straight)
+        straight = straight_run(host, case)
         opt = model.optimizer
         module, convention, iterations = (type(opt).__module__, opt.get_config()["convention"],
                                           host.iterations(opt))

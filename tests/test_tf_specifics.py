@@ -15,7 +15,7 @@ import pytest
 
 import optcompat
 import reference
-from test_trajectories import CONVENTIONS, TOL, assert_close, expected, problem, run, steps
+from test_trajectories import CONVENTIONS, TOL, assert_close, expected, problem, run, steps, worst
 
 EXACT = 1e-6  # the same arithmetic, grouped differently, in float32
 ORACLE_TOL = 2e-6
@@ -35,10 +35,6 @@ def tfh(host):
         pytest.skip("%r is Keras 3 (backend variables, no tf.IndexedSlices / OptimizerV2 "
                     "hyperparameters); these tests are for the legacy and keras2 families" % host)
     return host
-
-
-def worst(a, b):
-    return max(np.max(np.abs(x - y)) for sa, sb in zip(a, b) for x, y in zip(sa, sb))
 
 
 def moved(traj, x0):
@@ -180,12 +176,11 @@ def test_keras_adamw_convention_equals_tfa_with_decay_following_the_schedule(tfh
                 "sgdw-nesterov": ("SGDW", dict(momentum=0.9, nesterov=True))}[case]
     lr0, wd = 0.02, 0.01
     schedule = tfh.exponential_decay(lr0, 10, 0.5)
-    theirs_opt = []
-    theirs_opt.append(getattr(tfa.optimizers, name)(
-        learning_rate=schedule, weight_decay=lambda: wd * schedule(theirs_opt[0].iterations) / lr0,
-        **kw))
+    # the callable is called at apply time, once `theirs_opt` is bound
+    theirs_opt = getattr(tfa.optimizers, name)(
+        learning_rate=schedule, weight_decay=lambda: wd * schedule(theirs_opt.iterations) / lr0, **kw)
     x0, grads = problem()
-    theirs = trajectory(tfh, theirs_opt[0], x0, grads)
+    theirs = trajectory(tfh, theirs_opt, x0, grads)
     ours = run(tfh, name, dict(kw, learning_rate=("exp", lr0, 10, 0.5), weight_decay=wd,
                                convention="keras-adamw"), x0, grads)
     assert moved(theirs, x0) > 100 * ORACLE_TOL

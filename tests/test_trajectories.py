@@ -63,9 +63,14 @@ def expected(fn, kwargs, x0, grads):
     return [[per_var[i][t] for i in range(len(x0))] for t in range(len(grads))]
 
 
+def worst(a, b):
+    """max |a - b| over two trajectories (lists of steps, each a list of arrays)."""
+    return max(np.max(np.abs(x - y)) for sa, sb in zip(a, b) for x, y in zip(sa, sb))
+
+
 def assert_close(traj, ref, tol):
-    worst = max(np.max(np.abs(a - b)) for step_a, step_b in zip(traj, ref) for a, b in zip(step_a, step_b))
-    assert worst <= tol, "max |optcompat - reference| over %d steps = %.3g > %.1g" % (len(traj), worst, tol)
+    error = worst(traj, ref)
+    assert error <= tol, "max |optcompat - reference| over %d steps = %.3g > %.1g" % (len(traj), error, tol)
     # the run must move the weights, or closeness proves nothing
     assert max(np.max(np.abs(a - b)) for a, b in zip(ref[-1], ref[0])) > 10 * tol
 
@@ -109,8 +114,8 @@ def test_zero_learning_rate(host, name, convention, rate):
         traj = steps(host, opt, x0, grads)[0]
     else:
         traj = run(host, name, kwargs, x0, grads)
-    worst = max(np.max(np.abs(a - b)) for sa, sb in zip(traj, ref) for a, b in zip(sa, sb))
-    assert np.isfinite(worst) and worst <= TOL, worst
+    error = worst(traj, ref)
+    assert np.isfinite(error) and error <= TOL, error
 
 
 @pytest.mark.parametrize("name", ["AdamW", "SGDW"])
