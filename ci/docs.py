@@ -88,6 +88,9 @@ def deviations():
         rows.append("| `%s` on TF 2.%d-2.%d | resume from `%s` | %s |" % (family, first, last, fmt, reason))
     (first, last), reason = dev.ACCUMULATION_DECAY
     rows.append("| `keras3` on Keras 3.%d-3.%d | decay under `gradient_accumulation_steps` | %s |" % (first, last, reason))
+    for family, backends, reason in dev.STALE_WEIGHT_DECAY:
+        where = "`%s`" % family + (" on " + " / ".join(backends) if backends else "")
+        rows.append("| %s | `weight_decay` set during `fit` | %s |" % (where, reason))
     peers = {"Adam": "`Adam` / `AdamW`", "SGD": "`SGD(momentum)`", "TFA": "TFA `AdamW` / `SGDW`"}
     for family, kind, minors, reason in dev.SPARSE:
         span = "" if not minors else " on TF 2.%d" % minors[0] if minors[0] == minors[1] \

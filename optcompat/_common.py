@@ -2,8 +2,15 @@
 
 An adapter subclass provides small hooks -- ``xp`` (an array namespace with ``cast``,
 ``sqrt``, ``maximum``, ``power``), ``_slot(slots, variable)``, ``_assign(variable, value)``,
-and optionally ``_host_allows_decay(variable)``, ``_dense(gradient)``, ``_eager()`` -- and calls :meth:`_adamw_step` / :meth:`_sgdw_step`
-from its ``update_step``.  The math is :mod:`._rule`; this module only wires it to slots.
+``_scalar_variable(name, value)``, ``_concrete(variable)``, and optionally
+``_host_allows_decay(variable)``, ``_dense(gradient)``, ``_eager()`` -- and calls
+:meth:`_adamw_step` / :meth:`_sgdw_step` from its ``update_step``.  The math is
+:mod:`._rule`; this module only wires it to slots.
+
+``weight_decay`` lives in an optimizer variable, as Keras keeps a float learning rate: a
+change between steps (``opt.weight_decay = x`` in a callback) reaches steps that were traced
+before it (``jax.jit``, ``tf.function``, XLA), as it does eager ones and OptimizerV2's
+``_set_hyper`` hyperparameter -- the same numbers in every family.
 """
 import re
 import types
@@ -32,10 +39,47 @@ class Decoupled(object):
 
     def _init_decoupled(self, checked, lr0):
         """Keep the validated decoupled-decay settings (after the host's ``__init__``)."""
+        self._weight_decay_variable = self._scalar_variable("weight_decay", checked["weight_decay"])
+        self._set_weight_decay(checked["weight_decay"])
         self.convention = checked["convention"]
         self._exclude_names = checked["exclude_from_weight_decay"]
         self._exclude_re = re.compile("|".join(self._exclude_names)) if self._exclude_names else None
         self._lr0 = lr0  # checked by the adapter, before the host's __init__
+
+    @property
+    def weight_decay(self):
+        """The decoupled decay ``lambda`` (a float); settable between steps."""
+        variable = getattr(self, "_weight_decay_variable", None)
+        value = None if variable is None else self._concrete(variable)
+        return getattr(self, "_weight_decay", None) if value is None else self._given(value)
+
+    @weight_decay.setter
+    def weight_decay(self, value):
+        if getattr(self, "_weight_decay_variable", None) is None:
+            self._weight_decay = value  # the host's __init__ (its default); _init_decoupled follows
+            return
+        self._set_weight_decay(_validate.at_least("weight_decay", value))
+
+    def _set_weight_decay(self, value):
+        self._weight_decay_variable.assign(value)
+        self._weight_decay = value
+        self._weight_decay_stored = self._concrete(self._weight_decay_variable)
+
+    def _given(self, stored):
+        """The float last given for the variable's value ``stored`` (its dtype's rounding of
+        it); ``stored`` itself where a restore (a checkpoint, a file) changed the variable."""
+        if stored != self._weight_decay_stored:
+            self._weight_decay, self._weight_decay_stored = stored, stored
+        return self._weight_decay
+
+    def _weight_decay_rate(self, dtype):
+        """This step's ``lambda``: a float where the step runs on concrete values (so a zero
+        skips the decay), else the variable read in the step, so that a traced step sees a
+        change made after it was traced."""
+        value = self._concrete(self._weight_decay_variable)
+        if value is None:
+            return self.xp.cast(self._weight_decay_variable, dtype)
+        return self._given(value)
 
     @staticmethod
     def _variable_name(variable):
@@ -53,8 +97,6 @@ class Decoupled(object):
         return True
 
     def _decays(self, variable):
-        if not self.weight_decay:
-            return False
         if self._exclude_re is not None and self._exclude_re.search(self._variable_name(variable)):
             return False
         return self._host_allows_decay(variable)
@@ -68,10 +110,11 @@ class Decoupled(object):
     def _step_rates(self, dtype, learning_rate):
         """``(lr_t, d_t)`` in ``dtype`` for a variable that decays (``d_t`` 0.0 without decay)."""
         lr = self.xp.cast(learning_rate, dtype)
-        if not self.weight_decay:
+        weight_decay = self._weight_decay_rate(dtype)
+        if isinstance(weight_decay, float) and weight_decay == 0.0:
             return lr, 0.0
         lr0 = None if self._lr0 is None else self.xp.cast(self._lr0, dtype)
-        return lr, _rule.decay_coefficient(self.convention, self.weight_decay, lr, lr0)
+        return lr, _rule.decay_coefficient(self.convention, weight_decay, lr, lr0)
 
     def _adamw_step(self, gradient, variable, learning_rate, iterations):
         """AdamW on one variable; ``iterations`` is the 0-based step count."""
@@ -140,7 +183,8 @@ ADAMW_DOC = """Adam with decoupled weight decay (Loshchilov & Hutter), %s.
 
     Args:
         learning_rate: float >= 0 or a host ``LearningRateSchedule``%s.
-        weight_decay: float >= 0, the decoupled decay ``lambda``.
+        weight_decay: float >= 0, the decoupled decay ``lambda``; ``opt.weight_decay = x``
+            sets it for the steps that follow (compiled ones too: it is an optimizer variable).
         beta_1, beta_2: in [0, 1).  epsilon: >= 0.  amsgrad: bool.
         convention: one of ``optcompat.CONVENTIONS``.
         exclude_from_weight_decay: list of regular expressions; a variable whose path
@@ -159,6 +203,6 @@ SGDW_DOC = """SGD (optionally momentum / Nesterov) with decoupled weight decay, 
 
     Args:
         learning_rate: float >= 0 or a host ``LearningRateSchedule``%s.
-        weight_decay: float >= 0 (default 0, as Keras's and torch's SGD).
+        weight_decay: float >= 0 (default 0, as Keras's and torch's SGD); settable as AdamW's.
         momentum: in [0, 1).  nesterov: bool.  Other arguments as ``AdamW``.
     """ + _rule.__doc__

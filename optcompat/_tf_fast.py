@@ -106,7 +106,7 @@ def adamw(opt, tf, gradient, variable, learning_rate, iterations):
     m, v = (opt._slot(s, variable) for s in (opt._momentums, opt._velocities))
     return apply_adam(tf, variable.handle, m.handle, v.handle, tf.cast(opt._dense(gradient), dtype),
                       lr, beta_1, beta_2, beta_1_power, beta_2_power, eps_hat, _decay_or_none(opt, variable, decay),
-                      dtype, opt.convention)
+                      dtype, opt.convention, decay_may_be_zero(opt))
 
 
 def sgdw(opt, tf, gradient, variable, learning_rate):
@@ -116,7 +116,7 @@ def sgdw(opt, tf, gradient, variable, learning_rate):
     buf = opt._slot(opt._momentums, variable)
     return apply_sgd(tf, variable.handle, None if buf is None else buf.handle,
                      tf.cast(opt._dense(gradient), dtype), lr, opt.momentum, opt.nesterov,
-                     _decay_or_none(opt, variable, decay), dtype, opt.convention)
+                     _decay_or_none(opt, variable, decay), dtype, opt.convention, decay_may_be_zero(opt))
 
 
 def _decay_or_none(opt, variable, decay):
@@ -125,19 +125,36 @@ def _decay_or_none(opt, variable, decay):
     return decay
 
 
-def _decay(tf, var, decay, dtype, decay_form):
-    """``x <- decayed(x)`` on the handle ``var``; the ops to order after (none for None)."""
+def decay_may_be_zero(opt):
+    """Whether ``opt``'s ``weight_decay`` was last set to 0 (``opt._weight_decay``, the float
+    last given; SGDW's default).  A traced step still decays by the variable's value, which
+    a later ``weight_decay = x`` changes; this only decides the graph's shape."""
+    return getattr(opt, "_weight_decay", None) == 0.0
+
+
+def _decay(tf, var, decay, dtype, decay_form, may_be_zero=False):
+    """``x <- decayed(x)`` on the handle ``var``; the ops to order after (none for None).
+    ``may_be_zero``: inside a graph, the pass over the weights runs only where the decay is
+    not 0 (a no-op decay would cost SGDW with momentum 1.8x its step)."""
     if decay is None:
         return []
     decay = tf.cast(decay, dtype)
-    x = tf.raw_ops.ReadVariableOp(resource=var, dtype=dtype)
-    if decay_form == "scale":  # one pass, whose result replaces the variable's buffer
-        return [tf.raw_ops.AssignVariableOp(resource=var, value=x * (1 - decay))]
-    # x - x d, rounded as Keras's own AdamW on TensorFlow: a temporary and two passes
-    return [tf.raw_ops.AssignSubVariableOp(resource=var, value=x * decay)]
+
+    def assign():
+        x = tf.raw_ops.ReadVariableOp(resource=var, dtype=dtype)
+        if decay_form == "scale":  # one pass, whose result replaces the variable's buffer
+            op = tf.raw_ops.AssignVariableOp(resource=var, value=x * (1 - decay))
+        else:  # x - x d, rounded as Keras's own AdamW on TensorFlow: a temporary and two passes
+            op = tf.raw_ops.AssignSubVariableOp(resource=var, value=x * decay)
+        with tf.control_dependencies([op]):
+            return tf.constant(True)
+
+    if not may_be_zero or tf.executing_eagerly():
+        return [assign()]
+    return [tf.cond(tf.equal(decay, 0), lambda: tf.constant(False), assign)]
 
 
-def apply_sgd(tf, var, buf, grad, lr, momentum, nesterov, decay, dtype, convention):
+def apply_sgd(tf, var, buf, grad, lr, momentum, nesterov, decay, dtype, convention, decay_may_be_zero=False):
     """SGDW on resource handles (``buf`` None without momentum): the decay, then the kernel
     whose update is the rule's for the convention's momentum form (:func:`._rule.sgd_update`):
 
@@ -147,7 +164,8 @@ def apply_sgd(tf, var, buf, grad, lr, momentum, nesterov, decay, dtype, conventi
     * torch, ``ResourceApplyMomentum``: ``b = mu b + g; x -= lr b`` (Nesterov:
       ``x -= lr g + lr mu b``).
     """
-    with tf.control_dependencies(_decay(tf, var, decay, dtype, CONVENTIONS[convention].decay_form)):
+    with tf.control_dependencies(_decay(tf, var, decay, dtype, CONVENTIONS[convention].decay_form,
+                                        decay_may_be_zero)):
         lr = tf.cast(lr, dtype)
         if buf is None:
             return tf.raw_ops.ResourceApplyGradientDescent(var=var, alpha=lr, delta=grad)
@@ -158,12 +176,14 @@ def apply_sgd(tf, var, buf, grad, lr, momentum, nesterov, decay, dtype, conventi
 
 
 def apply_adam(tf, var, m, v, grad, lr, beta_1, beta_2, beta_1_power, beta_2_power, eps_hat, decay, dtype,
-               convention):
+               convention, decay_may_be_zero=False):
     """AdamW on resource handles ``var``, ``m``, ``v``: ``x <- decayed(x)`` in the
     convention's rounding (skipped when ``decay`` is None), then ``ResourceApplyAdam``;
     returns the op (ordered explicitly, for TF1 graphs too).  Coefficients: tensors or floats;
-    ``beta_i_power`` is ``beta_i ** t`` for the 1-based step ``t``."""
-    with tf.control_dependencies(_decay(tf, var, decay, dtype, CONVENTIONS[convention].decay_form)):
+    ``beta_i_power`` is ``beta_i ** t`` for the 1-based step ``t``; ``decay_may_be_zero``:
+    see :func:`_decay`."""
+    with tf.control_dependencies(_decay(tf, var, decay, dtype, CONVENTIONS[convention].decay_form,
+                                        decay_may_be_zero)):
         return tf.raw_ops.ResourceApplyAdam(
             var=var, m=m, v=v, beta1_power=beta_1_power, beta2_power=beta_2_power,
             lr=tf.cast(lr, dtype), beta1=beta_1, beta2=beta_2, epsilon=tf.cast(eps_hat, dtype), grad=grad)

@@ -62,12 +62,21 @@ class _Keras2(Decoupled, _Optimizer):
         # would apply the host's decay on top of the rule's.
         super().__init__(name=name, clipnorm=checked["clipnorm"], clipvalue=checked["clipvalue"],
                          global_clipnorm=checked["global_clipnorm"], **kwargs)
-        self.weight_decay = checked["weight_decay"]
         self._learning_rate = self._build_learning_rate(lr)
         self._init_decoupled(checked, lr0)
 
     def _apply_weight_decay(self, variables):
         return None  # TF 2.11+ base-class decay: the rule applies it instead
+
+    def _scalar_variable(self, name, value):
+        # as _build_learning_rate makes the learning rate's: tracked by attribute (checkpoints),
+        # not in `variables` (the .keras / .h5 layout is the host's; get_config has the value)
+        with tf.init_scope():
+            return tf.Variable(value, name=name, dtype=keras.backend.floatx(), trainable=False)
+
+    def _concrete(self, variable):
+        """``variable``'s value as a float where it is concrete now; None inside a tf.function."""
+        return float(variable.numpy()) if tf.executing_eagerly() else None
 
     def _host_allows_decay(self, variable):
         # TF 2.11+ also offers opt.exclude_from_weight_decay(var_list=..., var_names=...).

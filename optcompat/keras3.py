@@ -82,6 +82,23 @@ class _Keras3(Decoupled, _Optimizer):
     def _apply_weight_decay(self, variables):
         return None  # decay is part of the rule: each convention scales it differently
 
+    def _scalar_variable(self, name, value):
+        # as the base class makes its float learning rate: an optimizer variable, so jax's
+        # stateless steps receive it with the state, and it is saved with the optimizer
+        with keras.name_scope(self.name, caller=self):
+            variable = keras.Variable(value, name=name, dtype=keras.backend.floatx(), trainable=False)
+        self._track_variable(variable)
+        return variable
+
+    def _concrete(self, variable):
+        """``variable``'s value as a float where it is concrete now; None inside a traced step."""
+        if keras.backend.backend() == "torch" and _detect.torch_compiling():
+            return None  # dynamo would break the graph on a float()
+        try:
+            return float(ops.convert_to_numpy(variable))
+        except Exception:  # a jax tracer, a symbolic TF tensor
+            return None
+
     def _host_allows_decay(self, variable):
         return self._use_weight_decay(variable)  # honours opt.exclude_from_weight_decay(...)
 

@@ -110,6 +110,15 @@ class _Decoupled(_Optimizer):
         self._exclude_exact = set()
         self._lr0 = lr0
 
+    def _set_hyper(self, name, value):
+        # `opt.weight_decay = x` (between steps: a callback) lands here: checked like the argument
+        if name == "weight_decay":
+            plain = not (tf.is_tensor(value) or callable(value))
+            if plain:
+                value = _validate.at_least("weight_decay", value)
+            self._weight_decay = value if plain else None  # the float last given (_tf_fast)
+        super()._set_hyper(name, value)
+
     @staticmethod
     def _initial_learning_rate(lr, convention):
         """``lr_0`` of the conventions whose decay follows the schedule: a schedule's value
@@ -231,7 +240,8 @@ class AdamW(_Decoupled):
 
     Args:
         learning_rate: float >= 0, a ``LearningRateSchedule``, or a callable.
-        weight_decay: float >= 0, the decoupled decay ``lambda``.
+        weight_decay: float >= 0, the decoupled decay ``lambda``; ``opt.weight_decay = x``
+            sets it for the steps that follow (a hyperparameter variable).
         beta_1, beta_2: in [0, 1).  epsilon: >= 0.  amsgrad: bool.
         convention: one of ``optcompat.CONVENTIONS``.
         exclude_from_weight_decay: list of regular expressions; a variable whose name
@@ -283,7 +293,8 @@ class AdamW(_Decoupled):
             return _tf_fast.apply_adam(tf, var.handle, self.get_slot(var, "m").handle,
                                        self.get_slot(var, "v").handle, grad, c["lr_t"], c["beta_1"],
                                        c["beta_2"], c["beta_1_power"], c["beta_2_power"], c["eps_hat"],
-                                       decay, var.dtype.base_dtype, self.convention)
+                                       decay, var.dtype.base_dtype, self.convention,
+                                       _tf_fast.decay_may_be_zero(self))
         variables, (x, m, v, vmax) = self._slot_values(
             var, ("m", "v", "vhat" if self.amsgrad else None))
         new = _rule.adam_update(_TF, self.convention, x, grad, m, v, vmax,
@@ -311,7 +322,7 @@ class SGDW(_Decoupled):
 
     Args:
         learning_rate: float >= 0, a schedule, or a callable.
-        weight_decay: float >= 0 (default 0, as Keras's and torch's SGD).
+        weight_decay: float >= 0 (default 0, as Keras's and torch's SGD); settable as AdamW's.
         momentum: in [0, 1).  nesterov: bool.  Other arguments as :class:`AdamW`.
     """ + _rule.__doc__
 
@@ -341,7 +352,8 @@ class SGDW(_Decoupled):
         if _tf_fast.usable(self, tf, var):
             return _tf_fast.apply_sgd(tf, var.handle, self.get_slot(var, "momentum").handle if self._momentum
                                       else None, grad, coefficients["lr_t"], coefficients["momentum"],
-                                      self.nesterov, decay, var.dtype.base_dtype, self.convention)
+                                      self.nesterov, decay, var.dtype.base_dtype, self.convention,
+                                      _tf_fast.decay_may_be_zero(self))
         variables, (x, buf) = self._slot_values(var, ("momentum" if self._momentum else None,))
         new = _rule.sgd_update(self.convention, x, grad, buf, coefficients["lr_t"],
                                0.0 if decay is None else decay, coefficients["momentum"], self.nesterov)

@@ -101,6 +101,30 @@ def decays_between_updates(host):
     return ACCUMULATION_DECAY[1] if first <= minor <= last else None
 
 
+# Where the host's own AdamW / SGD(weight_decay) keep `weight_decay` as a Python float, read
+# when fit's step is traced: a later `optimizer.weight_decay = x` (a callback's schedule) does
+# not reach the compiled steps, while eager ones use it.  (family, backends or None for all,
+# reason).  optcompat keeps the decay in an optimizer variable, read in the step.  The test
+# checks that each entry still reproduces (the host's compiled fit differs from its eager one).
+STALE_WEIGHT_DECAY = [
+    ("keras3", ("jax", "tensorflow"), "Keras 3's AdamW / SGD(weight_decay) read `weight_decay` as "
+     "a Python float when fit's step is traced (jax.jit, tf.function): a later "
+     "`optimizer.weight_decay = x` (a callback) is ignored by the compiled steps, which keep "
+     "the first value; eager steps (run_eagerly, the torch backend) use it"),
+    ("keras2", None, "the Keras 2 AdamW / SGD(weight_decay) read `weight_decay` as a Python float "
+     "when fit's step is traced (tf.function): a later `optimizer.weight_decay = x` (a callback) "
+     "is ignored by the compiled steps, which keep the first value; eager steps use it"),
+]
+
+
+def stale_weight_decay(host):
+    """The recorded reason if ``host``'s own optimizers keep the traced ``weight_decay``, else None."""
+    for family, backends, reason in STALE_WEIGHT_DECAY:
+        if host.family == family and (backends is None or host.backend in backends):
+            return reason
+    return None
+
+
 # Where the host's own optimizers do not give the dense result for a sparse gradient
 # (tf.IndexedSlices: an Embedding's gradient on TensorFlow, a row per token occurrence, so a
 # token seen twice in a batch repeats its row): (family, peer, TF minors or None for all,

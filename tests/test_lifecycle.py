@@ -4,10 +4,10 @@ test_keras_integration.py; distribution: test_distribution.py.)"""
 import numpy as np
 import pytest
 
-from deviations import decays_between_updates, known, oracle_tolerance
+from deviations import decays_between_updates, known, oracle_tolerance, stale_weight_decay
 from test_keras_integration import data
 from test_oracles import ORACLE_TOL, host_run, worst
-from test_trajectories import problem, run, steps
+from test_trajectories import CONVENTIONS, problem, run, steps
 
 
 def test_registered_name_resolves_to_the_class(host):
@@ -250,6 +250,84 @@ def test_jit_compiled_fit_equals_plain_fit(host, name):
     start = np.concatenate([w.ravel() for w in host.dense_model().get_weights()])
     assert np.max(np.abs(weights[False] - start)) > 1e-3
     assert np.max(np.abs(weights[True] - weights[False])) < 1e-6
+
+
+WEIGHT_DECAY_BY_EPOCH = (0.2, 0.0, 0.05, 0.1)
+
+
+def fit_setting_weight_decay(host, opt, eager, set_it=True, **compile_kw):
+    """The weights after 4 epochs of ``fit``, a callback setting ``optimizer.weight_decay``
+    from WEIGHT_DECAY_BY_EPOCH at the start of each (``set_it``), as a weight-decay schedule
+    written for TensorFlow Addons' AdamW does; ``eager``: ``run_eagerly``."""
+    class SetWeightDecay(host.keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.model.optimizer.weight_decay = WEIGHT_DECAY_BY_EPOCH[epoch]
+
+    x, y = data()
+    model = host.dense_model()
+    model.compile(optimizer=opt, loss="mse", run_eagerly=eager, **compile_kw)
+    model.fit(x, y, batch_size=16, epochs=len(WEIGHT_DECAY_BY_EPOCH), verbose=0, shuffle=False,
+              callbacks=[SetWeightDecay()] if set_it else [])
+    return [np.concatenate([w.ravel() for w in model.get_weights()])]
+
+
+@pytest.mark.parametrize("convention", CONVENTIONS)
+@pytest.mark.parametrize("name", ["AdamW", "SGDW"])
+def test_weight_decay_set_during_fit_reaches_compiled_steps(host, name, convention):
+    """``optimizer.weight_decay = x`` between steps changes the decay of the steps after it,
+    in every family -- also where fit's step was traced before the change (jax.jit,
+    tf.function, XLA): the compiled fit equals the eager one, whose steps read the value
+    each time, and differs from the fit that keeps the constructed value.  SGDW starts from
+    its default 0 (no decay until the callback sets one)."""
+    kw = dict(learning_rate=0.02, weight_decay=0.05, convention=convention) if name == "AdamW" else \
+        dict(learning_rate=0.02, momentum=0.9, convention=convention)
+    compiled = fit_setting_weight_decay(host, host.make(name, **kw), eager=False)
+    eager = fit_setting_weight_decay(host, host.make(name, **kw), eager=True)
+    constant = fit_setting_weight_decay(host, host.make(name, **kw), eager=False, set_it=False)
+    assert worst(compiled, eager) < 1e-6
+    assert worst(compiled, constant) > 1e-3  # the values set really acted
+    opt = host.make(name, **kw)
+    opt.weight_decay = 0.25
+    assert opt.weight_decay == 0.25 and opt.get_config()["weight_decay"] == 0.25
+    for bad, error in ((-0.1, ValueError), (float("nan"), ValueError), ("0.1", TypeError)):
+        with pytest.raises(error, match="weight_decay"):
+            opt.weight_decay = bad
+
+
+@pytest.mark.parametrize("name", ["AdamW", "SGDW"])
+def test_weight_decay_set_during_fit_reaches_jit_compiled_steps(host, name):
+    """As above under ``compile(jit_compile=True)`` (XLA; ``torch.compile`` on torch), from
+    a decay of 0: on TensorFlow the fused kernels' decay pass is then conditional on the
+    value (no pass while it is 0), and must still run once it is set."""
+    kw = dict(learning_rate=0.02, weight_decay=0.0) if name == "AdamW" else dict(learning_rate=0.02, momentum=0.9)
+    try:
+        jitted = fit_setting_weight_decay(host, host.make(name, **kw), eager=False, jit_compile=True)
+    except TypeError:
+        pytest.skip("%r's Model.compile has no jit_compile" % host)
+    opt = host.make(name, **kw)
+    if host.backend == "torch":
+        opt.fast_path = None  # the eager run is the plain rule, as the compiled one
+    eager = fit_setting_weight_decay(host, opt, eager=True)
+    constant = fit_setting_weight_decay(host, host.make(name, **kw), eager=True, set_it=False)
+    assert worst(jitted, eager) < 1e-6
+    assert worst(jitted, constant) > 1e-3
+
+
+@pytest.mark.parametrize("name", ["AdamW", "SGDW"])
+def test_weight_decay_set_during_fit_as_the_hosts_eager_steps(host, name):
+    """With the decay set by a callback, optcompat's compiled fit gives the host's own
+    AdamW / SGD(weight_decay) numbers in eager steps (which read the value each step); where
+    the host's compiled steps keep the first value (deviations.STALE_WEIGHT_DECAY), the entry
+    must still reproduce."""
+    make, kw, tol = _host_twin(host, name, decay=True)
+    theirs = fit_setting_weight_decay(host, make(), eager=True)
+    theirs_compiled = fit_setting_weight_decay(host, make(), eager=False)
+    stale = stale_weight_decay(host)
+    if stale:
+        assert worst(theirs_compiled, theirs) > 1e-3, "the host follows now; remove the entry: " + stale
+    else:
+        assert worst(theirs_compiled, theirs) <= tol
+    assert worst(fit_setting_weight_decay(host, host.make(name, **kw), eager=False), theirs) <= tol
 
 
 def test_non_float_variable_is_refused_before_any_change(host):

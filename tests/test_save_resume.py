@@ -213,6 +213,40 @@ def test_keras_file_resumes_on_another_backend(host, other, case, direction, tmp
     assert np.max(np.abs(resumed - straight)) < 1e-5
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_weight_decay_set_during_training_comes_back(host, fmt, tmp_path):
+    """A weight decay set during training (``optimizer.weight_decay = x``, a callback's
+    schedule) is the one a saved model or checkpoint brings back -- not the value the
+    optimizer was created with -- and the resumed steps use it."""
+    if fmt not in host.formats:
+        pytest.skip("%r does not save in the %r format" % (host, fmt))
+
+    def trained(epochs):
+        model = host.dense_model()
+        model.compile(optimizer=host.make("AdamW", weight_decay=0.05), loss="mse")
+        fit(model, 1)
+        model.optimizer.weight_decay = 0.2
+        if epochs:
+            fit(model, epochs)
+        return model
+
+    path = host.save(trained(0), fmt, str(tmp_path / "saved"))
+    if fmt in FULL_MODEL:
+        loaded = host.load_model(path)
+    else:  # the user rebuilds model and optimizer (with the first value), then restores
+        loaded = host.dense_model(seed=1)
+        loaded.compile(optimizer=host.make("AdamW", weight_decay=0.05), loss="mse")
+        if fmt == "checkpoint":
+            host.tf.train.Checkpoint(model=loaded, optimizer=loaded.optimizer).restore(path).expect_partial()
+        else:
+            loaded.load_weights(path)
+    fit(loaded, 1)  # OptimizerV2 creates (and so restores) its variables at the first step
+    weight_decay = loaded.optimizer.weight_decay
+    assert float(getattr(weight_decay, "numpy", lambda: weight_decay)()) == pytest.approx(0.2)
+    if not no_state_in_save(host, fmt):  # else the slots are lost, as the host's own are
+        assert np.max(np.abs(flat(loaded) - flat(trained(1)))) < 1e-6
+
+
 @pytest.mark.parametrize("fmt", ["keras", "h5", "checkpoint"])
 def test_ema_and_accumulators_come_back(host, fmt, tmp_path):
     """The host's state layered on optcompat's slots -- the EMA averages and (Keras 3) the

@@ -15,6 +15,7 @@ import pytest
 
 import optcompat
 import reference
+from test_lifecycle import fit_setting_weight_decay
 from test_trajectories import CONVENTIONS, TOL, assert_close, expected, problem, run, steps, worst
 
 EXACT = 1e-6  # the same arithmetic, grouped differently, in float32
@@ -163,6 +164,22 @@ def test_tfa_convention_equals_tensorflow_addons(tfh, case):
     ours = run(tfh, name, dict(kw, convention="tfa"), x0, grads)
     theirs = trajectory(tfh, getattr(tfa.optimizers, name)(**kw), x0, grads)
     assert moved(theirs, x0) > 100 * ORACLE_TOL
+    assert worst(ours, theirs) <= ORACLE_TOL, worst(ours, theirs)
+
+
+@pytest.mark.parametrize("name", ["AdamW", "SGDW"])
+def test_weight_decay_schedule_callback_as_tensorflow_addons(tfh, name):
+    """A weight-decay schedule written for TensorFlow Addons -- a callback that sets
+    ``optimizer.weight_decay`` each epoch -- gives TFA's numbers in a compiled ``fit`` with
+    ``convention="tfa"``, in both TensorFlow families."""
+    tfa = _tfa(tfh)
+    kw = dict(learning_rate=0.02, weight_decay=0.05) if name == "AdamW" else \
+        dict(learning_rate=0.02, weight_decay=0.05, momentum=0.9)
+    theirs = fit_setting_weight_decay(tfh, getattr(tfa.optimizers, name)(**kw), eager=False)
+    ours = fit_setting_weight_decay(tfh, tfh.make(name, convention="tfa", **kw), eager=False)
+    constant = fit_setting_weight_decay(tfh, tfh.make(name, convention="tfa", **kw), eager=False,
+                                         set_it=False)
+    assert worst(theirs, constant) > 1e-3  # TFA follows the callback
     assert worst(ours, theirs) <= ORACLE_TOL, worst(ours, theirs)
 
 
