@@ -231,8 +231,14 @@ def test_weight_decay_set_during_training_comes_back(host, fmt, tmp_path):
         return model
 
     path = host.save(trained(0), fmt, str(tmp_path / "saved"))
+    limitation = no_state_in_save(host, fmt)
     if fmt in FULL_MODEL:
-        loaded = host.load_model(path)
+        try:
+            loaded = host.load_model(path)
+        except AttributeError:
+            if limitation:  # Keras 2.13-2.14 cannot load an OptimizerV2 from .keras at all
+                pytest.skip("upstream: " + limitation)
+            raise
     else:  # the user rebuilds model and optimizer (with the first value), then restores
         loaded = host.dense_model(seed=1)
         loaded.compile(optimizer=host.make("AdamW", weight_decay=0.05), loss="mse")
@@ -243,7 +249,7 @@ def test_weight_decay_set_during_training_comes_back(host, fmt, tmp_path):
     fit(loaded, 1)  # OptimizerV2 creates (and so restores) its variables at the first step
     weight_decay = loaded.optimizer.weight_decay
     assert float(getattr(weight_decay, "numpy", lambda: weight_decay)()) == pytest.approx(0.2)
-    if not no_state_in_save(host, fmt):  # else the slots are lost, as the host's own are
+    if not limitation:  # else the slots are lost, as the host's own are
         assert np.max(np.abs(flat(loaded) - flat(trained(1)))) < 1e-6
 
 
