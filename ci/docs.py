@@ -91,6 +91,11 @@ def deviations():
     for family, backends, reason in dev.STALE_WEIGHT_DECAY:
         where = "`%s`" % family + (" on " + " / ".join(backends) if backends else "")
         rows.append("| %s | `weight_decay` set during `fit` | %s |" % (where, reason))
+    for family, backend, (first, last), reason in dev.JIT_COMPILE_LIMITS:
+        rows.append("| `%s` on Keras 3.%d-3.%d, %s | `fit` under `compile(jit_compile=True)` | %s |"
+                    % (family, first, last, backend, reason))
+    (first, last), reason = dev.MIRRORED
+    rows.append("| `keras3` on Keras 3.%d-3.%d, tensorflow | `fit` under `MirroredStrategy` | %s |" % (first, last, reason))
     peers = {"Adam": "`Adam` / `AdamW`", "SGD": "`SGD(momentum)`", "TFA": "TFA `AdamW` / `SGDW`"}
     for family, kind, minors, reason in dev.SPARSE:
         span = "" if not minors else " on TF 2.%d" % minors[0] if minors[0] == minors[1] \

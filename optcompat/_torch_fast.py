@@ -148,7 +148,7 @@ def _adamw_fused(opt, gs, vs, learning_rate, iterations):
         weight_decay = _scalar(decay) / lr  # the kernel's lr_t * lambda_k is d_t
     else:
         return False
-    t = int(iterations) + 1
+    t = int(opt.xp.convert_to_numpy(iterations)) + 1  # (Keras 3.3's Variable has no __int__)
     bias_2 = 1.0 - opt.beta_2 ** t
     eps = opt.epsilon
     if CONVENTIONS[opt.convention].epsilon == "outside":

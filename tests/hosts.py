@@ -93,7 +93,9 @@ class Keras3(_Host):
     # variables
     def variable(self, value, name="w"):
         value = np.asarray(value)  # (torch refuses a trainable integer variable)
-        return self.keras.Variable(value, name=name, trainable=np.issubdtype(value.dtype, np.floating))
+        # the value's dtype, named: Keras 3.3 gives a float64 value floatx's dtype otherwise
+        return self.keras.Variable(value, name=name, dtype=value.dtype.name,
+                                   trainable=np.issubdtype(value.dtype, np.floating))
 
     def tensor(self, value):
         return self.ops.convert_to_tensor(np.asarray(value))
