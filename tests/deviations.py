@@ -78,6 +78,11 @@ def no_state_in_save(host, fmt):
     return None
 
 
+def _keras3_minor(host):
+    """The minor of ``host``'s Keras 3 release (5 for 3.5.0), None for the other families."""
+    return int(host.keras.__version__.split(".")[1]) if host.family == "keras3" else None
+
+
 def known(host, name):
     return KNOWN.get(repr(host), {}).get(name)
 
@@ -94,9 +99,9 @@ ACCUMULATION_DECAY = ((0, 4), "Keras 3.0-3.4 decays the weights at every call of
 
 def decays_between_updates(host):
     """The recorded reason if ``host``'s own optimizers decay on accumulation-only steps, else None."""
-    if host.family != "keras3":
+    minor = _keras3_minor(host)
+    if minor is None:
         return None
-    minor = int(host.keras.__version__.split(".")[1])
     first, last = ACCUMULATION_DECAY[0]
     return ACCUMULATION_DECAY[1] if first <= minor <= last else None
 
@@ -139,11 +144,9 @@ JIT_COMPILE_LIMITS = [
 
 def jit_compile_fails(host):
     """The recorded reason if ``host``'s own jit-compiled ``fit`` fails, else None."""
-    if host.family != "keras3":
-        return None
-    minor = int(host.keras.__version__.split(".")[1])
+    minor = _keras3_minor(host)
     for family, backend, (first, last), reason in JIT_COMPILE_LIMITS:
-        if host.family == family and host.backend == backend and first <= minor <= last:
+        if minor is not None and host.family == family and host.backend == backend and first <= minor <= last:
             return reason
     return None
 
@@ -160,9 +163,9 @@ MIRRORED = ((0, 7), "Keras 3.0-3.7's fit under MirroredStrategy differs from one
 
 def mirrored_deviation(host):
     """The recorded reason if ``host``'s own optimizers under MirroredStrategy differ from one device."""
-    if host.family != "keras3":
+    minor = _keras3_minor(host)
+    if minor is None:
         return None
-    minor = int(host.keras.__version__.split(".")[1])
     (first, last), reason = MIRRORED
     return reason if first <= minor <= last else None
 
