@@ -17,8 +17,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from deviations import jit_compile_fails, no_state_in_save
+from deviations import no_state_in_save
 from test_keras_integration import data
+from test_lifecycle import skip_where_the_host_cannot_jit_compile
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 FORMATS = ["keras", "h5", "savedmodel", "checkpoint", "tf-weights"]
@@ -185,9 +186,9 @@ def test_keras_file_resumes_on_another_backend(host, other, case, direction, tmp
     if importlib.util.find_spec(BACKEND_PACKAGE[other]) is None:
         pytest.skip("%s is not installed in this env: no Keras 3 %s backend to resume on"
                     % (BACKEND_PACKAGE[other], other))
-    if direction == "saved-there" and other == "jax" and jit_compile_fails(host):
+    if direction == "saved-there" and other == "jax":
         # the model saved on jax comes back here compiled with jit_compile=True (its fit: dynamo)
-        pytest.skip("the file compiles with jit_compile=True here: %r: %s" % (host, jit_compile_fails(host)))
+        skip_where_the_host_cannot_jit_compile(host)
     env = dict(os.environ, KERAS_BACKEND=other)
     if direction == "saved-here":
         resumed, straight, state = save_and_resume(host, case, "keras", "host-first", tmp_path,
