@@ -1,7 +1,8 @@
 """One benchmark part, run inside one host env: ``python benchmarks/bench.py --out X.json``.
 
 Measures, for the optimizer family of this env (Keras 3 on its ``KERAS_BACKEND``;
-``BENCH_FAMILY=keras2``: Keras 2 on TF 2.9-2.15; ``BENCH_FAMILY=legacy``: OptimizerV2), optcompat against the host's own optimizers and fused references, always
+``BENCH_FAMILY=keras2``: Keras 2 on TF 2.9-2.15; ``BENCH_FAMILY=legacy``: OptimizerV2),
+optcompat against the host's own optimizers and fused references, always
 *interleaved* (ABAB..., reversed every other repetition, warm-up excluded) so that machine
 load hits every candidate alike; each sample is the mean ms/step of a short run, and
 min / median over repetitions are reported.  ``benchmarks/run.py`` runs this in every env
@@ -14,7 +15,6 @@ import json
 import os
 import platform
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -105,7 +105,8 @@ class Keras3Host:
         if kind == "adamw":
             return {"optcompat.AdamW": lambda **kw: oc.AdamW(learning_rate=LR, weight_decay=WD, epsilon=EPS, **kw),
                     "keras AdamW": lambda **kw: k.AdamW(learning_rate=LR, weight_decay=WD, epsilon=EPS, **kw)}
-        return {"optcompat.SGDW": lambda **kw: oc.SGDW(learning_rate=LR, weight_decay=WD, **dict(dict(momentum=0.9), **kw)),
+        return {"optcompat.SGDW": lambda **kw: oc.SGDW(learning_rate=LR, weight_decay=WD,
+                                                       **dict(dict(momentum=0.9), **kw)),
                 "keras SGD(weight_decay)": lambda **kw: k.SGD(learning_rate=LR, weight_decay=WD,
                                                               **dict(dict(momentum=0.9), **kw))}
 
@@ -267,7 +268,8 @@ class Keras2Host(Keras3Host):
             return {"optcompat.AdamW": lambda **kw: oc.AdamW(learning_rate=LR, weight_decay=WD, epsilon=EPS, **kw),
                     "keras2 AdamW": lambda **kw: self._host("AdamW")(learning_rate=LR, weight_decay=WD,
                                                                      epsilon=EPS, **kw)}
-        return {"optcompat.SGDW": lambda **kw: oc.SGDW(learning_rate=LR, weight_decay=WD, **dict(dict(momentum=0.9), **kw)),
+        return {"optcompat.SGDW": lambda **kw: oc.SGDW(learning_rate=LR, weight_decay=WD,
+                                                       **dict(dict(momentum=0.9), **kw)),
                 "keras2 SGD(weight_decay)": lambda **kw: self._host("SGD")(learning_rate=LR, weight_decay=WD,
                                                                            **dict(dict(momentum=0.9), **kw))}
 
@@ -355,7 +357,8 @@ class LegacyHost(Keras2Host):
         if kind == "adamw":  # TFA's weight_decay is the decay per step: lr * wd here
             return {"optcompat.AdamW": lambda **kw: oc.AdamW(learning_rate=LR, weight_decay=WD, epsilon=EPS, **kw),
                     "TFA AdamW": lambda **kw: tfa.AdamW(weight_decay=WD * LR, learning_rate=LR, epsilon=EPS, **kw)}
-        return {"optcompat.SGDW": lambda **kw: oc.SGDW(learning_rate=LR, weight_decay=WD, **dict(dict(momentum=0.9), **kw)),
+        return {"optcompat.SGDW": lambda **kw: oc.SGDW(learning_rate=LR, weight_decay=WD,
+                                                       **dict(dict(momentum=0.9), **kw)),
                 "TFA SGDW": lambda **kw: tfa.SGDW(weight_decay=WD * LR, learning_rate=LR,
                                                   **dict(dict(momentum=0.9), **kw))}
 
@@ -781,8 +784,8 @@ def hlo_loop_bodies(text):
 def part_hlo(host, params, tensors):
     """The compiled program of one step under XLA (TensorFlow ``jit_compile`` / ``jax.jit``),
     per candidate: loops over arrays in the optimized HLO's entry, the array bytes they move
-    per parameter, and the digest of their bodies (:func:`hlo_loop_bodies`).  Equal programs take equal time: what the step-time ratios under XLA
-    vary by beyond that is noise."""
+    per parameter, and the digest of their bodies (:func:`hlo_loop_bodies`).  Equal programs take
+    equal time: what the step-time ratios under XLA vary by beyond that is noise."""
     mode = {"jax": "jit", "tensorflow": "xla"}.get(getattr(host, "backend", "tensorflow"))
     if mode not in host.modes:
         return {}

@@ -198,7 +198,8 @@ def targets(recs):
                                      ratio_status(q, 1.0, 1.05)))
                 if "TFA AdamW" in r and host != "TFA AdamW":
                     q = r[oc]["median"] / r["TFA AdamW"]["median"]
-                    rows.append((env, "apply adamw, %s" % s["mode"], "optcompat.AdamW (keras2) / TFA AdamW ≤ 1.00 (≤ 1.05)",
+                    rows.append((env, "apply adamw, %s" % s["mode"],
+                                 "optcompat.AdamW (keras2) / TFA AdamW ≤ 1.00 (≤ 1.05)",
                                  "%.3f" % q, host_status(q, aa_ratio(r, host), paired(r, oc, "TFA AdamW"))))
                 if rec["backend"] == "jax" and s["mode"] == "jit" and s["kind"] == "adamw" and copy_gbps(rec):
                     frac = gbps(s, r[oc]["min"]) / copy_gbps(rec)
@@ -225,7 +226,8 @@ def targets(recs):
             bodies = ""
             if "loop_bodies" in a and "loop_bodies" in b:
                 bodies = "; loop bodies %s" % ("the same" if a["loop_bodies"] == b["loop_bodies"] else "differ")
-            rows.append((env, "compiled step under %s (optimized HLO)" % ("jax.jit" if rec["backend"] == "jax" else "XLA"),
+            compiler = "jax.jit" if rec["backend"] == "jax" else "XLA"
+            rows.append((env, "compiled step under %s (optimized HLO)" % compiler,
                          "%s ≤ %s: loops, array bytes" % (oc, host),
                          "%d loops, %g B/param vs %d, %g%s" % (a["loops"], a["bytes_per_param"], b["loops"],
                                                              b["bytes_per_param"], bodies),
@@ -268,7 +270,8 @@ def gpu_targets(rec):
         if not fused or "optcompat.AdamW" not in res:
             continue
         q = res["optcompat.AdamW"]["median"] / fused["median"]
-        rows.append(("gpu (%s)" % run["device"], "apply adamw, %s, %s parameters" % (s["mode"], "{:,}".format(s["params"])),
+        rows.append(("gpu (%s)" % run["device"],
+                     "apply adamw, %s, %s parameters" % (s["mode"], "{:,}".format(s["params"])),
                      target % run["backend"], "%.2f (min %.2f)" % (q, res["optcompat.AdamW"]["min"] / fused["min"]),
                      ratio_status(q, 1.2)))
     return rows
@@ -349,7 +352,8 @@ def notes(recs):
                              cluster=m(env, "apply", "adamw", mode, "tried: decay + Adam in one nested XLA cluster"),
                              tfa=m(env, "apply", "adamw", mode, "TFA AdamW"))
     q = lambda env, mode, a: _q(tf[env, mode][a], tf[env, mode]["ref"])  # noqa: E731
-    jax_oc, jax_host = m("keras3-jax", "apply", "adamw", "jit", "optcompat.AdamW"), m("keras3-jax", "apply", "adamw", "jit", "keras AdamW")
+    jax_oc = m("keras3-jax", "apply", "adamw", "jit", "optcompat.AdamW")
+    jax_host = m("keras3-jax", "apply", "adamw", "jit", "keras AdamW")
     jax_rec = next((r for r in recs if r["env"] == "keras3-jax"), None)
     g = lambda ms: fmt(gbps({"bytes_per_param": 28, "params": _params_int(recs)}, ms) if ms else None, 1)  # noqa: E731
     L = ["## Where the time goes", "",
@@ -361,7 +365,8 @@ def notes(recs):
          "`torch.optim.AdamW(fused=True)` and %s× faster than Keras's own (`foreach`: %s× fused). The kernel "
          "rounds the decay as `x (1 - d)` with a float32 `1 - d`, as `torch.optim.AdamW` and Keras's own torch "
          "AdamW do: the decay applied is off by at most `3e-8 / d` of itself, the same way each step "
-         "(%.2f%% at Keras's defaults, `d = 1e-3 * 4e-3`; `tests/test_fast_paths.py::test_decay_rounding_is_not_a_drift`). "
+         "(%.2f%% at Keras's defaults, `d = 1e-3 * 4e-3`; "
+         "`tests/test_fast_paths.py::test_decay_rounding_is_not_a_drift`). "
          "What is left over the bare kernel is Keras's `apply` (iteration counter, gradient filtering, "
          "one coefficient read per step). SGDW with momentum goes through torch's fused SGD kernel "
          "(`torch._fused_sgd_`, the keras momentum form as `dampening = 1 + lr`, `lr = -1`) after a one-pass "
@@ -400,7 +405,8 @@ def notes(recs):
          "* **OptimizerV2 (tf210).** No host AdamW: TensorFlow Addons' `AdamW` is what its users had. "
          "optcompat runs the same kernels it does (the decay, then `ResourceApplyAdam`; SGDW through "
          "`ResourceApplyKerasMomentum` as TFA's `SGDW`), so the two are equal up to noise: %s× TFA "
-         "(tf.function), %s× (XLA); `fast_path=None` rows show the plain rule op by op." % (_q(tf["tf210", "tf.function"]["oc"], tf["tf210", "tf.function"]["tfa"]),
+         "(tf.function), %s× (XLA); `fast_path=None` rows show the plain rule op by op."
+         % (_q(tf["tf210", "tf.function"]["oc"], tf["tf210", "tf.function"]["tfa"]),
                           _q(tf["tf210", "xla"]["oc"], tf["tf210", "xla"]["tfa"])),
          "* **jax.** `jax.jit` of `stateless_apply` fuses the rule into one loop per variable, as for "
          "Keras's own `AdamW`: %s vs %s GB/s at %s parameters, against %s GB/s for the numpy copy (one "
@@ -510,7 +516,8 @@ def render(recs, command, when):
     L += ["", "optcompat %s.  Families: Keras 3 (keras3-*), Keras 2 (tf215), OptimizerV2 (tf210: no host "
           "AdamW there, so TensorFlow Addons' `AdamW` / `SGDW` are the host column and the legacy `Adam` "
           "the no-decay yardstick)." % recs[0]["describe"]["optcompat"], ""]
-    L += ["## Copy bandwidth (the floor's yardstick)", "", "| env | copy | best GB/s | median GB/s |", "|---|---|---|---|"]
+    L += ["## Copy bandwidth (the floor's yardstick)", "",
+          "| env | copy | best GB/s | median GB/s |", "|---|---|---|---|"]
     for r in recs:
         for k, v in (r.get("bandwidth") or {}).items():
             L.append("| %s | %s | %.1f | %.1f |" % (r["env"], k, v["best_GBps"], v["median_GBps"]))
@@ -523,7 +530,8 @@ def render(recs, command, when):
         for s in r["sections"]:
             if s["part"] != "apply":
                 continue
-            L += _table(r, s, "%s -- %s, %s (%d steps x %d reps)" % (r["env"], s["kind"], s["mode"], s["steps"], s["reps"]))
+            L += _table(r, s, "%s -- %s, %s (%d steps x %d reps)"
+                        % (r["env"], s["kind"], s["mode"], s["steps"], s["reps"]))
     L += ["## `model.fit` where the optimizer dominates", "",
           "Dense 1024-2048-2048-10 (%s parameters), batch 4, one `fit` epoch per sample.  `SGD lr=0` is "
           "the forward + backward + loop floor." % _fit_params(recs), ""]
@@ -555,7 +563,8 @@ def render(recs, command, when):
     L += ["", "## Per-variable cost on TensorFlow (plain `tf.function`)", "",
           "What one variable costs per step, by its size: the fast path's kernels (decay pass + "
           "`ResourceApplyAdam`) against the rule op by op (Keras's own form), step coefficients shared, "
-          "interleaved.", "", "| env | variables x elements | kernels µs/variable | op by op µs/variable | kernels / op by op |",
+          "interleaved.", "",
+          "| env | variables x elements | kernels µs/variable | op by op µs/variable | kernels / op by op |",
           "|---|---|---|---|---|"]
     for r in recs:
         for s in r["sections"]:
@@ -569,7 +578,8 @@ def render(recs, command, when):
         for s in r["sections"]:
             if s["part"] == "first_step":
                 for n, v in s["results"].items():
-                    L.append("| %s | first step %s: %s | %.0f | %.0f |" % (r["env"], s["mode"], n, v["min"], v["median"]))
+                    L.append("| %s | first step %s: %s | %.0f | %.0f |"
+                             % (r["env"], s["mode"], n, v["min"], v["median"]))
         for n, v in (r.get("import") or {}).items():
             L.append("| %s | %s | %.3g | %.3g |" % (r["env"], n, v["min"], v["median"]))
     L += ["", "## Memory", "",
@@ -580,7 +590,8 @@ def render(recs, command, when):
           "of 3 subprocesses per candidate, all 3 listed: the allocator moves single runs by tens of MB.  "
           "On jax, XLA's own peak for the jitted step (`memory_analysis()`: arguments + outputs - donated "
           "buffers + temporaries) does not depend on the allocator." % _params(recs), "",
-          "| env | optimizer | state B/param | build + 1st step MB (samples) | steps 2-6 MB (samples) | XLA step peak MB |",
+          "| env | optimizer | state B/param | build + 1st step MB (samples) | steps 2-6 MB (samples) "
+          "| XLA step peak MB |",
           "|---|---|---|---|---|---|"]
     for r in recs:
         mem = r.get("memory") or {}

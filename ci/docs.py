@@ -25,7 +25,8 @@ FORM = {"subtract": "`x - x*d`", "scale": "`x*(1-d)`"}
 
 
 def conventions():
-    rows = ["| convention | reproduces | decay of the pre-step weight x | Adam step | SGD momentum | decay rounded as |",
+    rows = ["| convention | reproduces | decay of the pre-step weight x | Adam step | SGD momentum "
+            "| decay rounded as |",
             "|---|---|---|---|---|---|"]
     for c in _conventions.CONVENTIONS.values():
         name = "`%s`%s" % (c.name, " (default)" if c.name == _conventions.DEFAULT else "")
@@ -38,7 +39,7 @@ def tox_envs():
     cfg = configparser.ConfigParser(interpolation=None)
     cfg.read(os.path.join(ROOT, "tox.ini"))
     # the CI subset: the `ci` label (env_list is the whole matrix)
-    line = [l for l in cfg["tox"]["labels"].splitlines() if l.strip().startswith("ci")][0]
+    line = [ln for ln in cfg["tox"]["labels"].splitlines() if ln.strip().startswith("ci")][0]
     envs = [e.strip() for e in re.split(r"[,\s]+", line.split("=", 1)[1]) if e.strip()]
     return envs
 
@@ -87,7 +88,8 @@ def deviations():
     for family, fmt, first, last, reason in dev.SAVE_LIMITS:
         rows.append("| `%s` on TF 2.%d-2.%d | resume from `%s` | %s |" % (family, first, last, fmt, reason))
     (first, last), reason = dev.ACCUMULATION_DECAY
-    rows.append("| `keras3` on Keras 3.%d-3.%d | decay under `gradient_accumulation_steps` | %s |" % (first, last, reason))
+    rows.append("| `keras3` on Keras 3.%d-3.%d | decay under `gradient_accumulation_steps` | %s |"
+                % (first, last, reason))
     for family, backends, reason in dev.STALE_WEIGHT_DECAY:
         where = "`%s`" % family + (" on " + " / ".join(backends) if backends else "")
         rows.append("| %s | `weight_decay` set during `fit` | %s |" % (where, reason))
@@ -95,7 +97,8 @@ def deviations():
         rows.append("| `%s` on Keras 3.%d-3.%d, %s | `fit` under `compile(jit_compile=True)` | %s |"
                     % (family, first, last, backend, reason))
     (first, last), reason = dev.MIRRORED
-    rows.append("| `keras3` on Keras 3.%d-3.%d, tensorflow | `fit` under `MirroredStrategy` | %s |" % (first, last, reason))
+    rows.append("| `keras3` on Keras 3.%d-3.%d, tensorflow | `fit` under `MirroredStrategy` | %s |"
+                % (first, last, reason))
     peers = {"Adam": "`Adam` / `AdamW`", "SGD": "`SGD(momentum)`", "TFA": "TFA `AdamW` / `SGDW`"}
     for family, kind, minors, reason in dev.SPARSE:
         span = "" if not minors else " on TF 2.%d" % minors[0] if minors[0] == minors[1] \

@@ -6,7 +6,8 @@
     python ci/matrix.py --label matrix            one env per TensorFlow minor + the Keras 3 envs
     python ci/matrix.py --envs keras3-jax,tf28 -j 2
     python ci/matrix.py --report-only             rewrite matrix.md / matrix.png from docs/results
-    python ci/matrix.py --check                   only the cross-release identity check
+    python ci/matrix.py --check                   only the checks of docs/results: identity, pre-releases
+    python ci/matrix.py --check --latest-patch    ... and TF / Keras / tf-keras on the latest patch (registry)
 
 The envs run through ``ci/tox -p J`` (J = ``-j``, default: the number of cores); a progress
 line is printed as each env finishes.  In every env, after the tests, ``ci/record.py`` writes
@@ -14,14 +15,20 @@ line is printed as each env finishes.  In every env, after the tests, ``ci/recor
 env's test counts and wall time to it, then writes from those records, and nothing else:
 
 * ``docs/matrix.md``: env, Python, host versions, default family, families tested,
-  passed/failed/skipped, wall time, and the cross-release identity check: the fixed-gradient
-  trajectories of every env x family agree within 2e-5 (max abs, every step), and the fit's
-  final loss within 1e-4 (relative);
+  passed/failed/skipped/deselected, the pre-releases resolved, wall time, and the cross-release
+  identity check: the fixed-gradient trajectories of every env x family agree within 2e-5
+  (max abs, every step), and the fit's final loss within 1e-4 (relative);
 * ``docs/matrix.png``: the fit's loss curves overlaid for every env x family, and the
   fixed-gradient error against the float64 reference.
 
 docs/ always shows one run: a run removes docs/results/*.json first (``--out DIR`` writes
-elsewhere).  Exit status: 0 when every env passed and the identity check passed, else 1.
+elsewhere).  An env that resolved a pre-release (rc, dev, a, b) of any installed distribution fails,
+and the report and the progress line name the package and version (the record's ``distributions``,
+written by ``ci/record.py``; a ``*-nightly`` distribution a host pins is shown, not failed).
+``--latest-patch`` also fails an env whose TensorFlow / Keras / tf-keras is not the newest patch of
+its minor that the package registry serves (``pip index versions``: it needs the registry).
+Exit status: 0 when every env passed, the identity check passed and no env failed the version
+checks, else 1.
 matplotlib is installed into the tox bootstrap venv (.tox-bootstrap) on first use.
 Python 3.8+, standard library only (the plot runs in the bootstrap venv).
 """
@@ -62,7 +69,10 @@ def natural(name):
 def tox_config():
     cfg = configparser.ConfigParser(interpolation=None)
     cfg.read(os.path.join(ROOT, "tox.ini"))
-    split = lambda s: [e for e in re.split(r"[,\s]+", s) if e]
+
+    def split(s):
+        return [e for e in re.split(r"[,\s]+", s) if e]
+
     labels = {}
     for line in cfg["tox"].get("labels", "").splitlines():
         if "=" in line:
@@ -127,6 +137,38 @@ def junit_counts(path):
             "failing": failing}
 
 
+# pytest's closing line: "=== 5 passed, 3 deselected in 1.20s ===" ("5 passed in 0.3s" under -q;
+# "in 75.00s (0:01:15)" past a minute)
+SUMMARY = re.compile(r"^=*\s*((?:\d+ [a-z]+|no tests ran)(?:, \d+ [a-z]+)*) in [0-9.]+s\b")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def pytest_deselected(text):
+    """``N`` of pytest's last summary line (``=== 5 passed, 3 deselected in 1.2s ===``): 0 when
+    the line has no ``deselected``, None when there is no summary line."""
+    n = None
+    for line in text.splitlines():
+        m = SUMMARY.match(ANSI.sub("", line).strip())
+        if m:
+            d = re.search(r"(\d+) deselected", m.group(1))
+            n = int(d.group(1)) if d else 0
+    return n
+
+
+def deselected_count(log_dir, started):
+    """Deselected tests of the env's pytest run (tox's command logs in ``.tox/ENV/log``), or None."""
+    logs = [p for p in glob.glob(os.path.join(log_dir, "*commands*.log")) if os.path.getmtime(p) >= started]
+    for path in sorted(logs, key=os.path.getmtime, reverse=True):
+        try:
+            with open(path, errors="replace") as f:
+                n = pytest_deselected(f.read())
+        except OSError:
+            continue
+        if n is not None:
+            return n
+    return None
+
+
 def load_record(path):
     try:
         with open(path) as f:
@@ -140,6 +182,106 @@ def save_record(path, rec):
         json.dump(rec, f, indent=1, sort_keys=True)
         f.write("\n")
     os.replace(path + ".tmp", path)
+
+
+# --------------------------------------------------------------------------- resolved versions
+# A pre-release fails the env.  Checked in every distribution the env has (the record's
+# ``distributions``; an older record: its ``describe.versions``).  A ``*-nightly`` distribution
+# is a pre-release by name, pinned by the host release itself (TF 2.5 needs keras-nightly): noted,
+# never a failure.
+HOST_PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "tf-keras", "jax", "jaxlib", "torch",
+                 "tensorflow-addons", "keras-adamw", "numpy")
+PRE_WORDS = {"a", "alpha", "b", "beta", "c", "rc", "pre", "preview", "dev"}
+LATEST_PATCH_PACKAGES = ("tensorflow", "tensorflow-cpu", "keras", "tf-keras")
+
+
+def canonical(name):
+    """PEP 503 name: ``tf_keras`` -> ``tf-keras``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def is_prerelease(version):
+    """True for a PEP 440 pre-release or dev release (2.13.0rc1, 2.5.0.dev2021, 1.0b2, 2.13.0-rc1);
+    False for a final, post or local release (2.15.0.post1, 2.13.0+cpu) and for no version."""
+    v = str(version or "").split("+", 1)[0].strip().lower()
+    m = re.match(r"v?(?:\d+!)?\d+(?:\.\d+)*", v)
+    if not m:
+        return False
+    return any(w in PRE_WORDS for w in re.findall(r"[a-z]+", v[m.end():]))
+
+
+def resolved(rec):
+    """``{canonical name: version}`` of what the env installed: its distributions, else the host
+    versions ``optcompat.describe()`` read."""
+    found = {canonical(k): v for k, v in ((rec.get("describe") or {}).get("versions") or {}).items() if v}
+    found.update({canonical(k): v for k, v in (rec.get("distributions") or {}).items() if v})
+    return found
+
+
+def prereleases(rec):
+    """Every pre-release the env resolved: ``[{package, version, fails}]``, host packages first."""
+    pre = [{"package": name, "version": v, "fails": not name.endswith("-nightly")}
+           for name, v in resolved(rec).items() if is_prerelease(v)]
+    return sorted(pre, key=lambda p: (p["package"] not in HOST_PACKAGES and not p["package"].startswith("tensorflow"),
+                                      p["package"]))
+
+
+def prerelease_failure(rec):
+    """The reason the env fails for a pre-release (``tensorflow-cpu 2.13.0rc1``), or None."""
+    bad = ["%s %s" % (p["package"], p["version"]) for p in prereleases(rec) if p["fails"]]
+    return "pre-release resolved: " + ", ".join(bad) if bad else None
+
+
+def _release(version):
+    m = re.match(r"v?(\d+(?:\.\d+)*)", str(version).split("+", 1)[0].strip())
+    return tuple(int(x) for x in m.group(1).split(".")) if m else None
+
+
+def latest_patch(version, available):
+    """The newest final release in ``available`` of ``version``'s major.minor (None if none)."""
+    rel = _release(version)
+    if not rel or len(rel) < 2:
+        return None
+    same = [v for v in available if not is_prerelease(v) and (_release(v) or ())[:2] == rel[:2]
+            and "post" not in v]
+    return max(same, key=_release) if same else None
+
+
+_INDEX = {}
+
+
+def registry_versions(name, python):
+    """Versions of ``name`` the package registry serves wheels of for Python ``python`` (X.Y):
+    ``pip index versions`` from the bootstrap venv (needs the registry: ``--latest-patch`` only)."""
+    key = (name, python)
+    if key not in _INDEX:
+        out = subprocess.run([BOOT_PYTHON, "-m", "pip", "index", "versions", name, "--pre", "--only-binary=:all:",
+                              "--python-version", python, "--disable-pip-version-check"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True).stdout
+        m = re.search(r"^Available versions: (.*)$", out, re.M)
+        _INDEX[key] = [v.strip() for v in m.group(1).split(",")] if m else None
+    return _INDEX[key]
+
+
+def not_latest_patch(rec, versions_of=registry_versions):
+    """``["tensorflow-cpu 2.13.0 (latest 2.13.1)"]`` for each of the env's TensorFlow / Keras /
+    tf-keras that is not the newest patch of its minor on the registry."""
+    python = ".".join((rec.get("python") or "3").split(".")[:2])
+    found = resolved(rec)
+    if "tensorflow-cpu" in found and found.get("tensorflow") == found["tensorflow-cpu"]:
+        found.pop("tensorflow")  # describe's "tensorflow" is the tensorflow-cpu distribution
+    behind = []
+    for name in LATEST_PATCH_PACKAGES:
+        if name not in found:
+            continue
+        available = versions_of(name, python)
+        if not available:
+            behind.append("%s %s (the registry answered no versions)" % (name, found[name]))
+            continue
+        top = latest_patch(found[name], available)
+        if top is not None and _release(top) > _release(found[name]):
+            behind.append("%s %s (latest %s)" % (name, found[name], top))
+    return behind
 
 
 def collect(env, status, seconds, results, started, command):
@@ -156,8 +298,13 @@ def collect(env, status, seconds, results, started, command):
             counts = junit_counts(junit)
         except (ET.ParseError, OSError, ValueError):
             counts = None
+    if counts is not None:
+        counts["deselected"] = deselected_count(os.path.join(TOXWORKDIR, env, "log"), started)
+    reason = prerelease_failure(rec)
+    if reason and status == "OK":
+        status = "FAIL"
     rec["run"] = {"status": status, "wall_s": seconds, "tests": counts, "command": command,
-                  "started": utc(started)}
+                  "started": utc(started), "reason": reason}
     save_record(path, rec)
     return rec
 
@@ -167,6 +314,8 @@ def fmt_counts(counts):
         return "no test counts"
     s = "%d passed, %d failed, %d skipped" % (counts["passed"], counts["failed"] + counts["errors"],
                                               counts["skipped"])
+    if counts.get("deselected"):
+        s += ", %d deselected" % counts["deselected"]
     return s
 
 
@@ -218,8 +367,10 @@ def run_matrix(envs, jobs, results, command, log_path):
                 if rec.get("not_recorded"):
                     fams += "; not recorded: " + ", ".join(sorted(rec["not_recorded"]))
                 print("[%d/%d] %-22s %-4s %7.1fs  %s  (%s)" % (
-                    len(done), len(envs), env, status, seconds or 0.0, fmt_counts(rec["run"]["tests"]), fams),
-                    flush=True)
+                    len(done), len(envs), env, rec["run"]["status"], seconds or 0.0, fmt_counts(rec["run"]["tests"]),
+                    fams), flush=True)
+                if rec["run"].get("reason"):
+                    print("        %s: FAIL, %s" % (env, rec["run"]["reason"]), flush=True)
                 last_beat = time.time()
             elif time.time() - last_beat >= 60:
                 print("matrix: %d of %d envs done after %.0fs" % (len(done), len(envs), time.time() - started),
@@ -307,7 +458,8 @@ def identity(records):
     configs = {json.dumps(f["config"], sort_keys=True) for _, f in fits}
     if len(configs) > 1:
         checks.append({"check": "fit configuration the same in every record", "value": None, "tol": None,
-                       "status": "FAIL", "detail": "records from different ci/record.py settings: rerun", "runs": len(fits)})
+                       "status": "FAIL", "detail": "records from different ci/record.py settings: rerun",
+                       "runs": len(fits)})
     short = ["%s (%s of %s)" % (lab, f.get("iterations"), f["steps"]) for lab, f in fits
              if f.get("iterations") is not None and f["iterations"] != f["steps"]]
     if short:
@@ -336,7 +488,29 @@ def _g(x):
     return "-" if x is None else "%.3g" % x
 
 
-def render_markdown(records, checks, command, when, png_name, total_s=None, cores=None):
+def version_failures(records, latest=False, versions_of=None):
+    """``{env: [reason]}`` for every env that resolved a pre-release or, with ``latest``, a
+    TensorFlow / Keras / tf-keras that is not the newest patch of its minor on the registry."""
+    bad = {}
+    for rec in records:
+        reasons = [r for r in [prerelease_failure(rec)] if r]
+        if latest:
+            behind = not_latest_patch(rec, versions_of or registry_versions)
+            if behind:
+                reasons.append("not the latest patch: " + ", ".join(behind))
+        if reasons:
+            bad[rec["env"]] = reasons
+    return bad
+
+
+def print_version_checks(records, bad, latest):
+    what = "pre-releases" + (" and latest patches" if latest else "")
+    for env in sorted(bad, key=natural):
+        print("versions: FAIL %s: %s" % (env, "; ".join(bad[env])))
+    print("versions: %s (%s of %d envs)" % ("PASS" if not bad else "FAIL", what, len(records)), flush=True)
+
+
+def render_markdown(records, checks, command, when, png_name, total_s=None, cores=None, version_bad=None):
     total = ""
     if total_s is not None:
         total = "; %.0f s wall time in all on %s cores" % (total_s, cores or "?")
@@ -345,13 +519,17 @@ def render_markdown(records, checks, command, when, png_name, total_s=None, core
         "",
         "<!-- generated by ci/matrix.py: do not edit by hand; rerun the command below -->",
         "Generated by `%s` on %s (optcompat %s%s). Each env ran the test suite, then "
-        "`ci/record.py`; the records are in `results/`. An env fails when a test fails; "
-        "skipped tests are the cases for families or devices the env does not have."
+        "`ci/record.py`; the records are in `results/`. An env fails when a test fails or when it "
+        "resolved a pre-release (rc, dev, a, b) of any distribution (column *pre-releases*: `none` "
+        "means none was installed; a record without `distributions` shows its host packages only). "
+        "*skipped* counts the cases pytest collected and skipped (with the reason in its log), "
+        "*deselected* those a marker left out of the env's run."
         % (command, when, _optcompat_version(records), total),
         "",
-        "| env | Python | %s | default family | families tested | passed | failed | skipped | wall s | result |"
+        "| env | Python | %s | default family | families tested | passed | failed | skipped | deselected "
+        "| pre-releases | wall s | result |"
         % " | ".join(title for _, title in VERSION_COLUMNS),
-        "|---|---|%s---|---|---:|---:|---:|---:|---|" % ("---|" * len(VERSION_COLUMNS)),
+        "|---|---|%s---|---|---:|---:|---:|---:|---|---:|---|" % ("---|" * len(VERSION_COLUMNS)),
     ]
     notes = []
     for rec in records:
@@ -363,11 +541,19 @@ def render_markdown(records, checks, command, when, png_name, total_s=None, core
         if default.startswith("none"):
             default = "none"
         status = run.get("status", "-")
-        lines.append("| `%s` | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        pre = prereleases(rec)
+        for reason in (version_bad or {}).get(rec["env"], [prerelease_failure(rec)]):
+            if reason:
+                status = "FAIL"
+                notes.append("`%s` failed: %s" % (rec["env"], reason))
+        lines.append("| `%s` | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             rec["env"], rec.get("python", "-"), " | ".join(_v(rec, k) for k, _ in VERSION_COLUMNS),
             default, ", ".join(["`%s`" % f for f in fams] + ["(%s: no adapter)" % f for f in sorted(
                 k for k, why in rec.get("not_recorded", {}).items() if "adapter" in why)]) or "none",
             t.get("passed", "-"), (t.get("failed", 0) + t.get("errors", 0)) if t else "-", t.get("skipped", "-"),
+            "-" if t.get("deselected") is None else t["deselected"],
+            ", ".join(("**%s %s**" if p["fails"] else "%s %s (the host's pin)") % (p["package"], p["version"])
+                      for p in pre) or "none",
             "%.1f" % run["wall_s"] if run.get("wall_s") is not None else "-",
             "**FAIL**" if status == "FAIL" else status))
         if not fams:
@@ -432,15 +618,17 @@ def ensure_plotter():
     return BOOT_PYTHON
 
 
-def write_report(out, command, when=None, total_s=None):
-    """Write out/matrix.md and out/matrix.png from out/results; return (identity ok, plot ok)."""
+def write_report(out, command, when=None, total_s=None, latest=False):
+    """Write out/matrix.md and out/matrix.png from out/results; return (identity ok, plot ok,
+    versions ok)."""
     results = os.path.join(out, "results")
     records = load_records(results)
     checks = identity(records)
+    version_bad = version_failures(records, latest)
     when = when or utc(time.time())
     if total_s is None:  # --report-only: what the run recorded
         total_s = next((r["run"].get("total_s") for r in records if (r.get("run") or {}).get("total_s")), None)
-    md = render_markdown(records, checks, command, when, "matrix.png", total_s, os.cpu_count())
+    md = render_markdown(records, checks, command, when, "matrix.png", total_s, os.cpu_count(), version_bad)
     with open(os.path.join(out, "matrix.md"), "w") as f:
         f.write(md)
     png = os.path.join(out, "matrix.png")
@@ -451,9 +639,10 @@ def write_report(out, command, when=None, total_s=None):
         print("matrix: could not plot: %s" % e, file=sys.stderr)
         plot_ok = False
     print_checks(checks)
+    print_version_checks(records, version_bad, latest)
     print("matrix: wrote %s and %s" % (os.path.relpath(os.path.join(out, "matrix.md"), ROOT),
                                       os.path.relpath(png, ROOT)))
-    return identity_ok(checks), plot_ok
+    return identity_ok(checks), plot_ok, not version_bad
 
 
 def print_checks(checks):
@@ -488,7 +677,8 @@ def plot(results, png):
         center = np.median(curves, axis=0) if curves is not None else None
         for i, (lab, f) in enumerate(fits):
             steps = per_epoch * (np.arange(len(f["epoch_loss"])) + 1)
-            ax_loss.plot(steps, f["epoch_loss"], styles[i % 4], color="C%d" % (i % 10), marker=markers[i % 8], markevery=(i, len(fits) + 3),
+            ax_loss.plot(steps, f["epoch_loss"], styles[i % 4], color="C%d" % (i % 10), marker=markers[i % 8],
+                         markevery=(i, len(fits) + 3),
                          ms=4, lw=1.3, label="%s (final %.6g)" % (lab, f["final_loss"]))
             if center is not None:
                 ax_dev.plot(steps, (np.asarray(f["epoch_loss"]) - center) / center, styles[i % 4],
@@ -512,7 +702,8 @@ def plot(results, png):
             if case not in d.get("fixed", {}):
                 continue
             err = np.maximum(np.asarray(d["fixed"][case]["max_abs_error_vs_reference"], float), 1e-12)
-            ax_err.plot(np.arange(1, len(err) + 1), err, styles[j % 4], color="C%d" % (k % 10), marker=markers[k % 8], markevery=(k, 7),
+            ax_err.plot(np.arange(1, len(err) + 1), err, styles[j % 4], color="C%d" % (k % 10), marker=markers[k % 8],
+                        markevery=(k, 7),
                         ms=4, lw=1.2, label="%s %s" % (lab, case))
         k += 1
     if runs:
@@ -554,7 +745,11 @@ def main(argv=None):
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, help="envs at a time (default: cores)")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs"), help="where matrix.md, matrix.png, results/ go")
     ap.add_argument("--report-only", action="store_true", help="rewrite the report from OUT/results")
-    ap.add_argument("--check", action="store_true", help="only check cross-release identity of OUT/results")
+    ap.add_argument("--check", action="store_true",
+                    help="only check OUT/results: cross-release identity, no pre-release (and --latest-patch)")
+    ap.add_argument("--latest-patch", action="store_true",
+                    help="also fail an env whose TensorFlow / Keras / tf-keras is not the newest patch of its "
+                         "minor that the package registry serves (asks the registry: pip index versions)")
     ap.add_argument("--plot", nargs=2, metavar=("RESULTS", "PNG"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.plot:
@@ -568,27 +763,29 @@ def main(argv=None):
             return 1
         checks = identity(records)
         print_checks(checks)
-        return 0 if identity_ok(checks) else 1
+        bad = version_failures(records, args.latest_patch)
+        print_version_checks(records, bad, args.latest_patch)
+        return 0 if identity_ok(checks) and not bad else 1
     if args.report_only:
         recs = load_records(results)
         command = next((r["run"]["command"] for r in recs if r.get("run", {}).get("command")), "python ci/matrix.py")
         when = next((r["run"]["started"] for r in recs if r.get("run", {}).get("started")), None)
-        ident, plotted = write_report(out, command, when)
-        return 0 if ident and plotted else 1
+        ident, plotted, versions_ok = write_report(out, command, when, latest=args.latest_patch)
+        return 0 if ident and plotted and versions_ok else 1
     envs = select_envs(args.envs, args.label)
     jobs = max(1, min(args.jobs, len(envs)))
     command = "python ci/matrix.py " + " ".join(
         (["--envs " + ",".join(envs)] if args.envs else ["--label " + args.label] if args.label else [])
-        + ["-j %d" % args.jobs])
+        + ["-j %d" % args.jobs] + (["--latest-patch"] if args.latest_patch else []))
     if not os.path.isdir(TOXWORKDIR):
         os.makedirs(TOXWORKDIR)
     started = time.time()
     envs_ok, total_s = run_matrix(envs, jobs, results, command.strip(), os.path.join(TOXWORKDIR, "matrix.log"))
-    ident, plotted = write_report(out, command.strip(), utc(started), total_s)
-    print("matrix: envs %s, identity %s, plot %s; %.0fs in all" % (
-        "OK" if envs_ok else "FAILED", "PASS" if ident else "FAIL", "OK" if plotted else "FAILED",
-        time.time() - started))
-    return 0 if envs_ok and ident and plotted else 1
+    ident, plotted, versions_ok = write_report(out, command.strip(), utc(started), total_s, args.latest_patch)
+    print("matrix: envs %s, identity %s, versions %s, plot %s; %.0fs in all" % (
+        "OK" if envs_ok else "FAILED", "PASS" if ident else "FAIL", "PASS" if versions_ok else "FAIL",
+        "OK" if plotted else "FAILED", time.time() - started))
+    return 0 if envs_ok and ident and versions_ok and plotted else 1
 
 
 if __name__ == "__main__":

@@ -10,7 +10,9 @@ the env has (the same families the tests run, through the same harness, ``tests/
   against the float64 reference (``tests/reference.py``);
 * ``fit``: a 200-step ``model.fit`` of a small dense model (fixed initial weights set with
   ``model.set_weights``, fixed data, fixed batch size, ``shuffle=False``, ``AdamW``): the loss
-  of every epoch and the final loss (``model.evaluate`` on all the data).
+  of every epoch and the final loss (``model.evaluate`` on all the data);
+* ``distributions``: every installed distribution and its version (``ci/matrix.py`` fails an
+  env that resolved a pre-release).
 
 An env with no family (no host, or its adapter not written yet) records that and succeeds.
 A family whose recording raises is recorded with the error, and the exit status is 1.
@@ -131,13 +133,27 @@ def _evaluate(model, x, y):
     return float(out[0] if isinstance(out, (list, tuple)) else out)
 
 
+def distributions():
+    """``{name: version}`` of every distribution installed in this env (``importlib.metadata``)."""
+    try:
+        from importlib import metadata
+    except ImportError:  # Python < 3.8: the record says nothing, ci/matrix.py falls back
+        return None
+    found = {}
+    for dist in metadata.distributions():
+        name = (dist.metadata["Name"] or "").strip()
+        if name:
+            found.setdefault(name, dist.version)
+    return dict(sorted(found.items(), key=lambda kv: kv[0].lower()))
+
+
 def record(env, families=None):
     """The record of this env (a dict); ``families`` defaults to those the tests run."""
     import optcompat
 
     describe = optcompat.describe()
     rec = {"schema": SCHEMA, "env": env, "python": sys.version.split()[0], "describe": describe,
-           "families": {}, "errors": {}}
+           "distributions": distributions(), "families": {}, "errors": {}}
     hosts, reference, tt = _tests()
     if families is None:
         families = [f for f in optcompat.available_families() if f in hosts.HOSTS]

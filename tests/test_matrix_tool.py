@@ -99,7 +99,8 @@ def test_tox_finish_lines():
     assert matrix.parse_finish("keras3-jax: OK \u2714 in 16.62 seconds", envs) == ("keras3-jax", "OK", 16.62)
     assert matrix.parse_finish("keras3-jax: OK \u2714 in 1 minute 8.5 seconds", envs) == ("keras3-jax", "OK", 68.5)
     assert matrix.parse_finish("tf28: FAIL \u2716 in 2 minutes 1 second", envs) == ("tf28", "FAIL", 121.0)
-    assert matrix.parse_finish("  tf28: FAIL code 1 (3.21=setup[1.00]+cmd[2.21] seconds)", envs) == ("tf28", "FAIL", 3.21)
+    final = "  tf28: FAIL code 1 (3.21=setup[1.00]+cmd[2.21] seconds)"
+    assert matrix.parse_finish(final, envs) == ("tf28", "FAIL", 3.21)
     assert matrix.parse_finish("tests/test_x.py: 3 warnings", envs) is None
     assert matrix.parse_finish("tf215: OK \u2714 in 1 seconds", envs) is None  # not one of ours
 
@@ -132,3 +133,73 @@ def test_labels_come_from_tox_ini():
     assert "keras3-jax" in env_list
     assert "tf22" in labels["matrix"] and set(env_list) <= set(labels["matrix"])
     assert matrix.select_envs(None, None) == env_list
+
+
+def versioned(env="tf213", distributions=None, **versions):
+    """A record with the host versions ``optcompat.describe()`` reads and, optionally, every
+    installed distribution (as ci/record.py writes them)."""
+    rec = {"env": env, "python": "3.8.18", "families": {}, "errors": {},
+           "describe": {"versions": dict(dict(keras=None, tf_keras=None, jax=None, torch=None), **versions)}}
+    if distributions is not None:
+        rec["distributions"] = distributions
+    return rec
+
+
+def test_prerelease_versions_are_recognised():
+    for v in ["2.13.0rc1", "2.13.0-rc1", "2.5.0.dev2021032900", "1.0b2", "0.4.26a1", "3.0.0.post1.dev0"]:
+        assert matrix.is_prerelease(v), v
+    for v in ["2.13.1", "2.15.0.post1", "2.13.0+cpu", "0.10.2", "", None, "unknown"]:
+        assert not matrix.is_prerelease(v), v
+
+
+def test_a_prerelease_fails_the_env_naming_the_package():
+    rc = versioned(tensorflow="2.13.0rc1", keras="2.13.1", tensorflow_addons="0.21.0")
+    assert matrix.prerelease_failure(rc) == "pre-release resolved: tensorflow 2.13.0rc1"
+    assert matrix.version_failures([rc]) == {"tf213": ["pre-release resolved: tensorflow 2.13.0rc1"]}
+    # from the record's distributions too, for any distribution, under its own name
+    dists = versioned(tensorflow="2.13.1", distributions={"tensorflow-cpu": "2.13.1", "typing_extensions": "4.5.0",
+                                                          "protobuf": "4.24.0rc2"})
+    assert matrix.prerelease_failure(dists) == "pre-release resolved: protobuf 4.24.0rc2"
+
+
+def test_a_clean_record_passes():
+    clean = versioned(tensorflow="2.13.1", keras="2.13.1", tensorflow_addons="0.21.0",
+                      distributions={"tensorflow-cpu": "2.13.1", "keras": "2.13.1", "numpy": "1.24.3",
+                                     "torch": "2.13.0+cpu", "tensorflow-estimator": "2.15.0.post1"})
+    assert matrix.prereleases(clean) == [] and matrix.prerelease_failure(clean) is None
+    assert matrix.version_failures([clean]) == {}
+    # a *-nightly distribution that a host release pins (TF 2.5: keras-nightly) is shown, not failed
+    nightly = versioned(env="tf25", tensorflow="2.5.3", distributions={"keras-nightly": "2.5.0.dev2021032900"})
+    assert matrix.prereleases(nightly) == [{"package": "keras-nightly", "version": "2.5.0.dev2021032900",
+                                            "fails": False}]
+    assert matrix.prerelease_failure(nightly) is None
+
+
+def test_the_report_says_which_envs_resolved_a_prerelease():
+    rc = versioned(tensorflow="2.13.0rc1")
+    rc["run"] = {"status": "OK", "tests": {"passed": 3, "failed": 0, "errors": 0, "skipped": 1, "deselected": 2}}
+    clean = versioned(env="tf212", tensorflow="2.12.1")
+    md = matrix.render_markdown([clean, rc], [], "python ci/matrix.py", "now", "matrix.png")
+    rows = {line.split("|")[1].strip(): line for line in md.splitlines() if line.startswith("| `tf")}
+    assert "| none |" in rows["`tf212`"] and "**FAIL**" not in rows["`tf212`"]
+    assert "**tensorflow 2.13.0rc1**" in rows["`tf213`"] and rows["`tf213`"].endswith("| **FAIL** |")
+    assert "| 1 | 2 |" in rows["`tf213`"]  # skipped, deselected
+    assert "`tf213` failed: pre-release resolved: tensorflow 2.13.0rc1" in md
+
+
+def test_pytest_deselected_count():
+    assert matrix.pytest_deselected("== 5 passed, 2 skipped, 3 deselected in 1.20s ==\n") == 3
+    assert matrix.pytest_deselected("============ 5 passed in 0.5s ============") == 0
+    assert matrix.pytest_deselected("7 passed, 1 deselected in 0.33s") == 1  # -q
+    assert matrix.pytest_deselected("== 9 passed, 4 deselected, 2 warnings in 75.00s (0:01:15) ==") == 4
+    assert matrix.pytest_deselected("tests/test_x.py: 3 warnings\nno summary here") is None
+
+
+def test_latest_patch_check():
+    served = {"tensorflow-cpu": ["2.14.0", "2.13.1", "2.13.0", "2.13.0rc2"], "keras": ["2.13.1", "2.13.1rc0"]}
+    versions_of = lambda name, python: served.get(name)  # noqa: E731
+    old = versioned(tensorflow="2.13.0", keras="2.13.1", distributions={"tensorflow-cpu": "2.13.0", "keras": "2.13.1"})
+    assert matrix.not_latest_patch(old, versions_of) == ["tensorflow-cpu 2.13.0 (latest 2.13.1)"]
+    new = versioned(tensorflow="2.13.1", keras="2.13.1", distributions={"tensorflow-cpu": "2.13.1", "keras": "2.13.1"})
+    assert matrix.not_latest_patch(new, versions_of) == []
+    assert matrix.version_failures([new], latest=True, versions_of=versions_of) == {}
