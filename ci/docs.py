@@ -48,10 +48,10 @@ def families_in(env):
     """The families an env tests, from its name: what _detect finds with those versions."""
     factors = env.split("-")
     tf = next((f for f in factors if re.fullmatch(r"tf2\d+", f)), None)
-    tf = _detect.Version("2.%s" % tf[3:]) if tf else (_detect.Version("2.21") if "tf" in factors else None)
-    keras3 = "keras3" in factors or (tf is not None and tf >= _detect.Version("2.16"))
-    found = {"tensorflow": tf, "keras": _detect.Version("3.15") if keras3 else None,
-             "tf_keras": _detect.Version("2.21") if "tfkeras" in factors else None,
+    tf = "2.%s" % tf[3:] if tf else ("2.21" if "tf" in factors else None)
+    keras3 = "keras3" in factors or (tf is not None and _detect.release(tf) >= (2, 16))
+    found = {"tensorflow": tf, "keras": "3.15" if keras3 else None,
+             "tf_keras": "2.21" if "tfkeras" in factors else None,
              "jax": None, "torch": None, "tensorflow_addons": None}
     return [f for f in _detect.host_modules(found) if _detect.adapter_available(f)]
 

@@ -1,11 +1,19 @@
-"""What every adapter shares, host-free: a mixin placed before the host's optimizer class.
+"""What every family shares, host-free: the mixin placed between a declaration
+(:mod:`._optimizers`) and the host's optimizer class.
 
-An adapter subclass provides small hooks -- ``xp`` (an array namespace with ``cast``,
-``sqrt``, ``maximum``, ``power``), ``_slot(slots, variable)``, ``_assign(variable, value)``,
-``_scalar_variable(name, value)``, ``_concrete(variable)``, and optionally
-``_host_allows_decay(variable)``, ``_dense(gradient)``, ``_eager()`` -- and calls
-:meth:`_adamw_step` / :meth:`_sgdw_step` from its ``update_step``.  The math is
-:mod:`._rule`; this module only wires it to slots.
+Construction (:meth:`Decoupled._construct`) checks every argument before the host's
+``__init__``; the step (:meth:`Decoupled._apply_one`) computes the declaration's
+coefficients, picks each variable's decay and runs the rule or a fast path.  A family
+adapter supplies only its hooks:
+
+``_init_host(checked, name, kwargs)``     the host's ``__init__`` and learning rate
+``_initial_rate(learning_rate)``          ``lr_0`` as a float where it has one, else None
+``_is_schedule(value)``, ``_CALLABLE_RATES``  what the host's learning rates may be
+``_scalar_variable(name, value)``, ``_concrete(variable)``  ``weight_decay``'s storage
+``_hyper_value(name, dtype)``             a step-time argument (``beta_1``, ``momentum``)
+``_slot_values(variable)``                the variable's slots (:meth:`_slots_at` its index)
+``_assign(variable, value)``              writing a new value
+``_host_allows_decay(variable)``, ``_dense(gradient)``, ``_eager()``, ``_fast_one(...)``
 
 ``weight_decay`` lives in an optimizer variable, as Keras keeps a float learning rate: a
 change between steps (``opt.weight_decay = x`` in a callback) reaches steps that were traced
@@ -13,14 +21,8 @@ before it (``jax.jit``, ``tf.function``, XLA), as it does eager ones and Optimiz
 ``_set_hyper`` hyperparameter -- the same numbers in every family.
 """
 import re
-import types
 
 from . import _rule, _validate
-
-
-def tf_namespace(tf):
-    """The array namespace of the rule, over TensorFlow (for the TF-variable adapters)."""
-    return types.SimpleNamespace(cast=tf.cast, sqrt=tf.sqrt, maximum=tf.maximum, power=tf.pow)
 
 
 def _takes_step(schedule):
@@ -30,21 +32,53 @@ def _takes_step(schedule):
 
 class Decoupled(object):
     xp = None
+    _CALLABLE_RATES = True  # whether the host calls a plain function as the learning rate
+    # "auto" / "fused" / "foreach" (torch): how the rule is evaluated, never what it
+    # computes (:mod:`._tf_fast`, :mod:`._torch_fast`); None: the rule op by op.
+    fast_path = "auto"
 
-    def _keep(self, checked):
-        """Keep validated optimizer-specific settings (betas, epsilon, momentum, ...)."""
-        for name, value in checked.items():
-            setattr(self, name, value)
-        self._kept = tuple(checked)  # get_config writes them back (_decoupled_config)
+    def _fast_modes(self):
+        """The ``fast_path`` values that select a fast path on this host."""
+        return ()
 
-    def _init_decoupled(self, checked, lr0):
-        """Keep the validated decoupled-decay settings (after the host's ``__init__``)."""
-        self._weight_decay_variable = self._scalar_variable("weight_decay", checked["weight_decay"])
-        self._set_weight_decay(checked["weight_decay"])
+    # -- construction ------------------------------------------------------------------
+    def _construct(self, own, learning_rate, weight_decay, convention, exclude, clipnorm,
+                   clipvalue, global_clipnorm, name, kwargs):
+        """Check everything, then build: the host, the decoupled decay, ``own`` (the
+        declaration's checked arguments: betas, epsilon, momentum, ...)."""
+        learning_rate = self._take_aliases(learning_rate, kwargs)
+        checked = _validate.common(learning_rate, weight_decay, convention, clipnorm, clipvalue,
+                                   global_clipnorm, exclude, self._is_schedule,
+                                   allow_callable=self._CALLABLE_RATES)
+        self._check_host_arguments(checked)
+        lr0 = _validate.initial_learning_rate(self._initial_rate(checked["learning_rate"]),
+                                              checked["convention"])
+        self._init_host(checked, name, kwargs)
+        self._init_weight_decay(checked["weight_decay"])
         self.convention = checked["convention"]
         self._exclude_names = checked["exclude_from_weight_decay"]
         self._exclude_re = re.compile("|".join(self._exclude_names)) if self._exclude_names else None
-        self._lr0 = lr0  # checked by the adapter, before the host's __init__
+        self._lr0 = lr0
+        for key, value in own.items():
+            self._keep(key, value)
+        self._kept = tuple(own)  # get_config writes them back (_decoupled_config)
+
+    def _take_aliases(self, learning_rate, kwargs):
+        return learning_rate
+
+    def _check_host_arguments(self, checked):
+        """Refuse what this host release cannot do (before anything is built)."""
+
+    def _keep(self, key, value):
+        setattr(self, key, value)
+
+    def _hyper_value(self, name, dtype):
+        return getattr(self, name)
+
+    # -- weight_decay ------------------------------------------------------------------
+    def _init_weight_decay(self, value):
+        self._weight_decay_variable = self._scalar_variable("weight_decay", value)
+        self._set_weight_decay(value)
 
     @property
     def weight_decay(self):
@@ -56,7 +90,7 @@ class Decoupled(object):
     @weight_decay.setter
     def weight_decay(self, value):
         if getattr(self, "_weight_decay_variable", None) is None:
-            self._weight_decay = value  # the host's __init__ (its default); _init_decoupled follows
+            self._weight_decay = value  # the host's __init__ (its default); _construct follows
             return
         self._set_weight_decay(_validate.at_least("weight_decay", value))
 
@@ -81,12 +115,53 @@ class Decoupled(object):
             return self.xp.cast(self._weight_decay_variable, dtype)
         return self._given(value)
 
+    def _decay_may_be_zero(self):
+        """Whether ``weight_decay`` was last set to 0 (SGDW's default): a traced fast step
+        then makes its decay pass conditional (it still reads the value in the step)."""
+        return getattr(self, "_weight_decay", None) == 0.0
+
+    # -- slots -------------------------------------------------------------------------
+    def _build_slots(self, var_list, make):
+        """Each slot's list of variables, ``make(variable, key)`` each, in the declaration's
+        order (the order checkpoints list them in); None for a slot this optimizer lacks."""
+        for key in self.SLOTS:
+            setattr(self, self.SLOT_ATTRIBUTES[key],
+                    [make(v, key) for v in var_list] if self._has_slot(key) else None)
+
+    def _slots_at(self, index):
+        """The slot variables of the model variable at ``index``, in the declaration's order."""
+        lists = (getattr(self, self.SLOT_ATTRIBUTES[key]) for key in self.SLOTS)
+        return tuple(None if slots is None else slots[index] for slots in lists)
+
+    # -- which variables decay -----------------------------------------------------------
     @staticmethod
     def _variable_name(variable):
         return getattr(variable, "path", None) or variable.name
 
+    def _display_name(self, variable):
+        return self._variable_name(variable)
+
     def _host_allows_decay(self, variable):
         return True
+
+    def _decays(self, variable):
+        if self._exclude_re is not None and self._exclude_re.search(self._variable_name(variable)):
+            return False
+        return self._host_allows_decay(variable)
+
+    # -- the step ------------------------------------------------------------------------
+    def _lr0_value(self, dtype):
+        return None if self._lr0 is None else self.xp.cast(self._lr0, dtype)
+
+    def _rates(self, dtype, learning_rate):
+        """``{"lr": lr_t, "decay": d_t}`` in ``dtype`` (``d_t`` the float 0.0 where the decay
+        is a concrete 0), and ``weight_decay``, the ``lambda`` it came from."""
+        lr = self.xp.cast(learning_rate, dtype)
+        weight_decay = self._weight_decay_rate(dtype)
+        if isinstance(weight_decay, float) and weight_decay == 0.0:
+            return {"lr": lr, "decay": 0.0, "weight_decay": 0.0}
+        decay = _rule.decay_coefficient(self.convention, weight_decay, lr, self._lr0_value(dtype))
+        return {"lr": lr, "decay": decay, "weight_decay": weight_decay}
 
     def _dense(self, gradient):
         """The gradient as a dense tensor (hosts that pass ``tf.IndexedSlices`` override)."""
@@ -96,54 +171,28 @@ class Decoupled(object):
         """Whether values are concrete now (TensorFlow hosts: not inside a tf.function)."""
         return True
 
-    def _decays(self, variable):
-        if self._exclude_re is not None and self._exclude_re.search(self._variable_name(variable)):
-            return False
-        return self._host_allows_decay(variable)
+    def _fast_one(self, gradient, variable, slots, rate, iterations, decays):
+        """``(True, op)`` having run this variable's step on a fast path, else ``(False, None)``."""
+        return False, None
 
-    def _coefficients(self, variable, learning_rate):
-        """``(lr_t, d_t)`` in the variable's dtype."""
-        if not self._decays(variable):
-            return self.xp.cast(learning_rate, variable.dtype), 0.0
-        return self._step_rates(variable.dtype, learning_rate)
-
-    def _step_rates(self, dtype, learning_rate):
-        """``(lr_t, d_t)`` in ``dtype`` for a variable that decays (``d_t`` 0.0 without decay)."""
-        lr = self.xp.cast(learning_rate, dtype)
-        weight_decay = self._weight_decay_rate(dtype)
-        if isinstance(weight_decay, float) and weight_decay == 0.0:
-            return lr, 0.0
-        lr0 = None if self._lr0 is None else self.xp.cast(self._lr0, dtype)
-        return lr, _rule.decay_coefficient(self.convention, weight_decay, lr, lr0)
-
-    def _adamw_step(self, gradient, variable, learning_rate, iterations):
-        """AdamW on one variable; ``iterations`` is the 0-based step count."""
+    def _apply_one(self, gradient, variable, rate, iterations):
+        """One step on one variable (Keras 2 / 3 ``update_step``); ``rate()`` gives the
+        learning rate, ``iterations`` is the 0-based step count."""
+        slots = self._slot_values(variable)
+        gradient = self._dense(gradient)
+        decays = self._decays(variable)
+        done, op = self._fast_one(gradient, variable, slots, rate, iterations, decays)
+        if done:
+            return op
         xp = self.xp
-        lr, decay = self._coefficients(variable, learning_rate)
-        step = xp.cast(iterations + 1, variable.dtype)
-        alpha, eps_hat = _rule.adam_coefficients(xp, self.convention, step, lr,
-                                                 self.beta_1, self.beta_2, self.epsilon)
-        m, v, vmax = (self._slot(s, variable)
-                      for s in (self._momentums, self._velocities, self._velocity_hats))
-        new_x, new_m, new_v, new_vmax = _rule.adam_update(
-            xp, self.convention, variable, xp.cast(self._dense(gradient), variable.dtype), m, v, vmax,
-            alpha, eps_hat, decay, self.beta_1, self.beta_2)
-        self._assign(m, new_m)
-        self._assign(v, new_v)
-        if vmax is not None:
-            self._assign(vmax, new_vmax)
-        self._assign(variable, new_x)
+        c = self._step_coefficients(xp, variable.dtype, rate(), iterations)
+        new = self._new_values(xp, variable, xp.cast(gradient, variable.dtype), slots, c,
+                               c["decay"] if decays else 0.0)
+        for target, value in zip((variable,) + slots, new):
+            if target is not None:
+                self._assign(target, value)
 
-    def _sgdw_step(self, gradient, variable, learning_rate):
-        lr, decay = self._coefficients(variable, learning_rate)
-        buf = self._slot(self._momentums, variable)
-        new_x, new_buf = _rule.sgd_update(self.convention, variable,
-                                          self.xp.cast(self._dense(gradient), variable.dtype), buf, lr, decay,
-                                          self.momentum, self.nesterov)
-        if buf is not None:
-            self._assign(buf, new_buf)
-        self._assign(variable, new_x)
-
+    # -- checks before a step --------------------------------------------------------------
     def _check_learning_rate(self, schedule, iterations):
         """Before a step, refuse a NaN/inf/negative rate from a schedule or callable.
 
@@ -157,52 +206,23 @@ class Decoupled(object):
             return
         _validate.current_learning_rate(value, step)
 
-    def _check_gradients(self, pairs, is_float, dtype_name):
-        """Refuse the whole step, before any change, if one pair is bad."""
+    def _check_gradients(self, pairs, is_float, dtype_name, shapes=None):
+        """Refuse the whole step, before any change, if one pair is bad; ``shapes(g, v)``
+        gives both static shapes as sequences."""
         for g, v in pairs:
-            if g is None:
-                continue
-            name = self._variable_name(v)
+            if g is None or v is None:
+                continue  # the host filters (and warns about) missing gradients
+            name = self._display_name(v)
             _validate.float_variable(is_float(v.dtype), dtype_name(v.dtype), name)
-            _validate.gradient(g.shape, dtype_name(g.dtype), v.shape, dtype_name(v.dtype), name)
+            g_shape, v_shape = shapes(g, v) if shapes else (g.shape, v.shape)
+            _validate.gradient(g_shape, dtype_name(g.dtype), v_shape, dtype_name(v.dtype), name)
+
+    # -- config ------------------------------------------------------------------------
+    def _config_value(self, name):
+        return getattr(self, name)
 
     def _decoupled_config(self):
-        config = {name: getattr(self, name) for name in self._kept}
+        config = {name: self._config_value(name) for name in self._kept}
         config.update(convention=self.convention,
                       exclude_from_weight_decay=list(self._exclude_names) or None)
         return config
-
-
-ADAMW_DOC = """Adam with decoupled weight decay (Loshchilov & Hutter), %s.
-
-    ``convention`` picks whose numbers to reproduce: ``"keras"`` (default, equals the host's
-    own ``AdamW``), ``"torch"`` (``torch.optim.AdamW``), ``"tfa"`` (TensorFlow Addons: decay
-    not scaled by the learning rate), ``"paper"`` (Loshchilov & Hutter's Algorithm 2: decay
-    scaled by the schedule multiplier ``lr_t / lr_0``), ``"keras-adamw"`` (the paper's decay
-    with Keras's epsilon, as the keras-adamw package).
-
-    Args:
-        learning_rate: float >= 0 or a host ``LearningRateSchedule``%s.
-        weight_decay: float >= 0, the decoupled decay ``lambda``; ``opt.weight_decay = x``
-            sets it for the steps that follow (compiled ones too: it is an optimizer variable).
-        beta_1, beta_2: in [0, 1).  epsilon: >= 0.  amsgrad: bool.
-        convention: one of ``optcompat.CONVENTIONS``.
-        exclude_from_weight_decay: list of regular expressions; a variable whose path
-            (or name) matches one gets no decay.
-        clipnorm, clipvalue, global_clipnorm, name, and the host's other keyword
-            arguments (``use_ema``, ...) as in Keras.
-    """ + _rule.__doc__
-
-SGDW_DOC = """SGD (optionally momentum / Nesterov) with decoupled weight decay, %s.
-
-    ``convention``: ``"keras"`` (default; momentum as the host's ``SGD``), ``"torch"``
-    (momentum buffer as ``torch.optim.SGD``, decay decoupled), ``"tfa"`` (decay not scaled
-    by the learning rate), ``"paper"`` and ``"keras-adamw"`` (decay scaled by ``lr_t / lr_0``;
-    the two differ in Adam's epsilon only).  No momentum slot
-    is created when ``momentum == 0``.
-
-    Args:
-        learning_rate: float >= 0 or a host ``LearningRateSchedule``%s.
-        weight_decay: float >= 0 (default 0, as Keras's and torch's SGD); settable as AdamW's.
-        momentum: in [0, 1).  nesterov: bool.  Other arguments as ``AdamW``.
-    """ + _rule.__doc__

@@ -1,9 +1,12 @@
 """Which host optimizer families are installed, and which one is the user's default.
 
 The only module that reads release numbers.  It reads installed-package metadata, so
-detection imports no framework; the adapters import their host on first use.
+detection imports no framework; the adapters import their host on first use.  Versions are
+the metadata's strings, compared by :func:`release` (no ``packaging``: TensorFlow 2.2-2.8
+do not install it, and a vendored copy must import there).
 
-Family -> adapter module (one hop):
+Family -> adapter module (one hop; each family's private host APIs live there, and in its
+backend modules: ``_torch_fast`` for Keras 3 on torch):
 
 ==========  ==========================  ===============================================
 family      adapter                     hosts
@@ -20,14 +23,13 @@ family      adapter                     hosts
 """
 import importlib.util
 import os
+import re
 import sys
 
 try:  # Python >= 3.8
     from importlib import metadata as _metadata
 except ImportError:  # pragma: no cover
     _metadata = None
-
-from packaging.version import Version
 
 FAMILIES = ("keras3", "keras2", "legacy")
 
@@ -43,11 +45,21 @@ _TF_DISTS = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-macos
 
 
 def installed(dist):
-    """The installed version of a distribution, or None."""
+    """The installed version string of a distribution (``"2.13.1"``), or None."""
     try:
-        return Version(_metadata.version(dist))
+        return _metadata.version(dist)
     except Exception:  # not installed, or metadata unreadable
         return None
+
+
+_RELEASE = re.compile(r"\s*v?(\d+(?:\.\d+)*)")
+
+
+def release(version):
+    """The release numbers of a version string, as a tuple: ``"2.13.0rc1"`` -> ``(2, 13, 0)``,
+    ``"2.13.0+cpu"`` -> ``(2, 13, 0)``; None for None or a string without one."""
+    match = _RELEASE.match(str(version)) if version is not None else None
+    return tuple(int(p) for p in match.group(1).split(".")) if match else None
 
 
 def versions():
@@ -67,8 +79,9 @@ def _legacy_keras_requested():
     return os.environ.get("TF_USE_LEGACY_KERAS", "").strip().lower() in ("1", "true", "yes")
 
 
-def _minor(v):
-    return (v.major, v.minor) if v is not None else None
+def _minor(version):
+    numbers = release(version)
+    return None if numbers is None else (numbers + (0,))[:2]
 
 
 def host_modules(found=None):
@@ -210,10 +223,9 @@ def torch_fused(kernel, device_type):
     per kernel and device type: the fast path asks on every step.)"""
     key = (kernel, device_type)
     if key not in _torch_fused:
-        v = installed("torch")
+        have = release(installed("torch"))
         need = _TORCH_FUSED_SINCE[kernel].get(device_type)
-        _torch_fused[key] = (v is not None and need is not None
-                             and Version(v.base_version) >= Version(need))
+        _torch_fused[key] = have is not None and need is not None and have >= release(need)
     return _torch_fused[key]
 
 

@@ -1,50 +1,32 @@
 r"""The AdamW / SGDW update rule, written once.
 
-Plain functions over an array namespace ``xp`` that provides ``sqrt``, ``maximum`` and
-``power`` (``numpy``, ``keras.ops``, or the small TensorFlow namespace an adapter binds).
-They take current values and return new ones; the adapters only read and assign
-variables.  Every convention (see :mod:`._conventions`) is the same few lines with
-different coefficients.
-
-With ``t`` the 1-based step, ``lr_t`` the learning rate at this step, ``lambda`` the
-weight decay and ``x`` the weight *before* the step (both the decay and the step use it):
-
-.. math::
-
-    d_t &= \lambda \cdot \{\, lr_t \;(keras, torch) \mid 1 \;(tfa) \mid lr_t / lr_0 \;(paper, keras\text{-}adamw) \,\}
-
-AdamW (``amsgrad`` replaces :math:`v_t` by :math:`\hat v_t = \max(\hat v_{t-1}, v_t)`):
-
-.. math::
-
-    m_t &= m_{t-1} + (1-\beta_1)(g_t - m_{t-1}) \\
-    v_t &= v_{t-1} + (1-\beta_2)(g_t^2 - v_{t-1}) \\
-    \alpha_t &= lr_t \sqrt{1-\beta_2^t} / (1-\beta_1^t) \\
-    x_t &= x_{t-1} - d_t x_{t-1} - \alpha_t m_t / (\sqrt{v_t} + \hat\epsilon_t)
-
-where :math:`\hat\epsilon_t = \epsilon` (keras, tfa, keras-adamw: epsilon outside the bias correction) or
-:math:`\hat\epsilon_t = \epsilon\sqrt{1-\beta_2^t}` (torch, paper: which is exactly
-:math:`lr_t\,\hat m_t / (\sqrt{\hat v_t} + \epsilon)`).
-
-SGDW with momentum :math:`\mu` (no buffer at all when :math:`\mu = 0`):
-
-.. math::
-
-    keras:&\quad u_t = \mu u_{t-1} - lr_t g_t,\quad
-        x_t = x_{t-1} - d_t x_{t-1} + \{u_t \mid \mu u_t - lr_t g_t \;(nesterov)\} \\
-    torch:&\quad b_t = \mu b_{t-1} + g_t,\quad
-        x_t = x_{t-1} - d_t x_{t-1} - lr_t \{b_t \mid g_t + \mu b_t \;(nesterov)\}
-
-(torch sets :math:`b_1 = g_1`; with :math:`b_0 = 0` the formula gives the same.)
-
-References: I. Loshchilov, F. Hutter, *Decoupled Weight Decay Regularization*, ICLR 2019;
-D. Kingma, J. Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015.
+Plain functions over an array namespace ``xp`` that provides ``cast``, ``sqrt``,
+``maximum`` and ``power`` (``numpy``, ``keras.ops``, or the small TensorFlow namespace of
+:mod:`._tf`).  They take current values and return new ones; the adapters only read and
+assign variables.  Every convention (:mod:`._conventions`) is the same few lines with
+different coefficients.  The equations: :data:`DECAY_DOC`, :func:`adam_update`,
+:func:`sgd_update` (the optimizers' docstrings are made of them).
 """
 from ._conventions import CONVENTIONS
 
+DECAY_DOC = r"""Decoupled decay: with ``t`` the 1-based step, ``lr_t`` the learning rate at this step,
+    ``lambda`` the weight decay and ``x`` the weight before the step (the decay and the
+    step both use it), the fraction of ``x`` removed is
+
+        d_t = lambda * lr_t          (keras, torch)
+        d_t = lambda                 (tfa)
+        d_t = lambda * lr_t / lr_0   (paper, keras-adamw; 1 in place of lr_t / lr_0 where
+                                      the rate is no schedule)
+"""
+
+REFERENCES = """References:
+        I. Loshchilov, F. Hutter, Decoupled Weight Decay Regularization, ICLR 2019.
+        D. Kingma, J. Ba, Adam: A Method for Stochastic Optimization, ICLR 2015.
+"""
+
 
 def decay_coefficient(convention, weight_decay, lr, lr0):
-    """:math:`d_t`, the fraction of the pre-step weight removed by decoupled decay; ``lr0``
+    r""":math:`d_t`, the fraction of the pre-step weight removed by decoupled decay; ``lr0``
     is the schedule's rate at step 0, or None where the rate is no schedule (a float or a
     callable: :math:`\eta_t = 1`, whatever the rate is -- zero included)."""
     scale = CONVENTIONS[convention].decay
@@ -72,7 +54,19 @@ def adam_coefficients(xp, convention, step, lr, beta_1, beta_2, epsilon):
 
 
 def adam_update(xp, convention, x, g, m, v, vmax, alpha, eps_hat, decay, beta_1, beta_2):
-    """One AdamW step; returns ``(x, m, v, vmax)`` (``vmax`` None without amsgrad)."""
+    """AdamW update (``g`` the gradient; returns ``(x, m, v, vhat)``, ``vhat`` None
+    without amsgrad):
+
+        m_t     = m + (1 - beta_1) (g - m)
+        v_t     = v + (1 - beta_2) (g^2 - v)
+        vhat_t  = max(vhat, v_t)                  (amsgrad: used in place of v_t)
+        alpha_t = lr_t sqrt(1 - beta_2^t) / (1 - beta_1^t)
+        x_t     = x - d_t x - alpha_t m_t / (sqrt(v_t) + eps_t)
+
+    with eps_t = epsilon (keras, tfa, keras-adamw: epsilon outside the bias correction) or
+    eps_t = epsilon sqrt(1 - beta_2^t) (torch, paper: exactly
+    lr_t mhat_t / (sqrt(vhat_t) + epsilon) with the bias-corrected moments).
+    """
     m = m + (g - m) * (1 - beta_1)
     v = v + (g * g - v) * (1 - beta_2)
     if vmax is not None:
@@ -82,7 +76,16 @@ def adam_update(xp, convention, x, g, m, v, vmax, alpha, eps_hat, decay, beta_1,
 
 
 def sgd_update(convention, x, g, buf, lr, decay, momentum, nesterov):
-    """One SGDW step; returns ``(x, buf)`` (``buf`` None when there is no momentum)."""
+    """SGDW update with momentum ``mu`` (returns ``(x, buf)``; no buffer when mu = 0):
+
+        no momentum:  x_t = x - d_t x - lr_t g
+        keras:        u_t = mu u - lr_t g;   x_t = x - d_t x + u_t
+                                             (nesterov: + mu u_t - lr_t g)
+        torch:        b_t = mu b + g;        x_t = x - d_t x - lr_t b_t
+                                             (nesterov: - lr_t (g + mu b_t))
+
+    (torch.optim sets b_1 = g_1; with b_0 = 0 the formula gives the same.)
+    """
     x_decayed = decayed(convention, x, decay)
     if buf is None:
         return x_decayed - lr * g, None

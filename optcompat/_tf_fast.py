@@ -25,36 +25,39 @@ One kernel per variable replaces about a dozen ops and their temporaries in a pl
 ``tests/test_fast_paths.py`` holds it to the float64 reference and to the plain path.
 Used by all three TensorFlow families (Keras 3 on tensorflow, Keras 2, OptimizerV2) for
 float variables that expose a resource ``handle``; sparse gradients are densified first,
-as the plain path does.  ``optimizer.fast_path = None`` selects the plain path.
+as the plain path does.  ``optimizer.fast_path = None`` selects the plain path.  The
+adapters hand this module what a step needs -- handles, coefficients, the decay -- through
+:func:`apply` (:class:`._tf.FusedKernels`, OptimizerV2's ``_resource_apply_dense``); it
+reads nothing of the optimizer.
 """
 import threading
 
-from . import _rule, _validate
+from . import _validate
 from ._conventions import CONVENTIONS
 
 _FLOATS = ("float16", "bfloat16", "float32", "float64")
 
 
-def usable(opt, tf, variable):
-    """Whether the kernel applies: a float variable with a resource handle, no amsgrad
+def usable(tf, fast_path, amsgrad, variable):
+    """Whether the kernel applies: ``fast_path`` not None, no amsgrad
     (``ResourceApplyAdamWithAmsgrad`` has no XLA kernel, and a step cannot tell whether it is
-    being compiled), ``opt.fast_path`` not None."""
-    return (_validate.fast_path(opt.fast_path) is not None
-            and not getattr(opt, "amsgrad", False) and getattr(variable, "handle", None) is not None
+    being compiled), a float variable with a resource handle."""
+    return (_validate.fast_path(fast_path) is not None and not amsgrad
+            and getattr(variable, "handle", None) is not None
             and tf.as_dtype(variable.dtype).name in _FLOATS)
 
 
 class step_scope(object):
-    """``with step_scope(opt):`` around one ``apply``.  Inside a ``tf.function`` the step's
+    """``with step_scope(owner):`` around one ``apply``.  Inside a ``tf.function`` the step's
     coefficients (learning rate, decay, step, beta powers) are then built once per (graph,
     device, dtype) and shared by every variable, as OptimizerV2's ``_prepare_local`` shares
-    them, instead of a dozen scalar ops per variable (1000 small variables: about 1.1x
-    slower than the host without this).  Eager steps compute their own (nothing to save).
-    Thread-local: where the updates run in another thread than ``apply`` (a
-    ``MirroredStrategy``'s merge), they find no scope and compute their own."""
+    them, instead of a dozen scalar ops per variable (docs/benchmarks.md measures what that
+    saves).  Eager steps compute their own (nothing to save).  Thread-local: where the
+    updates run in another thread than ``apply`` (a ``MirroredStrategy``'s merge), they find
+    no scope and compute their own."""
 
-    def __init__(self, opt):
-        self.key = id(opt)
+    def __init__(self, owner):
+        self.key = id(owner)
 
     def __enter__(self):
         caches = _LOCAL.__dict__.setdefault("caches", {})
@@ -73,9 +76,9 @@ class step_scope(object):
 _LOCAL = threading.local()
 
 
-def _shared(opt, tf, variable, make):
+def shared(tf, owner, variable, make):
     """``make()``, or what it gave for an earlier variable of this step (see :class:`step_scope`)."""
-    cache = getattr(_LOCAL, "caches", {}).get(id(opt))
+    cache = getattr(_LOCAL, "caches", {}).get(id(owner))
     if cache is None or tf.executing_eagerly():
         return make()
     # The graph: a nested function (an XLA-compiled update, a cond branch) builds its own.
@@ -85,51 +88,33 @@ def _shared(opt, tf, variable, make):
     return cache[key]
 
 
-def _rate(learning_rate):
-    return learning_rate() if callable(learning_rate) else learning_rate
+def kernel_coefficients(tf, kind, c, dtype):
+    """The rule's step coefficients ``c`` (:meth:`._optimizers.AdamWSpec._step_coefficients`)
+    with what the kernels take besides, in ``dtype``: for AdamW the betas as tensors and
+    ``beta_i ** t``; for SGDW the momentum."""
+    c = dict(c)
+    if kind == "adamw":
+        c["beta_1"], c["beta_2"] = (tf.cast(c[b], dtype) for b in ("beta_1", "beta_2"))
+        c["beta_1_power"], c["beta_2_power"] = (tf.pow(c[b], c["step"]) for b in ("beta_1", "beta_2"))
+    else:
+        c["momentum"] = tf.cast(c["momentum"], dtype)
+    return c
 
 
-def adamw(opt, tf, gradient, variable, learning_rate, iterations):
-    """One AdamW step of a Keras 2 / Keras 3 (TensorFlow) optimizer ``opt`` on ``variable``
-    (``learning_rate``: the rate, or a function giving it, called once per step)."""
-    dtype = tf.as_dtype(variable.dtype)
-
-    def make():
-        lr, decay = opt._step_rates(dtype, _rate(learning_rate))
-        step = opt.xp.cast(iterations + 1, dtype)
-        beta_1, beta_2 = tf.constant(opt.beta_1, dtype), tf.constant(opt.beta_2, dtype)
-        _, eps_hat = _rule.adam_coefficients(opt.xp, opt.convention, step, lr, opt.beta_1, opt.beta_2,
-                                             opt.epsilon)
-        return lr, decay, beta_1, beta_2, tf.pow(beta_1, step), tf.pow(beta_2, step), eps_hat
-
-    lr, decay, beta_1, beta_2, beta_1_power, beta_2_power, eps_hat = _shared(opt, tf, variable, make)
-    m, v = (opt._slot(s, variable) for s in (opt._momentums, opt._velocities))
-    return apply_adam(tf, variable.handle, m.handle, v.handle, tf.cast(opt._dense(gradient), dtype),
-                      lr, beta_1, beta_2, beta_1_power, beta_2_power, eps_hat, _decay_or_none(opt, variable, decay),
-                      dtype, opt.convention, decay_may_be_zero(opt))
-
-
-def sgdw(opt, tf, gradient, variable, learning_rate):
-    """One SGDW step of a Keras 2 / Keras 3 (TensorFlow) optimizer ``opt`` on ``variable``."""
-    dtype = tf.as_dtype(variable.dtype)
-    lr, decay = _shared(opt, tf, variable, lambda: opt._step_rates(dtype, _rate(learning_rate)))
-    buf = opt._slot(opt._momentums, variable)
-    return apply_sgd(tf, variable.handle, None if buf is None else buf.handle,
-                     tf.cast(opt._dense(gradient), dtype), lr, opt.momentum, opt.nesterov,
-                     _decay_or_none(opt, variable, decay), dtype, opt.convention, decay_may_be_zero(opt))
-
-
-def _decay_or_none(opt, variable, decay):
-    if not opt._decays(variable) or (isinstance(decay, float) and decay == 0.0):
-        return None
-    return decay
-
-
-def decay_may_be_zero(opt):
-    """Whether ``opt``'s ``weight_decay`` was last set to 0 (``opt._weight_decay``, the float
-    last given; SGDW's default).  A traced step still decays by the variable's value, which
-    a later ``weight_decay = x`` changes; this only decides the graph's shape."""
-    return getattr(opt, "_weight_decay", None) == 0.0
+def apply(tf, kind, var, slots, grad, c, decay, convention, decay_may_be_zero, nesterov=False):
+    """One step on resource handles: ``var``, its ``slots`` (AdamW: ``m``, ``v``; SGDW: the
+    momentum buffer, or none), the dense gradient ``grad`` in the variable's dtype, the
+    coefficients ``c`` (:func:`kernel_coefficients`) and this variable's decay ``decay``
+    (None: no decay pass).  Returns the op."""
+    dtype = grad.dtype
+    if decay is not None and isinstance(decay, float) and decay == 0.0:
+        decay = None
+    if kind == "adamw":
+        m, v = slots
+        return apply_adam(tf, var, m, v, grad, c["lr"], c["beta_1"], c["beta_2"], c["beta_1_power"],
+                          c["beta_2_power"], c["eps_hat"], decay, dtype, convention, decay_may_be_zero)
+    return apply_sgd(tf, var, slots[0] if slots else None, grad, c["lr"], c["momentum"], nesterov, decay,
+                     dtype, convention, decay_may_be_zero)
 
 
 def _decay(tf, var, decay, dtype, decay_form, may_be_zero=False):

@@ -1,11 +1,13 @@
 """Fast evaluations of the rule on Keras 3's torch backend: all variables in one call.
 
 The rule (:mod:`._rule`) stays the one definition; this module evaluates the same
-formulas, with the coefficients from the plain path's own code
-(:meth:`._common.Decoupled._coefficients`, :func:`._rule.adam_coefficients`), over *lists*
-of tensors instead of Keras's per-variable ``update_step`` (a dozen small eager ops and
-their temporaries per variable).  Variables are grouped by (dtype, device, decayed or not),
-so mixed dtypes and ``exclude_from_weight_decay`` keep their own coefficients.
+formulas, with the coefficients from the plain path's own code (the declaration's
+``_step_coefficients``, :mod:`._optimizers`), over *lists* of tensors instead of Keras's
+per-variable ``update_step`` (a dozen small eager ops and their temporaries per variable).
+Variables are grouped by (dtype, device, decayed or not) (:func:`groups`), so mixed dtypes
+and ``exclude_from_weight_decay`` keep their own coefficients.  The adapter
+(:class:`.keras3._Torch`) hands :func:`step` the tensors, the coefficients and the
+optimizer's settings; this module reads nothing of the optimizer.
 
 ``"foreach"``
     ``torch._foreach_*`` ops, in place: ``m.lerp_(g, 1-b1)`` (= ``m + (g-m)(1-b1)``),
@@ -45,35 +47,60 @@ These round differently from the plain path (fused multiply-adds, float64 coeffi
 the kernel), never differently in exact arithmetic; ``tests/test_fast_paths.py`` holds every
 mode to the float64 reference (the trajectory tolerance) and to the plain path (4e-6).
 ``optimizer.fast_path = None`` selects the plain per-variable path, and so does tracing by
-``torch.compile`` (Keras's ``jit_compile=True``; :meth:`.keras3._Keras3._fast`).  Coefficients are read
+``torch.compile`` (Keras's ``jit_compile=True``; :meth:`.keras3._Torch._backend_update_step`).  Coefficients are read
 as Python floats (one device sync per group and step on a GPU).  Imported only on the torch
 backend.
 """
 import torch
 
-from . import _detect, _rule
+from . import _detect, _validate
 from ._conventions import CONVENTIONS
 
-def _groups(opt, grads, variables, decays_matter=True):
-    """Variables grouped by (dtype, device, decays): each group shares its coefficients."""
-    groups = {}
+# The dtypes torch's fused AdamW and SGD kernels take.
+_FUSED_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
+def mode(fast_path):
+    """``fast_path`` checked; None where it selects the per-variable path."""
+    return _validate.fast_path(fast_path)
+
+
+def groups(grads, variables, decays):
+    """``(dtype, decays, [(gradient, variable), ...])`` for the variables that share their
+    coefficients: the same dtype, device and ``decays(variable)``."""
+    found = {}
     for g, v in zip(grads, variables):
         x = v.value
-        key = (x.dtype, x.device, opt._decays(v) if decays_matter else False)
-        groups.setdefault(key, []).append((g, v))
-    return groups.values()
+        found.setdefault((x.dtype, x.device, decays(v)), (v.dtype, []))[1].append((g, v))
+    return [(dtype, key[2], pairs) for key, (dtype, pairs) in found.items()]
+
+
+def step(kind, fast_path, xs, gs, slots, c, decays, t, settings):
+    """One step of ``kind`` ("adamw", "sgdw") on the tensors ``xs`` (weights, in place),
+    ``gs`` (gradients), ``slots`` (one list per declared slot, None for an absent one),
+    with the step coefficients ``c`` of their dtype, ``decays`` (whether they decay), ``t()``
+    the 1-based step as an int, and ``settings`` (convention, betas, epsilon, momentum,
+    nesterov as Python values)."""
+    fused = fast_path in ("auto", "fused")
+    with torch.no_grad():
+        gs = [_as(g, x) for g, x in zip(gs, xs)]
+        decay = _scalar(c["decay"]) if decays else 0.0
+        if kind == "adamw":
+            # The fused kernel wins at every size, tiny tensors included (docs/benchmarks.md):
+            # no size threshold.
+            if not (fused and _fused_allowed(xs[0]) and _adamw_fused(xs, gs, slots, c, decay, t, settings)):
+                _adamw_foreach(xs, gs, slots, c, decay, settings)
+            return
+        lr, buf = _scalar(c["lr"]), slots[0]
+        if not (fused and _sgd_fused(xs, gs, buf, lr, decay, settings)):
+            _sgdw_foreach(xs, gs, buf, lr, decay, settings)
 
 
 def _as(g, x):
     return g if g.dtype == x.dtype else g.to(x.dtype)
 
 
-# The dtypes torch's fused AdamW and SGD kernels take.
-_FUSED_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
-
-
-def _fused_allowed(opt, group_key_variable):
-    x = group_key_variable.value
+def _fused_allowed(x):
     return x.dtype in _FUSED_DTYPES and _detect.torch_fused("adamw", x.device.type)
 
 
@@ -88,45 +115,6 @@ def _decay_(convention, xs, decay):
         torch._foreach_add_(xs, xs, alpha=-decay)
 
 
-def adamw(opt, grads, variables, learning_rate):
-    mode = opt.fast_path
-    iterations = opt.iterations
-    with torch.no_grad():
-        for pairs in _groups(opt, grads, variables):
-            gs, vs = zip(*pairs)
-            first = vs[0]
-            # The fused kernel wins at every size here, tiny tensors included (1000 x 100:
-            # 1.3x faster than foreach on 2 CPU cores, measured): no size threshold.
-            if not (mode in ("auto", "fused") and _fused_allowed(opt, first)
-                    and _adamw_fused(opt, gs, vs, learning_rate, iterations)):
-                _adamw_foreach(opt, gs, vs, learning_rate, iterations)
-
-
-def _slots(opt, slots, vs):
-    return None if slots is None else [opt._slot(slots, v).value for v in vs]
-
-
-def _adamw_foreach(opt, gs, vs, learning_rate, iterations):
-    ops = opt.xp
-    first = vs[0]
-    lr, decay = opt._coefficients(first, learning_rate)
-    step = ops.cast(iterations + 1, first.dtype)
-    alpha, eps_hat = _rule.adam_coefficients(ops, opt.convention, step, lr, opt.beta_1, opt.beta_2, opt.epsilon)
-    xs = [v.value for v in vs]
-    gs = [_as(g, x) for g, x in zip(gs, xs)]
-    ms, us = _slots(opt, opt._momentums, vs), _slots(opt, opt._velocities, vs)
-    vmax = _slots(opt, opt._velocity_hats, vs)
-    torch._foreach_lerp_(ms, gs, 1 - opt.beta_1)  # m + (g - m)(1 - b1)
-    torch._foreach_mul_(us, opt.beta_2)  # v + (g g - v)(1 - b2) = b2 v + (1 - b2) g g
-    torch._foreach_addcmul_(us, gs, gs, value=1 - opt.beta_2)
-    if vmax is not None:
-        torch._foreach_maximum_(vmax, us)
-    denom = torch._foreach_sqrt(us if vmax is None else vmax)  # the one temporary
-    torch._foreach_add_(denom, _scalar(eps_hat))
-    _decay_(opt.convention, xs, _scalar(decay))
-    torch._foreach_addcdiv_(xs, ms, denom, value=-_scalar(alpha))  # - alpha m / (sqrt(v) + eps_hat)
-
-
 def _scalar(value):
     """A coefficient as a Python float, as the in-place foreach ops take it (``alpha=``,
     ``value=``).  It is the float32 (or float64) value itself, exactly; on a GPU, reading it
@@ -134,80 +122,75 @@ def _scalar(value):
     return float(value)
 
 
-def _adamw_fused(opt, gs, vs, learning_rate, iterations):
+def _adamw_foreach(xs, gs, slots, c, decay, s):
+    ms, us, vmax = slots
+    torch._foreach_lerp_(ms, gs, 1 - s["beta_1"])  # m + (g - m)(1 - b1)
+    torch._foreach_mul_(us, s["beta_2"])  # v + (g g - v)(1 - b2) = b2 v + (1 - b2) g g
+    torch._foreach_addcmul_(us, gs, gs, value=1 - s["beta_2"])
+    if vmax is not None:
+        torch._foreach_maximum_(vmax, us)
+    denom = torch._foreach_sqrt(us if vmax is None else vmax)  # the one temporary
+    torch._foreach_add_(denom, _scalar(c["eps_hat"]))
+    _decay_(s["convention"], xs, decay)
+    torch._foreach_addcdiv_(xs, ms, denom, value=-_scalar(c["alpha"]))  # - alpha m / (sqrt(v) + eps_hat)
+
+
+def _adamw_fused(xs, gs, slots, c, decay, t, s):
     """AdamW through ``torch._fused_adamw_``; False, having changed nothing, where the
     kernel cannot give the rule (a decay not ``lr_t lambda`` at a zero rate)."""
-    first = vs[0]
-    lr, decay = opt._coefficients(first, learning_rate)  # lr_t in the variable dtype, as the rule
-    lr = float(lr)
-    if isinstance(decay, float) and decay == 0.0:  # excluded from decay, or lambda = 0
+    lr = _scalar(c["lr"])  # lr_t in the variable dtype, as the rule
+    convention = s["convention"]
+    if decay == 0.0:  # excluded from decay, or lambda = 0
         weight_decay = 0.0
-    elif CONVENTIONS[opt.convention].decay == "lr":
-        weight_decay = opt.weight_decay
+    elif CONVENTIONS[convention].decay == "lr":
+        weight_decay = _scalar(c["weight_decay"])
     elif lr > 0.0:
-        weight_decay = _scalar(decay) / lr  # the kernel's lr_t * lambda_k is d_t
+        weight_decay = decay / lr  # the kernel's lr_t * lambda_k is d_t
     else:
         return False
-    t = int(opt.xp.convert_to_numpy(iterations)) + 1  # (Keras 3.3's Variable has no __int__)
-    bias_2 = 1.0 - opt.beta_2 ** t
-    eps = opt.epsilon
-    if CONVENTIONS[opt.convention].epsilon == "outside":
+    t = t()
+    bias_2 = 1.0 - s["beta_2"] ** t
+    eps = s["epsilon"]
+    if CONVENTIONS[convention].epsilon == "outside":
         eps = eps / bias_2 ** 0.5  # the kernel adds eps' to sqrt(v)/sqrt(1-b2^t)
-    xs = [v.value for v in vs]
-    gs = [_as(g, x) for g, x in zip(gs, xs)]
-    ms, us = _slots(opt, opt._momentums, vs), _slots(opt, opt._velocities, vs)
-    vmax = _slots(opt, opt._velocity_hats, vs)
-    step = torch.full((), float(t), dtype=torch.float32, device=first.value.device)
+    ms, us, vmax = slots
+    step = torch.full((), float(t), dtype=torch.float32, device=xs[0].device)
     torch._fused_adamw_(xs, gs, ms, us, vmax if vmax is not None else [], [step] * len(xs),
-                        lr=lr, beta1=opt.beta_1, beta2=opt.beta_2, weight_decay=weight_decay, eps=eps,
+                        lr=lr, beta1=s["beta_1"], beta2=s["beta_2"], weight_decay=weight_decay, eps=eps,
                         amsgrad=vmax is not None, maximize=False)
     return True
 
 
-def sgdw(opt, grads, variables, learning_rate):
-    fused = opt.fast_path in ("auto", "fused")
-    with torch.no_grad():
-        for pairs in _groups(opt, grads, variables):
-            gs, vs = zip(*pairs)
-            lr, decay = opt._coefficients(vs[0], learning_rate)
-            lr, decay = _scalar(lr), _scalar(decay)
-            xs = [v.value for v in vs]
-            gs = [_as(g, x) for g, x in zip(gs, xs)]
-            bufs = _slots(opt, opt._momentums, vs)
-            if fused and _sgd_fused(opt, xs, gs, bufs, lr, decay):
-                continue
-            _sgdw_foreach(opt, xs, gs, bufs, lr, decay)
-
-
-def _sgd_fused(opt, xs, gs, bufs, lr, decay):
+def _sgd_fused(xs, gs, bufs, lr, decay, s):
     """SGDW through ``torch._fused_sgd_`` where it gives the rule (see the module
     docstring); False, having changed nothing, where it does not."""
     x = xs[0]
     if not _detect.torch_fused("sgd", x.device.type) or x.dtype not in _FUSED_DTYPES:
         return False
+    convention, nesterov = s["convention"], s["nesterov"]
     kw = dict(maximize=False, is_first_step=False)  # buffers start at zero: no first-step copy
     if bufs is None:  # x (1 - d) - lr g: the decay as the kernel's coupled decay, one pass
         if lr == 0.0:
-            _decay_(opt.convention, xs, decay)
+            _decay_(convention, xs, decay)
             return True
         torch._fused_sgd_(xs, gs, [], weight_decay=decay / lr, momentum=0.0, lr=lr, dampening=0.0,
                           nesterov=False, **kw)
         return True
-    torch_form = CONVENTIONS[opt.convention].momentum == "torch"
-    if not torch_form and (opt.nesterov or x.dtype == torch.float64):
+    torch_form = CONVENTIONS[convention].momentum == "torch"
+    if not torch_form and (nesterov or x.dtype == torch.float64):
         return False
-    _decay_(opt.convention, xs, decay)  # every update below adds to decayed(x)
+    _decay_(convention, xs, decay)  # every update below adds to decayed(x)
     if torch_form:  # b = mu b + g; x -= lr (g + mu b | b)
-        torch._fused_sgd_(xs, gs, bufs, weight_decay=0.0, momentum=opt.momentum, lr=lr, dampening=0.0,
-                          nesterov=bool(opt.nesterov), **kw)
+        torch._fused_sgd_(xs, gs, bufs, weight_decay=0.0, momentum=s["momentum"], lr=lr, dampening=0.0,
+                          nesterov=bool(nesterov), **kw)
     else:  # u = mu u + (1 - (1 + lr)) g = mu u - lr g;  x -= (-1) u
-        torch._fused_sgd_(xs, gs, bufs, weight_decay=0.0, momentum=opt.momentum, lr=-1.0,
+        torch._fused_sgd_(xs, gs, bufs, weight_decay=0.0, momentum=s["momentum"], lr=-1.0,
                           dampening=1.0 + lr, nesterov=False, **kw)
     return True
 
 
-def _sgdw_foreach(opt, xs, gs, bufs, lr, decay):
-    convention, mu = opt.convention, opt.momentum
+def _sgdw_foreach(xs, gs, bufs, lr, decay, s):
+    convention, mu = s["convention"], s["momentum"]
     _decay_(convention, xs, decay)  # every update below adds to decayed(x)
     if bufs is None:  # x = decayed(x) - lr g
         torch._foreach_add_(xs, gs, alpha=-lr)
@@ -215,7 +198,7 @@ def _sgdw_foreach(opt, xs, gs, bufs, lr, decay):
         # b = mu b + g;  x = decayed(x) - lr (g + mu b | b)
         torch._foreach_mul_(bufs, mu)
         torch._foreach_add_(bufs, gs)
-        if opt.nesterov:  # torch.optim.SGD's own evaluation: d = g + mu b; x += -lr d
+        if s["nesterov"]:  # torch.optim.SGD's own evaluation: d = g + mu b; x += -lr d
             torch._foreach_add_(xs, torch._foreach_add(gs, bufs, alpha=mu), alpha=-lr)
         else:
             torch._foreach_add_(xs, bufs, alpha=-lr)
@@ -223,7 +206,7 @@ def _sgdw_foreach(opt, xs, gs, bufs, lr, decay):
         # u = mu u - lr g;  x = decayed(x) + (mu u - lr g | u)
         torch._foreach_mul_(bufs, mu)
         torch._foreach_add_(bufs, gs, alpha=-lr)
-        if opt.nesterov:
+        if s["nesterov"]:
             torch._foreach_add_(xs, bufs, alpha=mu)
             torch._foreach_add_(xs, gs, alpha=-lr)
         else:

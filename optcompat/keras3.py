@@ -1,15 +1,16 @@
 """AdamW and SGDW for Keras 3 (``keras.optimizers.Optimizer``; tensorflow, jax, torch backends).
 
-A thin adapter: it validates (:mod:`._validate`), creates the slots, and maps the one
-rule (:mod:`._rule`, over ``keras.ops``, wired by :mod:`._common`) onto ``update_step``.
-The host base class keeps everything else it does: schedules, clipping, EMA, gradient
-accumulation, loss scaling, ``tf.distribute`` hooks, stateless JAX training, saving.
+The family's hooks only (:mod:`._common` lists them); the optimizers are declared in
+:mod:`._optimizers` and the math is :mod:`._rule`, over ``keras.ops``.  What differs per
+backend is one hook class, chosen once at import as Keras chooses its own optimizer's
+backend class: :class:`_TensorFlow` (TensorFlow's fused kernels, :mod:`._tf`),
+:class:`_Torch` (all variables at once, :mod:`._torch_fast`), :class:`_Backend` (jax, and
+any other).  The host base class keeps everything else it does: schedules, clipping, EMA,
+gradient accumulation, loss scaling, ``tf.distribute`` hooks, stateless JAX training, saving.
 """
-import sys
-
-from . import _detect, _validate
-from ._common import ADAMW_DOC, SGDW_DOC, Decoupled
-from ._conventions import DEFAULT
+from . import _detect
+from ._common import Decoupled
+from ._optimizers import SPECS, make
 
 keras, _Optimizer = _detect.host("keras3")  # ImportError naming the releases if absent
 ops = keras.ops
@@ -19,55 +20,95 @@ __all__ = ["AdamW", "SGDW"]
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 
 
-def _is_schedule(value):
-    return isinstance(value, _Schedule)
+class _Backend(object):
+    """Hooks of a backend whose values are concrete unless traced (jax: a tracer refuses
+    ``float()``), with no fast path."""
+
+    def _concrete(self, variable):
+        """``variable``'s value as a float where it is concrete now; None inside a traced step."""
+        try:
+            return float(ops.convert_to_numpy(variable))
+        except Exception:  # a jax tracer, a symbolic TF tensor
+            return None
 
 
-class _Keras3(Decoupled, _Optimizer):
+def _tensorflow_hooks():
+    """The tensorflow backend: TensorFlow's fused kernels (:class:`._tf.FusedKernels`: its
+    eager test, dense gradients and ``_fast_one``), coefficients shared per step."""
+    from . import _tf
+
+    class _TensorFlow(_tf.FusedKernels, _Backend):
+        def apply(self, grads, trainable_variables=None):
+            with _tf._tf_fast.step_scope(self):  # coefficients built once per step, not per variable
+                return super().apply(grads, trainable_variables)
+
+    return _TensorFlow
+
+
+class _Torch(_Backend):
+    """The torch backend: every variable at once (:mod:`._torch_fast`), except under
+    ``torch.compile`` (``jit_compile=True``), where the per-variable rule compiles."""
+
+    def _fast_modes(self):
+        return ("foreach", "fused")
+
+    def _concrete(self, variable):
+        if _detect.torch_compiling():
+            return None  # dynamo would break the graph on a float()
+        return _Backend._concrete(self, variable)
+
+    def _eager(self):
+        return not _detect.torch_compiling()
+
+    def _settings(self):
+        """The convention and the declaration's arguments, as Python values (what torch's
+        kernels take)."""
+        settings = {name: getattr(self, name) for name in self._kept}
+        settings["convention"] = self.convention
+        return settings
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        from . import _torch_fast
+
+        if _torch_fast.mode(self.fast_path) is None or _detect.torch_compiling():
+            # dynamo cannot trace the fused kernels (no fake tensor impl) nor read
+            # coefficients as floats; inductor fuses the per-variable rule instead
+            return super()._backend_update_step(grads, trainable_variables, learning_rate)
+        def step():  # the 1-based step as an int (Keras 3.3's Variable has no __int__)
+            return int(ops.convert_to_numpy(self.iterations)) + 1
+
+        settings = self._settings()
+        for dtype, decays, pairs in _torch_fast.groups(grads, trainable_variables, self._decays):
+            c = self._step_coefficients(ops, dtype, learning_rate, self.iterations)
+            gs, vs = zip(*pairs)
+            slots = [None if column[0] is None else [s.value for s in column]
+                     for column in zip(*(self._slot_values(v) for v in vs))]
+            _torch_fast.step(self.kind, self.fast_path, [v.value for v in vs], list(gs), slots, c,
+                             decays, step, settings)
+
+
+# Chosen once: Keras 3 fixes its backend at import.
+_BACKEND = {"tensorflow": _tensorflow_hooks, "torch": lambda: _Torch}.get(
+    keras.backend.backend(), lambda: _Backend)()
+
+
+class _Keras3(_BACKEND, Decoupled, _Optimizer):
     """The Keras 3 hooks of :class:`._common.Decoupled`."""
 
     xp = ops
-    # On the torch backend, how the rule is evaluated over all variables at once
-    # (:mod:`._torch_fast`): "auto", "fused", "foreach", or None for the per-variable path.
-    # On the tensorflow backend, "auto" / "fused" run AdamW / SGDW through TensorFlow's
-    # fused training kernels (:mod:`._tf_fast`).
-    fast_path = "auto"
 
-    def _fast_modes(self):
-        return {"torch": ("foreach", "fused"), "tensorflow": ("fused",)}.get(keras.backend.backend(), ())
+    @staticmethod
+    def _is_schedule(value):
+        return isinstance(value, _Schedule)
 
-    def _fast(self):
-        """The torch fast-path module, or None (other backends, ``fast_path = None``, or
-        inside ``torch.compile``)."""
-        _validate.fast_path(self.fast_path)
-        if self.fast_path is None or keras.backend.backend() != "torch":
-            return None
-        if _detect.torch_compiling():
-            # jit_compile=True on torch: dynamo cannot trace the fused kernels (no fake
-            # tensor impl) nor read coefficients as floats; the per-variable rule compiles,
-            # and inductor fuses it as it fuses Keras's own optimizers.
-            return None
-        from . import _torch_fast
+    @staticmethod
+    def _initial_rate(learning_rate):
+        return float(ops.convert_to_numpy(learning_rate(0))) if isinstance(learning_rate, _Schedule) else None
 
-        return _torch_fast
-
-    def _tf_fused(self, gradient, variable):
-        """The tensorflow backend's fused-kernel module when it applies here, else None."""
-        if keras.backend.backend() != "tensorflow":
-            return None
-        from . import _tf_fast  # usable() validates fast_path and honours None
-
-        return _tf_fast if _tf_fast.usable(self, sys.modules["tensorflow"], variable) else None
-
-    def __init__(self, learning_rate, weight_decay, convention, exclude_from_weight_decay,
-                 clipnorm, clipvalue, global_clipnorm, name, **kwargs):
-        checked = _validate.common(learning_rate, weight_decay, convention, clipnorm, clipvalue,
-                                   global_clipnorm, exclude_from_weight_decay, _is_schedule)
-        lr = checked["learning_rate"]
-        lr0 = float(ops.convert_to_numpy(lr(0))) if _is_schedule(lr) else None
-        _validate.initial_learning_rate(lr0, checked["convention"])
-        super().__init__(
-            learning_rate=lr,
+    def _init_host(self, checked, name, kwargs):
+        _Optimizer.__init__(
+            self,
+            learning_rate=checked["learning_rate"],
             # The base class's own decay is switched off (_apply_weight_decay); the rule
             # applies it.  Passing the value keeps `weight_decay` in the host's config.
             weight_decay=checked["weight_decay"],
@@ -77,7 +118,6 @@ class _Keras3(Decoupled, _Optimizer):
             name=name,
             **kwargs
         )
-        self._init_decoupled(checked, lr0)
 
     def _apply_weight_decay(self, variables):
         return None  # decay is part of the rule: each convention scales it differently
@@ -90,42 +130,27 @@ class _Keras3(Decoupled, _Optimizer):
         self._track_variable(variable)
         return variable
 
-    def _concrete(self, variable):
-        """``variable``'s value as a float where it is concrete now; None inside a traced step."""
-        if keras.backend.backend() == "torch" and _detect.torch_compiling():
-            return None  # dynamo would break the graph on a float()
-        try:
-            return float(ops.convert_to_numpy(variable))
-        except Exception:  # a jax tracer, a symbolic TF tensor
-            return None
-
     def _host_allows_decay(self, variable):
         return self._use_weight_decay(variable)  # honours opt.exclude_from_weight_decay(...)
 
-    def _eager(self):
-        # jax tracers refuse float() (caught by the check); TF and torch.compile need asking
-        backend = keras.backend.backend()
-        if backend == "torch":
-            return not _detect.torch_compiling()
-        tf = sys.modules.get("tensorflow") if backend == "tensorflow" else None
-        return tf is None or tf.executing_eagerly()
+    # Keras 3's own slot names (Adam: momentum, velocity, velocity_hat)
+    _SLOT_NAMES = {"m": "momentum", "v": "velocity", "vhat": "velocity_hat", "momentum": "momentum"}
 
-    def _dense(self, gradient):
-        # tf.IndexedSlices (Embedding on the tensorflow backend) -> dense: the dense result,
-        # as the host's own Adam gives (every row's moments decay each step).  Only the
-        # tensorflow backend makes them, so TensorFlow is already imported then.
-        if type(gradient).__name__ == "IndexedSlices":
-            return sys.modules["tensorflow"].convert_to_tensor(gradient)
-        return gradient
+    def build(self, var_list):
+        if self.built:
+            return
+        super().build(var_list)
+        self._build_slots(var_list, lambda v, key: self.add_variable_from_reference(
+            v, name=self._SLOT_NAMES[key]))
 
-    def _slot(self, slots, variable):
-        return None if slots is None else slots[self._get_variable_index(variable)]
+    def _slot_values(self, variable):
+        return self._slots_at(self._get_variable_index(variable))
 
     def _assign(self, variable, value):
         self.assign(variable, value)
 
-    def _slots_for(self, variables, name):
-        return [self.add_variable_from_reference(v, name=name) for v in variables]
+    def update_step(self, gradient, variable, learning_rate):
+        return self._apply_one(gradient, variable, lambda: learning_rate, self.iterations)
 
     def apply(self, grads, trainable_variables=None):
         grads = list(grads)
@@ -143,12 +168,7 @@ class _Keras3(Decoupled, _Optimizer):
                 pass
             else:
                 self._check_learning_rate(self._learning_rate, step)
-        if keras.backend.backend() != "tensorflow":
-            return super().apply(grads, trainable_variables)
-        from . import _tf_fast
-
-        with _tf_fast.step_scope(self):  # coefficients built once per step, not per variable
-            return super().apply(grads, trainable_variables)
+        return super().apply(grads, trainable_variables)
 
     def get_config(self):
         config = super().get_config()
@@ -156,65 +176,8 @@ class _Keras3(Decoupled, _Optimizer):
         return config
 
 
-@keras.saving.register_keras_serializable(package="optcompat")
-class AdamW(_Keras3):
-    __doc__ = ADAMW_DOC % ("Keras 3", ", or a callable")
-
-    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-7, amsgrad=False, convention=DEFAULT, exclude_from_weight_decay=None,
-                 clipnorm=None, clipvalue=None, global_clipnorm=None, name="AdamW", **kwargs):
-        checked = _validate.adamw(beta_1, beta_2, epsilon, amsgrad)
-        super().__init__(learning_rate, weight_decay, convention, exclude_from_weight_decay,
-                         clipnorm, clipvalue, global_clipnorm, name, **kwargs)
-        self._keep(checked)
-
-    def build(self, var_list):
-        if self.built:
-            return
-        super().build(var_list)
-        self._momentums = self._slots_for(var_list, "momentum")
-        self._velocities = self._slots_for(var_list, "velocity")
-        self._velocity_hats = self._slots_for(var_list, "velocity_hat") if self.amsgrad else None
-
-    def update_step(self, gradient, variable, learning_rate):
-        fused = self._tf_fused(gradient, variable)
-        if fused is not None:
-            return fused.adamw(self, sys.modules["tensorflow"], gradient, variable, learning_rate, self.iterations)
-        self._adamw_step(gradient, variable, learning_rate, self.iterations)
-
-    def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        fast = self._fast()
-        if fast is None:
-            return super()._backend_update_step(grads, trainable_variables, learning_rate)
-        fast.adamw(self, grads, trainable_variables, learning_rate)
+def _register(cls):
+    return keras.saving.register_keras_serializable(package="optcompat")(cls)
 
 
-@keras.saving.register_keras_serializable(package="optcompat")
-class SGDW(_Keras3):
-    __doc__ = SGDW_DOC % ("Keras 3", ", or a callable")
-
-    def __init__(self, learning_rate=0.01, weight_decay=0.0, momentum=0.0, nesterov=False,
-                 convention=DEFAULT, exclude_from_weight_decay=None, clipnorm=None,
-                 clipvalue=None, global_clipnorm=None, name="SGDW", **kwargs):
-        checked = _validate.sgdw(momentum, nesterov)
-        super().__init__(learning_rate, weight_decay, convention, exclude_from_weight_decay,
-                         clipnorm, clipvalue, global_clipnorm, name, **kwargs)
-        self._keep(checked)
-
-    def build(self, var_list):
-        if self.built:
-            return
-        super().build(var_list)
-        self._momentums = self._slots_for(var_list, "momentum") if self.momentum else None
-
-    def update_step(self, gradient, variable, learning_rate):
-        fused = self._tf_fused(gradient, variable)
-        if fused is not None:
-            return fused.sgdw(self, sys.modules["tensorflow"], gradient, variable, learning_rate)
-        self._sgdw_step(gradient, variable, learning_rate)
-
-    def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        fast = self._fast()
-        if fast is None:
-            return super()._backend_update_step(grads, trainable_variables, learning_rate)
-        fast.sgdw(self, grads, trainable_variables, learning_rate)
+AdamW, SGDW = (make(spec, _Keras3, "Keras 3", __name__, _register) for spec in SPECS)

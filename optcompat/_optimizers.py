@@ -1,0 +1,173 @@
+"""AdamW and SGDW, declared once: signature, defaults, checks, slots, per-step coefficients,
+update and documentation.
+
+A declaration is a mixin placed first in a family's class (``class AdamW(AdamWSpec,
+_Keras3)``, made by :func:`make`): its ``__init__`` is the user's signature; it checks the
+optimizer's own arguments, then hands the shared ones to
+:meth:`._common.Decoupled._construct`, which checks them and calls the family's hooks.  The
+update math is :mod:`._rule`; a declaration only says which slots, coefficients and rule an
+optimizer has.
+"""
+import textwrap
+import types
+
+from . import _rule, _validate
+from ._conventions import DEFAULT
+
+_SHARED_ARGS = """
+    convention: whose numbers to reproduce, one of ``optcompat.CONVENTIONS``:
+        ``"keras"`` (default; the host's own optimizer), ``"torch"`` (``torch.optim``),
+        ``"tfa"`` (TensorFlow Addons: the decay not scaled by the learning rate),
+        ``"paper"`` (Loshchilov & Hutter's Algorithm 2: the decay scaled by the schedule
+        multiplier ``lr_t / lr_0``), ``"keras-adamw"`` (the keras-adamw package: the paper's
+        decay with Keras's epsilon).
+    exclude_from_weight_decay: None or a list of regular expressions; a variable whose path
+        (or name) matches one gets no decay.  ``opt.exclude_from_weight_decay(var_list=...,
+        var_names=...)`` adds to it, as in Keras.
+    clipnorm: None or > 0: clip each gradient to this norm.
+    clipvalue: None or > 0: clip each gradient element to this magnitude.
+    global_clipnorm: None or > 0: clip all gradients to this global norm (at most one of the
+        three clipping arguments).
+    name: the optimizer's name.
+    **kwargs: the host base class's other keyword arguments, as in Keras (``use_ema``,
+        ``gradient_accumulation_steps``, ``loss_scale_factor``, OptimizerV2's ``decay``, ...).
+"""
+
+_LEARNING_RATE = """
+    learning_rate: a float >= 0, a host ``LearningRateSchedule``, or (where the family
+        calls one: Keras 3, OptimizerV2) a callable returning the rate; checked each eager
+        step to be finite and >= 0.
+"""
+
+
+def _block(text, indent):
+    return textwrap.indent(textwrap.dedent(text).strip("\n"), " " * indent) + "\n"
+
+
+def _doc(summary, args, rule, example):
+    """An API page: summary, one argument per line, the equations, an example, references."""
+    return (summary + "\n\n    Args:\n" + "".join(_block(a, 8) for a in (_LEARNING_RATE, args, _SHARED_ARGS))
+            + "\n" + _block(_rule.DECAY_DOC.split("\n", 1)[0], 4) + _block(_rule.DECAY_DOC.split("\n", 1)[1], 4)
+            + "\n    " + rule.strip() + "\n\n    Example::\n\n" + _block(example, 8)
+            + "\n" + _block(_rule.REFERENCES.split("\n", 1)[0], 4) + _block(_rule.REFERENCES.split("\n", 1)[1], 8))
+
+
+class Spec(object):
+    """What a declaration gives the shared core."""
+
+    kind = None  # "adamw" / "sgdw": the fast paths' kernel
+    # slot keys, in creation order (a family may name the slot variables otherwise), and the
+    # attribute holding each slot's list: the host's own Adam / SGD's, so that checkpoints
+    # name them alike
+    SLOTS = ()
+    SLOT_ATTRIBUTES = {"m": "_momentums", "v": "_velocities", "vhat": "_velocity_hats",
+                       "momentum": "_momentums"}
+    HYPERS = ()  # arguments read in the step: OptimizerV2 keeps them as hyperparameters
+
+    def _has_slot(self, key):
+        return True
+
+
+class AdamWSpec(Spec):
+    __doc__ = _doc(
+        """Adam with decoupled weight decay (Loshchilov & Hutter, 2019).""",
+        """
+    weight_decay: a float >= 0, the decoupled decay ``lambda``.  ``opt.weight_decay = x``
+        sets it for the steps that follow, compiled ones included (a callback's schedule).
+    beta_1: in [0, 1), the decay rate of the first moment ``m``.
+    beta_2: in [0, 1), the decay rate of the second moment ``v``.
+    epsilon: >= 0, added to ``sqrt(v)`` (where: see ``convention``).
+    amsgrad: bool; use ``vhat = max(vhat, v)`` in place of ``v`` (one more slot).
+""",
+        _rule.adam_update.__doc__,
+        """        from optcompat import AdamW
+
+        model.compile(optimizer=AdamW(learning_rate=1e-3, weight_decay=4e-3,
+                                      exclude_from_weight_decay=["bias"]), loss="mse")
+""")
+
+    kind = "adamw"
+    SLOTS = ("m", "v", "vhat")
+    HYPERS = ("beta_1", "beta_2")
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-7, amsgrad=False, convention=DEFAULT, exclude_from_weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name="AdamW", **kwargs):
+        own = _validate.adamw(beta_1, beta_2, epsilon, amsgrad)
+        self._construct(own, learning_rate, weight_decay, convention, exclude_from_weight_decay,
+                        clipnorm, clipvalue, global_clipnorm, name, kwargs)
+
+    def _has_slot(self, key):
+        return key != "vhat" or self.amsgrad
+
+    def _step_coefficients(self, xp, dtype, learning_rate, iterations):
+        """This step's coefficients in ``dtype``: ``lr`` (``lr_t``), ``decay`` (``d_t``),
+        ``step`` (``t``), the betas, ``alpha`` (``alpha_t``), ``eps_hat``."""
+        c = self._rates(dtype, learning_rate)
+        c["step"] = step = xp.cast(iterations + 1, dtype)
+        c["beta_1"], c["beta_2"] = (self._hyper_value(h, dtype) for h in self.HYPERS)
+        c["alpha"], c["eps_hat"] = _rule.adam_coefficients(
+            xp, self.convention, step, c["lr"], c["beta_1"], c["beta_2"], self.epsilon)
+        return c
+
+    def _new_values(self, xp, x, g, slots, c, decay):
+        """``(x, m, v, vhat)`` after the step (``vhat`` None without amsgrad)."""
+        m, v, vmax = slots
+        return _rule.adam_update(xp, self.convention, x, g, m, v, vmax, c["alpha"], c["eps_hat"],
+                                 decay, c["beta_1"], c["beta_2"])
+
+
+class SGDWSpec(Spec):
+    __doc__ = _doc(
+        """SGD (optionally with momentum or Nesterov momentum) with decoupled weight decay.""",
+        """
+    weight_decay: a float >= 0 (default 0, as Keras's and torch's SGD), the decoupled decay
+        ``lambda``; settable during training as ``AdamW``'s.
+    momentum: in [0, 1); 0 keeps no momentum slot at all.
+    nesterov: bool, Nesterov momentum.
+""",
+        _rule.sgd_update.__doc__,
+        """        from optcompat import SGDW
+
+        model.compile(optimizer=SGDW(learning_rate=0.1, weight_decay=1e-4, momentum=0.9,
+                                     nesterov=True), loss="mse")
+""")
+
+    kind = "sgdw"
+    SLOTS = ("momentum",)
+    HYPERS = ("momentum",)
+
+    def __init__(self, learning_rate=0.01, weight_decay=0.0, momentum=0.0, nesterov=False,
+                 convention=DEFAULT, exclude_from_weight_decay=None, clipnorm=None,
+                 clipvalue=None, global_clipnorm=None, name="SGDW", **kwargs):
+        own = _validate.sgdw(momentum, nesterov)
+        self._construct(own, learning_rate, weight_decay, convention, exclude_from_weight_decay,
+                        clipnorm, clipvalue, global_clipnorm, name, kwargs)
+        # a Python bool fixed here decides whether the slot exists (momentum stays settable)
+        self._has_momentum = own["momentum"] > 0
+
+    def _has_slot(self, key):
+        return self._has_momentum
+
+    def _step_coefficients(self, xp, dtype, learning_rate, iterations):
+        """This step's coefficients in ``dtype``: ``lr``, ``decay``, ``momentum``."""
+        c = self._rates(dtype, learning_rate)
+        c["momentum"] = self._hyper_value("momentum", dtype)
+        return c
+
+    def _new_values(self, xp, x, g, slots, c, decay):
+        """``(x, buf)`` after the step (``buf`` None without momentum)."""
+        return _rule.sgd_update(self.convention, x, g, slots[0], c["lr"], decay, c["momentum"],
+                                self.nesterov)
+
+
+SPECS = (AdamWSpec, SGDWSpec)
+
+
+def make(spec, adapter, family, module, register):
+    """The family's class for a declaration: ``spec`` first, then the family's ``adapter``;
+    registered with the host's serialization by ``register``."""
+    name = spec.__name__[:-len("Spec")]
+    doc = spec.__doc__ + "\n    Family: %s (``optcompat.%s``).\n" % (family, module.rsplit(".", 1)[-1])
+    body = {"__doc__": doc, "__module__": module, "__qualname__": name}
+    return register(types.new_class(name, (spec, adapter), exec_body=lambda ns: ns.update(body)))

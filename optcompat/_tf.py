@@ -1,0 +1,67 @@
+"""What the TensorFlow-variable hosts share: the rule's array namespace over TensorFlow,
+dtype and shape reading for the gradient checks, and the hooks that put a step on
+TensorFlow's fused training kernels (:mod:`._tf_fast`).
+
+Used by the OptimizerV2 and Keras 2 adapters and by Keras 3's tensorflow backend; imported
+only by them (it imports TensorFlow).
+"""
+import types
+
+import tensorflow as tf
+
+from . import _tf_fast
+
+# The array namespace the rule (:mod:`._rule`) runs on.
+xp = types.SimpleNamespace(cast=tf.cast, sqrt=tf.sqrt, maximum=tf.maximum, power=tf.pow)
+
+
+def is_float(dtype):
+    return tf.as_dtype(dtype).is_floating
+
+
+def dtype_name(dtype):
+    return tf.as_dtype(dtype).base_dtype.name
+
+
+def shapes(gradient, variable):
+    """Both static shapes as lists; ``[]`` and ``[]`` where either rank is unknown (only
+    the dtype is checked then)."""
+    g, v = tf.TensorShape(gradient.shape), tf.TensorShape(variable.shape)
+    if g.rank is None or v.rank is None:
+        return [], []
+    return g.as_list(), v.as_list()
+
+
+def dense(gradient):
+    """``tf.IndexedSlices`` (an ``Embedding``'s gradient) as a dense tensor: the dense
+    result, as the host's own Adam gives (every row's moments decay each step)."""
+    return tf.convert_to_tensor(gradient) if isinstance(gradient, tf.IndexedSlices) else gradient
+
+
+class FusedKernels(object):
+    """Hooks of :class:`._common.Decoupled` for TensorFlow variables: eager detection,
+    dense gradients, and ``_fast_one`` through the fused kernels."""
+
+    def _fast_modes(self):
+        return ("fused",)
+
+    def _eager(self):
+        return tf.executing_eagerly()
+
+    def _dense(self, gradient):
+        return dense(gradient)
+
+    def _fast_one(self, gradient, variable, slots, rate, iterations, decays):
+        if not _tf_fast.usable(tf, self.fast_path, getattr(self, "amsgrad", False), variable):
+            return False, None
+        dtype = tf.as_dtype(variable.dtype)
+
+        def make():  # once per step, graph, device and dtype inside step_scope
+            c = self._step_coefficients(self.xp, dtype, rate(), iterations)
+            return _tf_fast.kernel_coefficients(tf, self.kind, c, dtype)
+
+        c = _tf_fast.shared(tf, self, variable, make)
+        decay = c["decay"] if decays else None
+        return True, _tf_fast.apply(tf, self.kind, variable.handle, [s.handle for s in slots if s is not None],
+                                    tf.cast(gradient, dtype), c, decay, self.convention,
+                                    self._decay_may_be_zero(), getattr(self, "nesterov", False))
