@@ -44,16 +44,28 @@ def tox_envs():
     return envs
 
 
+def declared(env, name):
+    """The value tox.ini's ``set_env`` gives ``name`` in ``env`` (by factor; the last matching
+    line wins), or None: the env declarations (OPTCOMPAT_ENV_*) are facts of tox.ini."""
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(os.path.join(ROOT, "tox.ini"))
+    factors = set(env.split("-"))
+    value = None
+    for line in cfg["testenv"]["set_env"].splitlines():
+        cond, _, setting = line.strip().rpartition(": ") if ": " in line else ("", "", line.strip())
+        key, _, val = setting.partition("=")
+        if key.strip() != name:
+            continue
+        # "a,b": any of the alternatives; "a-b": all of the factors; "!a": not the factor
+        if not cond or any(all((f[1:] not in factors) if f.startswith("!") else (f in factors)
+                                for f in alt.strip().split("-")) for alt in cond.split(",")):
+            value = val.strip()
+    return value
+
+
 def families_in(env):
-    """The families an env tests, from its name: what _detect finds with those versions."""
-    factors = env.split("-")
-    tf = next((f for f in factors if re.fullmatch(r"tf2\d+", f)), None)
-    tf = "2.%s" % tf[3:] if tf else ("2.21" if "tf" in factors else None)
-    keras3 = "keras3" in factors or (tf is not None and _detect.release(tf) >= (2, 16))
-    found = {"tensorflow": tf, "keras": "3.15" if keras3 else None,
-             "tf_keras": "2.21" if "tfkeras" in factors else None,
-             "jax": None, "torch": None, "tensorflow_addons": None}
-    return [f for f in _detect.host_modules(found) if _detect.adapter_available(f)]
+    """The families an env tests: its declaration in tox.ini (OPTCOMPAT_ENV_FAMILIES)."""
+    return [f for f in (declared(env, "OPTCOMPAT_ENV_FAMILIES") or "").split(",") if f]
 
 
 def support():
@@ -77,37 +89,11 @@ def support():
 
 
 def deviations():
-    """Known host deviations and save-format limitations, from tests/deviations.py."""
+    """Known host deviations and save-format limitations: tests/deviations.py's one list."""
     sys.path.insert(0, os.path.join(ROOT, "tests"))
     import deviations as dev
 
-    rows = ["| host (test env) | what | upstream behaviour |", "|---|---|---|"]
-    for host, entries in sorted(dev.KNOWN.items()):
-        for name, reason in sorted(entries.items()):
-            rows.append("| `%s` | host `%s` numbers | %s |" % (host, name, reason))
-    for family, fmt, first, last, reason in dev.SAVE_LIMITS:
-        rows.append("| `%s` on TF 2.%d-2.%d | resume from `%s` | %s |" % (family, first, last, fmt, reason))
-    (first, last), reason = dev.ACCUMULATION_DECAY
-    rows.append("| `keras3` on Keras 3.%d-3.%d | decay under `gradient_accumulation_steps` | %s |"
-                % (first, last, reason))
-    for family, backends, reason in dev.STALE_WEIGHT_DECAY:
-        where = "`%s`" % family + (" on " + " / ".join(backends) if backends else "")
-        rows.append("| %s | `weight_decay` set during `fit` | %s |" % (where, reason))
-    for family, backend, (first, last), reason in dev.JIT_COMPILE_LIMITS:
-        rows.append("| `%s` on Keras 3.%d-3.%d, %s | `fit` under `compile(jit_compile=True)` | %s |"
-                    % (family, first, last, backend, reason))
-    (first, last), reason = dev.MIRRORED
-    rows.append("| `keras3` on Keras 3.%d-3.%d, tensorflow | `fit` under `MirroredStrategy` | %s |"
-                % (first, last, reason))
-    peers = {"Adam": "`Adam` / `AdamW`", "SGD": "`SGD(momentum)`", "TFA": "TFA `AdamW` / `SGDW`"}
-    for family, kind, minors, reason in dev.SPARSE:
-        span = "" if not minors else " on TF 2.%d" % minors[0] if minors[0] == minors[1] \
-            else " on TF 2.%d-2.%d" % minors
-        where = "`%s`%s" % (family, span)
-        if family == "keras3":
-            where += " on tensorflow"
-        rows.append("| %s | %s on sparse gradients | %s |" % (where, peers[kind], reason))
-    return "\n".join(rows)
+    return "\n".join(dev.rows())
 
 
 SECTIONS = {"conventions": conventions, "support": support, "deviations": deviations}

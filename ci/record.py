@@ -3,10 +3,11 @@
     python ci/record.py --env NAME --out DIR        (tox.ini runs this after the tests)
 
 writes ``DIR/NAME.json``: the env, its Python, ``optcompat.describe()`` and, for every family
-the env has (the same families the tests run, through the same harness, ``tests/hosts.py``):
+the env has (the same families the tests run -- the env's declaration, tests/support.py --
+through the same harness, ``tests/support.py``):
 
 * ``fixed``: the 40-step fixed-gradient trajectories of ``AdamW`` (default convention) and of
-  ``SGDW`` with momentum on ``test_trajectories.problem()``, with the per-step max-abs error
+  ``SGDW`` with momentum on ``support.problem()`` (tests/support.py), with the per-step max-abs error
   against the float64 reference (``tests/reference.py``);
 * ``fit``: a 200-step ``model.fit`` of a small dense model (fixed initial weights set with
   ``model.set_weights``, fixed data, fixed batch size, ``shuffle=False``, ``AdamW``): the loss
@@ -30,7 +31,7 @@ SCHEMA = 1
 
 # The recorded runs.  Changing any of these changes every env's record: rerun the matrix.
 FIXED = {
-    # name: (optimizer, kwargs, problem seed); kwargs from tests/test_trajectories.py
+    # name: (optimizer, kwargs, problem seed); kwargs from tests/support.py
     "AdamW": ("AdamW", "ADAM_CASES", "plain", 0),
     "SGDW-momentum": ("SGDW", "SGD_CASES", "momentum", 1),
 }
@@ -43,11 +44,10 @@ def _tests():
     path = os.path.join(ROOT, "tests")
     if path not in sys.path:
         sys.path.insert(0, path)
-    import hosts
     import reference
-    import test_trajectories
+    import support
 
-    return hosts, reference, test_trajectories
+    return support, reference, support
 
 
 def _floats(a):
@@ -156,10 +156,10 @@ def record(env, families=None):
            "distributions": distributions(), "families": {}, "errors": {}}
     hosts, reference, tt = _tests()
     if families is None:
-        families = [f for f in optcompat.available_families() if f in hosts.HOSTS]
+        families = [f for f in hosts.ENV.families if f in hosts.HOSTS]
     # families whose host is installed but that are not recorded here (no adapter yet, or no harness)
     rec["not_recorded"] = {f: ("no adapter optcompat.%s yet" % f if not optcompat._detect.adapter_available(f)
-                               else "no harness in tests/hosts.py")
+                               else "not declared for this env, or no harness in tests/support.py")
                            for f in sorted(optcompat._detect.host_modules()) if f not in families}
     if not families:
         rec["note"] = "no family recorded: %s" % (

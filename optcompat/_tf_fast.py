@@ -120,7 +120,7 @@ def apply(tf, kind, var, slots, grad, c, decay, convention, decay_may_be_zero, n
 def _decay(tf, var, decay, dtype, decay_form, may_be_zero=False):
     """``x <- decayed(x)`` on the handle ``var``; the ops to order after (none for None).
     ``may_be_zero``: inside a graph, the pass over the weights runs only where the decay is
-    not 0 (a no-op decay would cost SGDW with momentum 1.8x its step)."""
+    not 0 (a no-op pass would cost SGDW with momentum a full extra pass: docs/benchmarks.md)."""
     if decay is None:
         return []
     decay = tf.cast(decay, dtype)

@@ -39,8 +39,8 @@ Decay rounding: the fused kernel decays as ``x (1 - d)`` with a float32 ``(1 - d
 path rounds ``x - x d`` (the TensorFlow fast path, :mod:`._tf_fast`, keeps the convention's
 rounding).  A float32 ``1 - d`` is off by at most half a float32 ulp of 1 (3e-8), the same
 way every step: the decay applied is off by at most ``3e-8 / d`` of itself (at Keras's
-defaults, ``d = lr wd = 4e-6``, ``1 - d`` rounds to ``1 - 0.9984 d``: 0.16 % less decay,
-seen as 0.15 % over 3000 steps).  ``fast_path="foreach"`` or ``None`` keeps the subtract
+defaults, ``d = lr wd = 4e-6``, ``1 - d`` rounds to ``1 - 0.9984 d``: 0.16 % less decay
+each step).  ``fast_path="foreach"`` or ``None`` keeps the subtract
 rounding, at one more pass over the weights.
 
 These round differently from the plain path (fused multiply-adds, float64 coefficients in

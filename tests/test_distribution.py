@@ -7,10 +7,9 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
 import pytest
 
-from deviations import mirrored_deviation
+from deviations import match
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 
@@ -25,8 +24,7 @@ TRAIN = textwrap.dedent("""
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
-    from hosts import make_host
-    from test_keras_integration import data
+    from support import data, make_host
 
     host = make_host(family)
     x, y = data(128)
@@ -60,7 +58,8 @@ TRAIN = textwrap.dedent("""
             keras.distribution.set_distribution(keras.distribution.DataParallel(devices=jax.devices()))
             parallel = train(name, kw)
             keras.distribution.set_distribution(None)
-        out[name] = [float(np.max(np.abs(single - parallel))), float(np.max(np.abs(single - train(name, dict(kw, weight_decay=0.0)))))]
+        undecayed = train(name, dict(kw, weight_decay=0.0))
+        out[name] = [float(np.max(np.abs(single - parallel))), float(np.max(np.abs(single - undecayed)))]
     print("RESULT " + json.dumps(out))
 """)
 
@@ -72,7 +71,7 @@ def run_case(host, mode, tmp_path, env=None, with_host=False):
                           capture_output=True,
                           text=True, timeout=900, env=dict(os.environ, **(env or {})))
     assert proc.returncode == 0, proc.stderr[-4000:]
-    line = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")][-1]
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
     return json.loads(line[len("RESULT "):])
 
 
@@ -82,13 +81,13 @@ def check(result):
         assert decay_effect > 1e-3, (name, decay_effect)  # decay matters, so a doubled decay would show
 
 
+@pytest.mark.backends("tensorflow")  # tf.distribute.MirroredStrategy needs TensorFlow variables
 def test_mirrored_strategy_equals_one_device(host, tmp_path):
-    """... and, where the host's own optimizers do not (deviations.MIRRORED), optcompat's
+    """... and, where the host's own optimizers do not ("mirrored" in deviations), optcompat's
     mirrored fit equals the host's own mirrored AdamW / SGD(weight_decay): the strategy's
     gradient handling is the host's, and optcompat adds nothing to it."""
-    if host.tf is None:
-        pytest.skip("tf.distribute.MirroredStrategy needs TensorFlow variables (%r)" % host)
-    reason = mirrored_deviation(host)
+    assert host.tf is not None
+    reason = match("mirrored", host.family, host.versions)
     result = run_case(host, "mirrored", tmp_path, with_host=reason is not None)
     if reason is None:
         check(result)
@@ -101,7 +100,7 @@ def test_mirrored_strategy_equals_one_device(host, tmp_path):
         assert decay_effect > 1e-3, (name, decay_effect)
 
 
+@pytest.mark.backends("jax")  # keras.distribution.DataParallel runs on the JAX backend only
 def test_jax_data_parallel_equals_one_device(host, tmp_path):
-    if getattr(host, "backend", None) != "jax":
-        pytest.skip("keras.distribution.DataParallel runs on the JAX backend only (%r)" % host)
+    assert host.backend == "jax"
     check(run_case(host, "jax", tmp_path, {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}))

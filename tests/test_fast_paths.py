@@ -6,14 +6,15 @@ TensorFlow variables (Keras 3 tensorflow backend, Keras 2, OptimizerV2), ``"fuse
 and SGDW through TensorFlow's fused training kernels (``optcompat/_tf_fast.py``).
 It must give the rule's numbers: within the trajectory tolerance of the float64 reference
 (40 steps, every convention and option) and within 4e-6 of the plain per-variable path.
-Hosts without a fast path skip these tests.
+The fast paths each host has are a fact of the harness (support.Facts.fast_modes): a test is
+deselected where its mode is not there, and fails where optcompat's differ from that table.
 """
 import numpy as np
 import pytest
 
 import optcompat
 import reference
-from test_trajectories import ADAM_CASES, CONVENTIONS, SGD_CASES, TOL, assert_close, expected, problem, worst
+from support import ADAM_CASES, CONVENTIONS, SGD_CASES, TOL, applies, assert_close, expected, problem, worst
 
 # The fused torch kernel rounds the decay as x (1 - d) with a float32 (1 - d), the keras
 # convention's plain path as x - x d: over these 40 steps (d = 5e-4) that alone is up to
@@ -22,14 +23,23 @@ PLAIN_TOL = 4e-6
 MODES = ["foreach", "fused"]
 
 
+def has_mode(facts, params):
+    """Whether the host has a fast path, and the test's ``mode`` (None: the plain path) of it."""
+    modes = facts.fast_modes
+    return bool(modes) and params.get("mode", "auto") in modes + (None, "auto")
+
+
+pytestmark = applies(has_mode)
+
+
 def make(host, name, kwargs, mode):
     kw = dict(kwargs)
     if isinstance(kw["learning_rate"], tuple):
         kw["learning_rate"] = host.exponential_decay(*kw["learning_rate"][1:])
     opt = host.make(name, **kw)
     modes = opt._fast_modes() if hasattr(opt, "_fast_modes") else ()
-    if mode is not None and mode not in modes + ("auto",) or not modes:
-        pytest.skip("%r has no %r fast path (it has: %s)" % (host, mode, ", ".join(modes) or "none"))
+    assert tuple(modes) == host.facts.fast_modes, \
+        "%r: optcompat's fast paths %s, the harness's table %s" % (host, modes, host.facts.fast_modes)
     opt.fast_path = mode
     return opt
 
@@ -86,14 +96,13 @@ def test_fast_path_excluded_variables_and_mixed_dtypes(host, name, mode):
     assert_close([[s[1]] for s in fast], undecayed, TOL)
 
 
+@pytest.mark.backends("torch")  # torch's fused kernels are the Keras 3 torch backend's
 @pytest.mark.parametrize("convention", CONVENTIONS)
 def test_fused_torch_kernel_takes_every_convention(host, convention, monkeypatch):
     """On torch, ``fast_path="fused"`` runs ``torch._fused_adamw_`` for every convention (its
     decay ``lr_t * lambda_k`` with ``lambda_k = d_t / lr_t`` where the decay is not
     ``lr_t * lambda``) -- and falls back to foreach, with the rule's numbers, at a zero rate,
     where ``d_t / lr_t`` has no value."""
-    if getattr(host, "backend", None) != "torch":
-        pytest.skip("torch's fused kernels are the Keras 3 torch backend's (%r)" % host)
     import torch
     calls = []
     fused = torch._fused_adamw_

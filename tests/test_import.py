@@ -1,13 +1,17 @@
-"""`import optcompat` imports no framework; a vendored copy works under another name."""
+"""`import optcompat` imports no framework; a vendored copy works under another name, also
+where `packaging` cannot be imported."""
 import json
 import os
 import shutil
 import subprocess
 import sys
+import textwrap
 
-import pytest
+import numpy as np
 
 import optcompat
+import reference
+from support import ENV, TOL, applies
 
 PKG = os.path.dirname(optcompat.__file__)
 HEAVY = ("tensorflow", "keras", "tf_keras", "jax", "torch")
@@ -33,11 +37,16 @@ def test_module_main_prints_detection():
     assert set(info) >= {"default_family", "families", "versions", "python"}
 
 
-def test_vendored_copy_works(tmp_path, host):
+def vendor(tmp_path):
+    """optcompat/ copied to ``tmp_path`` as the package myproj._vendor.optcompat."""
     dest = tmp_path / "myproj" / "_vendor" / "optcompat"
     shutil.copytree(PKG, str(dest), ignore=shutil.ignore_patterns("__pycache__"))
     for d in (tmp_path / "myproj", tmp_path / "myproj" / "_vendor"):
         (d / "__init__.py").write_text("")
+
+
+def test_vendored_copy_works(tmp_path, host):
+    vendor(tmp_path)
     code = (
         "import sys; sys.path.insert(0, %r)\n"
         "import myproj._vendor.optcompat as oc\n"
@@ -52,10 +61,75 @@ def test_vendored_copy_works(tmp_path, host):
     python(code)
 
 
+# A finder installed first: `packaging` (and every `packaging.*`) cannot be imported, except by
+# a host framework that needs it (Keras 3.0-3.3 import it without declaring it).
+NO_PACKAGING = textwrap.dedent("""
+    import sys
+
+    class NoPackaging(object):
+        def find_spec(self, name, path=None, target=None):
+            if name != "packaging" and not name.startswith("packaging."):
+                return None
+            f = sys._getframe(1)
+            while f is not None and f.f_globals.get("__name__", "").startswith(("importlib", "_frozen")):
+                f = f.f_back
+            importer = f.f_globals.get("__name__", "") if f is not None else ""
+            if importer.split(".")[0] in ("keras", "tf_keras", "tensorflow", "jax", "torch"):
+                return None
+            raise ModuleNotFoundError("No module named %r (blocked by the test; imported from %s)"
+                                      % (name, importer), name=name)
+
+    sys.meta_path.insert(0, NoPackaging())
+""")
+STEP = textwrap.dedent("""
+    import json
+    sys.path.insert(0, sys.argv[1])
+    family, x0, g = sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
+    import myproj._vendor.optcompat as oc
+    assert "optcompat" not in sys.modules, "the vendored copy imported the installed one"
+    assert "packaging" not in sys.modules, "packaging was imported"
+    assert oc.default_family() == family, (oc.default_family(), family)
+    cls = oc.family_module(family).AdamW
+    assert cls.__module__.startswith("myproj._vendor.optcompat."), cls.__module__
+    import numpy as np
+    if family == "keras3":
+        import keras
+        var = keras.Variable(np.array(x0, np.float32))
+        grad = keras.ops.convert_to_tensor(np.array(g, np.float32))
+        value = lambda: keras.ops.convert_to_numpy(var)
+    else:
+        import tensorflow as tf
+        var, grad = tf.Variable(np.array(x0, np.float32)), tf.constant(np.array(g, np.float32))
+        value = lambda: var.numpy()
+    opt = cls(learning_rate=0.1, weight_decay=0.5)
+    for _ in range(3):
+        opt.apply_gradients([(grad, var)])
+    print("VALUE " + json.dumps([float(x) for x in np.asarray(value()).ravel()]))
+""")
+
+
+@applies(lambda facts, params: ENV.default is not None)
+def test_vendored_copy_without_packaging_steps_as_the_reference(tmp_path):
+    """The vendored copy imports and trains where `packaging` cannot be imported: an AdamW of
+    the env's default family takes 3 steps on a real variable, within TOL of the float64
+    reference."""
+    vendor(tmp_path)
+    x0, g = [1.0, -2.0, 0.5], [0.3, 0.1, -0.4]
+    out = subprocess.run(
+        [sys.executable, "-c", NO_PACKAGING + STEP, str(tmp_path), ENV.default, json.dumps(x0), json.dumps(g)],
+        capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    value = json.loads([ln for ln in out.stdout.splitlines() if ln.startswith("VALUE ")][-1][6:])
+    ref = reference.adamw(np.array(x0), [np.array(g)] * 3, 0.1, weight_decay=0.5)[-1]
+    assert np.max(np.abs(np.array(value) - ref)) <= TOL
+    assert np.max(np.abs(ref - np.array(x0))) > 0.1  # the steps moved the weights
+
+
+@applies(lambda facts, params: set(ENV.families) != {"keras3", "keras2", "legacy"})
 def test_family_module_for_missing_host_names_the_releases():
+    """(Collected where the env lacks a family.)"""
     missing = [f for f in ("keras3", "keras2", "legacy") if f not in optcompat._detect.host_modules()]
-    if not missing:
-        pytest.skip("every host family is installed in this environment")
+    assert missing, "the env declares %s, but every host family is installed" % ENV.families
     f = missing[0]
     code = "import optcompat.%s" % f
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

@@ -4,10 +4,27 @@ test_keras_integration.py; distribution: test_distribution.py.)"""
 import numpy as np
 import pytest
 
-from deviations import decays_between_updates, jit_compile_fails, known, oracle_tolerance, stale_weight_decay
-from test_keras_integration import data
-from test_oracles import ORACLE_TOL, host_run, worst
-from test_trajectories import CONVENTIONS, problem, run, steps
+from deviations import Drift, match, oracle_tolerance
+from support import (
+    CONVENTIONS,
+    ORACLE_TOL,
+    applies,
+    check_the_host_cannot_jit_compile,
+    data,
+    fit_setting_weight_decay,
+    has_builtin,
+    host_run,
+    problem,
+    run,
+    steps,
+    takes,
+    worst,
+)
+
+
+def no_jit_deviation(facts, params):
+    """Whether the host's own jit-compiled ``fit`` works (no "jit_compile" deviation recorded)."""
+    return match("jit_compile", facts.family, facts.versions) is None
 
 
 def test_registered_name_resolves_to_the_class(host):
@@ -41,35 +58,68 @@ def test_clipping_as_the_host_does_it(host, clip):
     assert worst(ours, unclipped) > 1e-4  # clipping really acted
 
 
+def has_twin(name=None, decay=None, options=()):
+    """A collection predicate: whether the host has the twin ``_host_twin`` builds -- its base
+    class takes ``options`` (or the test's ``options`` parameter), it has the built-in
+    optimizer, and (with decay) that optimizer's numbers are not off by a recorded different
+    formula.  ``name`` / ``decay``: fixed, or the test's parameters of those names."""
+    def predicate(facts, params):
+        n = name or params["name"]
+        d = params["decay"] if decay is None else decay
+        if not takes(facts, tuple(options) or tuple(params.get("options", {}))):
+            return False
+        builtin = ("AdamW" if d else "Adam") if n == "AdamW" else "SGD(weight_decay)"
+        if not has_builtin(facts, builtin):
+            return False
+        reason = match(("oracle", n), facts.family, facts.versions) if d else None
+        return reason is None or isinstance(reason, Drift)
+    return predicate
+
+
 def _host_twin(host, name, decay, **options):
     """``(make the host's own optimizer, optcompat kwargs, tolerance)``: the host's AdamW /
     SGD(weight_decay) with decay, its Adam / SGD without, giving optcompat's numbers within
     the tolerance (ORACLE_TOL, or the bound of a recorded rounding drift of the host's decay);
-    ``options`` go to both.  Skips, naming why, where this host has no such twin -- and where
-    its base class does not take ``options``, checks first that optcompat refuses them too
-    (rather than ignoring them)."""
+    ``options`` go to both.  Collected only where the host has such a twin (has_twin)."""
     wd = 0.05 if decay else 0.0
     kw = dict(learning_rate=0.01, **options)
     if name == "SGDW":
         kw["momentum"] = 0.9
     try:
         host.host_adam(learning_rate=0.01, **options)
-    except (TypeError, ValueError) as e:  # the host's base class does not take these options
-        with pytest.raises((TypeError, ValueError)):
-            host.make(name, **dict(kw, weight_decay=wd))
-        pytest.skip("%r's optimizers have no %s (optcompat's refuse them too): %s"
-                    % (host, ", ".join(options), str(e)[:200]))
+    except (TypeError, ValueError) as e:
+        pytest.fail("support.OPTIONS says %r's optimizers take %s: %s" % (host, ", ".join(options), str(e)[:200]))
     tol = oracle_tolerance(host, name, ORACLE_TOL) if decay else ORACLE_TOL
-    if tol is None:
-        pytest.skip("%r's own %s is off exact arithmetic (deviations.py): %s" % (host, name, known(host, name)))
+    assert tol is not None, match(("oracle", name), host.family, host.versions)
     if name == "AdamW":
         make = (lambda: host.host_adamw(weight_decay=wd, **kw)) if decay else (lambda: host.host_adam(**kw))
     else:
         make = lambda: host.host_sgd(weight_decay=wd, **kw)  # noqa: E731
-    if make() is None:
-        pytest.skip("%r has no built-in %s to compare with" % (
-            host, "SGD(weight_decay)" if name == "SGDW" else "AdamW" if decay else "Adam"))
+    assert make() is not None, "support.has_builtin says %r has a built-in %s" % (
+        host, "SGD(weight_decay)" if name == "SGDW" else "AdamW" if decay else "Adam")
     return make, dict(kw, weight_decay=wd), tol
+
+
+LACKING = {"ema": dict(use_ema=True, ema_momentum=0.9),
+           "ema-overwrite": dict(use_ema=True, ema_momentum=0.9, ema_overwrite_frequency=5),
+           "accumulation": dict(gradient_accumulation_steps=4),
+           "loss-scale-factor": dict(loss_scale_factor=64.0)}
+
+
+@applies(lambda facts, params: not takes(facts, params["options"]))
+@pytest.mark.parametrize("options", [LACKING[k] for k in sorted(LACKING)], ids=sorted(LACKING))
+@pytest.mark.parametrize("name", ["AdamW", "SGDW"])
+def test_options_the_base_class_lacks_are_refused(host, name, options):
+    """Where the host's base class does not take an option (support.OPTIONS), the host's own
+    Adam refuses it, and so does optcompat (rather than ignoring it), with and without decay."""
+    with pytest.raises((TypeError, ValueError)):
+        host.host_adam(learning_rate=0.01, **options)
+    for wd in (0.0, 0.05):
+        kw = dict(learning_rate=0.01, weight_decay=wd, **options)
+        if name == "SGDW":
+            kw["momentum"] = 0.9
+        with pytest.raises((TypeError, ValueError)):
+            host.make(name, **kw)
 
 
 def _steps(host, opt, x0, grads, finalize=False):
@@ -81,6 +131,7 @@ def _steps(host, opt, x0, grads, finalize=False):
     return traj, [host.value(v) for v in variables]
 
 
+@applies(has_twin("AdamW", options=("use_ema",)))
 @pytest.mark.parametrize("overwrite", [None, 5])
 @pytest.mark.parametrize("decay", [False, True])
 def test_ema_as_the_host_does_it(host, decay, overwrite):
@@ -103,6 +154,7 @@ def test_ema_as_the_host_does_it(host, decay, overwrite):
         assert worst([ours_final], [ours[-1]]) > 1e-4
 
 
+@applies(has_twin(options=("gradient_accumulation_steps",)))
 @pytest.mark.parametrize("name", ["AdamW", "SGDW"])
 @pytest.mark.parametrize("decay", [False, True])
 def test_gradient_accumulation_as_the_host_does_it(host, name, decay):
@@ -116,13 +168,14 @@ def test_gradient_accumulation_as_the_host_does_it(host, name, decay):
     # the weights move on steps 4, 8, ... only
     assert worst([ours[2]], [x0]) == 0 and worst([ours[3]], [x0]) > 1e-4
     assert worst([ours[6]], [ours[3]]) == 0 and worst([ours[7]], [ours[3]]) > 1e-4
-    reason = decays_between_updates(host) if decay else None
+    reason = match("accumulation_decay", host.family, host.versions) if decay else None
     if reason is None:
         assert worst(ours, theirs) <= tol
     else:  # the recorded host bug must still be real (else remove the entry): it decays at step 1
         assert worst([theirs[0]], [x0]) > 1e-4, reason
 
 
+@applies(has_twin(options=("loss_scale_factor",)))
 @pytest.mark.parametrize("name", ["AdamW", "SGDW"])
 @pytest.mark.parametrize("decay", [False, True])
 def test_loss_scale_factor_as_the_host_does_it(host, name, decay):
@@ -142,6 +195,7 @@ def test_loss_scale_factor_as_the_host_does_it(host, name, decay):
     assert worst([slots[0]], [slots[2]]) > 1e-4  # the factor really acted (on m, v, the momentum)
 
 
+@applies(has_twin("AdamW", decay=False))
 @pytest.mark.parametrize("options", [dict(use_ema=True, ema_momentum=0.9),
                                      dict(use_ema=True, ema_momentum=0.9, gradient_accumulation_steps=2)],
                          ids=["ema", "ema+accumulation"])
@@ -160,13 +214,13 @@ def test_fit_with_ema_and_gradient_accumulation_as_the_host(host, options):
     assert np.max(np.abs(weights[0] - np.concatenate([w.ravel() for w in host.dense_model().get_weights()]))) > 1e-3
 
 
+@pytest.mark.families("keras3")
+@applies(has_twin(decay=True))
 @pytest.mark.parametrize("name", ["AdamW", "SGDW"])
 def test_float8_fit_as_the_host(host, name):
     """Keras 3 float8 training (``model.quantize("float8")``): the base class overwrites the
     scale and amax-history variables with their "gradients" instead of stepping them, and
     optcompat must neither step nor decay them -- ``fit`` gives the host's weights, all of them."""
-    if host.family != "keras3":
-        pytest.skip("float8 training (model.quantize) is Keras 3's; %r has none" % host)
     make, kw, tol = _host_twin(host, name, True)
     x, y = data()
     weights = []
@@ -210,11 +264,12 @@ def test_mixed_precision_fit(host, mixed_float16):
     assert slots and all(s.dtype == np.float32 for s in slots)
 
 
+# TF 2.9/2.10: the public LossScaleOptimizer wraps OptimizerV2 only, not the keras2 family's
+@applies(lambda facts, params: not (facts.family == "keras2" and facts.at(tensorflow="<2.11")))
 def test_loss_scale_overflow_step_changes_nothing(host):
     opt = host.make("AdamW", learning_rate=0.1, weight_decay=0.5)
     lso = host.loss_scale_optimizer(opt)
-    if lso is None:
-        pytest.skip("%r has no public LossScaleOptimizer for this optimizer family" % host)
+    assert lso is not None, "%r has no public LossScaleOptimizer for this optimizer family" % host
     var = host.variable(np.ones((3,), np.float32))
     host.apply_scaled(lso, [np.full((3,), 0.5, np.float32)], [var])
     before = [host.value(var)] + [s for s in host.slots(opt) if s.ndim > 0]
@@ -226,31 +281,21 @@ def test_loss_scale_overflow_step_changes_nothing(host):
     assert np.all(np.isfinite(after[0]))
 
 
-def skip_where_the_host_cannot_jit_compile(host, check=False):
-    """Skip, with the recorded reason, where the host's own jit-compiled ``fit`` fails
-    (deviations.JIT_COMPILE_LIMITS); ``check``: first make sure it still fails."""
-    reason = jit_compile_fails(host)
-    if reason is None:
-        return
-    if check:
-        x, y = data()
-        model = host.dense_model()
-        model.compile(optimizer=host.keras.optimizers.AdamW(learning_rate=0.01), loss="mse", jit_compile=True)
-        try:
-            model.fit(x, y, batch_size=16, epochs=1, verbose=0)
-        except Exception:  # noqa: BLE001 -- whatever the host raises, it did not train
-            pass
-        else:
-            pytest.fail("%r's own AdamW fits under jit_compile=True now; remove the entry: %s" % (host, reason))
-    pytest.skip("%r: %s" % (host, reason))
+@applies(lambda facts, params: not no_jit_deviation(facts, params))
+def test_recorded_jit_compile_failure_is_still_real(host):
+    """Where deviations records that the host's own jit-compiled ``fit`` fails ("jit_compile";
+    the tests that need one are deselected there), it still fails (else remove the entry)."""
+    reason = match("jit_compile", host.family, host.versions)
+    assert reason
+    check_the_host_cannot_jit_compile(host, reason)
 
 
+@applies(no_jit_deviation)
 @pytest.mark.parametrize("name", ["AdamW", "SGDW"])
 def test_jit_compiled_fit_equals_plain_fit(host, name):
     """``compile(jit_compile=True)``: XLA on TensorFlow and jax; ``torch.compile`` (dynamo and
     inductor) on Keras 3's torch backend, where the fused kernels, which dynamo cannot trace,
     step aside for the per-variable rule -- the same numbers as the plain path."""
-    skip_where_the_host_cannot_jit_compile(host, check=True)
     x, y = data()
     # options that take torch's fused kernels in eager steps (amsgrad and keras-form Nesterov do not)
     kw = dict(learning_rate=0.01, weight_decay=0.05) if name == "AdamW" else \
@@ -270,25 +315,6 @@ def test_jit_compiled_fit_equals_plain_fit(host, name):
     start = np.concatenate([w.ravel() for w in host.dense_model().get_weights()])
     assert np.max(np.abs(weights[False] - start)) > 1e-3
     assert np.max(np.abs(weights[True] - weights[False])) < 1e-6
-
-
-WEIGHT_DECAY_BY_EPOCH = (0.2, 0.0, 0.05, 0.1)
-
-
-def fit_setting_weight_decay(host, opt, eager, set_it=True, **compile_kw):
-    """The weights after 4 epochs of ``fit``, a callback setting ``optimizer.weight_decay``
-    from WEIGHT_DECAY_BY_EPOCH at the start of each (``set_it``), as a weight-decay schedule
-    written for TensorFlow Addons' AdamW does; ``eager``: ``run_eagerly``."""
-    class SetWeightDecay(host.keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.model.optimizer.weight_decay = WEIGHT_DECAY_BY_EPOCH[epoch]
-
-    x, y = data()
-    model = host.dense_model()
-    model.compile(optimizer=opt, loss="mse", run_eagerly=eager, **compile_kw)
-    model.fit(x, y, batch_size=16, epochs=len(WEIGHT_DECAY_BY_EPOCH), verbose=0, shuffle=False,
-              callbacks=[SetWeightDecay()] if set_it else [])
-    return [np.concatenate([w.ravel() for w in model.get_weights()])]
 
 
 @pytest.mark.parametrize("convention", CONVENTIONS)
@@ -314,12 +340,12 @@ def test_weight_decay_set_during_fit_reaches_compiled_steps(host, name, conventi
             opt.weight_decay = bad
 
 
+@applies(no_jit_deviation)
 @pytest.mark.parametrize("name", ["AdamW", "SGDW"])
 def test_weight_decay_set_during_fit_reaches_jit_compiled_steps(host, name):
     """As above under ``compile(jit_compile=True)`` (XLA; ``torch.compile`` on torch), from
     a decay of 0: on TensorFlow the fused kernels' decay pass is then conditional on the
     value (no pass while it is 0), and must still run once it is set."""
-    skip_where_the_host_cannot_jit_compile(host)
     kw = dict(learning_rate=0.02, weight_decay=0.0) if name == "AdamW" else dict(learning_rate=0.02, momentum=0.9)
     try:
         jitted = fit_setting_weight_decay(host, host.make(name, **kw), eager=False, jit_compile=True)
@@ -334,16 +360,17 @@ def test_weight_decay_set_during_fit_reaches_jit_compiled_steps(host, name):
     assert worst(jitted, constant) > 1e-3
 
 
+@applies(has_twin(decay=True))
 @pytest.mark.parametrize("name", ["AdamW", "SGDW"])
 def test_weight_decay_set_during_fit_as_the_hosts_eager_steps(host, name):
     """With the decay set by a callback, optcompat's compiled fit gives the host's own
     AdamW / SGD(weight_decay) numbers in eager steps (which read the value each step); where
-    the host's compiled steps keep the first value (deviations.STALE_WEIGHT_DECAY), the entry
+    the host's compiled steps keep the first value ("stale_weight_decay" in deviations), the entry
     must still reproduce."""
     make, kw, tol = _host_twin(host, name, decay=True)
     theirs = fit_setting_weight_decay(host, make(), eager=True)
     theirs_compiled = fit_setting_weight_decay(host, make(), eager=False)
-    stale = stale_weight_decay(host)
+    stale = match("stale_weight_decay", host.family, host.versions)
     if stale:
         assert worst(theirs_compiled, theirs) > 1e-3, "the host follows now; remove the entry: " + stale
     else:

@@ -1,20 +1,13 @@
 """optcompat against real peers: the host's own AdamW / SGD, and torch.optim."""
-import numpy as np
 import pytest
 
 import reference
-from deviations import known
-from hosts import have
-from test_trajectories import expected, problem, run, steps, worst
-
-ORACLE_TOL = 2e-6
+from deviations import DEVIATIONS, match
+from support import ORACLE_TOL, applies, expected, has_builtin, host_run, problem, run, worst
 
 
-def host_run(host, make, x0, grads):
-    opt = make()
-    if opt is None:
-        pytest.skip("%r has no built-in optimizer to compare with" % host)
-    return steps(host, opt, x0, grads)[0]
+def known(host, name):
+    return match(("oracle", name), host.family, host.versions)
 
 
 def assert_matches_host(host, name, ours, theirs, ref):
@@ -27,19 +20,20 @@ def assert_matches_host(host, name, ours, theirs, ref):
     assert worst(ours, ref) <= worst(theirs, ref)
 
 
-# where each recorded deviation shows (deviations.KNOWN)
+# where each recorded deviation shows (deviations.DEVIATIONS, what ("oracle", name))
 DEVIATION_CASES = {
     "AdamW": (reference.adamw, dict(learning_rate=0.01, weight_decay=0.05)),
     "SGDW": (reference.sgdw, dict(learning_rate=0.02, weight_decay=0.1, momentum=0.9)),
 }
 
 
+@applies(lambda facts, params: match(("oracle", params["name"]), facts.family, facts.versions))
 @pytest.mark.parametrize("name", sorted(DEVIATION_CASES))
 def test_known_deviations_are_still_real(host, name):
-    """Each deviations.KNOWN entry for this host must still reproduce (else remove it)."""
+    """Each ("oracle", name) entry of deviations for this host must still reproduce (else
+    remove it); collected only where one is recorded."""
     reason = known(host, name)
-    if reason is None:
-        pytest.skip("no known %s deviation recorded for %r" % (name, host))
+    assert reason is not None and any(d.reason is reason for d in DEVIATIONS)
     x0, grads = problem()
     fn, kw = DEVIATION_CASES[name]
     make = host.host_adamw if name == "AdamW" else host.host_sgd
@@ -48,6 +42,7 @@ def test_known_deviations_are_still_real(host, name):
     assert worst(run(host, name, kw, x0, grads), ref) <= worst(theirs, ref)  # optcompat no farther
 
 
+@applies(lambda facts, params: has_builtin(facts, "AdamW"))
 @pytest.mark.parametrize("amsgrad", [False, True])
 @pytest.mark.parametrize("schedule", [False, True])
 def test_default_adamw_equals_host_adamw(host, amsgrad, schedule):
@@ -60,6 +55,7 @@ def test_default_adamw_equals_host_adamw(host, amsgrad, schedule):
     assert_matches_host(host, "AdamW", ours, theirs, expected(reference.adamw, ref_kw, x0, grads))
 
 
+@applies(lambda facts, params: has_builtin(facts, "SGD(weight_decay)"))
 @pytest.mark.parametrize("nesterov", [False, True])
 def test_default_sgdw_equals_host_sgd_with_decay(host, nesterov):
     x0, grads = problem(1)
@@ -86,8 +82,7 @@ def _torch_trajectory(opt_cls, kw, x0, grads, sched=None):
     return out
 
 
-@pytest.mark.skipif(not have("torch"), reason="torch is not installed in this environment "
-                    "(the keras3-torch env has torch 2.13.0)")
+@pytest.mark.installed("torch")  # the keras3-torch envs have torch 2.13.0
 @pytest.mark.parametrize("amsgrad", [False, True])
 @pytest.mark.parametrize("schedule", [False, True])
 def test_torch_convention_equals_torch_adamw(host, amsgrad, schedule):
@@ -104,8 +99,7 @@ def test_torch_convention_equals_torch_adamw(host, amsgrad, schedule):
     assert worst(ours, theirs) <= ORACLE_TOL
 
 
-@pytest.mark.skipif(not have("torch"), reason="torch is not installed in this environment "
-                    "(the keras3-torch env has torch 2.13.0)")
+@pytest.mark.installed("torch")  # the keras3-torch envs have torch 2.13.0
 @pytest.mark.parametrize("nesterov", [False, True])
 def test_torch_convention_equals_torch_sgd(host, nesterov):
     # torch's SGD decay is coupled (added to the gradient), so the oracle runs without decay.

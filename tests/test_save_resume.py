@@ -3,8 +3,9 @@
 For every format the host supports, k steps + save + load + k steps must equal 2k straight
 steps (max abs diff < 1e-6), with iterations, slots, the schedule and the convention back.
 A Keras 3 ``.keras`` file is backend-independent: saved on one backend, it resumes on another.
-Where a host's own Adam cannot resume in a format, deviations.SAVE_LIMITS says why, and the
-test checks the host really cannot (so the entry stays true).  The state the host keeps on
+Where a host's own Adam cannot resume in a format, deviations says why (what ("save", format)):
+there the resume test is deselected, and another checks the host really cannot (so the entry
+stays true).  The state the host keeps on
 top of optcompat's slots (EMA averages, gradient accumulators) must come back value for value.
 """
 import importlib.util
@@ -17,37 +18,37 @@ import textwrap
 import numpy as np
 import pytest
 
-from deviations import no_state_in_save
-from test_keras_integration import data
-from test_lifecycle import skip_where_the_host_cannot_jit_compile
+from deviations import match
+from support import SAVE_CASES as CASES
+from support import applies, data, fit, flat, make_optimizer, straight_run
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 FORMATS = ["keras", "h5", "savedmodel", "checkpoint", "tf-weights"]
 FULL_MODEL = ("keras", "h5", "savedmodel")  # load_model rebuilds the optimizer from its config
-CASES = {
-    "adamw": ("AdamW", dict(weight_decay=0.05, amsgrad=True, convention="paper"), True),
-    "sgdw": ("SGDW", dict(learning_rate=0.05, weight_decay=0.01, momentum=0.9, nesterov=True,
-                          convention="torch"), False),
-}
 
 
-def make_optimizer(host, case, own_adam=False):
-    name, kw, schedule = CASES[case]
-    kw = dict(kw)
-    if schedule:
-        kw["learning_rate"] = host.exponential_decay(0.05, 8, 0.5)
-    if own_adam:
-        return host.host_adam(learning_rate=kw.get("learning_rate", 0.05))
-    return host.make(name, **kw)
+def no_state_in_save(host, fmt):
+    """The recorded reason if ``host``'s own optimizers lose their state in ``fmt``, else None."""
+    return match(("save", fmt), host.family, host.versions)
 
 
-def fit(model, steps_epochs=2):
-    x, y = data()
-    model.fit(x, y, batch_size=16, epochs=steps_epochs, verbose=0, shuffle=False)
+def saves_in(facts, params):
+    """Whether the host saves in the test's format (support.Facts.formats)."""
+    return params["fmt"] in facts.formats
 
 
-def flat(model):
-    return np.concatenate([w.ravel() for w in model.get_weights()])
+def keeps_state(facts, params):
+    """... and its own optimizers come back from that format with their state."""
+    return saves_in(facts, params) and match(("save", params["fmt"]), facts.family, facts.versions) is None
+
+
+def loses_state(facts, params):
+    return saves_in(facts, params) and not keeps_state(facts, params)
+
+
+def import_order_matters(facts, params):
+    # import order only matters where load_model must find the class itself
+    return params["order"] == "optcompat-first" or params["fmt"] in FULL_MODEL
 
 
 # A fresh interpreter: for full-model formats nothing but optcompat's own registration can
@@ -74,8 +75,7 @@ RESUME = textwrap.dedent("""
         model = keras.models.load_model(path)
     else:  # training-state formats: the user rebuilds the model and optimizer, then restores
         sys.path.insert(0, %(tests)r)
-        from hosts import make_host
-        from test_save_resume import make_optimizer
+        from support import make_host, make_optimizer
         host = make_host(family)
         model = host.dense_model(seed=1)
         model.compile(optimizer=make_optimizer(host, case, own == "own"), loss="mse")
@@ -102,14 +102,6 @@ RESUME = textwrap.dedent("""
 """) % {"full": FULL_MODEL, "tests": TESTS}
 
 
-def straight_run(host, case, own_adam=False):
-    """The weights after 4 epochs without interruption."""
-    model = host.dense_model()
-    model.compile(optimizer=make_optimizer(host, case, own_adam), loss="mse")
-    fit(model, 4)
-    return flat(model)
-
-
 def save_and_resume(host, case, fmt, order, tmp_path, own_adam=False, env=None):
     """(weights after 2+2 epochs across a fresh process, after 4 straight, STATE printed);
     ``env``: the fresh process's environment (default: this one's)."""
@@ -127,25 +119,31 @@ def save_and_resume(host, case, fmt, order, tmp_path, own_adam=False, env=None):
     if own_adam and proc.returncode != 0:
         return None, straight, None  # the host cannot even load its own optimizer back
     assert proc.returncode == 0, proc.stderr[-4000:]
-    state = json.loads([l for l in proc.stdout.splitlines() if l.startswith("STATE ")][-1][6:])
+    state = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("STATE ")][-1][6:])
     return np.load(out_file), straight, state
 
 
+@applies(lambda facts, params: loses_state(facts, params) and import_order_matters(facts, params))
+@pytest.mark.parametrize("order", ["optcompat-first", "host-first"])
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_recorded_save_limits_are_still_real(host, fmt, case, order, tmp_path):
+    """Where deviations records that the host's own optimizers lose their state in ``fmt``
+    (test_save_load_resume_in_fresh_process is deselected there), the entry stays true: the
+    host's own Adam loses its state in this format too."""
+    limitation = no_state_in_save(host, fmt)
+    assert limitation
+    resumed, straight, _ = save_and_resume(host, case, fmt, order, tmp_path, own_adam=True)
+    assert resumed is None or np.max(np.abs(resumed - straight)) > 1e-4, \
+        "the host resumes now; remove the deviations entry: " + limitation
+
+
+@applies(lambda facts, params: keeps_state(facts, params) and import_order_matters(facts, params))
 @pytest.mark.parametrize("order", ["optcompat-first", "host-first"])
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_save_load_resume_in_fresh_process(host, fmt, case, order, tmp_path):
-    if fmt not in host.formats:
-        pytest.skip("%r does not save in the %r format" % (host, fmt))
-    if order == "host-first" and fmt not in FULL_MODEL:
-        pytest.skip("import order only matters where load_model must find the class itself")
-    limitation = no_state_in_save(host, fmt)
-    if limitation:
-        # the entry must stay true: the host's own Adam loses its state in this format too
-        resumed, straight, _ = save_and_resume(host, case, fmt, order, tmp_path, own_adam=True)
-        assert resumed is None or np.max(np.abs(resumed - straight)) > 1e-4, \
-            "the host resumes now; remove the deviations entry: " + limitation
-        pytest.skip("upstream: " + limitation)
+    assert fmt in host.formats and not no_state_in_save(host, fmt)
     resumed, straight, state = save_and_resume(host, case, fmt, order, tmp_path)
     module, convention, iterations, schedule = state
     assert module.endswith("optcompat." + host.family)
@@ -161,8 +159,7 @@ SAVE_ON = textwrap.dedent("""
     case, base = sys.argv[1:3]
     sys.path.insert(0, %(tests)r)
     import keras
-    from hosts import make_host
-    from test_save_resume import fit, make_optimizer
+    from support import fit, make_host, make_optimizer
     host = make_host("keras3")
     model = host.dense_model()
     model.compile(optimizer=make_optimizer(host, case), loss="mse")
@@ -173,22 +170,25 @@ SAVE_ON = textwrap.dedent("""
 BACKEND_PACKAGE = {"jax": "jax", "torch": "torch", "tensorflow": "tensorflow"}
 
 
+def other_backend(facts, params):
+    """Keras 3, another backend whose package is installed; a model saved on jax comes back
+    compiled with jit_compile=True (its fit: dynamo on torch), so not where the host's
+    jit-compiled fit fails ("jit_compile" in deviations)."""
+    other, direction = params["other"], params["direction"]
+    return (other != facts.backend and facts.has(BACKEND_PACKAGE[other])
+            and not (direction == "saved-there" and other == "jax"
+                     and match("jit_compile", facts.family, facts.versions)))
+
+
+@pytest.mark.families("keras3")  # only Keras 3 has backends to move a .keras file between
+@applies(other_backend)
 @pytest.mark.parametrize("direction", ["saved-here", "saved-there"])
 @pytest.mark.parametrize("case", sorted(CASES))
 @pytest.mark.parametrize("other", sorted(BACKEND_PACKAGE))
 def test_keras_file_resumes_on_another_backend(host, other, case, direction, tmp_path):
     """Saved on one Keras 3 backend, loaded on another (no custom_objects), resumed: equal to
     the straight run on this backend, with the optcompat class, convention and step count."""
-    if host.family != "keras3":
-        pytest.skip("only Keras 3 has backends to move a .keras file between (%r)" % host)
-    if other == host.backend:
-        pytest.skip("same backend (test_save_load_resume_in_fresh_process)")
-    if importlib.util.find_spec(BACKEND_PACKAGE[other]) is None:
-        pytest.skip("%s is not installed in this env: no Keras 3 %s backend to resume on"
-                    % (BACKEND_PACKAGE[other], other))
-    if direction == "saved-there" and other == "jax":
-        # the model saved on jax comes back here compiled with jit_compile=True (its fit: dynamo)
-        skip_where_the_host_cannot_jit_compile(host)
+    assert other != host.backend and importlib.util.find_spec(BACKEND_PACKAGE[other]) is not None
     env = dict(os.environ, KERAS_BACKEND=other)
     if direction == "saved-here":
         resumed, straight, state = save_and_resume(host, case, "keras", "host-first", tmp_path,
@@ -200,7 +200,7 @@ def test_keras_file_resumes_on_another_backend(host, other, case, direction, tmp
         proc = subprocess.run([sys.executable, str(script), case, str(tmp_path / "saved")],
                               capture_output=True, text=True, timeout=600, env=env)
         assert proc.returncode == 0, proc.stderr[-4000:]
-        path = [l for l in proc.stdout.splitlines() if l.startswith("SAVED ")][-1][6:]
+        path = [ln for ln in proc.stdout.splitlines() if ln.startswith("SAVED ")][-1][6:]
         model = host.load_model(path)
         fit(model, 2)
         resumed = flat(model)
@@ -217,13 +217,13 @@ def test_keras_file_resumes_on_another_backend(host, other, case, direction, tmp
     assert np.max(np.abs(resumed - straight)) < 1e-5
 
 
+@applies(saves_in)
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_weight_decay_set_during_training_comes_back(host, fmt, tmp_path):
     """A weight decay set during training (``optimizer.weight_decay = x``, a callback's
     schedule) is the one a saved model or checkpoint brings back -- not the value the
     optimizer was created with -- and the resumed steps use it."""
-    if fmt not in host.formats:
-        pytest.skip("%r does not save in the %r format" % (host, fmt))
+    assert fmt in host.formats
 
     def trained(epochs):
         model = host.dense_model()
@@ -257,23 +257,21 @@ def test_weight_decay_set_during_training_comes_back(host, fmt, tmp_path):
         assert np.max(np.abs(flat(loaded) - flat(trained(1)))) < 1e-6
 
 
+@pytest.mark.families("keras3", "keras2")  # OptimizerV2 (legacy) has no use_ema
+@applies(keeps_state)
 @pytest.mark.parametrize("fmt", ["keras", "h5", "checkpoint"])
 def test_ema_and_accumulators_come_back(host, fmt, tmp_path):
     """The host's state layered on optcompat's slots -- the EMA averages and (Keras 3) the
     gradient accumulators, saved mid-cycle -- is saved and restored with the rest: every
     optimizer variable comes back with its value."""
-    if fmt not in host.formats:
-        pytest.skip("%r does not save in the %r format" % (host, fmt))
-    limitation = no_state_in_save(host, fmt)
-    if limitation:
-        pytest.skip("upstream: " + limitation)
+    assert fmt in host.formats and not no_state_in_save(host, fmt)
     options = dict(use_ema=True, ema_momentum=0.9)
     if host.family == "keras3":
         options["gradient_accumulation_steps"] = 3
     try:
         host.host_adam(**options)
     except (TypeError, ValueError) as e:
-        pytest.skip("%r's optimizers have no use_ema: %s" % (host, str(e)[:200]))
+        pytest.fail("%r's optimizers have no use_ema: %s" % (host, str(e)[:200]))
     model = host.dense_model()
     model.compile(optimizer=host.make("AdamW", weight_decay=0.05, **options), loss="mse")
     x, y = data()

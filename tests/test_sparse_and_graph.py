@@ -1,19 +1,16 @@
 """Sparse gradients and graph modes.  TensorFlow-variable hosts (legacy, keras2, Keras 3 on
 tensorflow): sparse gradients and graph modes give the numbers of the dense, eager step, and
 the host's own optimizers' sparse numbers where those are dense-equivalent
-(deviations.SPARSE where not).  Every host: an ``Embedding`` trained with ``fit`` gives the
+(deviations, ("sparse", peer), where not).  Every host: an ``Embedding`` trained with ``fit`` gives the
 numbers of the same model written with one-hot inputs (a dense gradient)."""
 import numpy as np
 import pytest
 
-import optcompat
+from deviations import Drift, match, oracle_tolerance
+from support import CONVENTIONS, ORACLE_TOL, applies, has_builtin, host_class, seeded, tensorflow_addons
 
-from deviations import known, oracle_tolerance, sparse_deviation
-from hosts import seeded
-from test_oracles import ORACLE_TOL
-from test_tf_specifics import _host_class, _tfa
-
-CONVENTIONS = list(optcompat.CONVENTIONS)  # a new convention must be in reference.py too
+# TensorFlow variables: IndexedSlices and tf.function are TF's
+on_tensorflow = pytest.mark.backends("tensorflow")
 OPTIMIZERS = {
     "AdamW": dict(learning_rate=0.05, weight_decay=0.1, amsgrad=True),
     "SGDW": dict(learning_rate=0.05, weight_decay=0.1, momentum=0.9, nesterov=True),
@@ -22,8 +19,7 @@ OPTIMIZERS = {
 
 @pytest.fixture
 def tf(host):
-    if host.tf is None:
-        pytest.skip("%r has no TensorFlow variables (IndexedSlices and tf.function are TF's)" % host)
+    assert host.tf is not None and host.backend == "tensorflow"
     return host.tf
 
 
@@ -44,6 +40,7 @@ def sparse_grad(tf, t):
     return tf.IndexedSlices(values, tf.constant([1, 7, 1] if t < 3 else [2, 2, 4]), tf.constant([10, 3]))
 
 
+@on_tensorflow
 @pytest.mark.parametrize("convention", CONVENTIONS)
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_sparse_equals_dense(host, tf, name, convention):
@@ -59,6 +56,7 @@ def test_sparse_equals_dense(host, tf, name, convention):
 MODES = ["tf.function", "jit_compile"]
 
 
+@on_tensorflow
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
 def test_graph_equals_eager(host, tf, name, mode):
@@ -96,11 +94,10 @@ def test_graph_equals_eager(host, tf, name, mode):
     np.testing.assert_allclose(np.array(graph), eager, rtol=0, atol=1e-6)
 
 
+@pytest.mark.families("keras2")  # only the keras2 family has the optimizer's own jit_compile path
 def test_keras2_host_jit_path_equals_eager(host, tf):
     """Keras 2 optimizers compile update_step with XLA when `jit_compile` is on (the default
     on GPU; forced here on CPU)."""
-    if host.family != "keras2":
-        pytest.skip("only the keras2 family has the optimizer's own jit_compile path (%r)" % host)
     rng = np.random.default_rng(4)
     grads = [tf.constant(rng.normal(size=(10, 3)).astype(np.float32)) for _ in range(6)]
     for name, kw in sorted(OPTIMIZERS.items()):
@@ -113,7 +110,7 @@ def test_keras2_host_jit_path_equals_eager(host, tf):
 
 # -- the host's own optimizers on sparse gradients; Embedding in fit ------------------------
 
-# peer: (optcompat class, its kwargs, the peer's class, its kind in deviations.SPARSE)
+# peer: (optcompat class, its kwargs, the peer's class, its kind in deviations ("sparse", ...))
 PEERS = {
     "Adam": ("AdamW", dict(learning_rate=0.05, weight_decay=0.0), "Adam", "Adam"),
     "AdamW": ("AdamW", dict(learning_rate=0.05, weight_decay=0.1), "AdamW", "Adam"),
@@ -126,34 +123,48 @@ PEERS = {
 }
 
 
+# peer -> what support.has_builtin calls the host's own optimizer it needs
+BUILTIN = {"Adam": "Adam", "AdamW": "AdamW", "SGD": "SGD", "SGD(weight_decay)": "SGD(weight_decay)"}
+
+
+def peer_exists(facts, params):
+    """Whether the host has the peer: its own optimizer (support.has_builtin), not off exact
+    arithmetic by a recorded different formula; TensorFlow Addons' optimizers are OptimizerV2
+    (legacy family), where TFA is installed."""
+    peer = params["peer"]
+    name, kw, cls_name, kind = PEERS[peer]
+    if kind == "TFA":
+        return facts.family == "legacy" and facts.has("tensorflow_addons")
+    if not has_builtin(facts, BUILTIN[peer]):
+        return False
+    reason = match(("oracle", name), facts.family, facts.versions) if kw["weight_decay"] else None
+    return reason is None or isinstance(reason, Drift)
+
+
 def _peer(host, peer):
     """``(make the peer, optcompat class, its kwargs, tolerance, recorded sparse deviation)``;
-    skips, naming why, where this host has no such peer."""
+    collected only where this host has such a peer (peer_exists)."""
     name, kw, cls_name, kind = PEERS[peer]
     if cls_name.startswith("tfa."):
-        if host.family != "legacy":
-            pytest.skip("TensorFlow Addons' optimizers are OptimizerV2 (legacy family), not %r" % host)
-        cls = getattr(_tfa(host).optimizers, cls_name[4:])
+        assert host.family == "legacy"
+        cls = getattr(tensorflow_addons(host).optimizers, cls_name[4:])
     else:
-        cls = _host_class(host, cls_name)
-        if cls is None:
-            pytest.skip("%r has no built-in %s of this family" % (host, cls_name))
+        cls = host_class(host, cls_name)
+        assert cls is not None, "%r has no built-in %s of this family" % (host, cls_name)
     theirs_kw = {k: v for k, v in kw.items() if k != "convention" and (k != "weight_decay" or v)}
-    try:
-        cls(**theirs_kw)
-    except (TypeError, ValueError) as e:
-        pytest.skip("%r's %s does not take %s: %s" % (host, cls_name, sorted(theirs_kw), str(e)[:200]))
-    # KNOWN records the host's own decay, not TensorFlow Addons'
+    cls(**theirs_kw)  # support.has_builtin says it takes these
+    # the recorded oracle deviations are the host's own decay, not TensorFlow Addons'
     tol = oracle_tolerance(host, name, ORACLE_TOL) if kw["weight_decay"] and kind != "TFA" else ORACLE_TOL
-    if tol is None:
-        pytest.skip("%r's own %s is off exact arithmetic (deviations.py): %s" % (host, name, known(host, name)))
-    return (lambda: cls(**theirs_kw)), name, kw, tol, sparse_deviation(host, kind)
+    assert tol is not None
+    return (lambda: cls(**theirs_kw)), name, kw, tol, match(("sparse", kind), host.family, host.versions)
 
 
+@on_tensorflow
+@applies(peer_exists)
 @pytest.mark.parametrize("peer", sorted(PEERS))
 def test_sparse_as_the_host_does_it(host, tf, peer):
     """optcompat's sparse step is the peer's step on the densified gradient; it is the peer's
-    sparse step too, except where deviations.SPARSE records that the peer is not
+    sparse step too, except where deviations ("sparse", ...) records that the peer is not
     dense-equivalent (checked to be still real)."""
     make, name, kw, tol, reason = _peer(host, peer)
     sparse = lambda t: sparse_grad(tf, t)  # noqa: E731
@@ -193,11 +204,12 @@ def token_data(n=32, seed=0):
     return tokens, np.eye(VOCAB, dtype=np.float32)[tokens], y
 
 
+@applies(peer_exists)
 @pytest.mark.parametrize("peer", ["Adam", "AdamW", "SGD", "SGD(weight_decay)"])
 def test_embedding_fit_as_the_host(host, peer):
     """``fit`` of an Embedding model: optcompat's weights are the peer's on the one-hot twin
     (a dense gradient), on every backend -- and the peer's on the Embedding model, except where
-    deviations.SPARSE records otherwise (checked to be still real)."""
+    deviations ("sparse", ...) records otherwise (checked to be still real)."""
     make, name, kw, tol, reason = _peer(host, peer)
     tokens, one_hot, y = token_data()
     runs = []

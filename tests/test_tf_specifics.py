@@ -1,8 +1,8 @@
 """Families with TensorFlow variables (legacy, keras2): TF1 graphs, hyperparameters held in
 variables, plain configs, registration in every import order, TensorFlow Addons as the
 oracle of ``convention="tfa"`` and keras-adamw as that of ``convention="keras-adamw"``.
-Keras 3 hosts skip these with a reason.  (Sparse gradients and tf.function / XLA:
-test_sparse_and_graph.py.)"""
+Collected for the legacy and keras2 families only (deselected on Keras 3 hosts).  (Sparse
+gradients and tf.function / XLA: test_sparse_and_graph.py.)"""
 import importlib.util
 import json
 import os
@@ -13,13 +13,27 @@ import textwrap
 import numpy as np
 import pytest
 
-import optcompat
 import reference
-from test_lifecycle import fit_setting_weight_decay
-from test_trajectories import CONVENTIONS, TOL, assert_close, expected, problem, run, steps, worst
+from support import (
+    ORACLE_TOL,
+    TOL,
+    applies,
+    assert_close,
+    expected,
+    fit_setting_weight_decay,
+    host_class,
+    import_peer,
+    problem,
+    run,
+    steps,
+    tensorflow_addons,
+    worst,
+)
 
 EXACT = 1e-6  # the same arithmetic, grouped differently, in float32
-ORACLE_TOL = 2e-6
+
+# backend variables, no tf.IndexedSlices / OptimizerV2 hyperparameters in Keras 3
+pytestmark = pytest.mark.families("keras2", "legacy")
 
 CASES = {
     "adamw": ("AdamW", dict(learning_rate=0.01, weight_decay=0.05)),
@@ -32,9 +46,7 @@ REFERENCE = {"AdamW": reference.adamw, "SGDW": reference.sgdw}
 
 @pytest.fixture
 def tfh(host):
-    if host.family == "keras3":
-        pytest.skip("%r is Keras 3 (backend variables, no tf.IndexedSlices / OptimizerV2 "
-                    "hyperparameters); these tests are for the legacy and keras2 families" % host)
+    assert host.family in ("keras2", "legacy") and host.tf is not None
     return host
 
 
@@ -49,11 +61,10 @@ def trajectory(host, opt, x0, grads):
 
 # -- TF1 graphs ----------------------------------------------------------------------------
 
+@pytest.mark.families("legacy")  # the keras2 API runs eagerly or in tf.function only (no TF1 graph mode)
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_tf1_graph_equals_eager(tfh, case):
-    if not hasattr(tfh.optimizer_base, "get_updates"):
-        pytest.skip("%r: this optimizer API runs eagerly or in tf.function only (no TF1 "
-                    "graph/Session mode)" % tfh)
+    assert hasattr(tfh.optimizer_base, "get_updates"), "%r: OptimizerV2 without TF1 graph mode" % tfh
     tf = tfh.tf
     name, kw = CASES[case]
     kw = dict(kw, learning_rate=tfh.exponential_decay(0.02, 10, 0.5), convention="torch")
@@ -127,20 +138,6 @@ def test_config_is_plain_python_after_training(tfh, case):
 
 
 
-def _import_peer(host, module, where):
-    """The peer package ``module``, or a skip that says why and where it runs (``where``)."""
-    try:
-        return importlib.import_module(module)
-    except Exception as e:  # not installed, or broken with this TensorFlow
-        pytest.skip("%s cannot be imported with TensorFlow %s (%s: %s); %s"
-                    % (module, host.tf.__version__, type(e).__name__, str(e).splitlines()[0][:120], where))
-
-
-def _tfa(host):
-    return _import_peer(host, "tensorflow_addons", "the tfa oracle runs on TF 2.2-2.15 (tox envs "
-                        "tf22..tf215 pin a TFA that works)")
-
-
 TFA_CASES = {
     "adamw": ("AdamW", dict(learning_rate=0.01, weight_decay=0.01)),
     "adamw-amsgrad-betas": ("AdamW", dict(learning_rate=0.003, weight_decay=0.02, amsgrad=True,
@@ -153,9 +150,10 @@ TFA_CASES = {
 }
 
 
+@pytest.mark.installed("tensorflow_addons")  # tox envs tf22..tf215 pin a TFA that works
 @pytest.mark.parametrize("case", sorted(TFA_CASES))
 def test_tfa_convention_equals_tensorflow_addons(tfh, case):
-    tfa = _tfa(tfh)
+    tfa = tensorflow_addons(tfh)
     name, kw = TFA_CASES[case]
     kw = dict(kw)
     if isinstance(kw["learning_rate"], tuple):
@@ -167,12 +165,13 @@ def test_tfa_convention_equals_tensorflow_addons(tfh, case):
     assert worst(ours, theirs) <= ORACLE_TOL, worst(ours, theirs)
 
 
+@pytest.mark.installed("tensorflow_addons")  # tox envs tf22..tf215 pin a TFA that works
 @pytest.mark.parametrize("name", ["AdamW", "SGDW"])
 def test_weight_decay_schedule_callback_as_tensorflow_addons(tfh, name):
     """A weight-decay schedule written for TensorFlow Addons -- a callback that sets
     ``optimizer.weight_decay`` each epoch -- gives TFA's numbers in a compiled ``fit`` with
     ``convention="tfa"``, in both TensorFlow families."""
-    tfa = _tfa(tfh)
+    tfa = tensorflow_addons(tfh)
     kw = dict(learning_rate=0.02, weight_decay=0.05) if name == "AdamW" else \
         dict(learning_rate=0.02, weight_decay=0.05, momentum=0.9)
     theirs = fit_setting_weight_decay(tfh, getattr(tfa.optimizers, name)(**kw), eager=False)
@@ -183,12 +182,13 @@ def test_weight_decay_schedule_callback_as_tensorflow_addons(tfh, name):
     assert worst(ours, theirs) <= ORACLE_TOL, worst(ours, theirs)
 
 
+@pytest.mark.installed("tensorflow_addons")  # tox envs tf22..tf215 pin a TFA that works
 @pytest.mark.parametrize("case", ["adamw-amsgrad-eps", "sgdw-nesterov"])
 def test_keras_adamw_convention_equals_tfa_with_decay_following_the_schedule(tfh, case):
     """TensorFlow Addons' documented way to schedule the decay -- ``weight_decay`` a callable
     that follows the learning-rate schedule, ``wd * s(t) / s(0)`` -- is the keras-adamw
     convention with ``weight_decay=wd`` (not ``tfa``, whose decay is constant)."""
-    tfa = _tfa(tfh)
+    tfa = tensorflow_addons(tfh)
     name, kw = {"adamw-amsgrad-eps": ("AdamW", dict(amsgrad=True, epsilon=1e-3)),
                 "sgdw-nesterov": ("SGDW", dict(momentum=0.9, nesterov=True))}[case]
     lr0, wd = 0.02, 0.01
@@ -208,11 +208,9 @@ def test_keras_adamw_convention_equals_tfa_with_decay_following_the_schedule(tfh
 
 
 def _keras_adamw(host):
-    if host.family != "legacy":
-        pytest.skip("keras-adamw subclasses tf.keras's OptimizerV2: its oracle runs in the legacy "
-                    "family, not in %r" % host)
+    assert host.family == "legacy"
     os.environ["TF_KERAS"] = "1"  # keras-adamw picks its tf.keras code at import
-    return _import_peer(host, "keras_adamw", "keras-adamw 1.38 runs on TF 2.2-2.3 (tox envs "
+    return import_peer(host, "keras_adamw", "keras-adamw 1.38 runs on TF 2.2-2.3 (tox envs "
                         "tf22, tf23 install it)")
 
 
@@ -226,6 +224,10 @@ KERAS_ADAMW_CASES = {
 }
 
 
+# keras-adamw subclasses tf.keras's OptimizerV2: its oracle runs in the legacy family, where
+# installed (keras-adamw 1.38 runs on TF 2.2-2.3: tox envs tf22, tf23)
+@pytest.mark.families("legacy")
+@pytest.mark.installed("keras_adamw")
 @pytest.mark.parametrize("case", sorted(KERAS_ADAMW_CASES))
 def test_keras_adamw_convention_equals_keras_adamw(tfh, case):
     """convention="keras-adamw" gives keras-adamw's numbers, written as its README says a
@@ -257,17 +259,6 @@ def test_keras_adamw_convention_equals_keras_adamw(tfh, case):
 
 # -- the host's own optimizers of this family, without decay -------------------------------
 
-def _host_class(host, name):
-    """The host's built-in ``name`` (Adam, SGD) of this family's API: the first one found
-    that subclasses the family's optimizer base."""
-    opts = host.keras.optimizers
-    for ns in (opts, getattr(opts, "legacy", None), getattr(opts, "experimental", None)):
-        cls = getattr(ns, name, None) if ns is not None else None
-        if isinstance(cls, type) and issubclass(cls, host.optimizer_base):
-            return cls
-    return None
-
-
 @pytest.mark.parametrize("case", ["adam", "adam-amsgrad-schedule", "sgd-momentum", "sgd-nesterov"])
 def test_without_decay_equals_the_host_optimizer(tfh, case):
     """weight_decay=0 and the keras convention: the host's own Adam / SGD of this family."""
@@ -277,7 +268,7 @@ def test_without_decay_equals_the_host_optimizer(tfh, case):
         "sgd-momentum": ("SGDW", "SGD", dict(learning_rate=0.05, momentum=0.9)),
         "sgd-nesterov": ("SGDW", "SGD", dict(learning_rate=0.05, momentum=0.9, nesterov=True)),
     }[case]
-    cls = _host_class(tfh, theirs)
+    cls = host_class(tfh, theirs)
     if cls is None:
         pytest.skip("%r has no built-in %s of this family" % (tfh, theirs))
     if isinstance(kw["learning_rate"], tuple):
@@ -293,31 +284,33 @@ def test_without_decay_equals_the_host_optimizer(tfh, case):
 
 ORDER = textwrap.dedent("""
     import importlib, sys
-    first, second, family, top, registered_name = sys.argv[1:6]
+    first, second, family, top, registered_name, tests = sys.argv[1:7]
     importlib.import_module(first)
     importlib.import_module(second)
     print("TOP", top in sys.modules, "LOADED", "optcompat." + family in sys.modules)
     if top in sys.modules:
-        import optcompat
-        keras = optcompat._detect.host(family)[0]
+        sys.path.insert(0, tests)
+        from support import host_namespace
+        keras = host_namespace(family)[0]
         print("REGISTERED", keras.utils.get_registered_object(registered_name) is not None)
 """)
 
 
+@applies(lambda facts, params: facts.has(params["module"]))  # the module is installed
 @pytest.mark.parametrize("order", ["optcompat-first", "host-first"])
 @pytest.mark.parametrize("module", ["tensorflow", "keras", "tf_keras"])
 def test_registered_in_every_import_order(tfh, module, order, tmp_path):
     """Importing ``module`` before or after optcompat registers the family's classes as soon
     as their host namespace is imported -- and never imports a host that was not."""
-    if importlib.util.find_spec(module) is None:
-        pytest.skip("%s is not installed in this environment" % module)
+    assert importlib.util.find_spec(module) is not None
     top = optcompat_host_top(tfh)
     name = tfh.keras.utils.get_registered_name(tfh.module.AdamW)
     assert name != "AdamW", "AdamW is not registered with %s" % tfh.namespace
     first, second = ("optcompat", module) if order == "optcompat-first" else (module, "optcompat")
     script = tmp_path / "order.py"
     script.write_text(ORDER)
-    out = subprocess.run([sys.executable, str(script), first, second, tfh.family, top, name],
+    out = subprocess.run([sys.executable, str(script), first, second, tfh.family, top, name,
+                          os.path.dirname(os.path.abspath(__file__))],
                          capture_output=True, text=True, timeout=600, env=dict(os.environ))
     assert out.returncode == 0, out.stderr[-4000:]
     assert "could not register" not in out.stderr, out.stderr[-4000:]
@@ -328,7 +321,8 @@ def test_registered_in_every_import_order(tfh, module, order, tmp_path):
 
 
 def optcompat_host_top(host):
-    return optcompat._detect.require(host.family).split(".")[0]
+    """The top package of the family's host (tensorflow, tf_keras): the harness's table."""
+    return host.facts.base.split(".")[0]
 
 
 @pytest.mark.parametrize("name", ["AdamW", "SGDW"])
