@@ -407,7 +407,8 @@ class TFKeras(_Host):
         opts = self.keras.optimizers
         if self.optimizer_base is not opts.Optimizer:  # TF 2.9/2.10: under .experimental
             opts = opts.experimental
-        return getattr(opts, name, None)
+        # TF 2.11 has AdamW under .experimental only (2.12 added tf.keras.optimizers.AdamW)
+        return getattr(opts, name, None) or getattr(getattr(opts, "experimental", None), name, None)
 
     def host_adamw(self, **kwargs):
         cls = self._builtin("AdamW")
