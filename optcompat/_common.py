@@ -10,6 +10,7 @@ adapter supplies only its hooks:
 ``_initial_rate(learning_rate)``          ``lr_0`` as a float where it has one, else None
 ``_is_schedule(value)``, ``_CALLABLE_RATES``  what the host's learning rates may be
 ``_scalar_variable(name, value)``, ``_concrete(variable)``  ``weight_decay``'s storage
+``_hold(name, variable)``                 keeping it as an attribute (outside the host's list)
 ``_hyper_value(name, dtype)``             a step-time argument (``beta_1``, ``momentum``)
 ``_slot_values(variable)``                the variable's slots (:meth:`_slots_at` its index)
 ``_assign(variable, value)``              writing a new value
@@ -18,11 +19,20 @@ adapter supplies only its hooks:
 ``weight_decay`` lives in an optimizer variable, as Keras keeps a float learning rate: a
 change between steps (``opt.weight_decay = x`` in a callback) reaches steps that were traced
 before it (``jax.jit``, ``tf.function``, XLA), as it does eager ones and OptimizerV2's
-``_set_hyper`` hyperparameter -- the same numbers in every family.
+``_set_hyper`` hyperparameter -- the same numbers in every family.  The host's own optimizers
+have no such variable, and files list optimizer variables by position; so it is kept out of
+the host's variable list wherever a traced step can read it from outside (TensorFlow, torch),
+and where it cannot (JAX's stateless steps) the adapter saves the host's list and reads both.
 """
 import re
+import struct
 
 from . import _rule, _validate
+
+
+def _float32(value):
+    """``value`` rounded to float32, as a float32 variable stores it."""
+    return struct.unpack("f", struct.pack("f", value))[0]
 
 
 def _takes_step(schedule):
@@ -49,7 +59,8 @@ class Decoupled(object):
         learning_rate = self._take_aliases(learning_rate, kwargs)
         checked = _validate.common(learning_rate, weight_decay, convention, clipnorm, clipvalue,
                                    global_clipnorm, exclude, self._is_schedule,
-                                   allow_callable=self._CALLABLE_RATES)
+                                   allow_callable=self._CALLABLE_RATES,
+                                   optional_decay=self.OPTIONAL_DECAY)
         self._check_host_arguments(checked)
         lr0 = _validate.initial_learning_rate(self._initial_rate(checked["learning_rate"]),
                                               checked["convention"])
@@ -62,6 +73,8 @@ class Decoupled(object):
         for key, value in own.items():
             self._keep(key, value)
         self._kept = tuple(own)  # get_config writes them back (_decoupled_config)
+        if isinstance(checked["learning_rate"], float):
+            self._remember("learning_rate", checked["learning_rate"])
 
     def _take_aliases(self, learning_rate, kwargs):
         return learning_rate
@@ -72,66 +85,106 @@ class Decoupled(object):
     def _keep(self, key, value):
         setattr(self, key, value)
 
+    def _hold(self, name, variable):
+        """Keep ``variable`` (optcompat's own, e.g. ``weight_decay``'s) as attribute ``name``."""
+        setattr(self, name, variable)
+
+    def _remember(self, name, value):
+        """Note the float ``value`` given for ``name``: its config gives it back (not a float32
+        variable's rounding of it, ``0.009999999776482582`` for ``0.01``)."""
+        kept = None if value is None else (value, float(value), _float32(value))  # read per step
+        self.__dict__.setdefault("_optcompat_given", {})[name] = kept  # outside any tracker
+
+    def _as_given(self, name, stored):
+        """``stored`` (a variable's value) as the float last given for ``name`` where it is
+        that float or its float32 rounding; ``stored`` itself where something else (a
+        restore) set it.  A decay given as None (none) stays None while it is 0."""
+        remembered = self.__dict__.get("_optcompat_given", {})
+        kept = remembered.get(name)
+        if kept is None:
+            return None if name in remembered and stored == 0.0 else stored
+        if isinstance(stored, float) and stored in kept[1:]:
+            return kept[0]
+        return stored
+
     def _hyper_value(self, name, dtype):
         return getattr(self, name)
 
     # -- weight_decay ------------------------------------------------------------------
     def _init_weight_decay(self, value):
-        self._weight_decay_variable = self._scalar_variable("weight_decay", value)
+        if value is None:  # no decay and no variable (SGDW's default, as Keras's SGD)
+            self._hold("_weight_decay_variable", None)
+            self._weight_decay = None
+            return
+        self._hold("_weight_decay_variable", self._scalar_variable("weight_decay", value))
         self._set_weight_decay(value)
 
     @property
     def weight_decay(self):
-        """The decoupled decay ``lambda`` (a float); settable between steps."""
+        """The decoupled decay ``lambda`` (a float, or None: none); settable between steps."""
         variable = getattr(self, "_weight_decay_variable", None)
         value = None if variable is None else self._concrete(variable)
         return getattr(self, "_weight_decay", None) if value is None else self._given(value)
 
     @weight_decay.setter
     def weight_decay(self, value):
-        if getattr(self, "_weight_decay_variable", None) is None:
+        if "_weight_decay_variable" not in self.__dict__:
             self._weight_decay = value  # the host's __init__ (its default); _construct follows
+            return
+        if self._weight_decay_variable is None:  # created without one: a plain value
+            self._weight_decay = None if value is None else _validate.at_least("weight_decay", value)
             return
         self._set_weight_decay(_validate.at_least("weight_decay", value))
 
     def _set_weight_decay(self, value):
         self._weight_decay_variable.assign(value)
         self._weight_decay = value
-        self._weight_decay_stored = self._concrete(self._weight_decay_variable)
+        self._remember("weight_decay", value)
 
     def _given(self, stored):
-        """The float last given for the variable's value ``stored`` (its dtype's rounding of
-        it); ``stored`` itself where a restore (a checkpoint, a file) changed the variable."""
-        if stored != self._weight_decay_stored:
-            self._weight_decay, self._weight_decay_stored = stored, stored
+        """``weight_decay`` as given for the variable's value ``stored`` (:meth:`_as_given`),
+        kept as the plain value (:meth:`_decay_may_be_zero`), also after a restore."""
+        self._weight_decay = self._as_given("weight_decay", stored)
         return self._weight_decay
 
     def _weight_decay_rate(self, dtype):
         """This step's ``lambda``: a float where the step runs on concrete values (so a zero
         skips the decay), else the variable read in the step, so that a traced step sees a
         change made after it was traced."""
+        if self._weight_decay_variable is None:
+            return self._weight_decay or 0.0
         value = self._concrete(self._weight_decay_variable)
         if value is None:
             return self.xp.cast(self._weight_decay_variable, dtype)
         return self._given(value)
 
     def _decay_may_be_zero(self):
-        """Whether ``weight_decay`` was last set to 0 (SGDW's default): a traced fast step
-        then makes its decay pass conditional (it still reads the value in the step)."""
+        """Whether ``weight_decay`` was last set to 0: a traced fast step then makes its
+        decay pass conditional (it still reads the value in the step)."""
         return getattr(self, "_weight_decay", None) == 0.0
 
     # -- slots -------------------------------------------------------------------------
+    # slots the host's own optimizer creates even where it does not use them (Keras 2's SGD:
+    # a momentum slot per variable with momentum 0): created alike, never read
+    _UNUSED_SLOTS = ()
+
     def _build_slots(self, var_list, make):
-        """Each slot's list of variables, ``make(variable, key)`` each, in the declaration's
-        order (the order checkpoints list them in); None for a slot this optimizer lacks."""
-        for key in self.SLOTS:
-            setattr(self, self.SLOT_ATTRIBUTES[key],
-                    [make(v, key) for v in var_list] if self._has_slot(key) else None)
+        """Each slot's list of variables, ``make(variable, key)`` each, in the host's order:
+        a group's slots variable by variable (SLOT_GROUPS); None for a slot it lacks."""
+        for group in self.SLOT_GROUPS:
+            keys = [k for k in group if self._has_slot(k) or k in self._UNUSED_SLOTS]
+            lists = {k: [] for k in keys}
+            for v in var_list:
+                for k in keys:
+                    lists[k].append(make(v, k))
+            for k in group:
+                setattr(self, self.SLOT_ATTRIBUTES[k], lists.get(k))
 
     def _slots_at(self, index):
-        """The slot variables of the model variable at ``index``, in the declaration's order."""
-        lists = (getattr(self, self.SLOT_ATTRIBUTES[key]) for key in self.SLOTS)
-        return tuple(None if slots is None else slots[index] for slots in lists)
+        """The slot variables of the model variable at ``index``, in the declaration's order
+        (None for a slot this optimizer does not use)."""
+        return tuple(getattr(self, self.SLOT_ATTRIBUTES[key])[index] if self._has_slot(key) else None
+                     for key in self.SLOTS)
 
     # -- which variables decay -----------------------------------------------------------
     @staticmethod

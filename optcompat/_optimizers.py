@@ -56,13 +56,16 @@ class Spec(object):
     """What a declaration gives the shared core."""
 
     kind = None  # "adamw" / "sgdw": the fast paths' kernel
-    # slot keys, in creation order (a family may name the slot variables otherwise), and the
-    # attribute holding each slot's list: the host's own Adam / SGD's, so that checkpoints
-    # name them alike
-    SLOTS = ()
-    SLOT_ATTRIBUTES = {"m": "_momentums", "v": "_velocities", "vhat": "_velocity_hats",
-                       "momentum": "_momentums"}
+    # Slot keys (a family may name the slot variables otherwise) in groups: Keras 2 and 3
+    # create a group's slots variable by variable (Adam: m0, v0, m1, v1, ..., then vhat0,
+    # vhat1, ...), OptimizerV2 key by key (m0, m1, ..., v0, v1, ...).  Files and checkpoints
+    # list optimizer variables by position, so the order is the host's own Adam / SGD's.
+    SLOT_GROUPS = ()
+    # the attribute holding each slot's list: the host's own Adam / SGD's (checkpoint names)
+    SLOT_ATTRIBUTES = {"m": "_momentums", "v": "_velocities", "vhat": "_velocity_hats"}
     HYPERS = ()  # arguments read in the step: OptimizerV2 keeps them as hyperparameters
+    OPTIONAL_DECAY = False  # whether weight_decay may be None (no decay, no variable)
+    SLOTS = ()  # every slot key, in the declaration's order: SLOT_GROUPS flattened by make()
 
     def _has_slot(self, key):
         return True
@@ -87,7 +90,7 @@ class AdamWSpec(Spec):
 """)
 
     kind = "adamw"
-    SLOTS = ("m", "v", "vhat")
+    SLOT_GROUPS = (("m", "v"), ("vhat",))
     HYPERS = ("beta_1", "beta_2")
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
@@ -121,8 +124,10 @@ class SGDWSpec(Spec):
     __doc__ = _doc(
         """SGD (optionally with momentum or Nesterov momentum) with decoupled weight decay.""",
         """
-    weight_decay: a float >= 0 (default 0, as Keras's and torch's SGD), the decoupled decay
-        ``lambda``; settable during training as ``AdamW``'s.
+    weight_decay: None (the default, as Keras's SGD: no decay) or a float >= 0, the
+        decoupled decay ``lambda``; settable during training as ``AdamW``'s.  None keeps
+        no ``weight_decay`` variable (the host SGD's variables exactly), so a value set
+        later reaches only steps traced after it: give ``weight_decay=0.0`` to schedule it.
     momentum: in [0, 1); 0 keeps no momentum slot at all.
     nesterov: bool, Nesterov momentum.
 """,
@@ -134,10 +139,12 @@ class SGDWSpec(Spec):
 """)
 
     kind = "sgdw"
-    SLOTS = ("momentum",)
+    SLOT_GROUPS = (("momentum",),)
+    SLOT_ATTRIBUTES = {"momentum": "momentums"}  # Keras 2 / 3 SGD's attribute
     HYPERS = ("momentum",)
+    OPTIONAL_DECAY = True
 
-    def __init__(self, learning_rate=0.01, weight_decay=0.0, momentum=0.0, nesterov=False,
+    def __init__(self, learning_rate=0.01, weight_decay=None, momentum=0.0, nesterov=False,
                  convention=DEFAULT, exclude_from_weight_decay=None, clipnorm=None,
                  clipvalue=None, global_clipnorm=None, name="SGDW", **kwargs):
         own = _validate.sgdw(momentum, nesterov)
@@ -169,5 +176,6 @@ def make(spec, adapter, family, module, register):
     registered with the host's serialization by ``register``."""
     name = spec.__name__[:-len("Spec")]
     doc = spec.__doc__ + "\n    Family: %s (``optcompat.%s``).\n" % (family, module.rsplit(".", 1)[-1])
-    body = {"__doc__": doc, "__module__": module, "__qualname__": name}
+    body = {"__doc__": doc, "__module__": module, "__qualname__": name,
+            "SLOTS": tuple(key for group in spec.SLOT_GROUPS for key in group)}  # once, not per step
     return register(types.new_class(name, (spec, adapter), exec_body=lambda ns: ns.update(body)))

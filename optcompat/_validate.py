@@ -10,10 +10,15 @@ import numbers
 from ._conventions import CONVENTIONS
 
 
+class ArgumentTypeError(TypeError, ValueError):
+    """A bad argument's type: a ``TypeError`` that is also the ``ValueError`` Keras raises
+    for the same mistake (``AdamW(weight_decay=None)``), so code written for either catches it."""
+
+
 def _number(name, value, allowed):
     # bool is an int subclass: True as a learning rate is a bug, not 1.0.
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
+        raise ArgumentTypeError(
             "`%s` must be a real number %s; received %r (type %s)."
             % (name, allowed, value, type(value).__name__)
         )
@@ -53,7 +58,7 @@ def optional_positive(name, value):
 
 def boolean(name, value):
     if not isinstance(value, bool):
-        raise TypeError(
+        raise ArgumentTypeError(
             "`%s` must be a bool (True or False); received %r (type %s)."
             % (name, value, type(value).__name__)
         )
@@ -75,7 +80,7 @@ def learning_rate(value, is_schedule, allow_callable=True):
     if callable(value) and not isinstance(value, numbers.Number):
         if allow_callable:
             return value
-        raise TypeError(
+        raise ArgumentTypeError(
             "`learning_rate` must be a float in [0, inf) or a LearningRateSchedule for this "
             "optimizer family (it cannot call a plain function each step); received %r." % (value,))
     return at_least("learning_rate", value)
@@ -104,22 +109,23 @@ def name_patterns(name, value):
     if value is None:
         return []
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
-        raise TypeError(
+        raise ArgumentTypeError(
             "`%s` must be None or a list of strings (regular expressions searched in "
             "variable names); received %r." % (name, value)
         )
     for v in value:
         if not isinstance(v, str):
-            raise TypeError("`%s` must contain only strings; received %r." % (name, v))
+            raise ArgumentTypeError("`%s` must contain only strings; received %r." % (name, v))
     return list(value)
 
 
 def common(lr, weight_decay, conv, clipnorm, clipvalue, global_clipnorm, exclude, is_schedule,
-           allow_callable=True):
-    """Checks shared by AdamW and SGDW; returns the normalised values."""
+           allow_callable=True, optional_decay=False):
+    """Checks shared by AdamW and SGDW; returns the normalised values.  ``optional_decay``:
+    ``weight_decay`` may be None (SGDW, as Keras's SGD: no decay)."""
     values = dict(
         learning_rate=learning_rate(lr, is_schedule, allow_callable),
-        weight_decay=at_least("weight_decay", weight_decay),
+        weight_decay=None if optional_decay and weight_decay is None else at_least("weight_decay", weight_decay),
         convention=convention(conv),
         clipnorm=optional_positive("clipnorm", clipnorm),
         clipvalue=optional_positive("clipvalue", clipvalue),

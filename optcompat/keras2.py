@@ -66,13 +66,18 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
         host = getattr(_Optimizer, "_use_weight_decay", None)
         return host is None or host(self, variable)
 
+    # the host's own slot names (Adam: m, v, vhat; SGD: m), and its SGD's momentum slot
+    # for every variable even with momentum 0 (unused): files list them by position
+    _SLOT_NAMES = {"m": "m", "v": "v", "vhat": "vhat", "momentum": "m"}
+    _UNUSED_SLOTS = ("momentum",)
+
     def build(self, var_list):
         super().build(var_list)
         if getattr(self, "_built", False):
             return
         self._built = True
         self._build_slots(var_list, lambda v, key: self.add_variable_from_reference(
-            model_variable=v, variable_name=key))
+            model_variable=v, variable_name=self._SLOT_NAMES[key]))
 
     def _slot_values(self, variable):
         return self._slots_at(self._index_dict[self._var_key(variable)])
@@ -94,7 +99,7 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
         config = super().get_config()
         lr = self._serialize_hyperparameter(self._learning_rate)
         config.update(self._decoupled_config(), name=self.name, weight_decay=self.weight_decay,
-                      learning_rate=lr if isinstance(lr, dict) else float(lr))
+                      learning_rate=lr if isinstance(lr, dict) else self._as_given("learning_rate", float(lr)))
         return config
 
     @classmethod

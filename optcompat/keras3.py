@@ -24,6 +24,18 @@ class _Backend(object):
     """Hooks of a backend whose values are concrete unless traced (jax: a tracer refuses
     ``float()``), with no fast path."""
 
+    # Whether optcompat's own weight_decay variable is one of the optimizer's `variables`
+    # (which the host's own AdamW does not have): JAX's stateless steps receive only those
+    # (a variable read from outside them is a constant of the trace), so it must be there;
+    # elsewhere a traced step reads it where it is, and it is kept out of the host's list.
+    _TRACKS_WEIGHT_DECAY = True
+
+    def _hold(self, name, variable):
+        if self._TRACKS_WEIGHT_DECAY or variable is None:
+            setattr(self, name, variable)  # Keras's tracker adds it to `variables`
+        else:
+            object.__setattr__(self, name, variable)  # past Keras's tracker
+
     def _concrete(self, variable):
         """``variable``'s value as a float where it is concrete now; None inside a traced step."""
         try:
@@ -38,6 +50,13 @@ def _tensorflow_hooks():
     from . import _tf
 
     class _TensorFlow(_tf.FusedKernels, _Backend):
+        _TRACKS_WEIGHT_DECAY = False
+
+        def _hold(self, name, variable):
+            _Backend._hold(self, name, variable)
+            if variable is not None:  # a TF checkpoint keeps it by its name, not by position
+                self._track_trackable(variable, name=variable.name)
+
         def apply(self, grads, trainable_variables=None):
             with _tf._tf_fast.step_scope(self):  # coefficients built once per step, not per variable
                 return super().apply(grads, trainable_variables)
@@ -48,6 +67,8 @@ def _tensorflow_hooks():
 class _Torch(_Backend):
     """The torch backend: every variable at once (:mod:`._torch_fast`), except under
     ``torch.compile`` (``jit_compile=True``), where the per-variable rule compiles."""
+
+    _TRACKS_WEIGHT_DECAY = False
 
     def _fast_modes(self):
         return ("foreach", "fused")
@@ -123,12 +144,39 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
         return None  # decay is part of the rule: each convention scales it differently
 
     def _scalar_variable(self, name, value):
-        # as the base class makes its float learning rate: an optimizer variable, so jax's
-        # stateless steps receive it with the state, and it is saved with the optimizer
+        # named as the base class names its learning rate's (`_hold` decides the tracking)
         with keras.name_scope(self.name, caller=self):
-            variable = keras.Variable(value, name=name, dtype=keras.backend.floatx(), trainable=False)
-        self._track_variable(variable)
-        return variable
+            return keras.Variable(value, name=name, dtype=keras.backend.floatx(), trainable=False)
+
+    # -- files list optimizer variables by position: the host's own list ------------------
+    def _host_variables(self):
+        """``variables`` as the host's own AdamW / SGD lists them: without optcompat's
+        ``weight_decay`` variable (there on JAX only, see _TRACKS_WEIGHT_DECAY)."""
+        return [v for v in self.variables if v is not self._weight_decay_variable]
+
+    def save_own_variables(self, store):
+        """Write the host's layout, so that the host's own optimizer reads the file."""
+        for i, variable in enumerate(self._host_variables()):
+            store[str(i)] = ops.convert_to_numpy(variable)
+
+    def load_own_variables(self, store):
+        """Read the host's layout (a file of the host's own AdamW / SGD, or optcompat's), or
+        optcompat's own list with its ``weight_decay``; any other count is skipped with the
+        host's warning.  Every shape is checked before any variable changes."""
+        n = len(store.keys())
+        layout = next((vs for vs in (self._host_variables(), self.variables) if len(vs) == n), None)
+        if layout is None:
+            return super().load_own_variables(store)
+        values = [store[str(i)] for i in range(n)]
+        for i, (variable, value) in enumerate(zip(layout, values)):
+            if tuple(variable.shape) != tuple(getattr(value, "shape", ())):
+                raise ValueError(
+                    "Cannot load the state of optimizer %r: saved variable %d has shape %s, but "
+                    "%s has shape %s (a file of another model or optimizer?). Nothing was loaded."
+                    % (self.name, i, tuple(getattr(value, "shape", ())), getattr(variable, "path", variable.name),
+                       tuple(variable.shape)))
+        for variable, value in zip(layout, values):
+            variable.assign(value)
 
     def _host_allows_decay(self, variable):
         return self._use_weight_decay(variable)  # honours opt.exclude_from_weight_decay(...)
@@ -157,6 +205,8 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
         if trainable_variables is not None:
             trainable_variables = list(trainable_variables)
         variables = self._trainable_variables if trainable_variables is None else trainable_variables
+        # a float gradient of another float dtype is cast, as Keras's own optimizers do it
+        grads = [_cast_float(g, v) for g, v in zip(grads, variables)] + grads[len(variables):]
         self._check_gradients(zip(grads, variables), keras.backend.is_float_dtype,
                               keras.backend.standardize_dtype)
         if callable(self._learning_rate) and self._eager():
@@ -173,7 +223,22 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
     def get_config(self):
         config = super().get_config()
         config.update(self._decoupled_config())
+        if isinstance(config.get("learning_rate"), float):
+            config["learning_rate"] = self._as_given("learning_rate", config["learning_rate"])
         return config
+
+
+def _cast_float(gradient, variable):
+    """``gradient`` as a tensor (a NumPy array is one too, as Keras's own optimizers take
+    it), in ``variable``'s dtype where both are floats of different dtypes."""
+    if gradient is None or variable is None:
+        return gradient
+    if not ops.is_tensor(gradient) and not hasattr(gradient, "indices"):  # (sparse stays sparse)
+        gradient = ops.convert_to_tensor(gradient)
+    g, v = (keras.backend.standardize_dtype(x.dtype) for x in (gradient, variable))
+    if g == v or not (keras.backend.is_float_dtype(g) and keras.backend.is_float_dtype(v)):
+        return gradient
+    return ops.cast(gradient, v)
 
 
 def _register(cls):

