@@ -8,6 +8,7 @@
     python ci/matrix.py --report-only             rewrite matrix.md / matrix.png from docs/results
     python ci/matrix.py --check                   only the checks of docs/results: identity, pre-releases
     python ci/matrix.py --check --latest-patch    ... and TF / Keras / tf-keras on the latest patch (registry)
+    python ci/matrix.py --chain-only              only the state chain (below)
 
 The envs run through ``ci/tox -p J`` (J = ``-j``, default: the number of cores); a progress
 line is printed as each env finishes.  In every env, after the tests, ``ci/record.py`` writes
@@ -27,6 +28,10 @@ and the report and the progress line name the package and version (the record's 
 written by ``ci/record.py``; a ``*-nightly`` distribution a host pins is shown, not failed).
 ``--latest-patch`` also fails an env whose TensorFlow / Keras / tf-keras is not the newest patch of
 its minor that the package registry serves (``pip index versions``: it needs the registry).
+When the run has every env of tox.ini's ``[optcompat:state-chain]``, one training run is then handed
+through them in order (``tests/test_state_chain.py`` in each: 25 steps, the optimizer state and
+weights passed on in ``optcompat.state``'s file, against 100 straight steps in the first env); its
+result goes to ``results/state_chain.json`` and a section of matrix.md, and a failure fails the run.
 Exit status: 0 when every env passed, the identity check passed and no env failed the version
 checks, else 1.
 matplotlib is installed into the tox bootstrap venv (.tox-bootstrap) on first use.
@@ -393,6 +398,89 @@ def run_matrix(envs, jobs, results, command, log_path):
     return ok, total_s
 
 
+# --------------------------------------------------------------------------- the state chain
+CHAIN_FILE = "state_chain.json"  # in results/ (no "env" key: not an env record)
+
+
+def chain_stages():
+    """The envs a training run is handed through, in order (tox.ini [optcompat:state-chain])."""
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(os.path.join(ROOT, "tox.ini"))
+    section = cfg["optcompat:state-chain"] if cfg.has_section("optcompat:state-chain") else {}
+    return [e for e in re.split(r"[,\s]+", section.get("stages", "")) if e]
+
+
+def run_chain(stages, results, log_path, command="python ci/matrix.py"):
+    """Run tests/test_state_chain.py in each env of ``stages``, one after another, handing the
+    state files through one folder; write results/state_chain.json; return True when every
+    stage passed."""
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="optcompat-chain-")
+    done, ok, started = [], True, time.time()
+    print("chain: %s (tests/test_state_chain.py; files in %s)" % (" -> ".join(stages), folder), flush=True)
+    try:
+        with open(log_path, "w") as log:
+            for i, env in enumerate(stages):
+                environ = dict(os.environ, OPTCOMPAT_CHAIN_DIR=folder, OPTCOMPAT_CHAIN_STAGE="%d/%d" % (i, len(stages)),
+                               OPTCOMPAT_RECORD_DIR=os.path.join(folder, "records"), PYTHONUNBUFFERED="1")
+                t0 = time.time()
+                rc = subprocess.call([TOX, "-e", env, "--", "tests/test_state_chain.py", "-p", "no:cacheprovider"],
+                                     cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT)
+                stage = {"env": env, "rc": rc, "wall_s": round(time.time() - t0, 1), "runs": {}}
+                for path in sorted(glob.glob(os.path.join(folder, "*", "stage-%d.json" % i))):
+                    with open(path) as f:
+                        stage["runs"][os.path.basename(os.path.dirname(path))] = json.load(f)
+                passed = rc == 0 and len(stage["runs"]) > 0
+                ok = ok and passed
+                done.append(stage)
+                diffs = ", ".join("%s %.2g" % (run, r["max_abs_diff_vs_straight"]) for run, r in sorted(
+                    stage["runs"].items()) if "max_abs_diff_vs_straight" in r)
+                print("[chain %d/%d] %-16s %-4s %6.1fs  %d runs%s" % (
+                    i + 1, len(stages), env, "OK" if passed else "FAIL", stage["wall_s"], len(stage["runs"]),
+                    "; vs straight: " + diffs if diffs else ""), flush=True)
+                if not passed:
+                    break
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    with open(os.path.join(results, CHAIN_FILE), "w") as f:
+        json.dump({"stages": stages, "done": done, "ok": ok and len(done) == len(stages), "command": command,
+                   "started": utc(started), "wall_s": round(time.time() - started, 1)}, f, indent=1, sort_keys=True)
+    return ok and len(done) == len(stages)
+
+
+def render_chain(results):
+    """The report's lines for results/state_chain.json (none where the chain did not run)."""
+    path = os.path.join(results, CHAIN_FILE)
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        chain = json.load(f)
+    last = chain["done"][-1]["runs"] if chain["done"] else {}
+    lines = ["## A training run across releases", "",
+             "`tests/test_state_chain.py`, run by `%s` (%s): 25 steps of `model.fit` in each env, the optimizer "
+             "state and the weights handed on in `optcompat.state`'s file, against 100 straight steps in the first "
+             "env (tolerance 1e-5); %.0f s." % (chain.get("command", "python ci/matrix.py"), chain["started"],
+                                                chain["wall_s"]), "",
+             "| run | %s | max abs diff vs straight | result |" % " | ".join("`%s`" % e for e in chain["stages"]),
+             "|---|%s---:|---|" % ("---|" * len(chain["stages"]))]
+    runs = sorted({r for stage in chain["done"] for r in stage["runs"]})
+    for run in runs:
+        cells = []
+        for i, env in enumerate(chain["stages"]):
+            r = chain["done"][i]["runs"].get(run) if i < len(chain["done"]) else None
+            name = r["optimizer"] if r else ""
+            cells.append("`%s`, step %d" % (name if " " in name else name.rsplit(".", 1)[-1], r["iterations"])
+                         if r else "-")
+        diff = last.get(run, {}).get("max_abs_diff_vs_straight")
+        passed = chain["ok"] and (diff is None or diff < 1e-5)  # (the docs page's run has no straight run)
+        lines.append("| %s | %s | %s | %s |" % (run, " | ".join(cells), "-" if diff is None else _g(diff),
+                                                "PASS" if passed else "**FAIL**"))
+    lines += ["", "**State chain: %s**" % ("PASS" if chain["ok"] else "FAIL"), ""]
+    return lines
+
+
 # --------------------------------------------------------------------------- the identity check
 def load_records(results):
     recs = []
@@ -510,7 +598,8 @@ def print_version_checks(records, bad, latest):
     print("versions: %s (%s of %d envs)" % ("PASS" if not bad else "FAIL", what, len(records)), flush=True)
 
 
-def render_markdown(records, checks, command, when, png_name, total_s=None, cores=None, version_bad=None):
+def render_markdown(records, checks, command, when, png_name, total_s=None, cores=None, version_bad=None,
+                    results=None):
     total = ""
     if total_s is not None:
         total = "; %.0f s wall time in all on %s cores" % (total_s, cores or "?")
@@ -598,7 +687,7 @@ def render_markdown(records, checks, command, when, png_name, total_s=None, core
                 fit.get("initial_loss", float("nan")), fit.get("final_loss", float("nan")), d.get("seconds", "-")))
         lines.append("")
     lines += ["![fit loss and trajectory error of every env](%s)" % png_name, ""]
-    return "\n".join(lines)
+    return "\n".join(lines + render_chain(results) if results else lines)
 
 
 def _optcompat_version(records):
@@ -628,7 +717,7 @@ def write_report(out, command, when=None, total_s=None, latest=False):
     when = when or utc(time.time())
     if total_s is None:  # --report-only: what the run recorded
         total_s = next((r["run"].get("total_s") for r in records if (r.get("run") or {}).get("total_s")), None)
-    md = render_markdown(records, checks, command, when, "matrix.png", total_s, os.cpu_count(), version_bad)
+    md = render_markdown(records, checks, command, when, "matrix.png", total_s, os.cpu_count(), version_bad, results)
     with open(os.path.join(out, "matrix.md"), "w") as f:
         f.write(md)
     png = os.path.join(out, "matrix.png")
@@ -750,6 +839,9 @@ def main(argv=None):
     ap.add_argument("--latest-patch", action="store_true",
                     help="also fail an env whose TensorFlow / Keras / tf-keras is not the newest patch of its "
                          "minor that the package registry serves (asks the registry: pip index versions)")
+    ap.add_argument("--chain-only", action="store_true",
+                    help="only hand a training run through the envs of tox.ini [optcompat:state-chain] "
+                         "(tests/test_state_chain.py); the matrix runs it after its envs when it has them all")
     ap.add_argument("--plot", nargs=2, metavar=("RESULTS", "PNG"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.plot:
@@ -772,6 +864,12 @@ def main(argv=None):
         when = next((r["run"]["started"] for r in recs if r.get("run", {}).get("started")), None)
         ident, plotted, versions_ok = write_report(out, command, when, latest=args.latest_patch)
         return 0 if ident and plotted and versions_ok else 1
+    if args.chain_only:
+        for folder in (results, TOXWORKDIR):
+            if not os.path.isdir(folder):
+                os.makedirs(folder)
+        return 0 if run_chain(chain_stages(), results, os.path.join(TOXWORKDIR, "chain.log"),
+                              "python ci/matrix.py --chain-only") else 1
     envs = select_envs(args.envs, args.label)
     jobs = max(1, min(args.jobs, len(envs)))
     command = "python ci/matrix.py " + " ".join(
@@ -781,11 +879,16 @@ def main(argv=None):
         os.makedirs(TOXWORKDIR)
     started = time.time()
     envs_ok, total_s = run_matrix(envs, jobs, results, command.strip(), os.path.join(TOXWORKDIR, "matrix.log"))
+    stages = chain_stages()
+    chain_ok = None  # not run: the selection lacks one of its envs
+    if stages and all(e in envs for e in stages):
+        chain_ok = run_chain(stages, results, os.path.join(TOXWORKDIR, "chain.log"), command.strip())
     ident, plotted, versions_ok = write_report(out, command.strip(), utc(started), total_s, args.latest_patch)
-    print("matrix: envs %s, identity %s, versions %s, plot %s; %.0fs in all" % (
+    print("matrix: envs %s, identity %s, versions %s, state chain %s, plot %s; %.0fs in all" % (
         "OK" if envs_ok else "FAILED", "PASS" if ident else "FAIL", "PASS" if versions_ok else "FAIL",
-        "OK" if plotted else "FAILED", time.time() - started))
-    return 0 if envs_ok and ident and versions_ok and plotted else 1
+        "not run" if chain_ok is None else "PASS" if chain_ok else "FAIL", "OK" if plotted else "FAILED",
+        time.time() - started))
+    return 0 if envs_ok and ident and versions_ok and plotted and chain_ok is not False else 1
 
 
 if __name__ == "__main__":

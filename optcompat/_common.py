@@ -24,10 +24,15 @@ have no such variable, and files list optimizer variables by position; so it is 
 the host's variable list wherever a traced step can read it from outside (TensorFlow, torch),
 and where it cannot (JAX's stateless steps) the adapter saves the host's list and reads both.
 """
+import os
 import re
 import struct
+import sys
+import warnings
 
-from . import _rule, _validate
+from . import _detect, _rule, _validate
+
+_DROPPED = {}  # family -> formats_dropping_state(family), read once
 
 
 def _float32(value):
@@ -274,7 +279,32 @@ class Decoupled(object):
     def _config_value(self, name):
         return getattr(self, name)
 
+    _FAMILY = None  # each adapter's family name
+
+    def _warn_if_saving_drops_state(self):
+        """Called from ``get_config``: where a save in a format whose files this release cannot
+        resume an optimizer from is writing the config (its saving module is on the stack),
+        say so, and what keeps the state (:func:`._detect.formats_dropping_state`)."""
+        if self._FAMILY not in _DROPPED:
+            _DROPPED[self._FAMILY] = _detect.formats_dropping_state(self._FAMILY)
+        dropped = _DROPPED[self._FAMILY]
+        frame, saving = (sys._getframe(2) if dropped else None), None
+        while frame is not None:  # the outermost save function on the stack is the format
+            code = frame.f_code
+            where = code.co_filename.replace(os.sep, "/")
+            saving = next((fmt for fmt, sites in _detect.SAVE_SITES.items()
+                           if any(part in where and code.co_name == name for part, name in sites)), saving)
+            frame = frame.f_back
+        if saving in dropped:
+            warnings.warn(
+                "optcompat: %s saved as %s keeps no optimizer state this release can restore (the host's own "
+                "optimizers lose it there too): a model loaded from it trains on from step 0 with empty slots. "
+                "To resume, save as %s, or keep the state with optcompat.state.save(...)."
+                % (type(self).__name__, {"h5": ".h5", "keras": ".keras", "savedmodel": "a SavedModel"}[saving],
+                   dropped[saving]), UserWarning, stacklevel=3)
+
     def _decoupled_config(self):
+        self._warn_if_saving_drops_state()
         config = {name: self._config_value(name) for name in self._kept}
         config.update(convention=self.convention,
                       exclude_from_weight_decay=list(self._exclude_names) or None)

@@ -252,3 +252,37 @@ def _keras_config_backend():
             return json.load(f).get("backend", "tensorflow")
     except (OSError, ValueError):
         return "tensorflow"
+
+
+# Save formats that the host's own optimizers do not come back from with their state, per
+# family and release (measured: tests/deviations.py keeps each as a ("save", FORMAT) record,
+# test_save_resume checks the host's own Adam still loses its state there, and
+# tests/test_state_formats.py holds this table to those records).  Saving optcompat's
+# optimizer in one of them warns (_common.Decoupled._warn_if_saving_drops_state).
+# (family, package, first release, last release, format, what keeps the state instead)
+_STATE_DROPPED = (
+    ("keras2", "tensorflow", (2, 9), (2, 10), "h5", "a TF checkpoint (tf.train.Checkpoint)"),
+    ("keras2", "tensorflow", (2, 9), (2, 10), "savedmodel", "a TF checkpoint (tf.train.Checkpoint)"),
+    ("keras2", "tensorflow", (2, 11), (2, 11), "savedmodel", ".h5 or a TF checkpoint"),
+    ("keras2", "tensorflow", (2, 12), None, "savedmodel", ".keras, .h5 or a TF checkpoint"),
+    ("legacy", "tensorflow", (2, 2), None, "savedmodel", ".h5 or a TF checkpoint"),
+    ("legacy", "tensorflow", (2, 13), None, "keras", ".h5 or a TF checkpoint"),
+)
+# where each format's save starts: the host's saving function, as (a fragment of its module's
+# path, its name).  The stack holds it while the model's config -- the optimizer's get_config
+# -- is written; the outermost one is the format (a .keras save runs SavedModel helpers inside).
+SAVE_SITES = {"h5": (("hdf5_format.py", "save_model_to_hdf5"), ("h5_format.py", "save_model_to_hdf5")),
+              "savedmodel": (("saved_model/save.py", "save"),),
+              "keras": (("saving_lib.py", "save_model"),)}
+
+
+def formats_dropping_state(family, found=None):
+    """``{format: what keeps the state}`` for the formats that ``family``'s host, at the
+    installed release, saves without an optimizer's state (``_STATE_DROPPED``)."""
+    found = versions() if found is None else found
+    out = {}
+    for fam, package, first, last, fmt, keeps in _STATE_DROPPED:
+        have = _minor(found.get(package))
+        if fam == family and have is not None and have >= first and (last is None or have <= last):
+            out[fmt] = keeps
+    return out

@@ -15,6 +15,7 @@ declared in :mod:`._optimizers`.  Sparse gradients (``tf.IndexedSlices``, e.g. f
 """
 from . import _detect, _optimizers
 from ._common import Decoupled
+from .state._access import Access
 
 keras, _Optimizer = _detect.host("keras2")  # ImportError naming the releases if absent
 from . import _tf, _tf_fast  # noqa: E402  (TensorFlow: every keras2 host runs on it)
@@ -28,6 +29,8 @@ _schedules = keras.optimizers.schedules
 
 class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
     """The Keras 2 hooks of :class:`._common.Decoupled`."""
+
+    _FAMILY = "keras2"
 
     xp = _tf.xp
     _CALLABLE_RATES = False  # _build_learning_rate takes a float or a schedule
@@ -116,3 +119,23 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
 _register = keras.utils.register_keras_serializable(package="optcompat.keras2")
 AdamW, SGDW = (_optimizers.make(spec, _Keras2, "Keras 2 (TF 2.9-2.15, tf_keras)", __name__, _register)
                for spec in _optimizers.SPECS)
+
+
+# -- optimizer state (optcompat.state), the host's own Adam / AdamW / SGD too --------------
+class _StateAccess(Access):
+    family = "keras2"
+
+    def index_of(self, optimizer, variable):
+        return optimizer._index_dict[optimizer._var_key(variable)]
+
+    def slots(self, optimizer, variables, keys):
+        if not keys:
+            return [{} for _ in variables]
+        return self.listed_slots(optimizer, variables, keys)
+
+    def build(self, optimizer, variables):
+        with tf.init_scope():  # as apply_gradients builds
+            optimizer.build(variables)
+
+
+STATE = _StateAccess()

@@ -8,9 +8,12 @@ backend class: :class:`_TensorFlow` (TensorFlow's fused kernels, :mod:`._tf`),
 any other).  The host base class keeps everything else it does: schedules, clipping, EMA,
 gradient accumulation, loss scaling, ``tf.distribute`` hooks, stateless JAX training, saving.
 """
+import numpy as np
+
 from . import _detect
 from ._common import Decoupled
 from ._optimizers import SPECS, make
+from .state._access import Access
 
 keras, _Optimizer = _detect.host("keras3")  # ImportError naming the releases if absent
 ops = keras.ops
@@ -115,6 +118,8 @@ _BACKEND = {"tensorflow": _tensorflow_hooks, "torch": lambda: _Torch}.get(
 
 class _Keras3(_BACKEND, Decoupled, _Optimizer):
     """The Keras 3 hooks of :class:`._common.Decoupled`."""
+
+    _FAMILY = "keras3"
 
     xp = ops
 
@@ -246,3 +251,32 @@ def _register(cls):
 
 
 AdamW, SGDW = (make(spec, _Keras3, "Keras 3", __name__, _register) for spec in SPECS)
+
+
+# -- optimizer state (optcompat.state), the host's own Adam / SGD too ---------------------
+class _StateAccess(Access):
+    family = "keras3"
+
+    def index_of(self, optimizer, variable):
+        return optimizer._get_variable_index(variable)
+
+    def slots(self, optimizer, variables, keys):
+        if not keys:
+            return [{} for _ in variables]
+        return self.listed_slots(optimizer, variables, keys) if optimizer.built else None
+
+    def build(self, optimizer, variables):
+        if not optimizer.built:
+            optimizer.build(variables)
+
+    def numpy(self, value):
+        return np.asarray(ops.convert_to_numpy(value))
+
+    def name(self, variable):
+        return getattr(variable, "path", None) or variable.name
+
+    def dtype(self, variable):
+        return keras.backend.standardize_dtype(variable.dtype)
+
+
+STATE = _StateAccess()

@@ -28,6 +28,7 @@ import warnings
 
 from . import _detect, _optimizers, _validate
 from ._common import Decoupled
+from .state._access import Access, StateError
 
 keras, _Optimizer = _detect.host("legacy")  # ImportError naming the releases if absent
 from . import _tf, _tf_fast  # noqa: E402  (the host above imported TensorFlow)
@@ -53,6 +54,8 @@ def _plain(value):
 
 class _Legacy(_tf.FusedKernels, Decoupled, _Optimizer):
     """The OptimizerV2 hooks of :class:`._common.Decoupled`."""
+
+    _FAMILY = "legacy"
 
     xp = _tf.xp
     # apply_gradients accepts `experimental_aggregate_gradients` (passed on to the base
@@ -229,3 +232,33 @@ def _register(cls):
 
 AdamW, SGDW = (_optimizers.make(spec, _Legacy, "OptimizerV2 (TF 2.2-2.15, tf_keras.optimizers.legacy)",
                                 __name__, _register) for spec in _optimizers.SPECS)
+
+
+# -- optimizer state (optcompat.state): the host's own Adam / SGD, TFA's and keras-adamw's --
+class _StateAccess(Access):
+    family = "legacy"
+
+    def slots(self, optimizer, variables, keys):
+        if any(k not in optimizer.get_slot_names() for k in keys):
+            return None  # slots are made at the first step (or by build)
+        out = []
+        for variable in variables:
+            try:
+                out.append({k: optimizer.get_slot(variable, k) for k in keys})
+            except KeyError:
+                raise StateError("Variable %s has no slots in %s (the optimizer was used with other variables)."
+                                 % (variable.name, type(optimizer).__name__))
+        return out
+
+    def build(self, optimizer, variables):
+        create = getattr(optimizer, "_create_all_weights", None)
+        if create is not None:
+            create(variables)
+            return
+        with tf.init_scope():  # the releases before _create_all_weights: what it does
+            _ = optimizer.iterations
+            optimizer._create_hypers()
+            optimizer._create_slots(variables)
+
+
+STATE = _StateAccess()

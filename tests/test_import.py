@@ -30,6 +30,14 @@ def test_import_loads_no_framework():
     assert json.loads(out.strip().splitlines()[-1]) == []
 
 
+def test_state_module_loads_no_framework():
+    """optcompat.state reads and writes its files with NumPy alone (a host is imported only to
+    reach an optimizer, or to read a TF checkpoint)."""
+    out = python("import sys, json, optcompat.state, optcompat.state.__main__;"
+                 "print(json.dumps([m for m in %r if m in sys.modules]))" % (HEAVY,))
+    assert json.loads(out.strip().splitlines()[-1]) == []
+
+
 def test_module_main_prints_detection():
     out = subprocess.run([sys.executable, "-m", "optcompat"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -56,8 +64,13 @@ def test_vendored_copy_works(tmp_path, host):
         "assert cls.__module__.startswith('myproj._vendor.optcompat.'), cls.__module__\n"
         "import numpy as np\n"
         "opt = cls(learning_rate=0.1, weight_decay=0.5)\n"
+        "import myproj._vendor.optcompat.state as st\n"  # its family hooks, found relatively
+        "access, info = st._access.describe(opt)\n"
+        "assert type(access).__module__.startswith('myproj._vendor.optcompat.'), type(access).__module__\n"
+        "assert (access.family, info['kind'], info['slots']) == (%r, 'adam', ['m', 'v']), (access.family, info)\n"
+        "assert 'optcompat' not in sys.modules\n"
         "print(type(opt).__mro__[1].__module__)\n"
-    ) % (str(tmp_path), HEAVY, host.family)
+    ) % (str(tmp_path), HEAVY, host.family, host.family)
     python(code)
 
 

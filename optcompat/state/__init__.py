@@ -1,0 +1,303 @@
+"""Move a training run's optimizer state: across optimizers, families and releases.
+
+    >>> from optcompat import state
+    >>> state.save(model.optimizer, "run.npz", model.trainable_variables)
+    ... # later, elsewhere: another TensorFlow, Keras 3, another backend, optcompat or the host's own
+    >>> state.load(model.optimizer, "run.npz", model.trainable_variables)
+
+The file (:mod:`._format`) is a ``.npz`` with a JSON header that every family on every
+release reads: the step count and, per model variable, its slots -- Adam's ``m``, ``v``
+(``vhat`` with amsgrad) or SGD's ``momentum`` -- with what they belong to (optimizer kind,
+family, convention, hyperparameters, host versions, the variables' names, shapes, dtypes).
+
+``save`` reads optcompat's AdamW / SGDW and what users migrate from: the host's own Adam /
+AdamW / SGD in every family, TensorFlow Addons' AdamW / SGDW, keras-adamw's AdamW / SGDW.
+``load`` writes into optcompat's optimizers and the host's own, and also reads directly a
+file the host wrote (:mod:`._files`: a TF checkpoint, an ``.h5`` model, a ``.keras`` file or
+a ``.weights.h5``), so an OptimizerV2 checkpoint of TF 2.2-2.10 continues in Keras 2 and 3.
+
+Everything is checked before anything changes; a refusal (:class:`StateError`, a
+``ValueError``) names what differs and leaves the optimizer and the model as they were:
+another model (variable count, shapes, dtypes, names), another optimizer kind (SGD state
+into Adam), other slots (amsgrad, momentum), another convention (unless
+``allow_convention_change=True``: the moments mean the same, the steps that follow do not),
+a truncated or corrupted file, a newer format version.
+
+The state is the optimizer's, not the model's: move the model's weights as usual
+(``model.save_weights``), or pass ``restore_variables=True`` to set them from the file.
+"""
+import warnings
+
+from . import _access, _files, _format
+from ._format import FORMAT_VERSION, KINDS, StateError
+
+__all__ = ["save", "load", "read", "State", "StateError", "FORMAT_VERSION"]
+
+
+class State(object):
+    """An optimizer's state, as the file holds it: ``header`` (see :mod:`._format`),
+    ``slots`` (per variable, ``{key: ndarray}``) and ``values`` (per variable, the
+    variable's value at saving, or None)."""
+
+    def __init__(self, header, slots, values):
+        self.header, self.slots, self.values = header, slots, values
+
+    @property
+    def iterations(self):
+        return self.header["iterations"]
+
+    @property
+    def kind(self):
+        return self.header["kind"]
+
+    @property
+    def convention(self):
+        return self.header.get("convention")
+
+    @property
+    def variables(self):
+        return self.header["variables"]
+
+    def arrays(self):
+        arrays = {}
+        for i, slots in enumerate(self.slots):
+            for key, array in slots.items():
+                arrays["%d/%s" % (i, key)] = array
+            if self.values[i] is not None:
+                arrays["%d/value" % i] = self.values[i]
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, header, arrays, source):
+        n = len(header.get("variables", ()))
+        keys = header.get("slots", [])
+        slots, values = [], []
+        for i, spec in enumerate(header["variables"]):
+            try:
+                slots.append({k: arrays["%d/%s" % (i, k)] for k in keys})
+            except KeyError as e:
+                raise StateError("%s is corrupted: no array %s for variable %d (%s)." % (source, e, i, spec["name"]))
+            values.append(arrays.get("%d/value" % i))
+        extra = set(arrays) - {"%d/%s" % (i, k) for i in range(n) for k in list(keys) + ["value"]}
+        if extra:
+            raise StateError("%s is corrupted: arrays %s belong to no variable." % (source, sorted(extra)))
+        return cls(header, slots, values)
+
+    def summary(self):
+        """A few lines for people (``python -m optcompat.state inspect``)."""
+        h = self.header
+        hypers = ", ".join("%s=%s" % (k, _short(v)) for k, v in sorted(h.get("hyperparameters", {}).items()))
+        lines = ["optimizer:   %s (kind %s)" % (h.get("optimizer"), h["kind"]),
+                 "family:      %s" % h.get("family"),
+                 "convention:  %s" % h.get("convention"),
+                 "step:        %d" % h["iterations"],
+                 "hyperparameters: %s" % hypers,
+                 "versions:    %s" % ", ".join("%s %s" % kv for kv in sorted(h.get("versions", {}).items())),
+                 "format:      %s %s%s" % (h.get("format"), h.get("format_version"),
+                                           "  (read from %s)" % h["source"] if h.get("source") else ""),
+                 "variables:   %d, slots %s" % (len(h["variables"]), ", ".join(h.get("slots", [])) or "none")]
+        for i, spec in enumerate(h["variables"]):
+            lines.append("  %3d  %-40s %-16s %s" % (i, spec.get("name") or "?", tuple(spec["shape"]), spec["dtype"]))
+        return "\n".join(lines)
+
+
+def _short(value):
+    if isinstance(value, dict):
+        return "%s(...)" % (value.get("class_name") or "dict")
+    return repr(value)
+
+
+# -- files -------------------------------------------------------------------------------
+def write(state, path):
+    """Write ``state`` to ``path`` (the portable ``.npz``)."""
+    header = {k: v for k, v in state.header.items() if k not in ("arrays", "format", "format_version")}
+    _format.write(path, header, state.arrays())
+
+
+def read(path, optimizer=None, variables=None):
+    """The :class:`State` in ``path``: optcompat's ``.npz``, or a file the host wrote (a TF
+    checkpoint prefix or directory, ``.h5``, ``.keras``, ``.weights.h5``; ``optimizer`` and
+    ``variables``, where it will go, tell how to read a file that lists state by position
+    and does not say which optimizer wrote it: a ``.weights.h5``)."""
+    if _format.is_state_file(path):
+        header, arrays = _format.read(path)
+        return State.from_arrays(header, arrays, path)
+    header, slots, values = _files.read(path, optimizer, variables)
+    return State(header, slots, values)
+
+
+# -- optimizers ----------------------------------------------------------------------------
+def save(optimizer, path, variables):
+    """Write ``optimizer``'s state for ``variables`` (the model's trainable variables, in
+    order) to ``path``, a portable ``.npz`` that :func:`load` reads in every family.
+
+    ``optimizer``: optcompat's AdamW / SGDW, the host's own Adam / AdamW / SGD (any family),
+    TensorFlow Addons' AdamW / SGDW or keras-adamw's AdamW / SGDW.  An optimizer that has
+    not taken a step yet saves zeros.  Returns the :class:`State` written."""
+    state = state_of(optimizer, variables)
+    write(state, path)
+    return state
+
+
+def state_of(optimizer, variables):
+    """``optimizer``'s :class:`State` for ``variables`` (nothing is written)."""
+    access, info = _access.describe(optimizer)
+    variables = list(variables)
+    slots = access.slots(optimizer, variables, info["slots"])
+    iterations = access.iterations(optimizer)
+    if slots is None:  # not built: no step taken yet
+        if iterations:
+            raise StateError("%s has taken %d steps but holds no slots for these variables."
+                             % (info["optimizer"], iterations))
+        slots = [{k: None for k in info["slots"]} for _ in variables]
+    arrays, values, specs = [], [], []
+    for variable, kept in zip(variables, slots):
+        value = access.numpy(variable)
+        specs.append({"name": access.name(variable), "shape": list(value.shape), "dtype": value.dtype.name})
+        values.append(value)
+        arrays.append({k: (0 * value if s is None else access.numpy(s)) for k, s in kept.items()})
+    header = dict(kind=info["kind"], optimizer=info["optimizer"], family=access.family,
+                  convention=info["convention"], hyperparameters=info["hyperparameters"],
+                  versions=_access.versions(), iterations=int(iterations), slots=list(info["slots"]),
+                  variables=specs)
+    return State(header, arrays, values)
+
+
+def load(optimizer, path, variables, allow_convention_change=False, restore_variables=False):
+    """Set ``optimizer``'s state for ``variables`` (the model's trainable variables, in the
+    order they were saved) from ``path`` -- optcompat's ``.npz`` or a file the host wrote
+    (:func:`read`) -- so that training continues as the saved run would have.
+
+    Sets the step count and every slot, and, as the host's own checkpoints do, a float
+    learning rate (and a float ``weight_decay`` of the same convention).  Everything is
+    checked first (:class:`StateError` names what differs, nothing changes): the optimizer
+    kind (``adam``: Adam, AdamW; ``sgd``: SGD, SGDW), its slots (amsgrad, momentum), the
+    convention (``allow_convention_change=True`` accepts another: the moments carry over,
+    but the run will not continue as it was), the variables' count, shapes, dtypes and
+    names.  ``restore_variables=True`` also sets the variables to the values saved.
+    Returns the :class:`State` loaded."""
+    variables = list(variables)
+    state = path if isinstance(path, State) else read(path, optimizer, variables)
+    access, info = _access.describe(optimizer)
+    source = state.header.get("source") or path
+    _check(state, info, access, variables, allow_convention_change, restore_variables, source)
+    _warn_hyperparameters(state, info, source)
+    # nothing has changed so far; from here on every check has passed
+    access.build(optimizer, variables)
+    for variable, slots, saved in zip(variables, access.slots(optimizer, variables, info["slots"]), state.slots):
+        for key, slot in slots.items():
+            access.assign(slot, saved[key])
+    access.set_iterations(optimizer, state.iterations)
+    hypers = state.header.get("hyperparameters", {})
+    names = ["learning_rate"] + (["weight_decay"] if state.convention == info["convention"] else [])
+    for name in names:
+        value = hypers.get(name)
+        current = info["hyperparameters"].get(name)
+        if _plain_float(value) and _plain_float(current) and _float32(value) != _float32(current):
+            access.set_hyperparameter(optimizer, name, float(value))  # (a float32 readback is no change)
+    if restore_variables:
+        for variable, value in zip(variables, state.values):
+            access.assign(variable, value)
+    return state
+
+
+def _float32(value):
+    import numpy as np
+
+    return float(np.float32(value))
+
+
+def _plain_float(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _leaf(name):
+    """``kernel`` for ``sequential/dense_1/kernel:0``: what a variable is within its layer."""
+    name = name.rsplit(":", 1)[0] if ":" in name else name
+    return name.rsplit("/", 1)[-1]
+
+
+_KIND_NAMES = {"adam": "an Adam-kind optimizer (Adam, AdamW)", "sgd": "an SGD-kind optimizer (SGD, SGDW)"}
+
+
+def _check(state, info, access, variables, allow_convention_change, restore_variables, source):
+    """Raise :class:`StateError` naming the first difference; changes nothing."""
+    if state.kind != info["kind"]:
+        raise StateError(
+            "%s holds the state of %s (slots %s), but %s is %s (slots %s): one optimizer's slots mean "
+            "nothing to the other." % (source, _KIND_NAMES[state.kind], ", ".join(KINDS[state.kind]),
+                                      info["optimizer"], _KIND_NAMES[info["kind"]], ", ".join(KINDS[info["kind"]])))
+    if list(state.header.get("slots", [])) != list(info["slots"]):
+        raise StateError(
+            "%s holds slots %s per variable, but %s uses %s (%s): construct it as the saved optimizer was."
+            % (source, state.header.get("slots") or "none", info["optimizer"], list(info["slots"]) or "none",
+               "amsgrad differs" if state.kind == "adam" else "momentum is 0 on one side only"))
+    if state.convention != info["convention"] and not allow_convention_change and state.convention is not None:
+        raise StateError(
+            "%s was saved with convention %r, but the optimizer uses %r: %s The run would not continue as it "
+            "was. Construct the optimizer with convention=%r, or pass allow_convention_change=True to carry "
+            "the state over anyway." % (source, state.convention, info["convention"],
+                                        _why_conventions_differ(state.kind, state.convention, info["convention"]),
+                                        state.convention))
+    specs = state.variables
+    if not specs and not info["slots"] and not restore_variables:
+        pass  # no per-variable state at all (SGD without momentum, read from a TF checkpoint)
+    elif len(specs) != len(variables):
+        raise StateError("%s holds state for %d variables, but %d were given (a file of another model?)."
+                         % (source, len(specs), len(variables)))
+    for i, (spec, variable) in enumerate(zip(specs, variables)):
+        name, shape, dtype = access.name(variable), list(access.shape(variable)), access.dtype(variable)
+        if list(spec["shape"]) != shape or spec["dtype"] != dtype:
+            raise StateError("%s: variable %d is %s %s %s in the file, but %s %s %s here (a file of another model?)."
+                             % (source, i, spec.get("name"), tuple(spec["shape"]), spec["dtype"], name,
+                                tuple(shape), dtype))
+        if spec.get("name") and _leaf(spec["name"]) != _leaf(name):
+            raise StateError("%s: variable %d is %r in the file, but %r here: pass the variables in the order "
+                             "they were saved (model.trainable_variables)." % (source, i, spec["name"], name))
+        for key in info["slots"]:
+            array = state.slots[i].get(key)
+            if array is None or list(array.shape) != shape:
+                raise StateError("%s is corrupted: slot %s of variable %d has shape %s, the variable %s."
+                                 % (source, key, i, None if array is None else tuple(array.shape), tuple(shape)))
+        if restore_variables and (state.values[i] is None or list(state.values[i].shape) != shape):
+            raise StateError("%s holds no value for variable %d (%s): restore_variables needs one."
+                             % (source, i, spec.get("name")))
+    if not isinstance(state.iterations, int) or state.iterations < 0:
+        raise StateError("%s is corrupted: step count %r." % (source, state.iterations))
+
+
+def _why_conventions_differ(kind, a, b):
+    from .._conventions import CONVENTIONS
+
+    ca, cb = CONVENTIONS.get(a), CONVENTIONS.get(b)
+    if ca is None or cb is None:
+        return "an unknown convention."
+    if kind == "sgd" and ca.momentum != cb.momentum:
+        return ("SGD's momentum buffer means something else (%s: u = mu u - lr g; %s: b = mu b + g)."
+                % tuple(c.name for c in sorted((ca, cb), key=lambda c: c.momentum != "keras")))
+    parts = []
+    if ca.decay != cb.decay:
+        parts.append("the weight decay is scaled differently (%s: %s; %s: %s)"
+                     % (a, _DECAY[ca.decay], b, _DECAY[cb.decay]))
+    if kind == "adam" and ca.epsilon != cb.epsilon:
+        parts.append("epsilon sits %s the bias correction in %s, %s it in %s" % (ca.epsilon, a, cb.epsilon, b))
+    return ("; ".join(parts) or "the steps are rounded differently") + "."
+
+
+_DECAY = {"lr": "lambda * lr_t", "one": "lambda", "schedule": "lambda * lr_t / lr_0"}
+
+
+def _warn_hyperparameters(state, info, source):
+    saved, here = state.header.get("hyperparameters", {}), info["hyperparameters"]
+    differ = ["%s %r -> %r" % (k, saved[k], here[k]) for k in ("beta_1", "beta_2", "epsilon", "momentum", "nesterov")
+              if k in saved and k in here and saved[k] is not None and here[k] is not None
+              and not _same(saved[k], here[k])]
+    if differ:
+        warnings.warn("Loading %s into an optimizer with other hyperparameters (%s): the run continues with "
+                      "the new ones." % (source, ", ".join(differ)), UserWarning, stacklevel=3)
+
+
+def _same(a, b):
+    if _plain_float(a) and _plain_float(b):
+        return abs(float(a) - float(b)) <= 1e-7 * max(1.0, abs(float(a)))
+    return a == b

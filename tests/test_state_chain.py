@@ -1,0 +1,107 @@
+"""One training run handed from env to env through optcompat.state's file: 25 steps in each
+stage of the chain tox.ini declares (``[optcompat:state-chain]``: TF 2.6's OptimizerV2 ->
+TF 2.15's Keras 2 -> Keras 3 on JAX -> Keras 3 on torch), ending within 1e-5 of 100 straight
+steps in the first env.
+
+``python ci/matrix.py`` runs it after the matrix, one stage after another, each in its own
+env (``OPTCOMPAT_CHAIN_DIR``: the folder the stages hand the file through;
+``OPTCOMPAT_CHAIN_STAGE``: ``i/N``); elsewhere it is deselected.  Each stage loads the
+previous stage's file -- the optimizer's state and the model's weights
+(``restore_variables=True``) -- into a fresh model, trains its 25 steps (its own slice of
+the data, batch 16, ``model.fit``) and saves.  Three runs: optcompat's AdamW (amsgrad, an
+exponential-decay schedule, decay 0.05) and SGDW (Nesterov momentum, decay 0.01) throughout,
+and the host's own Adam in the first stage continued by optcompat's AdamW (decay 0).
+"""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from support import ENV, applies, data, flat, host_class
+
+state = pytest.importorskip("optcompat.state")
+
+CHAIN_DIR = os.environ.get("OPTCOMPAT_CHAIN_DIR")
+STAGE = os.environ.get("OPTCOMPAT_CHAIN_STAGE")  # "i/N"
+STEPS, BATCH = 25, 16
+TOL = 1e-5
+
+
+def in_a_chain(facts, params):
+    return bool(CHAIN_DIR and STAGE) and facts.family == ENV.default
+
+
+RUNS = ("adamw", "host-adam", "sgdw")
+
+
+def optimizer(host, run, first):
+    if run == "adamw":
+        return host.make("AdamW", learning_rate=host.exponential_decay(0.01, 20, 0.8), weight_decay=0.05,
+                         amsgrad=True)
+    if run == "sgdw":
+        return host.make("SGDW", learning_rate=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)
+    if first:
+        return host_class(host, "Adam")(learning_rate=0.01)
+    return host.make("AdamW", learning_rate=0.01, weight_decay=0.0)
+
+
+def fit(model, x, y):
+    model.fit(x, y, batch_size=BATCH, epochs=1, verbose=0, shuffle=False)
+
+
+@applies(in_a_chain)
+@pytest.mark.parametrize("run", RUNS)
+def test_a_run_crosses_the_chain(host, run):
+    i, n = (int(p) for p in STAGE.split("/"))
+    folder = os.path.join(CHAIN_DIR, run)
+    os.makedirs(folder, exist_ok=True)
+    x, y = data(n=n * STEPS * BATCH, seed=3)
+    if i == 0:  # the straight run, in the first env
+        straight = host.dense_model(seed=0)
+        straight.compile(optimizer=optimizer(host, run, first=True), loss="mse")
+        fit(straight, x, y)
+        assert host.iterations(straight.optimizer) == n * STEPS
+        np.save(os.path.join(folder, "straight.npy"), flat(straight))
+    model = host.dense_model(seed=0 if i == 0 else 1)
+    model.compile(optimizer=optimizer(host, run, first=i == 0), loss="mse")
+    if i > 0:
+        previous = os.path.join(folder, "stage-%d.npz" % (i - 1))
+        assert os.path.exists(previous), "stage %d did not write %s: run the chain in order" % (i - 1, previous)
+        loaded = state.load(model.optimizer, previous, model.trainable_variables, restore_variables=True)
+        assert loaded.iterations == i * STEPS
+    rows = slice(i * STEPS * BATCH, (i + 1) * STEPS * BATCH)
+    fit(model, x[rows], y[rows])
+    assert host.iterations(model.optimizer) == (i + 1) * STEPS
+    saved = state.save(model.optimizer, os.path.join(folder, "stage-%d.npz" % i), model.trainable_variables)
+    record = {"stage": i, "env_family": host.family, "optimizer": saved.header["optimizer"],
+              "iterations": saved.iterations, "versions": saved.header["versions"]}
+    if i == n - 1:
+        straight = np.load(os.path.join(folder, "straight.npy"))
+        record["max_abs_diff_vs_straight"] = float(np.max(np.abs(flat(model) - straight)))
+        record["moved"] = float(np.max(np.abs(flat(host.dense_model(seed=0)) - straight)))
+        assert record["moved"] > 100 * TOL  # the run went somewhere
+        assert record["max_abs_diff_vs_straight"] < TOL, record
+    with open(os.path.join(folder, "stage-%d.json" % i), "w") as f:
+        json.dump(record, f, indent=1, sort_keys=True)
+
+
+@applies(in_a_chain)
+def test_the_upgrading_page_runs_across_the_chain(host):
+    """docs/upgrading.md as a user follows it: its "before" block in the first env (TF 2.6's
+    own Adam), its "after" block in every later Keras 3 env, on the file the first wrote."""
+    from test_upgrading_doc import block, run_in
+
+    i, n = (int(p) for p in STAGE.split("/"))
+    folder = os.path.join(CHAIN_DIR, "docs-page")
+    os.makedirs(folder, exist_ok=True)
+    if i == 0:
+        run_in(folder, block("Before the upgrade"))
+    elif host.family == "keras3":
+        run_in(folder, block("After the upgrade"))
+    else:
+        pytest.skip("docs/upgrading.md's after block is written for Keras 3 (this stage is %s)" % host.family)
+    record = {"stage": i, "optimizer": "docs/upgrading.md " + ("before" if i == 0 else "after"),
+              "iterations": state.read(os.path.join(folder, "run.npz")).iterations}
+    with open(os.path.join(folder, "stage-%d.json" % i), "w") as f:
+        json.dump(record, f)
