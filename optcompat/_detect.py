@@ -267,6 +267,7 @@ _STATE_DROPPED = (
     ("keras2", "tensorflow", (2, 12), None, "savedmodel", ".keras, .h5 or a TF checkpoint"),
     ("legacy", "tensorflow", (2, 2), None, "savedmodel", ".h5 or a TF checkpoint"),
     ("legacy", "tensorflow", (2, 13), None, "keras", ".h5 or a TF checkpoint"),
+    ("keras3", "keras", (3, 0), None, "h5", ".keras"),
 )
 # where each format's save starts: the host's saving function, as (a fragment of its module's
 # path, its name).  The stack holds it while the model's config -- the optimizer's get_config

@@ -54,6 +54,11 @@ _LEGACY_KERAS = ("the .keras format cannot restore OptimizerV2 (optimizers.legac
                  "2.13-2.14 load_model fails with \"'Adam' object has no attribute 'build'\", in "
                  "Keras 2.15 and tf_keras 2.16-2.21 the host's legacy Adam reloads with iterations=0 "
                  "and no slots (2.12 restores it); .h5 keeps the state in every release")
+_KERAS3_H5 = ("Keras 3 cannot resume a model loaded from .h5: load_model brings the optimizer back built for "
+              "other variables, and the next fit raises (\"Unknown variable\" on torch and tensorflow, "
+              "\"optimizer_variables must be a list ... 1:1\" on jax), the host's own Adam too (measured: Keras "
+              "3.15 on jax, torch, tensorflow; 3.3 on torch; with loss=\"mse\" load_model itself fails: "
+              "\"Could not deserialize 'keras.metrics.mse'\"); use .keras")
 _SUM_OF_SQUARES = ("apply IndexedSlices as they come: with a repeated index (a token seen twice in "
                    "a batch) v gets the sum of the squared slices, not the square of their sum, so an "
                    "Embedding trains differently than with a dense gradient")
@@ -77,6 +82,7 @@ DEVIATIONS = [
     Deviation("keras2", {"tensorflow": ">=2.11,<2.22"}, ("save", "savedmodel"), _SAVEDMODEL),
     Deviation("legacy", {"tensorflow": ">=2.2,<2.22"}, ("save", "savedmodel"), _SAVEDMODEL),
     Deviation("legacy", {"tensorflow": ">=2.13,<2.22"}, ("save", "keras"), _LEGACY_KERAS),
+    Deviation("keras3", {}, ("save", "h5"), _KERAS3_H5),
     # Keras 3 releases whose base optimizer, under ``gradient_accumulation_steps``, applies the
     # weight decay at every call of ``apply`` -- also on the calls that only accumulate, so the
     # weights move between updates (keras-team/keras#19990, fixed by #19998 in Keras 3.5).

@@ -202,8 +202,8 @@ class Facts(object):
     def formats(self):
         """Every format this host saves a model (or its training state) in."""
         if self.family == "keras3":
-            # .weights.h5 holds no optimizer state in Keras 3 (nor for its own Adam): not a resume format
-            return ["keras"] + (["checkpoint"] if self.backend == "tensorflow" else [])
+            # .weights.h5 is not a model file; .h5 is (Keras 3 cannot resume from it: deviations)
+            return ["keras", "h5"] + (["checkpoint"] if self.backend == "tensorflow" else [])
         # the .keras format arrived in TF 2.12 (and tf_keras has it)
         return (["h5", "savedmodel", "checkpoint", "tf-weights"]
                 + (["keras"] if self.at(tensorflow=">=2.12") or self.base.startswith("tf_keras.") else []))
@@ -377,9 +377,9 @@ class Keras3(_Host):
         return _kind(x.device)
 
     def save(self, model, fmt, base):
-        if fmt == "keras":
-            model.save(base + ".keras")
-            return base + ".keras"
+        if fmt in ("keras", "h5"):
+            model.save(base + "." + fmt)
+            return base + "." + fmt
         self.tf.train.Checkpoint(model=model, optimizer=model.optimizer).write(base)
         return base
 

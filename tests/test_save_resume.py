@@ -217,7 +217,14 @@ def test_keras_file_resumes_on_another_backend(host, other, case, direction, tmp
     assert np.max(np.abs(resumed - straight)) < 1e-5
 
 
-@applies(saves_in)
+def loads_back(facts, params):
+    """The host saves in the format and its load_model takes the file back (Keras 3's .h5 of a
+    model compiled with loss="mse" it does not: "Could not deserialize 'keras.metrics.mse'";
+    the deviations entry for Keras 3 .h5)."""
+    return saves_in(facts, params) and not (facts.family == "keras3" and params["fmt"] == "h5")
+
+
+@applies(loads_back)
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_weight_decay_set_during_training_comes_back(host, fmt, tmp_path):
     """A weight decay set during training (``optimizer.weight_decay = x``, a callback's

@@ -10,7 +10,8 @@ previous stage's file -- the optimizer's state and the model's weights
 (``restore_variables=True``) -- into a fresh model, trains its 25 steps (its own slice of
 the data, batch 16, ``model.fit``) and saves.  Three runs: optcompat's AdamW (amsgrad, an
 exponential-decay schedule, decay 0.05) and SGDW (Nesterov momentum, decay 0.01) throughout,
-and the host's own Adam in the first stage continued by optcompat's AdamW (decay 0).
+and the host's own Adam in the first stage continued by optcompat's AdamW (decay 0) -- handed
+on once in the file, once as the first env's own TF checkpoint (read directly by the second).
 """
 import json
 import os
@@ -32,7 +33,9 @@ def in_a_chain(facts, params):
     return bool(CHAIN_DIR and STAGE) and facts.family == ENV.default
 
 
-RUNS = ("adamw", "host-adam", "sgdw")
+# host-adam-checkpoint: the first env writes a TF checkpoint of its own Adam, which the second
+# reads directly (an OptimizerV2 checkpoint of TF 2.6 in TF 2.15's Keras 2: TF 2.11+ refuses it)
+RUNS = ("adamw", "host-adam", "host-adam-checkpoint", "sgdw")
 
 
 def optimizer(host, run, first):
@@ -41,7 +44,7 @@ def optimizer(host, run, first):
                          amsgrad=True)
     if run == "sgdw":
         return host.make("SGDW", learning_rate=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)
-    if first:
+    if first:  # host-adam, host-adam-checkpoint
         return host_class(host, "Adam")(learning_rate=0.01)
     return host.make("AdamW", learning_rate=0.01, weight_decay=0.0)
 
@@ -67,13 +70,21 @@ def test_a_run_crosses_the_chain(host, run):
     model.compile(optimizer=optimizer(host, run, first=i == 0), loss="mse")
     if i > 0:
         previous = os.path.join(folder, "stage-%d.npz" % (i - 1))
-        assert os.path.exists(previous), "stage %d did not write %s: run the chain in order" % (i - 1, previous)
+        if run == "host-adam-checkpoint" and i == 1:
+            previous = os.path.join(folder, "stage-0-checkpoint")
+        assert os.path.exists(previous) or os.path.exists(previous + ".index"), \
+            "stage %d did not write %s: run the chain in order" % (i - 1, previous)
         loaded = state.load(model.optimizer, previous, model.trainable_variables, restore_variables=True)
         assert loaded.iterations == i * STEPS
     rows = slice(i * STEPS * BATCH, (i + 1) * STEPS * BATCH)
     fit(model, x[rows], y[rows])
     assert host.iterations(model.optimizer) == (i + 1) * STEPS
     saved = state.save(model.optimizer, os.path.join(folder, "stage-%d.npz" % i), model.trainable_variables)
+    if run == "host-adam-checkpoint" and i == 0:
+        os.remove(os.path.join(folder, "stage-0.npz"))  # the next env has the checkpoint only
+        assert host.tf is not None, "the first env of the chain writes a TF checkpoint: it needs TensorFlow"
+        checkpoint = host.tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+        checkpoint.write(os.path.join(folder, "stage-0-checkpoint"))
     record = {"stage": i, "env_family": host.family, "optimizer": saved.header["optimizer"],
               "iterations": saved.iterations, "versions": saved.header["versions"]}
     if i == n - 1:
