@@ -115,6 +115,28 @@ def test_an_unused_optimizer_saves_zeros(host, tmp_path):
 
 
 # -- peers ---------------------------------------------------------------------------------
+def a_peer_run_continues(host, theirs, ours, tmp_path):
+    """2 epochs with the peer's optimizer (``theirs()`` makes one), saved with
+    ``state.save``; ``ours`` loads it in a fresh model given the saved weights and trains 2
+    more: within 1e-6 of 4 epochs of the peer's.  Returns the saved :class:`State`."""
+    def compiled_with(make, seed=0):
+        model = host.dense_model(seed=seed)
+        model.compile(optimizer=make(), loss="mse")
+        return model
+
+    straight, before = compiled_with(theirs), compiled_with(theirs)
+    train(straight, 4)
+    train(before, 2)
+    path = str(tmp_path / "peer.npz")
+    saved = state.save(before.optimizer, path, before.trainable_variables)
+    after = compiled_with(lambda: ours, seed=1)
+    after.set_weights(weights(before))
+    state.load(after.optimizer, path, after.trainable_variables)
+    train(after, 2)
+    assert np.max(np.abs(flat(after) - flat(straight))) < 1e-6
+    return saved
+
+
 @pytest.mark.families("legacy")
 @pytest.mark.installed("tensorflow_addons")
 @pytest.mark.parametrize("name", ["AdamW", "SGDW"])
@@ -122,51 +144,22 @@ def test_a_tensorflow_addons_run_continues_in_optcompat(host, name, tmp_path):
     tfa = tensorflow_addons(host)
     kw = dict(learning_rate=0.01, weight_decay=1e-3) if name == "AdamW" else \
         dict(learning_rate=0.05, momentum=0.9, weight_decay=1e-3)
-
-    def theirs():
-        model = host.dense_model()
-        model.compile(optimizer=getattr(tfa.optimizers, name)(**kw), loss="mse")
-        return model
-
-    straight, before = theirs(), theirs()
-    train(straight, 4)
-    train(before, 2)
-    path = str(tmp_path / "tfa.npz")
-    s = state.save(before.optimizer, path, before.trainable_variables)
-    assert (s.convention, s.kind) == ("tfa", "adam" if name == "AdamW" else "sgd")
-    after = host.dense_model(seed=1)
-    after.set_weights(weights(before))
-    after.compile(optimizer=host.make(name, convention="tfa", **kw), loss="mse")
-    state.load(after.optimizer, path, after.trainable_variables)
-    train(after, 2)
-    assert np.max(np.abs(flat(after) - flat(straight))) < 1e-6
+    s = a_peer_run_continues(host, lambda: getattr(tfa.optimizers, name)(**kw),
+                             host.make(name, convention="tfa", **kw), tmp_path)
+    assert (s.convention, s.kind, s.iterations) == ("tfa", "adam" if name == "AdamW" else "sgd", 8)
 
 
 @pytest.mark.families("legacy")
 @pytest.mark.installed("keras_adamw")
-def test_a_keras_adamw_run_continues_in_optcompat(host, tmp_path):
+@pytest.mark.parametrize("name", ["AdamW", "SGDW"])
+def test_a_keras_adamw_run_continues_in_optcompat(host, name, tmp_path):
     from test_tf_specifics import _keras_adamw
 
     ka = _keras_adamw(host)
-
-    def theirs():
-        model = host.dense_model()
-        model.compile(optimizer=ka.AdamW(learning_rate=0.01, init_verbose=False), loss="mse")
-        return model
-
-    straight, before = theirs(), theirs()
-    train(straight, 4)
-    train(before, 2)
-    path = str(tmp_path / "ka.npz")
-    s = state.save(before.optimizer, path, before.trainable_variables)
-    assert (s.convention, s.kind, s.iterations) == ("keras-adamw", "adam", 8)
-    after = host.dense_model(seed=1)
-    after.set_weights(weights(before))
-    after.compile(optimizer=host.make("AdamW", learning_rate=0.01, weight_decay=0.0, convention="keras-adamw"),
-                  loss="mse")
-    state.load(after.optimizer, path, after.trainable_variables)
-    train(after, 2)
-    assert np.max(np.abs(flat(after) - flat(straight))) < 1e-6
+    kw = dict(learning_rate=0.01) if name == "AdamW" else dict(learning_rate=0.05, momentum=0.9, nesterov=True)
+    s = a_peer_run_continues(host, lambda: getattr(ka, name)(init_verbose=False, **kw),
+                             host.make(name, weight_decay=0.0, convention="keras-adamw", **kw), tmp_path)
+    assert (s.convention, s.kind, s.iterations) == ("keras-adamw", "adam" if name == "AdamW" else "sgd", 8)
 
 
 # -- bad input: refused, nothing changed -----------------------------------------------------
