@@ -106,6 +106,11 @@ def _checkpoint(path, optimizer):
         slots = [{k: value(s) for k, s in by_original[n].items()} for n in originals]
         names = sorted(by_original[originals[0]]) if originals else []
         family = "legacy"
+    elif not any(k in own and children(own[k]) for k in _LISTS) and "_variables" in own:
+        # Keras 3.0-3.x on tensorflow where the slot lists are not tracked: the optimizer's
+        # variable list, in the file layout (:mod:`._positional`), and the variables it was built for
+        slots, originals, names = _variable_list(own, children, value, optimizer, path)
+        family = "keras3"
     else:  # Keras 2 / 3: slot lists by position
         lists = {_LISTS[k]: children(own[k]) for k in _LISTS if k in own and children(own[k])}
         count = max([len(v) for v in lists.values()] or [0])
@@ -124,6 +129,30 @@ def _checkpoint(path, optimizer):
                   convention=None, hyperparameters=hypers, versions={}, iterations=iterations, slots=keys,
                   variables=specs, source="TF checkpoint %s" % path)
     return header, [{k: s[k] for k in keys} for s in slots], values
+
+
+def _variable_list(own, children, value, optimizer, path):
+    """(slots, model variable nodes, slot keys) from a Keras 3 optimizer's ``_variables`` and
+    ``_trainable_variables`` (the variables it was built for, in order)."""
+    from . import _access, _positional
+
+    entries = children(own["_variables"])
+    values = [value(entries[str(i)]) for i in range(len(entries))]
+    built_for = children(own["_trainable_variables"]) if "_trainable_variables" in own else {}
+    originals = [built_for[str(i)] for i in range(len(built_for))]
+    head = 0
+    while head < min(3, len(values)) and np.ndim(values[head]) == 0:
+        head += 1  # the step, a float rate (and optcompat's weight_decay on jax)
+    rest, n = values[head:], len(originals)
+    if optimizer is not None:
+        keys = list(_access.describe(optimizer)[1]["slots"])
+    else:  # the count per variable says which: Adam (2, 3 with amsgrad) or SGD (1, 0)
+        keys = {0: [], 1: ["momentum"], 2: ["m", "v"], 3: ["m", "v", "vhat"]}.get(len(rest) // n if n else 0, [])
+    if len(rest) != n * len(keys):
+        raise StateError("%s: the optimizer lists %d variables for %d model variables, not %d each (%s): not a "
+                         "checkpoint of this optimizer?" % (path, len(rest), n, len(keys), ", ".join(keys) or "none"))
+    columns = _positional._columns(rest, keys, n, "keras3") if keys else {}
+    return [{k: columns[k][i] for k in keys} for i in range(n if keys else 0)], (originals if keys else []), keys
 
 
 def _find_optimizer(nodes):
