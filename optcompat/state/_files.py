@@ -107,10 +107,11 @@ def _checkpoint(path, optimizer):
         names = sorted(by_original[originals[0]]) if originals else []
         family = "legacy"
     elif not any(k in own and children(own[k]) for k in _LISTS) and "_variables" in own:
-        # Keras 3.0-3.x on tensorflow where the slot lists are not tracked: the optimizer's
+        # Keras 3.3 on tensorflow (its slot lists are not tracked), TF 2.9/2.10's SGD without
+        # momentum (no lists at all): the optimizer's
         # variable list, in the file layout (:mod:`._positional`), and the variables it was built for
         slots, originals, names = _variable_list(own, children, value, optimizer, path)
-        family = "keras3"
+        family = _KERAS_2_OR_3
     else:  # Keras 2 / 3: slot lists by position
         lists = {_LISTS[k]: children(own[k]) for k in _LISTS if k in own and children(own[k])}
         count = max([len(v) for v in lists.values()] or [0])
@@ -118,7 +119,7 @@ def _checkpoint(path, optimizer):
         originals = _follow(order, [next(iter(s.values())).shape for s in slots], value, path)
         names = sorted(lists)
         # Keras 2 and 3 both name the step `_iterations` and keep alike-named slot lists
-        family = "legacy" if "iter" in own else "keras2 or keras3 (a TF checkpoint does not say which)"
+        family = "legacy" if "iter" in own else _KERAS_2_OR_3
     kind = _kind(names, optimizer, path)
     keys = [k for k in KINDS[kind] if k in names]
     if family != "legacy" and kind == "sgd" and optimizer is not None:
@@ -129,6 +130,9 @@ def _checkpoint(path, optimizer):
                   convention=None, hyperparameters=hypers, versions={}, iterations=iterations, slots=keys,
                   variables=specs, source="TF checkpoint %s" % path)
     return header, [{k: s[k] for k in keys} for s in slots], values
+
+
+_KERAS_2_OR_3 = "keras2 or keras3 (a TF checkpoint does not say which)"
 
 
 def _variable_list(own, children, value, optimizer, path):
