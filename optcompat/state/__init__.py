@@ -28,6 +28,7 @@ The state is the optimizer's, not the model's: move the model's weights as usual
 """
 import warnings
 
+from .. import _common
 from . import _access, _files, _format
 from ._format import FORMAT_VERSION, KINDS, StateError
 
@@ -193,18 +194,12 @@ def load(optimizer, path, variables, allow_convention_change=False, restore_vari
     for name in names:
         value = hypers.get(name)
         current = info["hyperparameters"].get(name)
-        if _plain_float(value) and _plain_float(current) and _float32(value) != _float32(current):
+        if _plain_float(value) and _plain_float(current) and _common._float32(value) != _common._float32(current):
             access.set_hyperparameter(optimizer, name, float(value))  # (a float32 readback is no change)
     if restore_variables:
         for variable, value in zip(variables, state.values):
             access.assign(variable, value)
     return state
-
-
-def _float32(value):
-    import numpy as np
-
-    return float(np.float32(value))
 
 
 def _plain_float(value):

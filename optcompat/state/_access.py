@@ -13,12 +13,12 @@ import sys
 
 import numpy as np
 
-from .. import _detect
+from .. import _detect, _optimizers
 from ._format import StateError
 
-# the attribute holding each slot's list in Keras 2 and 3 (the host's own Adam / SGD, and
-# optcompat's, which keep the host's layout): per variable, in the optimizer's order
-SLOT_LISTS = {"m": "_momentums", "v": "_velocities", "vhat": "_velocity_hats", "momentum": "momentums"}
+# the attribute holding each slot's list in Keras 2 and 3: optcompat's declarations name the
+# host's own Adam / SGD's (per variable, in the optimizer's order)
+SLOT_LISTS = dict(_optimizers.AdamWSpec.SLOT_ATTRIBUTES, **_optimizers.SGDWSpec.SLOT_ATTRIBUTES)
 
 # hyperparameters recorded (and compared when loading), as get_config gives them
 HYPERPARAMETERS = ("learning_rate", "weight_decay", "beta_1", "beta_2", "epsilon", "amsgrad", "momentum",

@@ -24,10 +24,11 @@ import os
 
 import numpy as np
 
+from ._access import SLOT_LISTS
 from ._format import KINDS, StateError
 
 _VALUE = "VARIABLE_VALUE"
-_LISTS = {"_momentums": "m", "_velocities": "v", "_velocity_hats": "vhat", "momentums": "momentum"}
+_LISTS = {attribute: key for key, attribute in SLOT_LISTS.items()}  # attribute -> slot key
 _STEP = ("iter", "_iterations", "iteration", "iterations")
 _HYPERS = ("learning_rate", "weight_decay", "beta_1", "beta_2", "epsilon", "momentum", "decay")
 
