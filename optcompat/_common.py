@@ -30,7 +30,7 @@ import struct
 import sys
 import warnings
 
-from . import _detect, _rule, _validate
+from . import _detect, _rule, _schedules, _validate
 
 _DROPPED = {}  # family -> formats_dropping_state(family), read once
 
@@ -51,6 +51,7 @@ class Decoupled(object):
     # "auto" / "fused" / "foreach" (torch): how the rule is evaluated, never what it
     # computes (:mod:`._tf_fast`, :mod:`._torch_fast`); None: the rule op by op.
     fast_path = "auto"
+    _SCHEDULES = {}  # optcompat.schedules' classes for this family's Keras (each adapter's)
 
     def _fast_modes(self):
         """The ``fast_path`` values that select a fast path on this host."""
@@ -61,13 +62,15 @@ class Decoupled(object):
                    clipvalue, global_clipnorm, name, kwargs):
         """Check everything, then build: the host, the decoupled decay, ``own`` (the
         declaration's checked arguments: betas, epsilon, momentum, ...)."""
-        learning_rate = self._take_aliases(learning_rate, kwargs)
+        # optcompat.schedules' classes are the default family's: another family's optimizer
+        # takes one made again for its own Keras (_schedules.adopt)
+        learning_rate = _schedules.adopt(self._take_aliases(learning_rate, kwargs), self._SCHEDULES)
         checked = _validate.common(learning_rate, weight_decay, convention, clipnorm, clipvalue,
                                    global_clipnorm, exclude, self._is_schedule,
                                    allow_callable=self._CALLABLE_RATES,
                                    optional_decay=self.OPTIONAL_DECAY)
         self._check_host_arguments(checked)
-        lr0 = _validate.initial_learning_rate(self._initial_rate(checked["learning_rate"]),
+        lr0 = _validate.initial_learning_rate(self._reference_rate(checked["learning_rate"]),
                                               checked["convention"])
         self._init_host(checked, name, kwargs)
         self._init_weight_decay(checked["weight_decay"])
@@ -80,6 +83,14 @@ class Decoupled(object):
         self._kept = tuple(own)  # get_config writes them back (_decoupled_config)
         if isinstance(checked["learning_rate"], float):
             self._remember("learning_rate", checked["learning_rate"])
+
+    def _reference_rate(self, learning_rate):
+        """``lr_0``, what ``eta_t = lr_t / lr_0`` is measured against: an optcompat schedule's
+        ``base_learning_rate`` (its peak after a warm-up), another schedule's value at step 0,
+        None for a float or callable rate."""
+        if getattr(learning_rate, "_optcompat_schedule", False):
+            return learning_rate.base_rate(self._initial_rate)
+        return self._initial_rate(learning_rate)
 
     def _take_aliases(self, learning_rate, kwargs):
         return learning_rate

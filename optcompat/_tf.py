@@ -11,8 +11,9 @@ import tensorflow as tf
 
 from . import _tf_fast
 
-# The array namespace the rule (:mod:`._rule`) runs on.
-xp = types.SimpleNamespace(cast=tf.cast, sqrt=tf.sqrt, maximum=tf.maximum, power=tf.pow)
+# The array namespace the rule (:mod:`._rule`) and the schedules (:mod:`._schedules`) run on.
+xp = types.SimpleNamespace(cast=tf.cast, sqrt=tf.sqrt, maximum=tf.maximum, power=tf.pow, cos=tf.cos,
+                           floor=tf.floor, log=tf.math.log, minimum=tf.minimum, where=tf.where)
 
 
 def is_float(dtype):

@@ -13,7 +13,7 @@ declared in :mod:`._optimizers`.  Sparse gradients (``tf.IndexedSlices``, e.g. f
 ``Embedding``) are densified before the rule (:func:`._tf.dense`).  ``jit_compile=True``
 (the host's XLA path) runs the same code.
 """
-from . import _detect, _optimizers
+from . import _detect, _optimizers, _schedules
 from ._common import Decoupled
 from .state._access import Access
 
@@ -24,24 +24,28 @@ tf = _tf.tf
 
 __all__ = ["AdamW", "SGDW"]
 
-_schedules = keras.optimizers.schedules
+_host_schedules = keras.optimizers.schedules
+# optcompat.schedules' classes for this tf.keras / tf_keras (shared with the legacy family)
+SCHEDULES = _schedules.make(_host_schedules, _tf.xp, keras.utils.register_keras_serializable,
+                            keras.__name__)
 
 
 class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
     """The Keras 2 hooks of :class:`._common.Decoupled`."""
 
     _FAMILY = "keras2"
+    _SCHEDULES = SCHEDULES
 
     xp = _tf.xp
     _CALLABLE_RATES = False  # _build_learning_rate takes a float or a schedule
 
     @staticmethod
     def _is_schedule(value):
-        return isinstance(value, _schedules.LearningRateSchedule)
+        return isinstance(value, _host_schedules.LearningRateSchedule)
 
     @staticmethod
     def _initial_rate(learning_rate):
-        return float(learning_rate(0)) if isinstance(learning_rate, _schedules.LearningRateSchedule) else None
+        return float(learning_rate(0)) if isinstance(learning_rate, _host_schedules.LearningRateSchedule) else None
 
     def _init_host(self, checked, name, kwargs):
         kwargs.pop("weight_decay", None)
@@ -110,8 +114,9 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
         config = dict(config)
         config.pop("is_legacy_optimizer", None)
         if isinstance(config.get("learning_rate"), dict):
-            config["learning_rate"] = _schedules.deserialize(config["learning_rate"],
-                                                             custom_objects=custom_objects)
+            config["learning_rate"] = _host_schedules.deserialize(
+                config["learning_rate"], custom_objects=_schedules.custom_objects(
+                    config["learning_rate"], SCHEDULES, custom_objects))
         return cls(**config)
 
 

@@ -10,7 +10,7 @@ gradient accumulation, loss scaling, ``tf.distribute`` hooks, stateless JAX trai
 """
 import numpy as np
 
-from . import _detect
+from . import _detect, _schedules
 from ._common import Decoupled
 from ._optimizers import SPECS, make
 from .state._access import Access
@@ -21,6 +21,10 @@ ops = keras.ops
 __all__ = ["AdamW", "SGDW"]
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
+
+# optcompat.schedules' classes for Keras 3 (over keras.ops: every backend)
+SCHEDULES = _schedules.make(keras.optimizers.schedules, ops,
+                            keras.saving.register_keras_serializable, "Keras 3")
 
 
 class _Backend(object):
@@ -120,6 +124,7 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
     """The Keras 3 hooks of :class:`._common.Decoupled`."""
 
     _FAMILY = "keras3"
+    _SCHEDULES = SCHEDULES
 
     xp = ops
 

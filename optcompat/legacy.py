@@ -26,7 +26,7 @@ host are touched only in this module.
 import re
 import warnings
 
-from . import _detect, _optimizers, _validate
+from . import _detect, _optimizers, _schedules, _validate
 from ._common import Decoupled
 from .state._access import Access, StateError
 
@@ -38,6 +38,9 @@ tf = _tf.tf
 __all__ = ["AdamW", "SGDW"]
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
+# optcompat.schedules' classes for this tf.keras / tf_keras (shared with the keras2 family)
+SCHEDULES = _schedules.make(keras.optimizers.schedules, _tf.xp,
+                            keras.utils.register_keras_serializable, keras.__name__)
 
 # Feature probe (no version test): `global_clipnorm` arrived in OptimizerV2 in TF 2.4.
 _HAS_GLOBAL_CLIPNORM = hasattr(_Optimizer, "global_clipnorm")
@@ -56,6 +59,7 @@ class _Legacy(_tf.FusedKernels, Decoupled, _Optimizer):
     """The OptimizerV2 hooks of :class:`._common.Decoupled`."""
 
     _FAMILY = "legacy"
+    _SCHEDULES = SCHEDULES
 
     xp = _tf.xp
     # apply_gradients accepts `experimental_aggregate_gradients` (passed on to the base
@@ -216,6 +220,12 @@ class _Legacy(_tf.FusedKernels, Decoupled, _Optimizer):
         # Dense semantics (see the module docstring): the rows' sum as a dense gradient.
         dense = tf.convert_to_tensor(tf.IndexedSlices(grad, indices, tf.shape(var, out_type=indices.dtype)))
         return self._resource_apply_dense(dense, var, apply_state)
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        # the base class's, given optcompat's schedule class where the config names one
+        return super().from_config(config, custom_objects=_schedules.custom_objects(
+            config.get("learning_rate"), SCHEDULES, custom_objects))
 
     def get_config(self):
         config = super().get_config()

@@ -11,11 +11,62 @@ def exponential_decay(lr0, decay_steps, decay_rate):
     return lambda step: lr0 * decay_rate ** (step / decay_steps)
 
 
+# -- learning-rate schedules, from their definitions (step: the 0-based iteration count) ----
+
+def cosine_decay(initial, decay_steps, alpha=0.0, warmup_target=None, warmup_steps=0):
+    """Keras 3's ``CosineDecay``: a linear warm-up to ``warmup_target`` (if given), then
+    ``peak * ((1 - alpha) * (1 + cos(pi * min(s, S) / S)) / 2 + alpha)`` over the rest."""
+    def at(step):
+        if warmup_target is not None and step < warmup_steps:
+            return initial + (warmup_target - initial) * step / warmup_steps
+        peak = initial if warmup_target is None else warmup_target
+        s = min(step - (warmup_steps if warmup_target is not None else 0), decay_steps)
+        return peak * ((1 - alpha) * 0.5 * (1 + np.cos(np.pi * s / decay_steps)) + alpha)
+    return at
+
+
+def cosine_decay_restarts(initial, first_decay_steps, t_mul=2.0, m_mul=1.0, alpha=0.0):
+    """SGDR as Keras defines it, by walking the periods: period i lasts ``first * t_mul**i``
+    steps and starts at ``m_mul**i`` times the first's height; within it the cosine falls to
+    ``alpha * initial``."""
+    def at(step):
+        start, length, i = 0.0, float(first_decay_steps), 0
+        while step >= start + length:
+            start, length, i = start + length, length * t_mul, i + 1
+        frac = (step - start) / length
+        return initial * ((1 - alpha) * 0.5 * m_mul ** i * (1 + np.cos(np.pi * frac)) + alpha)
+    return at
+
+
+def warmup(schedule, warmup_steps, initial=0.0):
+    """A linear ramp from ``initial`` to ``schedule(0)``, then ``schedule(s - warmup_steps)``."""
+    def at(step):
+        if step < warmup_steps:
+            return initial + (schedule(0) - initial) * step / warmup_steps
+        return schedule(step - warmup_steps)
+    return at
+
+
+def keras_adamw_annealing(lr, total_iterations, eta_min=0.0, eta_max=1.0, t_cur=0, autorestart=True):
+    """keras-adamw 1.38's ``use_cosine_annealing`` as its code runs it: step s multiplies the
+    rate by ``eta_t``, which starts at 1 and is recomputed after each step from ``t_cur``,
+    itself advanced first (back to 0 after ``total_iterations - 1`` with autorestart)."""
+    def at(step):
+        eta, t = 1.0, t_cur
+        for _ in range(step):  # the updates made at the end of the steps before this one
+            t = 0 if (autorestart and t == total_iterations - 1) else t + 1
+            eta = eta_min + 0.5 * (eta_max - eta_min) * (1 + np.cos(np.pi * t / (total_iterations - 1)))
+        return lr * eta
+    return at
+
+
 def adamw(x0, grads, lr, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-          amsgrad=False, convention="keras"):
-    """Trajectory (list of weights after each step) of AdamW; ``lr`` float or step -> rate."""
+          amsgrad=False, convention="keras", lr_0=None):
+    """Trajectory (list of weights after each step) of AdamW; ``lr`` float or step -> rate;
+    ``lr_0``: what eta_t = lr_t / lr_0 is measured against (default: the schedule at 0)."""
     sched = lr if callable(lr) else (lambda step: lr)
-    lr_0 = sched(0) if callable(lr) else None  # a float rate: no schedule, eta_t = 1
+    if lr_0 is None:
+        lr_0 = sched(0) if callable(lr) else None  # a float rate: no schedule, eta_t = 1
     x = np.array(x0, np.float64)
     m = np.zeros_like(x)
     v = np.zeros_like(x)
@@ -44,9 +95,10 @@ def adamw(x0, grads, lr, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1
     return out
 
 
-def sgdw(x0, grads, lr, weight_decay=0.0, momentum=0.0, nesterov=False, convention="keras"):
+def sgdw(x0, grads, lr, weight_decay=0.0, momentum=0.0, nesterov=False, convention="keras", lr_0=None):
     sched = lr if callable(lr) else (lambda step: lr)
-    lr_0 = sched(0) if callable(lr) else None  # a float rate: no schedule, eta_t = 1
+    if lr_0 is None:
+        lr_0 = sched(0) if callable(lr) else None  # a float rate: no schedule, eta_t = 1
     x = np.array(x0, np.float64)
     buf = np.zeros_like(x)
     out = []

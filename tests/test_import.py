@@ -8,6 +8,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 import optcompat
 import reference
@@ -36,6 +37,29 @@ def test_state_module_loads_no_framework():
     out = python("import sys, json, optcompat.state, optcompat.state.__main__;"
                  "print(json.dumps([m for m in %r if m in sys.modules]))" % (HEAVY,))
     assert json.loads(out.strip().splitlines()[-1]) == []
+
+
+def test_schedules_module_loads_no_framework():
+    """optcompat.schedules resolves its classes on first use (the default family's Keras)."""
+    out = python("import sys, json, optcompat.schedules; from optcompat import _schedules;"
+                 "print(json.dumps([m for m in %r if m in sys.modules]))" % (HEAVY,))
+    assert json.loads(out.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.applies(lambda facts, params: facts.family == ENV.default)
+def test_schedules_are_the_default_familys_and_load_in_a_fresh_process(host, tmp_path):
+    """``optcompat.schedules.X`` is the default family's class, registered as ``optcompat>X``:
+    a fresh process that imports optcompat deserializes it by that name."""
+    from optcompat import schedules
+
+    s = schedules.CosineDecayRestarts(0.1, 10)
+    assert isinstance(s, host.keras.optimizers.schedules.LearningRateSchedule)
+    assert host.registered_name(type(s)) == "optcompat>CosineDecayRestarts"
+    config = json.dumps(host.keras.optimizers.schedules.serialize(s))
+    out = python("import json, optcompat, %s as k; s = k.optimizers.schedules.deserialize(json.loads(%r));"
+                 "print(type(s).__module__, type(s).__name__, float(s(12)))" % (host.namespace, config))
+    assert out.split()[-3:-1] == ["optcompat.schedules", "CosineDecayRestarts"]
+    assert float(out.split()[-1]) == pytest.approx(float(host.value(s(12))), abs=1e-7)
 
 
 def test_module_main_prints_detection():

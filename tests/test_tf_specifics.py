@@ -214,14 +214,17 @@ def _keras_adamw(host):
                         "tf22, tf23 install it)")
 
 
-# (class, keras-adamw's own arguments, eta_min of its cosine annealing or None: no annealing)
+# (class, keras-adamw's own arguments, its cosine annealing's (eta_min, eta_max, autorestart)
+# or None: no annealing)
 KERAS_ADAMW_CASES = {
     "adamw": ("AdamW", dict(learning_rate=0.01), None),
-    "adamw-anneal": ("AdamW", dict(learning_rate=0.01), 0.0),
-    "adamw-amsgrad-eps-anneal": ("AdamW", dict(learning_rate=0.01, amsgrad=True, epsilon=1e-3), 0.1),
+    "adamw-anneal": ("AdamW", dict(learning_rate=0.01), (0.0, 1.0, None)),
+    "adamw-amsgrad-eps-anneal": ("AdamW", dict(learning_rate=0.01, amsgrad=True, epsilon=1e-3), (0.1, 1.0, None)),
+    "adamw-anneal-no-restart": ("AdamW", dict(learning_rate=0.01), (0.05, 0.8, False)),
     "sgdw-momentum": ("SGDW", dict(learning_rate=0.05, momentum=0.9), None),
-    "sgdw-nesterov-anneal": ("SGDW", dict(learning_rate=0.05, momentum=0.9, nesterov=True), 0.1),
+    "sgdw-nesterov-anneal": ("SGDW", dict(learning_rate=0.05, momentum=0.9, nesterov=True), (0.1, 1.0, None)),
 }
+KERAS_ADAMW_PERIOD = 12  # total_iterations: the 40 steps cross three restarts
 
 
 # keras-adamw subclasses tf.keras's OptimizerV2: its oracle runs in the legacy family, where
@@ -230,24 +233,30 @@ KERAS_ADAMW_CASES = {
 @pytest.mark.installed("keras_adamw")
 @pytest.mark.parametrize("case", sorted(KERAS_ADAMW_CASES))
 def test_keras_adamw_convention_equals_keras_adamw(tfh, case):
-    """convention="keras-adamw" gives keras-adamw's numbers, written as its README says a
+    """convention="keras-adamw" gives keras-adamw's numbers, written as the README says a
     user migrates: its L2 penalty ``l2`` (normalized by ``sqrt(1 / total_iterations)``) is
-    ``weight_decay``, and its cosine annealing is the learning-rate schedule
-    ``CosineDecay(lr, total_iterations - 1, alpha=eta_min)``."""
+    ``weight_decay``, and its cosine annealing (with its default autorestart: a warm restart
+    every ``total_iterations`` steps) is ``optcompat.schedules.CosineAnnealing``."""
     keras_adamw = _keras_adamw(tfh)
-    name, kw, eta_min = KERAS_ADAMW_CASES[case]
+    name, kw, annealing = KERAS_ADAMW_CASES[case]
     l2 = 0.1
     x0, grads = problem()
-    total = len(grads)
+    total = KERAS_ADAMW_PERIOD
+    theirs_kw = dict(kw)
+    if annealing is not None:
+        theirs_kw.update(use_cosine_annealing=True, eta_min=annealing[0], eta_max=annealing[1])
+        if annealing[2] is not None:
+            theirs_kw["autorestart"] = annealing[2]
     theirs = trajectory(tfh, getattr(keras_adamw, name)(
         weight_decays={"w%d:0" % i: (0.0, l2) for i in range(len(x0))}, total_iterations=total,
-        use_cosine_annealing=eta_min is not None, eta_min=eta_min or 0.0, init_verbose=False,
-        **kw), x0, grads)
+        init_verbose=False, **theirs_kw), x0, grads)
     ours_kw = dict(kw, weight_decay=l2 * np.sqrt(1.0 / total))
-    if eta_min is not None:
-        schedules = tfh.keras.optimizers.schedules
-        cosine = getattr(schedules, "CosineDecay", None) or tfh.keras.experimental.CosineDecay  # TF 2.2
-        ours_kw["learning_rate"] = cosine(kw["learning_rate"], total - 1, alpha=eta_min)
+    if annealing is not None:
+        from optcompat.schedules import for_family
+
+        ours_kw["learning_rate"] = for_family(tfh.family).CosineAnnealing(
+            kw["learning_rate"], total_iterations=total, eta_min=annealing[0], eta_max=annealing[1],
+            autorestart=annealing[2] is not False)
     ours = run(tfh, name, dict(ours_kw, convention="keras-adamw"), x0, grads)
     assert moved(theirs, x0) > 100 * ORACLE_TOL
     assert worst(ours, theirs) <= ORACLE_TOL, worst(ours, theirs)
@@ -255,6 +264,13 @@ def test_keras_adamw_convention_equals_keras_adamw(tfh, case):
         # the paper's epsilon (inside the bias correction) is not keras-adamw's
         paper = run(tfh, name, dict(ours_kw, convention="paper"), x0, grads)
         assert worst(paper, theirs) > 100 * ORACLE_TOL
+    if annealing is not None and annealing[2] is None:
+        # the README's former mapping, CosineDecay(lr, T - 1, alpha=eta_min), has no restarts
+        schedules = tfh.keras.optimizers.schedules
+        cosine = getattr(schedules, "CosineDecay", None) or tfh.keras.experimental.CosineDecay  # TF 2.2
+        old = run(tfh, name, dict(ours_kw, learning_rate=cosine(kw["learning_rate"], total - 1, alpha=annealing[0]),
+                                  convention="keras-adamw"), x0, grads)
+        assert worst(old, theirs) > 100 * ORACLE_TOL
 
 
 # -- the host's own optimizers of this family, without decay -------------------------------

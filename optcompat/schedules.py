@@ -1,0 +1,36 @@
+"""Learning-rate schedules with the same numbers on every TensorFlow / Keras release.
+
+    >>> from optcompat.schedules import CosineDecayRestarts
+    >>> opt = optcompat.AdamW(learning_rate=CosineDecayRestarts(1e-3, first_decay_steps=1000))
+
+``CosineDecay`` (Keras 3's, warm-up included), ``CosineDecayRestarts`` (SGDR, Keras's
+semantics), ``WarmUp`` (linear warm-up in front of any schedule) and ``CosineAnnealing``
+(keras-adamw's annealing with autorestart).  Each is a ``LearningRateSchedule`` of the user's
+default Keras (as ``optcompat.AdamW`` is its optimizer), so the host's own optimizers take it
+too, and it is saved and loaded with the model; an optcompat optimizer of another family
+(``optcompat.legacy.AdamW`` next to Keras 3) takes it as well, made again for its own Keras.
+:func:`for_family` gives one family's classes.  The formulas: :mod:`._schedules`.
+"""
+import types
+
+from . import _schedules, family_module
+
+__all__ = list(_schedules.NAMES) + ["for_family"]
+
+
+def for_family(family=None):
+    """The schedule classes of ``family`` (default: the user's default family), as a namespace
+    (``for_family("legacy").CosineDecay``)."""
+    return types.SimpleNamespace(**family_module(family).SCHEDULES)
+
+
+def __getattr__(name):  # PEP 562: the default family's class, resolved on first use
+    if name not in _schedules.NAMES:
+        raise AttributeError("module %r has no attribute %r" % (__name__, name))
+    value = family_module().SCHEDULES[name]
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
