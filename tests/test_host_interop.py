@@ -14,7 +14,7 @@ format the family restores optimizer state from is tried: Keras 3 ``.weights.h5`
 import numpy as np
 import pytest
 
-from deviations import match
+from deviations import Drift, match
 from support import applies, data, flat, has_builtin
 
 SCHEDULE = ("exponential", 0.1, 4, 0.5)  # built in the host by make()
@@ -40,15 +40,30 @@ FORMATS = {"keras3": ("weights.h5", "keras", "checkpoint"),
            "legacy": ("checkpoint", "tf-weights")}
 
 
+def hosts_own_is_an_oracle(facts, params):
+    """The host has the case's own optimizer, and it computes the rule: not where the
+    deviations table records it computing another formula (TF 2.9's experimental AdamW) -- a
+    run handed between it and optcompat cannot equal either straight run there."""
+    needs = CASES[params["case"]][2]
+    if needs is None:
+        return True
+    reason = match(("oracle", needs), facts.family, facts.versions)
+    return has_builtin(facts, needs) and (reason is None or isinstance(reason, Drift))
+
+
 def restores_from(facts, params):
     """The family restores optimizer state from this format (on this backend and release),
-    and the host has the case's own optimizer."""
-    fmt, needs = params["fmt"], CASES[params["case"]][2]
-    if fmt not in FORMATS[facts.family] or (needs and not has_builtin(facts, needs)):
+    and the host has the case's own optimizer, an oracle there."""
+    fmt = params["fmt"]
+    if fmt not in FORMATS[facts.family] or not hosts_own_is_an_oracle(facts, params):
         return False
     if fmt == "checkpoint" and facts.backend != "tensorflow":
         return False
     if fmt == "keras" and fmt not in facts.formats:
+        return False
+    if fmt == "keras" and facts.family == "keras2" and facts.at(tensorflow="<2.13"):
+        # measured (the matrix, TF 2.12): load_weights("m.keras") restores no optimizer
+        # variable, the host's own Adam's neither (iterations 0); load_model does (test_save_resume)
         return False
     return match(("save", fmt), facts.family, facts.versions) is None
 
