@@ -18,7 +18,7 @@ from ._conventions import CONVENTIONS
 from ._detect import available_families, default_family, describe
 from ._version import __version__
 
-__all__ = ["AdamW", "SGDW", "CONVENTIONS", "describe", "default_family",
+__all__ = ["AdamW", "SGDW", "CONVENTIONS", "decoupled", "describe", "default_family",
            "available_families", "family_module", "__version__"]
 
 # Top-level host modules whose import makes a family's registry available.
@@ -31,6 +31,23 @@ def family_module(family=None):
     if family not in _detect.FAMILIES:
         raise ValueError("family must be one of %s; received %r" % (_detect.FAMILIES, family))
     return importlib.import_module("." + family, __name__)
+
+
+def decoupled(optimizer_class):
+    """``optimizer_class`` (any Keras optimizer class of any family: ``keras.optimizers.Nadam``,
+    ``tf.keras.optimizers.legacy.RMSprop``, ...) with decoupled weight decay: its own step,
+    after ``x <- x - d_t x`` with ``d_t`` as for AdamW.  The class takes the base's arguments
+    plus ``weight_decay`` (required), ``convention`` and ``exclude_from_weight_decay``::
+
+        NadamW = optcompat.decoupled(keras.optimizers.Nadam)
+        opt = NadamW(learning_rate=1e-3, weight_decay=1e-2, convention="torch")
+
+    TensorFlow Addons' ``extend_with_decoupled_weight_decay``, in every family."""
+    found = _detect.family_of_class(optimizer_class)
+    if found is None:
+        raise TypeError("decoupled() takes an optimizer class of an imported Keras (%s); received %r."
+                        % (", ".join(_detect.available_families()) or "none installed", optimizer_class))
+    return family_module(found[0]).decoupled(optimizer_class)
 
 
 def __getattr__(name):  # PEP 562: resolve the family on first use

@@ -119,6 +119,21 @@ def load(path):
     return obj
 
 
+def family_of_class(cls):
+    """``(family, base path)`` of an optimizer class: the family whose imported host's base
+    class it subclasses (a host not imported cannot have made it); None for any other class."""
+    for family, path in host_modules().items():
+        if path.split(".")[0] not in sys.modules:
+            continue
+        try:
+            base = load(path)
+        except Exception:  # a host that does not import
+            continue
+        if isinstance(cls, type) and issubclass(cls, base):
+            return family, path
+    return None
+
+
 def host(family):
     """``(keras, OptimizerBase)`` of an installed family: the Keras namespace module
     (``keras``, ``tf.keras`` or ``tf_keras``) and the optimizer base class to subclass.

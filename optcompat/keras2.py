@@ -13,7 +13,7 @@ declared in :mod:`._optimizers`.  Sparse gradients (``tf.IndexedSlices``, e.g. f
 ``Embedding``) are densified before the rule (:func:`._tf.dense`).  ``jit_compile=True``
 (the host's XLA path) runs the same code.
 """
-from . import _detect, _optimizers, _schedules
+from . import _detect, _extension, _optimizers, _schedules
 from ._common import Decoupled
 from .state._access import Access
 
@@ -124,6 +124,43 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
 _register = keras.utils.register_keras_serializable(package="optcompat.keras2")
 AdamW, SGDW = (_optimizers.make(spec, _Keras2, "Keras 2 (TF 2.9-2.15, tf_keras)", __name__, _register)
                for spec in _optimizers.SPECS)
+
+
+# -- optcompat.decoupled(OptimizerClass) ---------------------------------------------------
+class _Extension(_extension.Extension):
+    """Keras 2's hooks of :class:`._extension.Extension`: the decay at the start of each
+    variable's ``update_step`` (TF 2.9-2.10 have no ``_apply_weight_decay``; 2.11+'s is off)."""
+
+    def _store_weight_decay(self, value):
+        self.weight_decay = value
+
+    def _initial_rate(self):
+        lr = self._learning_rate
+        if getattr(lr, "_optcompat_schedule", False):
+            return lr.base_rate(_Keras2._initial_rate)
+        return _Keras2._initial_rate(lr)
+
+    def _host_allows_decay(self, variable):
+        host = getattr(_Optimizer, "_use_weight_decay", None)
+        return host is None or host(self, variable)
+
+    def _apply_weight_decay(self, variables):
+        return None  # TF 2.11+'s own decay: update_step applies the convention's
+
+    def update_step(self, gradient, variable):
+        if self.weight_decay and self._decays(variable):
+            variable.assign(self._decayed_value(_tf.xp, variable, self.learning_rate, self.weight_decay))
+        return super().update_step(gradient, variable)
+
+    def get_config(self):
+        return self._extension_config(super().get_config())
+
+
+def decoupled(base):
+    """``base`` (a Keras 2 optimizer class) with decoupled weight decay (:mod:`._extension`)."""
+    if not (isinstance(base, type) and issubclass(base, _Optimizer)):
+        raise TypeError("decoupled() takes a Keras 2 optimizer class; received %r." % (base,))
+    return _extension.make(_Extension, base, _register)
 
 
 # -- optimizer state (optcompat.state), the host's own Adam / AdamW / SGD too --------------

@@ -10,7 +10,7 @@ gradient accumulation, loss scaling, ``tf.distribute`` hooks, stateless JAX trai
 """
 import numpy as np
 
-from . import _detect, _schedules
+from . import _detect, _extension, _schedules
 from ._common import Decoupled
 from ._optimizers import SPECS, make
 from .state._access import Access
@@ -256,6 +256,46 @@ def _register(cls):
 
 
 AdamW, SGDW = (make(spec, _Keras3, "Keras 3", __name__, _register) for spec in SPECS)
+
+
+# -- optcompat.decoupled(OptimizerClass) ---------------------------------------------------
+class _Extension(_extension.Extension):
+    """Keras 3's hooks of :class:`._extension.Extension`: the decay where Keras 3 applies its
+    own (``_apply_weight_decay``, before the step, in every backend and in stateless JAX steps)."""
+
+    def _store_weight_decay(self, value):
+        self.weight_decay = value  # the base class's attribute (its config has it)
+
+    def _initial_rate(self):
+        return _schedule_base(self._learning_rate, _Keras3._initial_rate)
+
+    def _host_allows_decay(self, variable):
+        return self._use_weight_decay(variable)  # opt.exclude_from_weight_decay(...)
+
+    def _apply_weight_decay(self, variables):
+        if not self.weight_decay:
+            return
+        lr = self.learning_rate
+        for variable in variables:
+            if self._decays(variable):
+                variable.assign(self._decayed_value(ops, variable, lr, self.weight_decay))
+
+    def get_config(self):
+        return self._extension_config(super().get_config())
+
+
+def _schedule_base(learning_rate, initial_rate):
+    """lr_0 of a learning rate: an optcompat schedule's base, another schedule's value at 0."""
+    if getattr(learning_rate, "_optcompat_schedule", False):
+        return learning_rate.base_rate(initial_rate)
+    return initial_rate(learning_rate)
+
+
+def decoupled(base):
+    """``base`` (a Keras 3 optimizer class) with decoupled weight decay (:mod:`._extension`)."""
+    if not (isinstance(base, type) and issubclass(base, _Optimizer)):
+        raise TypeError("decoupled() takes a Keras 3 optimizer class; received %r." % (base,))
+    return _extension.make(_Extension, base, _register)
 
 
 # -- optimizer state (optcompat.state), the host's own Adam / SGD too ---------------------

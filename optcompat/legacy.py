@@ -26,8 +26,8 @@ host are touched only in this module.
 import re
 import warnings
 
-from . import _detect, _optimizers, _schedules, _validate
-from ._common import Decoupled
+from . import _detect, _extension, _optimizers, _schedules, _validate
+from ._common import Decoupled, _float32
 from .state._access import Access, StateError
 
 keras, _Optimizer = _detect.host("legacy")  # ImportError naming the releases if absent
@@ -242,6 +242,56 @@ def _register(cls):
 
 AdamW, SGDW = (_optimizers.make(spec, _Legacy, "OptimizerV2 (TF 2.2-2.15, tf_keras.optimizers.legacy)",
                                 __name__, _register) for spec in _optimizers.SPECS)
+
+
+# -- optcompat.decoupled(OptimizerClass) ---------------------------------------------------
+class _Extension(_extension.Extension):
+    """OptimizerV2's hooks of :class:`._extension.Extension` (as TensorFlow Addons' extension):
+    ``weight_decay`` a hyperparameter, the decay before the base's ``_resource_apply_*``.  A
+    sparse gradient's variable decays whole, as with optcompat's AdamW (every weight, every step)."""
+
+    def _store_weight_decay(self, value):
+        self._set_hyper("weight_decay", value)
+
+    def _set_hyper(self, name, value):
+        if name == "weight_decay" and isinstance(value, float):  # (opt.weight_decay = x lands here)
+            self.__dict__["_weight_decay_given"] = value  # get_config gives it, not a float32 rounding
+        super()._set_hyper(name, value)
+
+    def _initial_rate(self):
+        lr = self._hyper["learning_rate"]
+        if getattr(lr, "_optcompat_schedule", False):
+            return lr.base_rate(lambda s: _Legacy._initial_rate(self, s))
+        return _Legacy._initial_rate(self, lr)
+
+    def _decay_then(self, var, apply):
+        if not self._decays(var):
+            return apply()
+        dtype = var.dtype.base_dtype
+        new = self._decayed_value(_tf.xp, var, self._decayed_lr(dtype), self._get_hyper("weight_decay", dtype))
+        with tf.control_dependencies([var.assign(new, use_locking=self._use_locking, read_value=False)]):
+            return apply()
+
+    def _resource_apply_dense(self, grad, var, apply_state=None):
+        return self._decay_then(var, lambda: super(_Extension, self)._resource_apply_dense(
+            grad, var, apply_state=apply_state))
+
+    def _resource_apply_sparse(self, grad, var, indices, apply_state=None):
+        return self._decay_then(var, lambda: super(_Extension, self)._resource_apply_sparse(
+            grad, var, indices, apply_state=apply_state))
+
+    def get_config(self):
+        config = self._extension_config(super().get_config())
+        stored, given = _plain(self._serialize_hyperparameter("weight_decay")), self.__dict__.get("_weight_decay_given")
+        config["weight_decay"] = given if given is not None and stored in (given, _float32(given)) else stored
+        return config
+
+
+def decoupled(base):
+    """``base`` (an OptimizerV2 class) with decoupled weight decay (:mod:`._extension`)."""
+    if not (isinstance(base, type) and issubclass(base, _Optimizer)):
+        raise TypeError("decoupled() takes an OptimizerV2 (legacy) optimizer class; received %r." % (base,))
+    return _extension.make(_Extension, base, _register)
 
 
 # -- optimizer state (optcompat.state): the host's own Adam / SGD, TFA's and keras-adamw's --

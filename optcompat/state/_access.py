@@ -98,15 +98,9 @@ def versions():
 def family_of(optimizer):
     """``(family, optimizers namespace)`` of ``optimizer``, from the base classes of the
     families whose host is imported."""
-    for family, path in _detect.host_modules().items():
-        if path.split(".")[0] not in sys.modules:
-            continue  # that host is not imported: optimizer cannot be one of its objects
-        try:
-            base = _detect.load(path)
-        except Exception:
-            continue
-        if isinstance(optimizer, base):
-            return family, _detect.load(path.rsplit(".", 1)[0])
+    found = _detect.family_of_class(type(optimizer))
+    if found is not None:
+        return found[0], _detect.load(found[1].rsplit(".", 1)[0])
     raise StateError("%s is not an optimizer of an installed Keras family (%s)."
                      % (type(optimizer).__name__, ", ".join(_detect.available_families()) or "none"))
 
