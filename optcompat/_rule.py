@@ -94,3 +94,28 @@ def sgd_update(convention, x, g, buf, lr, decay, momentum, nesterov):
         return x_decayed - lr * (g + momentum * buf if nesterov else buf), buf
     buf = momentum * buf - lr * g
     return x_decayed + (momentum * buf - lr * g if nesterov else buf), buf
+
+
+def normalized_weight_decay(lambda_norm, total_iterations=None, batch_size=None, samples_per_epoch=None,
+                            epochs=None):
+    r"""The paper's normalized weight decay (Loshchilov & Hutter, Appendix B.1):
+
+        lambda = lambda_norm * sqrt(b / (B * T))      (b the batch size, B the training points
+                                                        per epoch, T the epochs)
+               = lambda_norm * sqrt(1 / total_iterations)
+
+    keras-adamw's ``l2 * sqrt(1 / total_iterations_wd)``.  Give ``total_iterations``, or
+    ``batch_size``, ``samples_per_epoch`` and ``epochs``."""
+    from . import _validate
+
+    lambda_norm = _validate.at_least("lambda_norm", lambda_norm)
+    if total_iterations is None:
+        if None in (batch_size, samples_per_epoch, epochs):
+            raise TypeError("normalized_weight_decay() needs `total_iterations`, or `batch_size`, "
+                            "`samples_per_epoch` and `epochs`.")
+        ratio = (_validate.at_least("batch_size", batch_size, 1.0)
+                 / (_validate.at_least("samples_per_epoch", samples_per_epoch, 1.0)
+                    * _validate.at_least("epochs", epochs, 1.0)))
+    else:
+        ratio = 1.0 / _validate.at_least("total_iterations", total_iterations, 1.0)
+    return lambda_norm * ratio ** 0.5

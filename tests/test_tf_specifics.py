@@ -13,6 +13,7 @@ import textwrap
 import numpy as np
 import pytest
 
+import optcompat
 import reference
 from support import (
     ORACLE_TOL,
@@ -250,7 +251,7 @@ def test_keras_adamw_convention_equals_keras_adamw(tfh, case):
     theirs = trajectory(tfh, getattr(keras_adamw, name)(
         weight_decays={"w%d:0" % i: (0.0, l2) for i in range(len(x0))}, total_iterations=total,
         init_verbose=False, **theirs_kw), x0, grads)
-    ours_kw = dict(kw, weight_decay=l2 * np.sqrt(1.0 / total))
+    ours_kw = dict(kw, weight_decay=optcompat.normalized_weight_decay(l2, total_iterations=total))
     if annealing is not None:
         from optcompat.schedules import for_family
 

@@ -119,3 +119,19 @@ def test_a_float_gradient_of_another_dtype_is_cast_as_the_host_does(host):
     cast = step(host.make("AdamW", learning_rate=0.1), g.astype(np.float16))
     np.testing.assert_array_equal(cast, step(host.make("AdamW", learning_rate=0.1), g))
     np.testing.assert_allclose(cast, step(host.host_adamw(learning_rate=0.1), g.astype(np.float16)), atol=1e-6)
+
+
+def test_normalized_weight_decay():
+    """lambda_norm * sqrt(b / (B T)) (the paper's Appendix B.1), = sqrt(1 / iterations);
+    keras-adamw's use of it is checked against keras-adamw (test_tf_specifics)."""
+    import optcompat
+
+    assert optcompat.normalized_weight_decay(0.05, batch_size=128, samples_per_epoch=50000, epochs=200) \
+        == pytest.approx(0.05 * (128 / (50000 * 200)) ** 0.5, rel=1e-15)
+    assert optcompat.normalized_weight_decay(0.1, total_iterations=400) == pytest.approx(0.005, rel=1e-15)
+    with pytest.raises(ValueError, match="total_iterations"):
+        optcompat.normalized_weight_decay(0.1, total_iterations=0)
+    with pytest.raises(ValueError, match="lambda_norm"):
+        optcompat.normalized_weight_decay(-0.1, total_iterations=10)
+    with pytest.raises(TypeError, match="samples_per_epoch"):
+        optcompat.normalized_weight_decay(0.1, batch_size=32)
