@@ -16,10 +16,11 @@ import sys
 from . import _detect, _hooks
 from ._conventions import CONVENTIONS
 from ._detect import available_families, default_family, describe
+from ._penalties import weight_decays_from
 from ._rule import normalized_weight_decay
 from ._version import __version__
 
-__all__ = ["AdamW", "SGDW", "CONVENTIONS", "decoupled", "normalized_weight_decay", "describe",
+__all__ = ["AdamW", "SGDW", "CONVENTIONS", "decoupled", "normalized_weight_decay", "weight_decays_from", "describe",
            "default_family", "available_families", "family_module", "__version__"]
 
 # Top-level host modules whose import makes a family's registry available.

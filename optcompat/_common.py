@@ -24,6 +24,7 @@ have no such variable, and files list optimizer variables by position; so it is 
 the host's variable list wherever a traced step can read it from outside (TensorFlow, torch),
 and where it cannot (JAX's stateless steps) the adapter saves the host's list and reads both.
 """
+import numbers
 import os
 import re
 import struct
@@ -52,23 +53,35 @@ class Decoupled(object):
     # computes (:mod:`._tf_fast`, :mod:`._torch_fast`); None: the rule op by op.
     fast_path = "auto"
     _SCHEDULES = {}  # optcompat.schedules' classes for this family's Keras (each adapter's)
+    _SCHEDULE_MODULE = None  # the host's keras.optimizers.schedules (each adapter's)
 
     def _fast_modes(self):
         """The ``fast_path`` values that select a fast path on this host."""
         return ()
 
+    @staticmethod
+    def _read_hyper(value):
+        """A hyperparameter given as a host tensor (or, OptimizerV2, a callable): its value now
+        as a float, None where it is symbolic; :data:`._validate.OTHER` for anything else."""
+        return _validate.OTHER
+
     # -- construction ------------------------------------------------------------------
     def _construct(self, own, learning_rate, weight_decay, convention, exclude, clipnorm,
-                   clipvalue, global_clipnorm, name, kwargs):
+                   clipvalue, global_clipnorm, name, kwargs, per_variable=(None, None, False)):
         """Check everything, then build: the host, the decoupled decay, ``own`` (the
-        declaration's checked arguments: betas, epsilon, momentum, ...)."""
+        declaration's checked arguments: betas, epsilon, momentum, ...), ``per_variable``
+        (``lr_multipliers``, ``weight_decays``, ``strict_names``)."""
+        multipliers = _validate.lr_multipliers(per_variable[0])
+        decays = _validate.weight_decays(per_variable[1])
+        strict = _validate.boolean("strict_names", per_variable[2])
         # optcompat.schedules' classes are the default family's: another family's optimizer
         # takes one made again for its own Keras (_schedules.adopt)
         learning_rate = _schedules.adopt(self._take_aliases(learning_rate, kwargs), self._SCHEDULES)
+        weight_decay = _schedules.adopt(weight_decay, self._SCHEDULES)
         checked = _validate.common(learning_rate, weight_decay, convention, clipnorm, clipvalue,
                                    global_clipnorm, exclude, self._is_schedule,
                                    allow_callable=self._CALLABLE_RATES,
-                                   optional_decay=self.OPTIONAL_DECAY)
+                                   optional_decay=self.OPTIONAL_DECAY, read=self._read_hyper)
         self._check_host_arguments(checked)
         lr0 = _validate.initial_learning_rate(self._reference_rate(checked["learning_rate"]),
                                               checked["convention"])
@@ -78,6 +91,9 @@ class Decoupled(object):
         self._exclude_names = checked["exclude_from_weight_decay"]
         self._exclude_re = re.compile("|".join(self._exclude_names)) if self._exclude_names else None
         self._lr0 = lr0
+        # plain dicts, outside the host's attribute tracking (which would wrap them)
+        self.__dict__.update(_lr_multipliers=multipliers, _weight_decays=decays, _strict_names=strict,
+                             _own_rates_cache={})
         for key, value in own.items():
             self._keep(key, value)
         self._kept = tuple(own)  # get_config writes them back (_decoupled_config)
@@ -124,20 +140,30 @@ class Decoupled(object):
         return stored
 
     def _hyper_value(self, name, dtype):
-        return getattr(self, name)
+        value = getattr(self, name)
+        return value if isinstance(value, float) else self.xp.cast(value, dtype)  # a tensor given
 
     # -- weight_decay ------------------------------------------------------------------
     def _init_weight_decay(self, value):
-        if value is None:  # no decay and no variable (SGDW's default, as Keras's SGD)
+        if value is None or callable(value):
+            # None: no decay and no variable (SGDW's default, as Keras's SGD); a schedule or
+            # callable: called in each step (no variable to hold a value)
             self._hold("_weight_decay_variable", None)
-            self._weight_decay = None
+            self._weight_decay = value
             return
+        if not isinstance(value, float):  # a tensor: its value, in the variable (as a tensor learning rate)
+            value = self._read_hyper(value)
+            if value is None:
+                raise _validate.ArgumentTypeError(
+                    "`weight_decay` must be a concrete value when the optimizer is made; received a "
+                    "symbolic tensor (give a float, a schedule or a callable).")
         self._hold("_weight_decay_variable", self._scalar_variable("weight_decay", value))
         self._set_weight_decay(value)
 
     @property
     def weight_decay(self):
-        """The decoupled decay ``lambda`` (a float, or None: none); settable between steps."""
+        """The decoupled decay ``lambda`` (a float, a schedule or callable, or None: none);
+        settable between steps."""
         variable = getattr(self, "_weight_decay_variable", None)
         value = None if variable is None else self._concrete(variable)
         return getattr(self, "_weight_decay", None) if value is None else self._given(value)
@@ -147,9 +173,15 @@ class Decoupled(object):
         if "_weight_decay_variable" not in self.__dict__:
             self._weight_decay = value  # the host's __init__ (its default); _construct follows
             return
-        if self._weight_decay_variable is None:  # created without one: a plain value
-            self._weight_decay = None if value is None else _validate.at_least("weight_decay", value)
+        if self._weight_decay_variable is None:  # created without one: a plain value or callable
+            value = _schedules.adopt(value, self._SCHEDULES)
+            self._weight_decay = _validate.decay_rate(value, self._is_schedule, optional=True)
             return
+        if callable(value) and not isinstance(value, numbers.Number):
+            raise _validate.ArgumentTypeError(
+                "`weight_decay` was given as a number, so it lives in a variable that compiled steps "
+                "read; it can be set to another number, not to %r. Give a schedule or callable as "
+                "`weight_decay` when the optimizer is made." % (value,))
         self._set_weight_decay(_validate.at_least("weight_decay", value))
 
     def _set_weight_decay(self, value):
@@ -163,12 +195,16 @@ class Decoupled(object):
         self._weight_decay = self._as_given("weight_decay", stored)
         return self._weight_decay
 
-    def _weight_decay_rate(self, dtype):
+    def _weight_decay_rate(self, dtype, iterations):
         """This step's ``lambda``: a float where the step runs on concrete values (so a zero
         skips the decay), else the variable read in the step, so that a traced step sees a
-        change made after it was traced."""
+        change made after it was traced; a schedule's value at ``iterations`` (0-based), a
+        callable's value."""
         if self._weight_decay_variable is None:
-            return self._weight_decay or 0.0
+            value = self._weight_decay
+            if callable(value):
+                return self.xp.cast(value(iterations) if _takes_step(value) else value(), dtype)
+            return value or 0.0
         value = self._concrete(self._weight_decay_variable)
         if value is None:
             return self.xp.cast(self._weight_decay_variable, dtype)
@@ -218,19 +254,74 @@ class Decoupled(object):
             return False
         return self._host_allows_decay(variable)
 
+    # -- a variable's own rates: lr_multipliers, weight_decays (keras-adamw's) -----------------
+    @staticmethod
+    def _names_of(variable):
+        """The names a ``weight_decays`` key may give for ``variable``: its path (Keras 3), its
+        name, and that name without TensorFlow's ``:0``."""
+        names = [getattr(variable, "path", None), variable.name]
+        if variable.name.endswith(":0"):
+            names.append(variable.name[:-2])
+        return [n for n in names if n]
+
+    def _own_rates_of(self, variable):
+        """``(factor, (l1, l2) or None)``: ``variable``'s lr multiplier (the first pattern its
+        name contains, as keras-adamw matches them) and its own decays; None where it has
+        neither (it takes the step's shared coefficients)."""
+        if not (self._lr_multipliers or self._weight_decays):
+            return None
+        key = self._variable_name(variable)
+        if key not in self._own_rates_cache:
+            factor = next((f for p, f in self._lr_multipliers.items() if p in key), 1.0)
+            names = self._names_of(variable)
+            decays = next((d for k, d in self._weight_decays.items()
+                           if k in names or (k.endswith(":0") and k[:-2] in names)), None)
+            self._own_rates_cache[key] = None if (factor == 1.0 and decays is None) else (factor, decays)
+        return self._own_rates_cache[key]
+
+    def _check_names(self, var_list):
+        """``strict_names``: refuse, before any slot exists, a pattern or name matching nothing."""
+        if not self._strict_names:
+            return
+        names = [self._variable_name(v) for v in var_list]
+        _validate.unmatched("lr_multipliers", [p for p in self._lr_multipliers if not any(p in n for n in names)],
+                            names)
+        every = set(n for v in var_list for n in self._names_of(v))
+        _validate.unmatched("weight_decays", [k for k in self._weight_decays
+                                              if k not in every and not (k.endswith(":0") and k[:-2] in every)],
+                            names)
+
     # -- the step ------------------------------------------------------------------------
     def _lr0_value(self, dtype):
         return None if self._lr0 is None else self.xp.cast(self._lr0, dtype)
 
-    def _rates(self, dtype, learning_rate):
+    def _rates(self, dtype, learning_rate, iterations, variable=None):
         """``{"lr": lr_t, "decay": d_t}`` in ``dtype`` (``d_t`` the float 0.0 where the decay
-        is a concrete 0), and ``weight_decay``, the ``lambda`` it came from."""
+        is a concrete 0), and ``weight_decay``, the ``lambda`` it came from (at ``iterations``);
+        ``variable``'s own (:meth:`_own_rates_of`; ``l1``: ``d1_t``) where given."""
         lr = self.xp.cast(learning_rate, dtype)
-        weight_decay = self._weight_decay_rate(dtype)
+        own = None if variable is None else self._own_rates_of(variable)
+        if own is not None:
+            return self._own_rates(dtype, lr, iterations, *own)
+        weight_decay = self._weight_decay_rate(dtype, iterations)
         if isinstance(weight_decay, float) and weight_decay == 0.0:
             return {"lr": lr, "decay": 0.0, "weight_decay": 0.0}
         decay = _rule.decay_coefficient(self.convention, weight_decay, lr, self._lr0_value(dtype))
         return {"lr": lr, "decay": decay, "weight_decay": weight_decay}
+
+    def _own_rates(self, dtype, lr, iterations, factor, decays):
+        """A variable's ``lr_t * factor``, and ``d_t`` (``d1_t``) from its own decays or
+        ``weight_decay``: where ``d_t`` follows ``lr_t`` (keras, torch) the factor's rate, else
+        the schedule multiplier ``lr_t / lr_0`` of the optimizer's rate."""
+        own_lr = lr if factor == 1.0 else lr * factor
+        follows = own_lr if _rule.CONVENTIONS[self.convention].decay == "lr" else lr
+        l1, weight_decay = (0.0, self._weight_decay_rate(dtype, iterations)) if decays is None else decays
+        c = {"lr": own_lr, "decay": 0.0, "weight_decay": weight_decay}
+        if not (isinstance(weight_decay, float) and weight_decay == 0.0):
+            c["decay"] = _rule.decay_coefficient(self.convention, weight_decay, follows, self._lr0_value(dtype))
+        if l1:
+            c["l1"] = _rule.decay_coefficient(self.convention, l1, follows, self._lr0_value(dtype))
+        return c
 
     def _dense(self, gradient):
         """The gradient as a dense tensor (hosts that pass ``tf.IndexedSlices`` override)."""
@@ -250,19 +341,21 @@ class Decoupled(object):
         slots = self._slot_values(variable)
         gradient = self._dense(gradient)
         decays = self._decays(variable)
-        done, op = self._fast_one(gradient, variable, slots, rate, iterations, decays)
-        if done:
-            return op
+        own = self._own_rates_of(variable) is not None  # its own coefficients: the rule, op by op
+        if not own:
+            done, op = self._fast_one(gradient, variable, slots, rate, iterations, decays)
+            if done:
+                return op
         xp = self.xp
-        c = self._step_coefficients(xp, variable.dtype, rate(), iterations)
+        c = self._step_coefficients(xp, variable.dtype, rate(), iterations, variable if own else None)
         new = self._new_values(xp, variable, xp.cast(gradient, variable.dtype), slots, c,
-                               c["decay"] if decays else 0.0)
+                               c["decay"] if decays else 0.0, c.get("l1") if decays else None)
         for target, value in zip((variable,) + slots, new):
             if target is not None:
                 self._assign(target, value)
 
     # -- checks before a step --------------------------------------------------------------
-    def _check_learning_rate(self, schedule, iterations):
+    def _check_learning_rate(self, schedule, iterations, check=_validate.current_learning_rate):
         """Before a step, refuse a NaN/inf/negative rate from a schedule or callable.
 
         Only where values are concrete (eager); inside tf.function / jit they are symbolic."""
@@ -273,7 +366,18 @@ class Decoupled(object):
             value = float(schedule(iterations) if _takes_step(schedule) else schedule())
         except Exception:  # symbolic (traced) values cannot be read here
             return
-        _validate.current_learning_rate(value, step)
+        check(value, step)
+
+    def _weight_decay_function(self):
+        """``weight_decay`` where it is a schedule or callable, else None."""
+        value = self.__dict__.get("_weight_decay")
+        return value if callable(value) and self._weight_decay_variable is None else None
+
+    def _check_weight_decay(self, iterations):
+        """Before a step, refuse a NaN/inf/negative ``weight_decay`` from a schedule or callable."""
+        function = self._weight_decay_function()
+        if function is not None:
+            self._check_learning_rate(function, iterations, _validate.current_weight_decay)
 
     def _check_gradients(self, pairs, is_float, dtype_name, shapes=None):
         """Refuse the whole step, before any change, if one pair is bad; ``shapes(g, v)``
@@ -288,7 +392,31 @@ class Decoupled(object):
 
     # -- config ------------------------------------------------------------------------
     def _config_value(self, name):
-        return getattr(self, name)
+        value = getattr(self, name)
+        if isinstance(value, (numbers.Number, str)) or value is None:
+            return value
+        got = self._read_hyper(value)  # a tensor given: its value now
+        return value if got is _validate.OTHER else got
+
+    def _serialize_rate(self, value):
+        """A rate for ``get_config``: a schedule serialized by the host, a plain callable as its
+        value now (as OptimizerV2 saves a callable hyperparameter), a number as it is."""
+        if self._is_schedule(value):
+            return self._SCHEDULE_MODULE.serialize(value)
+        if callable(value):
+            return float(value())
+        return value
+
+    @classmethod
+    def _deserialize_rates(cls, config, custom_objects=None):
+        """``config`` with its serialized schedules (``learning_rate``, ``weight_decay``) made
+        again by the host, optcompat's own found by class name too (:func:`._schedules.custom_objects`)."""
+        config = dict(config)
+        for key in ("learning_rate", "weight_decay"):
+            if isinstance(config.get(key), dict):
+                config[key] = cls._SCHEDULE_MODULE.deserialize(config[key], custom_objects=_schedules.custom_objects(
+                    config[key], cls._SCHEDULES, custom_objects))
+        return config
 
     _FAMILY = None  # each adapter's family name
 
@@ -318,5 +446,8 @@ class Decoupled(object):
         self._warn_if_saving_drops_state()
         config = {name: self._config_value(name) for name in self._kept}
         config.update(convention=self.convention,
-                      exclude_from_weight_decay=list(self._exclude_names) or None)
+                      exclude_from_weight_decay=list(self._exclude_names) or None,
+                      lr_multipliers=dict(self._lr_multipliers) or None,
+                      weight_decays={k: list(d) for k, d in self._weight_decays.items()} or None,
+                      strict_names=self._strict_names)
         return config

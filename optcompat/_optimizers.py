@@ -29,6 +29,15 @@ _SHARED_ARGS = """
     global_clipnorm: None or > 0: clip all gradients to this global norm (at most one of the
         three clipping arguments).
     name: the optimizer's name.
+    lr_multipliers: None or ``{pattern: factor}`` (keras-adamw's): a variable whose path or
+        name contains ``pattern`` (the first such key, in the dict's order) takes steps with
+        ``lr_t * factor`` (factor >= 0); its decay follows where ``d_t`` follows ``lr_t``.
+    weight_decays: None or ``{variable name: l2 or (l1, l2)}``, each >= 0 (keras-adamw's;
+        ``optcompat.weight_decays_from(model)`` reads them from the layers' regularizers):
+        that variable's decay in place of ``weight_decay`` (``l2`` its ``lambda``, ``l1`` an
+        L1 decay ``sign(x)``), scaled by the convention as ``weight_decay`` is.
+    strict_names: bool; True: every ``lr_multipliers`` pattern and ``weight_decays`` name must
+        match a variable the optimizer is built for (``ValueError`` naming it, else).
     **kwargs: the host base class's other keyword arguments, as in Keras (``use_ema``,
         ``gradient_accumulation_steps``, ``loss_scale_factor``, OptimizerV2's ``decay``, ...).
 """
@@ -75,8 +84,12 @@ class AdamWSpec(Spec):
     __doc__ = _doc(
         """Adam with decoupled weight decay (Loshchilov & Hutter, 2019).""",
         """
-    weight_decay: a float >= 0, the decoupled decay ``lambda``.  ``opt.weight_decay = x``
-        sets it for the steps that follow, compiled ones included (a callback's schedule).
+    weight_decay: the decoupled decay ``lambda``: a float >= 0, or a ``LearningRateSchedule``
+        (called with the 0-based step, as the learning rate's) or a callable (called each
+        step), as TensorFlow Addons and optax take it; a schedule's or callable's value is
+        checked each eager step (finite, >= 0).  A float: ``opt.weight_decay = x`` sets it for
+        the steps that follow, compiled ones included (a callback's schedule).  Saved with
+        the optimizer: a schedule serialized, a plain callable as its value at saving.
     beta_1: in [0, 1), the decay rate of the first moment ``m``.
     beta_2: in [0, 1), the decay rate of the second moment ``v``.
     epsilon: >= 0, added to ``sqrt(v)`` (where: see ``convention``).
@@ -95,37 +108,41 @@ class AdamWSpec(Spec):
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-7, amsgrad=False, convention=DEFAULT, exclude_from_weight_decay=None,
-                 clipnorm=None, clipvalue=None, global_clipnorm=None, name="AdamW", **kwargs):
-        own = _validate.adamw(beta_1, beta_2, epsilon, amsgrad)
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name="AdamW",
+                 lr_multipliers=None, weight_decays=None, strict_names=False, **kwargs):
+        own = _validate.adamw(beta_1, beta_2, epsilon, amsgrad, self._read_hyper)
         self._construct(own, learning_rate, weight_decay, convention, exclude_from_weight_decay,
-                        clipnorm, clipvalue, global_clipnorm, name, kwargs)
+                        clipnorm, clipvalue, global_clipnorm, name, kwargs,
+                        (lr_multipliers, weight_decays, strict_names))
 
     def _has_slot(self, key):
         return key != "vhat" or self.amsgrad
 
-    def _step_coefficients(self, xp, dtype, learning_rate, iterations):
+    def _step_coefficients(self, xp, dtype, learning_rate, iterations, variable=None):
         """This step's coefficients in ``dtype``: ``lr`` (``lr_t``), ``decay`` (``d_t``),
-        ``step`` (``t``), the betas, ``alpha`` (``alpha_t``), ``eps_hat``."""
-        c = self._rates(dtype, learning_rate)
+        ``step`` (``t``), the betas, ``alpha`` (``alpha_t``), ``eps_hat``; ``variable``'s own
+        where it has an lr multiplier or decays (``l1``: ``d1_t``)."""
+        c = self._rates(dtype, learning_rate, iterations, variable)
         c["step"] = step = xp.cast(iterations + 1, dtype)
         c["beta_1"], c["beta_2"] = (self._hyper_value(h, dtype) for h in self.HYPERS)
         c["alpha"], c["eps_hat"] = _rule.adam_coefficients(
             xp, self.convention, step, c["lr"], c["beta_1"], c["beta_2"], self.epsilon)
         return c
 
-    def _new_values(self, xp, x, g, slots, c, decay):
-        """``(x, m, v, vhat)`` after the step (``vhat`` None without amsgrad)."""
+    def _new_values(self, xp, x, g, slots, c, decay, l1=None):
+        """``(x, m, v, vhat)`` after the step (``vhat`` None without amsgrad); ``l1``: an L1
+        decay's ``d1_t`` (:data:`._rule.DECAY_DOC`)."""
         m, v, vmax = slots
         return _rule.adam_update(xp, self.convention, x, g, m, v, vmax, c["alpha"], c["eps_hat"],
-                                 decay, c["beta_1"], c["beta_2"])
+                                 decay, c["beta_1"], c["beta_2"], _rule.shrinkage(xp, x, l1))
 
 
 class SGDWSpec(Spec):
     __doc__ = _doc(
         """SGD (optionally with momentum or Nesterov momentum) with decoupled weight decay.""",
         """
-    weight_decay: None (the default, as Keras's SGD: no decay) or a float >= 0, the
-        decoupled decay ``lambda``; settable during training as ``AdamW``'s.  None keeps
+    weight_decay: None (the default, as Keras's SGD: no decay), or the decoupled decay
+        ``lambda`` as ``AdamW`` takes it (a float, a schedule, a callable).  None keeps
         no ``weight_decay`` variable (the host SGD's variables exactly), so a value set
         later reaches only steps traced after it: give ``weight_decay=0.0`` to schedule it.
     momentum: in [0, 1); 0 keeps no momentum slot at all.
@@ -146,26 +163,31 @@ class SGDWSpec(Spec):
 
     def __init__(self, learning_rate=0.01, weight_decay=None, momentum=0.0, nesterov=False,
                  convention=DEFAULT, exclude_from_weight_decay=None, clipnorm=None,
-                 clipvalue=None, global_clipnorm=None, name="SGDW", **kwargs):
-        own = _validate.sgdw(momentum, nesterov)
+                 clipvalue=None, global_clipnorm=None, name="SGDW", lr_multipliers=None,
+                 weight_decays=None, strict_names=False, **kwargs):
+        own = _validate.sgdw(momentum, nesterov, self._read_hyper)
         self._construct(own, learning_rate, weight_decay, convention, exclude_from_weight_decay,
-                        clipnorm, clipvalue, global_clipnorm, name, kwargs)
-        # a Python bool fixed here decides whether the slot exists (momentum stays settable)
-        self._has_momentum = own["momentum"] > 0
+                        clipnorm, clipvalue, global_clipnorm, name, kwargs,
+                        (lr_multipliers, weight_decays, strict_names))
+        # a Python bool fixed here decides whether the slot exists (momentum stays settable);
+        # a tensor or callable momentum: by its value now (a symbolic one: a slot)
+        m = own["momentum"] if isinstance(own["momentum"], float) else self._read_hyper(own["momentum"])
+        self._has_momentum = m is None or m > 0
 
     def _has_slot(self, key):
         return self._has_momentum
 
-    def _step_coefficients(self, xp, dtype, learning_rate, iterations):
-        """This step's coefficients in ``dtype``: ``lr``, ``decay``, ``momentum``."""
-        c = self._rates(dtype, learning_rate)
+    def _step_coefficients(self, xp, dtype, learning_rate, iterations, variable=None):
+        """This step's coefficients in ``dtype``: ``lr``, ``decay``, ``momentum`` (``variable``'s
+        own where it has an lr multiplier or decays)."""
+        c = self._rates(dtype, learning_rate, iterations, variable)
         c["momentum"] = self._hyper_value("momentum", dtype)
         return c
 
-    def _new_values(self, xp, x, g, slots, c, decay):
+    def _new_values(self, xp, x, g, slots, c, decay, l1=None):
         """``(x, buf)`` after the step (``buf`` None without momentum)."""
         return _rule.sgd_update(self.convention, x, g, slots[0], c["lr"], decay, c["momentum"],
-                                self.nesterov)
+                                self.nesterov, _rule.shrinkage(xp, x, l1))
 
 
 SPECS = (AdamWSpec, SGDWSpec)

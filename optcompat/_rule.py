@@ -17,6 +17,11 @@ DECAY_DOC = r"""Decoupled decay: with ``t`` the 1-based step, ``lr_t`` the learn
         d_t = lambda                 (tfa)
         d_t = lambda * lr_t / lr_0   (paper, keras-adamw; 1 in place of lr_t / lr_0 where
                                       the rate is no schedule)
+
+    A variable given its own decays ``(l1, l2)`` (``weight_decays``, keras-adamw's) has
+    ``lambda = l2`` and loses ``s_t = d1_t sign(x)`` too, ``d1_t`` being ``l1`` scaled as
+    ``d_t`` is; an ``lr_multipliers`` factor ``k`` multiplies its ``lr_t`` (and so ``d_t``
+    where ``d_t`` follows ``lr_t``: keras, torch), not the schedule multiplier ``lr_t / lr_0``.
 """
 
 REFERENCES = """References:
@@ -37,11 +42,19 @@ def decay_coefficient(convention, weight_decay, lr, lr0):
     return (lr / lr0) * weight_decay
 
 
-def decayed(convention, x, decay):
-    """:math:`x (1 - d_t)`, rounded the way the convention's peer rounds it."""
+def decayed(convention, x, decay, shrink=None):
+    """:math:`x (1 - d_t)`, rounded the way the convention's peer rounds it; minus the L1
+    shrinkage ``shrink`` (:func:`shrinkage`) where a variable has one."""
     if CONVENTIONS[convention].decay_form == "scale":
-        return x * (1 - decay)
-    return x - x * decay
+        x_decayed = x * (1 - decay)
+    else:
+        x_decayed = x - x * decay
+    return x_decayed if shrink is None else x_decayed - shrink
+
+
+def shrinkage(xp, x, l1):
+    """:math:`s_t = d1_t sign(x)`, an L1 decay's step (None without one)."""
+    return None if l1 is None else l1 * xp.sign(x)
 
 
 def adam_coefficients(xp, convention, step, lr, beta_1, beta_2, epsilon):
@@ -53,7 +66,7 @@ def adam_coefficients(xp, convention, step, lr, beta_1, beta_2, epsilon):
     return alpha, epsilon
 
 
-def adam_update(xp, convention, x, g, m, v, vmax, alpha, eps_hat, decay, beta_1, beta_2):
+def adam_update(xp, convention, x, g, m, v, vmax, alpha, eps_hat, decay, beta_1, beta_2, shrink=None):
     """AdamW update (``g`` the gradient; returns ``(x, m, v, vhat)``, ``vhat`` None
     without amsgrad):
 
@@ -61,7 +74,7 @@ def adam_update(xp, convention, x, g, m, v, vmax, alpha, eps_hat, decay, beta_1,
         v_t     = v + (1 - beta_2) (g^2 - v)
         vhat_t  = max(vhat, v_t)                  (amsgrad: used in place of v_t)
         alpha_t = lr_t sqrt(1 - beta_2^t) / (1 - beta_1^t)
-        x_t     = x - d_t x - alpha_t m_t / (sqrt(v_t) + eps_t)
+        x_t     = x - d_t x - alpha_t m_t / (sqrt(v_t) + eps_t)     (- s_t: an L1 decay)
 
     with eps_t = epsilon (keras, tfa, keras-adamw: epsilon outside the bias correction) or
     eps_t = epsilon sqrt(1 - beta_2^t) (torch, paper: exactly
@@ -71,11 +84,11 @@ def adam_update(xp, convention, x, g, m, v, vmax, alpha, eps_hat, decay, beta_1,
     v = v + (g * g - v) * (1 - beta_2)
     if vmax is not None:
         vmax = xp.maximum(vmax, v)
-    x = decayed(convention, x, decay) - (m * alpha) / (xp.sqrt(v if vmax is None else vmax) + eps_hat)
+    x = decayed(convention, x, decay, shrink) - (m * alpha) / (xp.sqrt(v if vmax is None else vmax) + eps_hat)
     return x, m, v, vmax
 
 
-def sgd_update(convention, x, g, buf, lr, decay, momentum, nesterov):
+def sgd_update(convention, x, g, buf, lr, decay, momentum, nesterov, shrink=None):
     """SGDW update with momentum ``mu`` (returns ``(x, buf)``; no buffer when mu = 0):
 
         no momentum:  x_t = x - d_t x - lr_t g
@@ -84,9 +97,10 @@ def sgd_update(convention, x, g, buf, lr, decay, momentum, nesterov):
         torch:        b_t = mu b + g;        x_t = x - d_t x - lr_t b_t
                                              (nesterov: - lr_t (g + mu b_t))
 
-    (torch.optim sets b_1 = g_1; with b_0 = 0 the formula gives the same.)
+    (torch.optim sets b_1 = g_1; with b_0 = 0 the formula gives the same; an L1 decay
+    subtracts s_t too.)
     """
-    x_decayed = decayed(convention, x, decay)
+    x_decayed = decayed(convention, x, decay, shrink)
     if buf is None:
         return x_decayed - lr * g, None
     if CONVENTIONS[convention].momentum == "torch":

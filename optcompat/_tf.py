@@ -13,7 +13,8 @@ from . import _tf_fast
 
 # The array namespace the rule (:mod:`._rule`) and the schedules (:mod:`._schedules`) run on.
 xp = types.SimpleNamespace(cast=tf.cast, sqrt=tf.sqrt, maximum=tf.maximum, power=tf.pow, cos=tf.cos,
-                           floor=tf.floor, log=tf.math.log, minimum=tf.minimum, where=tf.where)
+                           floor=tf.floor, log=tf.math.log, minimum=tf.minimum, where=tf.where,
+                           sign=tf.sign)
 
 
 def is_float(dtype):
@@ -31,6 +32,25 @@ def shapes(gradient, variable):
     if g.rank is None or v.rank is None:
         return [], []
     return g.as_list(), v.as_list()
+
+
+def read_hyper(value, callables=False, OTHER=None):
+    """A hyperparameter given as a TensorFlow tensor or variable (or, with ``callables``, a
+    callable, as OptimizerV2's ``_set_hyper`` takes it): its value now as a float, None where it
+    is symbolic; ``OTHER`` for anything else."""
+    if tf.is_tensor(value) or isinstance(value, tf.Variable):
+        pass
+    elif callables and callable(value):
+        try:
+            value = value()
+        except Exception:  # reads something not there yet: checked where it is used
+            return None
+    else:
+        return OTHER
+    try:
+        return float(value.numpy() if hasattr(value, "numpy") else value)
+    except Exception:  # a symbolic tensor
+        return None
 
 
 def dense(gradient):

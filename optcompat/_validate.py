@@ -28,6 +28,23 @@ def _number(name, value, allowed):
     return value
 
 
+OTHER = object()  # what a family's ``read`` gives for a value that is no tensor (or callable) it takes
+
+
+def host_value(name, value, check, read):
+    """A hyperparameter that the host may take as a tensor (every family) or a callable
+    (OptimizerV2's ``_set_hyper``): ``read(value)`` gives its value now (None where it is
+    symbolic: it is checked where it is concrete), or :data:`OTHER`; a tensor or callable is
+    kept as given, anything else is a number that ``check(name, value)`` checks."""
+    if read is not None and not isinstance(value, (numbers.Number, str)) and value is not None:
+        got = read(value)
+        if got is not OTHER:
+            if got is not None:
+                check(name, got)
+            return value
+    return check(name, value)
+
+
 def at_least(name, value, low=0.0):
     allowed = "in [%g, inf)" % low
     value = _number(name, value, allowed)
@@ -73,8 +90,8 @@ def convention(value):
     return value
 
 
-def learning_rate(value, is_schedule, allow_callable=True):
-    """A float >= 0, a host schedule, or (where the host supports it) a callable."""
+def learning_rate(value, is_schedule, allow_callable=True, read=None):
+    """A float >= 0, a host schedule, a tensor, or (where the host supports it) a callable."""
     if is_schedule(value):
         return value
     if callable(value) and not isinstance(value, numbers.Number):
@@ -83,7 +100,7 @@ def learning_rate(value, is_schedule, allow_callable=True):
         raise ArgumentTypeError(
             "`learning_rate` must be a float in [0, inf) or a LearningRateSchedule for this "
             "optimizer family (it cannot call a plain function each step); received %r." % (value,))
-    return at_least("learning_rate", value)
+    return host_value("learning_rate", value, at_least, read)
 
 
 def current_learning_rate(value, step):
@@ -92,6 +109,24 @@ def current_learning_rate(value, step):
         raise ValueError(
             "`learning_rate` must be a finite number in [0, inf) at every step; the schedule "
             "gave %r at iteration %s. No variable or slot was changed." % (value, step))
+
+
+def decay_rate(value, is_schedule, optional=False, read=None):
+    """``weight_decay``: a float >= 0, a host schedule or a callable (as TensorFlow Addons and
+    optax take it: called each step), or None where ``optional`` (no decay)."""
+    if value is None and optional:
+        return None
+    if is_schedule(value) or (callable(value) and not isinstance(value, numbers.Number)):
+        return value
+    return host_value("weight_decay", value, at_least, read)
+
+
+def current_weight_decay(value, step):
+    """A ``weight_decay`` schedule's or callable's value at use time: finite and >= 0."""
+    if not (value >= 0.0 and math.isfinite(value)):
+        raise ValueError(
+            "`weight_decay` must be a finite number in [0, inf) at every step; the schedule or "
+            "callable gave %r at iteration %s. No variable or slot was changed." % (value, step))
 
 
 def initial_learning_rate(lr0, conv):
@@ -120,12 +155,12 @@ def name_patterns(name, value):
 
 
 def common(lr, weight_decay, conv, clipnorm, clipvalue, global_clipnorm, exclude, is_schedule,
-           allow_callable=True, optional_decay=False):
+           allow_callable=True, optional_decay=False, read=None):
     """Checks shared by AdamW and SGDW; returns the normalised values.  ``optional_decay``:
     ``weight_decay`` may be None (SGDW, as Keras's SGD: no decay)."""
     values = dict(
-        learning_rate=learning_rate(lr, is_schedule, allow_callable),
-        weight_decay=None if optional_decay and weight_decay is None else at_least("weight_decay", weight_decay),
+        learning_rate=learning_rate(lr, is_schedule, allow_callable, read),
+        weight_decay=decay_rate(weight_decay, is_schedule, optional_decay, read),
         convention=convention(conv),
         clipnorm=optional_positive("clipnorm", clipnorm),
         clipvalue=optional_positive("clipvalue", clipvalue),
@@ -140,17 +175,61 @@ def common(lr, weight_decay, conv, clipnorm, clipvalue, global_clipnorm, exclude
     return values
 
 
-def adamw(beta_1, beta_2, epsilon, amsgrad):
+def _name_dict(name, value, what):
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ArgumentTypeError("`%s` must be None or a dict {%s}; received %r (type %s)."
+                                % (name, what, value, type(value).__name__))
+    for key in value:
+        if not isinstance(key, str) or not key:
+            raise ArgumentTypeError("`%s` keys must be non-empty strings (%s); received %r." % (name, what, key))
+    return value
+
+
+def lr_multipliers(value):
+    """None or {pattern: factor >= 0}, in the order given (the first matching pattern wins)."""
+    value = _name_dict("lr_multipliers", value, "pattern: factor")
+    return {k: at_least("lr_multipliers[%r]" % k, f) for k, f in value.items()}
+
+
+def weight_decays(value):
+    """None or {variable name: l2 or (l1, l2)}, each >= 0: as ``{name: (l1, l2)}`` of floats."""
+    value = _name_dict("weight_decays", value, "variable name: l2 or (l1, l2)")
+    out = {}
+    for key, decay in value.items():
+        label = "weight_decays[%r]" % key
+        if isinstance(decay, (list, tuple)):
+            if len(decay) != 2:
+                raise ValueError("`%s` must be a number or a pair (l1, l2); received %r." % (label, decay))
+            out[key] = (at_least(label + "[0] (l1)", decay[0]), at_least(label + "[1] (l2)", decay[1]))
+        else:
+            out[key] = (0.0, at_least(label, decay))
+    return out
+
+
+def unmatched(argument, keys, names):
+    """``strict_names``: every key of ``argument`` must match one of ``names``."""
+    if keys:
+        raise ValueError(
+            "`%s` has %s that match no variable of this optimizer (strict_names=True): %s. The "
+            "variables are: %s. Nothing was built." % (argument, "names" if len(keys) > 1 else "a name",
+                                                       ", ".join(map(repr, keys)), ", ".join(names)))
+
+
+def adamw(beta_1, beta_2, epsilon, amsgrad, read=None):
+    """``read``: the family's reader of tensors (and callables) for the betas (:func:`host_value`)."""
     return dict(
-        beta_1=in_unit_interval("beta_1", beta_1),
-        beta_2=in_unit_interval("beta_2", beta_2),
+        beta_1=host_value("beta_1", beta_1, in_unit_interval, read),
+        beta_2=host_value("beta_2", beta_2, in_unit_interval, read),
         epsilon=at_least("epsilon", epsilon),
         amsgrad=boolean("amsgrad", amsgrad),
     )
 
 
-def sgdw(momentum, nesterov):
-    return dict(momentum=in_unit_interval("momentum", momentum), nesterov=boolean("nesterov", nesterov))
+def sgdw(momentum, nesterov, read=None):
+    return dict(momentum=host_value("momentum", momentum, in_unit_interval, read),
+                nesterov=boolean("nesterov", nesterov))
 
 
 FAST_PATHS = ("auto", "fused", "foreach", None)

@@ -13,7 +13,7 @@ declared in :mod:`._optimizers`.  Sparse gradients (``tf.IndexedSlices``, e.g. f
 ``Embedding``) are densified before the rule (:func:`._tf.dense`).  ``jit_compile=True``
 (the host's XLA path) runs the same code.
 """
-from . import _detect, _extension, _optimizers, _schedules
+from . import _detect, _extension, _optimizers, _schedules, _validate
 from ._common import Decoupled
 from .state._access import Access
 
@@ -35,6 +35,7 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
 
     _FAMILY = "keras2"
     _SCHEDULES = SCHEDULES
+    _SCHEDULE_MODULE = _host_schedules
 
     xp = _tf.xp
     _CALLABLE_RATES = False  # _build_learning_rate takes a float or a schedule
@@ -58,6 +59,10 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
     def _apply_weight_decay(self, variables):
         return None  # TF 2.11+ base-class decay: the rule applies it instead
 
+    @staticmethod
+    def _read_hyper(value):
+        return _tf.read_hyper(value, OTHER=_validate.OTHER)
+
     def _scalar_variable(self, name, value):
         # as _build_learning_rate makes the learning rate's: tracked by attribute (checkpoints),
         # not in `variables` (the .keras / .h5 layout is the host's; get_config has the value)
@@ -79,6 +84,8 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
     _UNUSED_SLOTS = ("momentum",)
 
     def build(self, var_list):
+        if not getattr(self, "_built", False):
+            self._check_names(var_list)
         super().build(var_list)
         if getattr(self, "_built", False):
             return
@@ -99,24 +106,21 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
         grads_and_vars = list(grads_and_vars)
         self._check_gradients(grads_and_vars, _tf.is_float, _tf.dtype_name, _tf.shapes)
         self._check_learning_rate(self._learning_rate, self.iterations)
+        self._check_weight_decay(self.iterations)
         with _tf_fast.step_scope(self):
             return super().apply_gradients(grads_and_vars, *args, **kwargs)
 
     def get_config(self):
         config = super().get_config()
         lr = self._serialize_hyperparameter(self._learning_rate)
-        config.update(self._decoupled_config(), name=self.name, weight_decay=self.weight_decay,
+        config.update(self._decoupled_config(), name=self.name, weight_decay=self._serialize_rate(self.weight_decay),
                       learning_rate=lr if isinstance(lr, dict) else self._as_given("learning_rate", float(lr)))
         return config
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        config = dict(config)
+        config = cls._deserialize_rates(config, custom_objects)
         config.pop("is_legacy_optimizer", None)
-        if isinstance(config.get("learning_rate"), dict):
-            config["learning_rate"] = _host_schedules.deserialize(
-                config["learning_rate"], custom_objects=_schedules.custom_objects(
-                    config["learning_rate"], SCHEDULES, custom_objects))
         return cls(**config)
 
 

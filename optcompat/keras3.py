@@ -10,7 +10,7 @@ gradient accumulation, loss scaling, ``tf.distribute`` hooks, stateless JAX trai
 """
 import numpy as np
 
-from . import _detect, _extension, _schedules
+from . import _detect, _extension, _schedules, _validate
 from ._common import Decoupled
 from ._optimizers import SPECS, make
 from .state._access import Access
@@ -91,14 +91,15 @@ class _Torch(_Backend):
     def _settings(self):
         """The convention and the declaration's arguments, as Python values (what torch's
         kernels take)."""
-        settings = {name: getattr(self, name) for name in self._kept}
+        settings = {name: self._config_value(name) for name in self._kept}  # (a tensor given: its value)
         settings["convention"] = self.convention
         return settings
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         from . import _torch_fast
 
-        if _torch_fast.mode(self.fast_path) is None or _detect.torch_compiling():
+        if (_torch_fast.mode(self.fast_path) is None or _detect.torch_compiling()
+                or self._lr_multipliers or self._weight_decays):  # (variables' own rates: the rule)
             # dynamo cannot trace the fused kernels (no fake tensor impl) nor read
             # coefficients as floats; inductor fuses the per-variable rule instead
             return super()._backend_update_step(grads, trainable_variables, learning_rate)
@@ -125,6 +126,7 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
 
     _FAMILY = "keras3"
     _SCHEDULES = SCHEDULES
+    _SCHEDULE_MODULE = keras.optimizers.schedules
 
     xp = ops
 
@@ -136,10 +138,22 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
     def _initial_rate(learning_rate):
         return float(ops.convert_to_numpy(learning_rate(0))) if isinstance(learning_rate, _Schedule) else None
 
+    @staticmethod
+    def _read_hyper(value):
+        if not (ops.is_tensor(value) or isinstance(value, keras.Variable)):
+            return _validate.OTHER
+        try:
+            return float(ops.convert_to_numpy(value))
+        except Exception:  # a jax tracer, a symbolic TF tensor
+            return None
+
     def _init_host(self, checked, name, kwargs):
+        lr = checked["learning_rate"]
+        if not (isinstance(lr, float) or callable(lr)):  # a tensor: its value (Keras keeps a float in a variable)
+            lr = self._read_hyper(lr)
         _Optimizer.__init__(
             self,
-            learning_rate=checked["learning_rate"],
+            learning_rate=lr,
             # The base class's own decay is switched off (_apply_weight_decay); the rule
             # applies it.  Passing the value keeps `weight_decay` in the host's config.
             weight_decay=checked["weight_decay"],
@@ -197,6 +211,7 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
     def build(self, var_list):
         if self.built:
             return
+        self._check_names(var_list)
         super().build(var_list)
         self._build_slots(var_list, lambda v, key: self.add_variable_from_reference(
             v, name=self._SLOT_NAMES[key]))
@@ -228,14 +243,25 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
                 pass
             else:
                 self._check_learning_rate(self._learning_rate, step)
+        if self._weight_decay_function() is not None and self._eager():
+            try:
+                step = int(ops.convert_to_numpy(self.iterations))
+            except Exception:  # a jax tracer
+                pass
+            else:
+                self._check_weight_decay(step)
         return super().apply(grads, trainable_variables)
 
     def get_config(self):
         config = super().get_config()
-        config.update(self._decoupled_config())
+        config.update(self._decoupled_config(), weight_decay=self._serialize_rate(self.weight_decay))
         if isinstance(config.get("learning_rate"), float):
             config["learning_rate"] = self._as_given("learning_rate", config["learning_rate"])
         return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        return cls(**cls._deserialize_rates(config, custom_objects))
 
 
 def _cast_float(gradient, variable):

@@ -60,6 +60,7 @@ class _Legacy(_tf.FusedKernels, Decoupled, _Optimizer):
 
     _FAMILY = "legacy"
     _SCHEDULES = SCHEDULES
+    _SCHEDULE_MODULE = keras.optimizers.schedules
 
     xp = _tf.xp
     # apply_gradients accepts `experimental_aggregate_gradients` (passed on to the base
@@ -69,6 +70,10 @@ class _Legacy(_tf.FusedKernels, Decoupled, _Optimizer):
     @staticmethod
     def _is_schedule(value):
         return isinstance(value, _Schedule)
+
+    @staticmethod
+    def _read_hyper(value):
+        return _tf.read_hyper(value, callables=True, OTHER=_validate.OTHER)  # whatever _set_hyper takes
 
     def _take_aliases(self, learning_rate, kwargs):
         if "lr" in kwargs:  # the host's deprecated alias
@@ -117,6 +122,7 @@ class _Legacy(_tf.FusedKernels, Decoupled, _Optimizer):
     def _set_hyper(self, name, value):
         # `opt.weight_decay = x` (between steps: a callback) lands here: checked like the argument
         if name == "weight_decay":
+            value = _schedules.adopt(value, self._SCHEDULES)
             plain = not (tf.is_tensor(value) or callable(value))
             if plain:
                 value = _validate.at_least("weight_decay", value)
@@ -134,8 +140,15 @@ class _Legacy(_tf.FusedKernels, Decoupled, _Optimizer):
     def _hyper_value(self, name, dtype):
         return tf.identity(self._get_hyper(name, dtype))
 
-    def _weight_decay_rate(self, dtype):
+    def _weight_decay_rate(self, dtype, iterations):
+        value = self._hyper["weight_decay"]
+        if isinstance(value, _Schedule):  # (_get_hyper calls a plain callable, not a schedule)
+            return tf.cast(value(iterations), dtype)
         return self._hyper_value("weight_decay", dtype)
+
+    def _weight_decay_function(self):
+        value = self._hyper.get("weight_decay")
+        return value if callable(value) else None
 
     def _lr0_value(self, dtype):
         if self._lr0 is not None:
@@ -179,11 +192,14 @@ class _Legacy(_tf.FusedKernels, Decoupled, _Optimizer):
         lr = self._hyper.get("learning_rate")
         if callable(lr) and self._eager():  # (reading `iterations` first would create it here,
             self._check_learning_rate(lr, self.iterations)  # outside the optimizer's scope)
+        if self._weight_decay_function() is not None and self._eager():
+            self._check_weight_decay(self.iterations)
         return super().apply_gradients(grads_and_vars, name=name, **kwargs)
 
     # -- slots and the step ------------------------------------------------------------
     def _create_slots(self, var_list):
         # One loop per slot, as the host's Adam (the order checkpoints list them in).
+        self._check_names(var_list)
         for key in self.SLOTS:
             if self._has_slot(key):
                 for var in var_list:
@@ -206,13 +222,15 @@ class _Legacy(_tf.FusedKernels, Decoupled, _Optimizer):
              or self._fallback_apply_state(var_device, var_dtype))
         decays = self._decays(var)
         slots = self._slot_values(var)
-        if _tf_fast.usable(tf, self.fast_path, getattr(self, "amsgrad", False), var):
+        if self._own_rates_of(var) is not None:  # its own coefficients (lr_multipliers, weight_decays)
+            c = self._step_coefficients(self.xp, var_dtype, c["lr_t"], self.iterations, var)
+        elif _tf_fast.usable(tf, self.fast_path, getattr(self, "amsgrad", False), var):
             return _tf_fast.apply(tf, self.kind, var.handle, [s.handle for s in slots if s is not None], grad,
                                   c, c["decay"] if decays else None, self.convention,
                                   self._decay_may_be_zero(), getattr(self, "nesterov", False))
         targets = (var,) + slots
         new = self._new_values(self.xp, var.value(), grad, tuple(None if s is None else s.value() for s in slots),
-                               c, c["decay"] if decays else 0.0)
+                               c, c["decay"] if decays else 0.0, c.get("l1") if decays else None)
         return tf.group(*[t.assign(value, use_locking=self._use_locking, read_value=False)
                           for t, value in zip(targets, new) if t is not None])
 
@@ -223,9 +241,8 @@ class _Legacy(_tf.FusedKernels, Decoupled, _Optimizer):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        # the base class's, given optcompat's schedule class where the config names one
-        return super().from_config(config, custom_objects=_schedules.custom_objects(
-            config.get("learning_rate"), SCHEDULES, custom_objects))
+        # the base class's, the schedules made first (optcompat's found by class name too)
+        return super().from_config(cls._deserialize_rates(config, custom_objects), custom_objects=custom_objects)
 
     def get_config(self):
         config = super().get_config()

@@ -61,9 +61,11 @@ def keras_adamw_annealing(lr, total_iterations, eta_min=0.0, eta_max=1.0, t_cur=
 
 
 def adamw(x0, grads, lr, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-          amsgrad=False, convention="keras", lr_0=None):
-    """Trajectory (list of weights after each step) of AdamW; ``lr`` float or step -> rate;
-    ``lr_0``: what eta_t = lr_t / lr_0 is measured against (default: the schedule at 0)."""
+          amsgrad=False, convention="keras", lr_0=None, l1=0.0):
+    """Trajectory (list of weights after each step) of AdamW; ``lr`` float or step -> rate
+    (``weight_decay`` too);
+    ``lr_0``: what eta_t = lr_t / lr_0 is measured against (default: the schedule at 0);
+    ``l1``: an L1 decay, ``sign(x)`` scaled as ``weight_decay`` scales ``x``."""
     sched = lr if callable(lr) else (lambda step: lr)
     if lr_0 is None:
         lr_0 = sched(0) if callable(lr) else None  # a float rate: no schedule, eta_t = 1
@@ -90,12 +92,14 @@ def adamw(x0, grads, lr, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1
             step = lr_t * mhat / (np.sqrt(vhat) + epsilon)
         else:
             raise ValueError(convention)
-        x = x - _decay(convention, lr_t, lr_0, weight_decay) * x - step
+        x = (x - _decay(convention, lr_t, lr_0, _at(weight_decay, i)) * x
+             - _decay(convention, lr_t, lr_0, l1) * np.sign(x) - step)
         out.append(x.copy())
     return out
 
 
-def sgdw(x0, grads, lr, weight_decay=0.0, momentum=0.0, nesterov=False, convention="keras", lr_0=None):
+def sgdw(x0, grads, lr, weight_decay=0.0, momentum=0.0, nesterov=False, convention="keras", lr_0=None,
+         l1=0.0):
     sched = lr if callable(lr) else (lambda step: lr)
     if lr_0 is None:
         lr_0 = sched(0) if callable(lr) else None  # a float rate: no schedule, eta_t = 1
@@ -105,7 +109,8 @@ def sgdw(x0, grads, lr, weight_decay=0.0, momentum=0.0, nesterov=False, conventi
     for i, g in enumerate(grads):
         g = np.asarray(g, np.float64)
         lr_t = sched(i)
-        decay = _decay(convention, lr_t, lr_0, weight_decay) * x
+        decay = (_decay(convention, lr_t, lr_0, _at(weight_decay, i)) * x
+                 + _decay(convention, lr_t, lr_0, l1) * np.sign(x))
         if convention == "torch":
             buf = g.copy() if i == 0 else momentum * buf + g
             step = lr_t * (g + momentum * buf if nesterov else buf)
@@ -115,6 +120,11 @@ def sgdw(x0, grads, lr, weight_decay=0.0, momentum=0.0, nesterov=False, conventi
             x = x - decay + (momentum * buf - lr_t * g if nesterov else buf)
         out.append(x.copy())
     return out
+
+
+def _at(weight_decay, step):
+    """``weight_decay`` at the 0-based ``step``: a number, or a function of the step (a schedule)."""
+    return weight_decay(step) if callable(weight_decay) else weight_decay
 
 
 def _decay(convention, lr_t, lr_0, weight_decay):

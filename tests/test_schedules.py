@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import reference
-from support import ENV, TOL, assert_close, expected, problem, steps, worst
+from support import ENV, ORACLE_TOL, TOL, assert_close, expected, problem, steps, tensorflow_addons, worst
 
 STEPS = 80  # schedule values checked at 0..STEPS-1: several restarts of every case
 
@@ -187,6 +187,160 @@ def test_trajectory_across_restarts(host, case, convention):
     ours = steps(host, host.make(name, learning_rate=schedule, convention=convention, **kwargs), x0, grads)[0]
     ref = expected(RULES[name], dict(kwargs, learning_rate=definition, convention=convention, lr_0=base), x0, grads)
     assert_close(ours, ref, TOL)
+
+
+# -- weight_decay as a schedule or a callable (TensorFlow Addons, optax) ---------------------------
+
+WD_CASES = {
+    # (optimizer, its arguments, learning-rate case or a float, weight_decay schedule case)
+    "adamw-restarts": ("AdamW", dict(amsgrad=True), "restarts", "restarts-t1.5"),
+    "adamw-float-lr": ("AdamW", dict(learning_rate=0.01), None, "cosine-warmup"),
+    "sgdw-annealing": ("SGDW", dict(momentum=0.9), "annealing", "restarts-t1"),
+}
+
+
+@pytest.mark.parametrize("convention", ["keras", "torch", "tfa", "paper", "keras-adamw"])
+@pytest.mark.parametrize("case", sorted(WD_CASES))
+def test_weight_decay_schedule_trajectory(host, case, convention):
+    """``weight_decay`` a schedule (called with the step, as the learning rate's): 40 steps equal
+    the float64 reference with lambda_t = the schedule's definition at each step, in every
+    convention; and differ from a constant lambda = lambda_0 (the schedule is really used)."""
+    name, kwargs, lr_case, wd_case = WD_CASES[case]
+    wd_name, wd_kwargs, wd_definition = CASES[wd_case]
+    kwargs = dict(kwargs)
+    if lr_case is not None:
+        kwargs["learning_rate"], lr_definition, base = scheduled(host, lr_case)
+    else:
+        lr_definition, base = kwargs["learning_rate"], None
+    x0, grads = problem()
+    ours = steps(host, host.make(name, weight_decay=build(host, wd_name, wd_kwargs), convention=convention,
+                                 **kwargs), x0, grads)[0]
+    ref_kwargs = dict(kwargs, learning_rate=lr_definition, convention=convention, lr_0=base)
+    assert_close(ours, expected(RULES[name], dict(ref_kwargs, weight_decay=wd_definition), x0, grads), TOL)
+    constant = expected(RULES[name], dict(ref_kwargs, weight_decay=wd_definition(0)), x0, grads)
+    assert worst(ours, constant) > 10 * TOL
+
+
+def test_weight_decay_callable_is_called_each_step(host):
+    """``weight_decay`` a callable (no argument), called at each step: here one reading a host
+    variable that changes between steps, equal to the float64 reference given the same values."""
+    values_at = [0.3 if k < 10 else 0.05 if k < 25 else 0.0 for k in range(40)]
+    holder = host.variable(np.array(values_at[0], np.float32), name="wd")
+    opt = host.make("AdamW", learning_rate=0.01, weight_decay=lambda: holder)
+    x0, grads = problem()
+    variables = [host.variable(x, name="w%d" % i) for i, x in enumerate(x0)]
+    ours = []
+    for k, g in enumerate(grads):
+        holder.assign(np.array(values_at[k], np.float32))
+        host.apply(opt, g, variables)
+        ours.append([host.value(v) for v in variables])
+    ref = expected(reference.adamw, dict(learning_rate=0.01, weight_decay=lambda k: values_at[k]), x0, grads)
+    assert_close(ours, ref, TOL)
+    assert opt.get_config()["weight_decay"] == 0.0  # a callable is saved as its value now
+
+
+def test_weight_decay_schedule_in_compiled_fit(host):
+    """In ``model.fit``'s compiled steps (tf.function, jax.jit, ...) the schedule is evaluated at
+    each step's counter, not once when traced: equal to the same fit run eagerly."""
+    s = classes(host)
+    x = np.random.default_rng(1).normal(size=(64, 4)).astype(np.float32)
+    weights = []
+    for eager in (False, True):
+        model = host.dense_model()
+        opt = host.make("AdamW", learning_rate=0.01, weight_decay=s["CosineDecayRestarts"](0.5, 3, t_mul=1.0))
+        model.compile(optimizer=opt, loss="mean_squared_error", run_eagerly=eager)
+        model.fit(x, x[:, :1], batch_size=8, epochs=2, shuffle=False, verbose=0)
+        weights.append([host.value(w) for w in model.trainable_weights])
+    assert worst([weights[0]], [weights[1]]) <= 1e-5
+    model = host.dense_model()  # and the decay matters: a constant lambda gives other weights
+    model.compile(optimizer=host.make("AdamW", learning_rate=0.01, weight_decay=0.5), loss="mean_squared_error")
+    model.fit(x, x[:, :1], batch_size=8, epochs=2, shuffle=False, verbose=0)
+    assert worst([weights[0]], [[host.value(w) for w in model.trainable_weights]]) > 1e-4
+
+
+@pytest.mark.parametrize("bad", ["nan", "negative"])
+def test_a_bad_weight_decay_callable_changes_nothing(host, bad):
+    """A callable giving NaN or a negative decay is refused before the step: the weights, slots
+    and step counter are unchanged, and the error names ``weight_decay`` and the step."""
+    value = {"nan": float("nan"), "negative": -0.1}[bad]
+    given = [0.1]
+    opt = host.make("AdamW", learning_rate=0.01, weight_decay=lambda: given[0])
+    x0, grads = problem()
+    variables = [host.variable(x, name="w%d" % i) for i, x in enumerate(x0)]
+    host.apply(opt, grads[0], variables)
+    before = [host.value(v) for v in variables], host.slots(opt), host.iterations(opt)
+    given[0] = value
+    with pytest.raises(ValueError, match="weight_decay.*iteration 1"):
+        host.apply(opt, grads[1], variables)
+    after = [host.value(v) for v in variables], host.slots(opt), host.iterations(opt)
+    assert after[2] == before[2] == 1
+    assert all(np.array_equal(a, b) for a, b in zip(after[0] + after[1], before[0] + before[1]))
+
+
+@pytest.mark.parametrize("value", ["a string", True, [0.1]])
+def test_weight_decay_of_a_wrong_type_is_refused(host, value):
+    with pytest.raises(TypeError, match="weight_decay"):
+        host.make("AdamW", weight_decay=value)
+
+
+def test_weight_decay_variable_cannot_become_a_callable(host):
+    """A float weight_decay lives in a variable compiled steps read; a callable set later would
+    not reach them: refused, naming the argument, the value unchanged (OptimizerV2's hyperparameter
+    takes one, as its _set_hyper does)."""
+    opt = host.make("AdamW", weight_decay=0.1)
+    if host.family == "legacy":
+        opt.weight_decay = lambda: 0.2
+        assert float(opt._get_hyper("weight_decay")) == pytest.approx(0.2)
+        return
+    with pytest.raises(TypeError, match="weight_decay"):
+        opt.weight_decay = lambda: 0.2
+    assert opt.weight_decay == 0.1
+
+
+@pytest.mark.applies(lambda facts, params: params["fmt"] in facts.formats)
+@pytest.mark.parametrize("fmt", ["keras", "h5"])
+def test_weight_decay_schedule_saved_with_the_model(host, fmt, tmp_path):
+    """The schedule is in the optimizer's config and comes back with the model (same class,
+    same values); from_config too."""
+    s = classes(host)
+    schedule = s["CosineDecayRestarts"](0.05, 6, m_mul=0.5)
+    opt = host.make("AdamW", learning_rate=0.01, weight_decay=schedule)
+    again = type(opt).from_config(opt.get_config())
+    assert type(again.weight_decay) is type(schedule)
+    assert again.weight_decay.get_config() == schedule.get_config()
+    model = host.dense_model()
+    model.compile(optimizer=opt, loss="mean_squared_error")
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
+    model.fit(x, x[:, :1], epochs=1, verbose=0)
+    loaded = host.load_model(host.save(model, fmt, str(tmp_path / "m")))
+    wd = loaded.optimizer.weight_decay
+    wd = loaded.optimizer._hyper["weight_decay"] if host.family == "legacy" else wd
+    assert type(wd) is type(schedule), type(wd)
+    close(values(host, wd, 20), values(host, schedule, 20), 0.05, tol=0.0)
+
+
+@pytest.mark.families("legacy")
+@pytest.mark.installed("tensorflow_addons")
+@pytest.mark.applies(lambda facts, params: facts.at(tensorflow=">=2.6"))  # TFA's of TF 2.2-2.5: no schedule
+@pytest.mark.parametrize("name", ["AdamW", "SGDW"])
+def test_weight_decay_schedule_equals_tfa(host, name):
+    """TensorFlow Addons' AdamW / SGDW with a scheduled weight_decay (its own decayed_wd: the
+    schedule at the step counter), convention="tfa"."""
+    tfa = tensorflow_addons(host)
+    ns = host.keras.optimizers.schedules
+    extra = dict(momentum=0.9) if name == "SGDW" else {}
+
+    def run(cls, weight_decay, **kw):
+        return steps(host, cls(learning_rate=ns.ExponentialDecay(0.02, 10, 0.5), weight_decay=weight_decay,
+                               **dict(extra, **kw)), x0, grads)[0]
+
+    x0, grads = problem()
+    scheduled_wd = lambda: ns.PiecewiseConstantDecay([7, 20], [0.1, 0.02, 0.05])  # noqa: E731
+    theirs = run(getattr(tfa.optimizers, name), scheduled_wd())
+    ours = run(getattr(host.module, name), scheduled_wd(), convention="tfa")
+    assert worst(ours, theirs) <= ORACLE_TOL, worst(ours, theirs)
+    constant = run(getattr(host.module, name), 0.1, convention="tfa")
+    assert worst(ours, constant) > 100 * ORACLE_TOL
 
 
 # -- saving and loading ----------------------------------------------------------------------------
