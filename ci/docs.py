@@ -1,9 +1,10 @@
-"""Regenerate the generated sections of README.md from the code and tox.ini.
+"""Regenerate the generated sections of README.md and the docs site's pages from the code and tox.ini.
 
-    python ci/docs.py          rewrite README.md
-    python ci/docs.py --check  exit 1 if README.md is stale (tests/test_docs.py runs this)
+    python ci/docs.py          rewrite README.md and docs/*.md
+    python ci/docs.py --check  exit 1 if one is stale (tests/test_docs.py runs this)
 
-Sections sit between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->``.
+Sections sit between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->``; README.md has
+every one, a page the ones it shows.
 """
 import configparser
 import os
@@ -96,30 +97,79 @@ def deviations():
     return "\n".join(dev.rows())
 
 
-SECTIONS = {"conventions": conventions, "support": support, "deviations": deviations}
+def _markdown(text):
+    return re.sub(r"``([^`]+)``", r"`\1`", text)
 
 
-def render(text):
+def optimizer_api(spec):
+    """An optimizer's reference from its declaration (host-free): the signature, the arguments
+    as a list, then the equations, the example and the references as written."""
+    import inspect
+    import textwrap
+
+    from optcompat import _optimizers
+
+    cls = getattr(_optimizers, spec)
+    name = spec[:-len("Spec")]
+    params = [p for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"]
+    doc = textwrap.dedent("    " + cls.__doc__.strip())
+    summary, rest = doc.split("\nArgs:\n", 1)
+    args_text, _, after = rest.partition("\n\n")
+    items, current = [], None
+    for line in args_text.splitlines():
+        m = re.match(r"    (\*{0,2}\w+): (.*)", line)
+        if m:
+            current = [m.group(1), m.group(2)]
+            items.append(current)
+        elif current is not None:
+            current[1] += " " + line.strip()
+    out = ["### `%s`" % name, "", "```python", "%s(\n    %s,\n)" % (name, ",\n    ".join(str(p) for p in params)), "```", "",
+           _markdown(summary.strip()), ""]
+    out += ["* `%s`: %s" % (k, _markdown(v)) for k, v in items]
+    out += ["", "```text", textwrap.dedent(after).strip("\n"), "```"]
+    return "\n".join(out)
+
+
+def api():
+    return "\n\n".join(optimizer_api(spec) for spec in ("AdamWSpec", "SGDWSpec"))
+
+
+SECTIONS = {"conventions": conventions, "support": support, "deviations": deviations, "api": api}
+README_SECTIONS = ("conventions", "support", "deviations")
+
+
+def render(text, every=True, made=None):
+    made = {} if made is None else made
     for name, fn in SECTIONS.items():
         pat = re.compile(r"(<!-- generated:%s -->\n)(?:.*?\n)?(<!-- /generated:%s -->)" % (name, name), re.S)
         if not pat.search(text):
-            raise SystemExit("README.md lacks the generated:%s markers" % name)
-        text = pat.sub(lambda m: m.group(1) + fn() + "\n" + m.group(2), text)
+            if every and name in README_SECTIONS:
+                raise SystemExit("README.md lacks the generated:%s markers" % name)
+            continue
+        if name not in made:
+            made[name] = fn()
+        text = pat.sub(lambda m: m.group(1) + made[name] + "\n" + m.group(2), text)
     return text
 
 
 def main():
-    path = os.path.join(ROOT, "README.md")
-    with open(path, encoding="utf-8") as f:
-        old = f.read()
-    new = render(old)
-    if "--check" in sys.argv:
-        if new != old:
-            print("README.md is stale: run `python ci/docs.py`")
-            return 1
-        return 0
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(new)
+    made, stale = {}, []
+    pages = [os.path.join(ROOT, "README.md")] + sorted(
+        os.path.join(ROOT, "docs", p) for p in os.listdir(os.path.join(ROOT, "docs")) if p.endswith(".md"))
+    for path in pages:
+        with open(path, encoding="utf-8") as f:
+            old = f.read()
+        new = render(old, every=path.endswith("README.md"), made=made)
+        if new == old:
+            continue
+        if "--check" in sys.argv:
+            stale.append(os.path.relpath(path, ROOT))
+            continue
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(new)
+    if stale:
+        print("%s stale: run `python ci/docs.py`" % ", ".join(stale))
+        return 1
     return 0
 
 

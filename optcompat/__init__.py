@@ -63,6 +63,10 @@ def __getattr__(name):  # PEP 562: resolve the family on first use
     return value
 
 
+def __dir__():  # PEP 562: the names resolved on first use are listed too
+    return sorted(set(globals()) | set(__all__) | set(_detect.FAMILIES))
+
+
 def _register_ready():
     """Import (so register) the adapter of every family whose host is fully imported.
 

@@ -49,9 +49,16 @@ def _takes_step(schedule):
 class Decoupled(object):
     xp = None
     _CALLABLE_RATES = True  # whether the host calls a plain function as the learning rate
-    # "auto" / "fused" / "foreach" (torch): how the rule is evaluated, never what it
-    # computes (:mod:`._tf_fast`, :mod:`._torch_fast`); None: the rule op by op.
-    fast_path = "auto"
+    @property
+    def fast_path(self):
+        """``"auto"`` / ``"fused"`` / ``"foreach"`` (torch): how the rule is evaluated, never what
+        it computes (:mod:`._tf_fast`, :mod:`._torch_fast`); None: the rule op by op.  Checked
+        when set; kept in ``get_config``."""
+        return self.__dict__.get("_fast_path", "auto")
+
+    @fast_path.setter
+    def fast_path(self, value):
+        self.__dict__["_fast_path"] = _validate.fast_path(value)
     _SCHEDULES = {}  # optcompat.schedules' classes for this family's Keras (each adapter's)
     _SCHEDULE_MODULE = None  # the host's keras.optimizers.schedules (each adapter's)
 
@@ -67,13 +74,14 @@ class Decoupled(object):
 
     # -- construction ------------------------------------------------------------------
     def _construct(self, own, learning_rate, weight_decay, convention, exclude, clipnorm,
-                   clipvalue, global_clipnorm, name, kwargs, per_variable=(None, None, False)):
+                   clipvalue, global_clipnorm, name, kwargs, per_variable=(None, None, False), fast_path="auto"):
         """Check everything, then build: the host, the decoupled decay, ``own`` (the
         declaration's checked arguments: betas, epsilon, momentum, ...), ``per_variable``
         (``lr_multipliers``, ``weight_decays``, ``strict_names``)."""
         multipliers = _validate.lr_multipliers(per_variable[0])
         decays = _validate.weight_decays(per_variable[1])
         strict = _validate.boolean("strict_names", per_variable[2])
+        fast_path = _validate.fast_path(fast_path)
         # optcompat.schedules' classes are the default family's: another family's optimizer
         # takes one made again for its own Keras (_schedules.adopt)
         learning_rate = _schedules.adopt(self._take_aliases(learning_rate, kwargs), self._SCHEDULES)
@@ -93,7 +101,7 @@ class Decoupled(object):
         self._lr0 = lr0
         # plain dicts, outside the host's attribute tracking (which would wrap them)
         self.__dict__.update(_lr_multipliers=multipliers, _weight_decays=decays, _strict_names=strict,
-                             _own_rates_cache={})
+                             _own_rates_cache={}, _fast_path=fast_path)
         for key, value in own.items():
             self._keep(key, value)
         self._kept = tuple(own)  # get_config writes them back (_decoupled_config)
@@ -449,5 +457,5 @@ class Decoupled(object):
                       exclude_from_weight_decay=list(self._exclude_names) or None,
                       lr_multipliers=dict(self._lr_multipliers) or None,
                       weight_decays={k: list(d) for k, d in self._weight_decays.items()} or None,
-                      strict_names=self._strict_names)
+                      strict_names=self._strict_names, fast_path=self.fast_path)
         return config

@@ -38,6 +38,8 @@ _SHARED_ARGS = """
         L1 decay ``sign(x)``), scaled by the convention as ``weight_decay`` is.
     strict_names: bool; True: every ``lr_multipliers`` pattern and ``weight_decays`` name must
         match a variable the optimizer is built for (``ValueError`` naming it, else).
+    fast_path: ``"auto"`` (default), ``"fused"``, ``"foreach"`` (torch) or None: how the rule is
+        evaluated (TensorFlow's and torch's fused kernels, or op by op), never what it computes.
     **kwargs: the host base class's other keyword arguments, as in Keras (``use_ema``,
         ``gradient_accumulation_steps``, ``loss_scale_factor``, OptimizerV2's ``decay``, ...).
 """
@@ -109,11 +111,11 @@ class AdamWSpec(Spec):
     def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
                  epsilon=1e-7, amsgrad=False, convention=DEFAULT, exclude_from_weight_decay=None,
                  clipnorm=None, clipvalue=None, global_clipnorm=None, name="AdamW",
-                 lr_multipliers=None, weight_decays=None, strict_names=False, **kwargs):
+                 lr_multipliers=None, weight_decays=None, strict_names=False, fast_path="auto", **kwargs):
         own = _validate.adamw(beta_1, beta_2, epsilon, amsgrad, self._read_hyper)
         self._construct(own, learning_rate, weight_decay, convention, exclude_from_weight_decay,
                         clipnorm, clipvalue, global_clipnorm, name, kwargs,
-                        (lr_multipliers, weight_decays, strict_names))
+                        (lr_multipliers, weight_decays, strict_names), fast_path)
 
     def _has_slot(self, key):
         return key != "vhat" or self.amsgrad
@@ -164,11 +166,11 @@ class SGDWSpec(Spec):
     def __init__(self, learning_rate=0.01, weight_decay=None, momentum=0.0, nesterov=False,
                  convention=DEFAULT, exclude_from_weight_decay=None, clipnorm=None,
                  clipvalue=None, global_clipnorm=None, name="SGDW", lr_multipliers=None,
-                 weight_decays=None, strict_names=False, **kwargs):
+                 weight_decays=None, strict_names=False, fast_path="auto", **kwargs):
         own = _validate.sgdw(momentum, nesterov, self._read_hyper)
         self._construct(own, learning_rate, weight_decay, convention, exclude_from_weight_decay,
                         clipnorm, clipvalue, global_clipnorm, name, kwargs,
-                        (lr_multipliers, weight_decays, strict_names))
+                        (lr_multipliers, weight_decays, strict_names), fast_path)
         # a Python bool fixed here decides whether the slot exists (momentum stays settable);
         # a tensor or callable momentum: by its value now (a symbolic one: a slot)
         m = own["momentum"] if isinstance(own["momentum"], float) else self._read_hyper(own["momentum"])

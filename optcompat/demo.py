@@ -37,7 +37,8 @@ def main(argv=None):
     x, y = _data()
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(32, activation="relu"),
                               keras.layers.Dense(1)])
-    schedule = keras.optimizers.schedules.CosineDecay(3e-3, decay_steps=8 * 2 * args.epochs)
+    # optcompat's CosineDecay: the same on every release (TF 2.2 has no Keras one under schedules)
+    schedule = family_module(family).SCHEDULES["CosineDecay"](3e-3, decay_steps=8 * 2 * args.epochs)
     model.compile(optimizer=family_module(family).AdamW(learning_rate=schedule, weight_decay=1e-2,
                                             convention=args.convention), loss="mse")
     print("\n== family %s: fit %d epochs with %s.AdamW (convention=%r)"
@@ -48,10 +49,11 @@ def main(argv=None):
     model.fit(x, y, batch_size=64, epochs=args.epochs, verbose=1)
 
     suffix = ".keras" if _detect.has_keras_format(family) else ".h5"
-    path = os.path.join(tempfile.mkdtemp(prefix="optcompat-demo-"), "model" + suffix)
-    model.save(path)
-    print("\n== saved to %s; reloading with no custom_objects" % path)
-    loaded = keras.models.load_model(path)
+    with tempfile.TemporaryDirectory(prefix="optcompat-demo-") as folder:  # removed when done
+        path = os.path.join(folder, "model" + suffix)
+        model.save(path)
+        print("\n== saved to %s; reloading with no custom_objects" % path)
+        loaded = keras.models.load_model(path)
     opt = loaded.optimizer
     print("reloaded optimizer: %s.%s, iterations=%d, convention=%r"
           % (type(opt).__module__, type(opt).__name__, int(opt.iterations.numpy()), opt.convention))

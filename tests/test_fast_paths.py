@@ -125,12 +125,15 @@ def test_fused_torch_kernel_takes_every_convention(host, convention, monkeypatch
     assert len(calls) == (3 if optcompat.CONVENTIONS[convention].decay == "lr" else 0)
 
 
-def test_fast_path_is_validated(host):
-    opt = make(host, "AdamW", dict(learning_rate=0.01), "auto")
-    opt.fast_path = "fastest"
-    x0, grads = problem()
+def test_fast_path_is_validated_and_kept_in_the_config(host):
     with pytest.raises(ValueError, match="fast_path"):
-        trajectory(host, opt, x0, grads[:1])
+        host.make("AdamW", fast_path="fastest")
+    opt = host.make("SGDW", fast_path=None)
+    with pytest.raises(ValueError, match="fast_path"):
+        opt.fast_path = "fastest"
+    assert opt.fast_path is None and opt.get_config()["fast_path"] is None
+    assert type(opt).from_config(opt.get_config()).fast_path is None
+    assert host.make("AdamW").get_config()["fast_path"] == "auto"
 
 
 @pytest.mark.parametrize("mode", MODES + [None])

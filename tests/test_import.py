@@ -175,3 +175,27 @@ def test_family_module_for_missing_host_names_the_releases():
     assert "ImportError" in err or "ModuleNotFoundError" in err
     if optcompat._detect.adapter_available(f):
         assert f in err and "found in" in err, err
+
+
+def test_dir_lists_the_names_resolved_on_first_use():
+    out = python("import sys, json, optcompat; names = dir(optcompat);"
+                 "print(json.dumps([names, [m for m in %r if m in sys.modules]]))" % (HEAVY,))
+    names, loaded = json.loads(out.strip().splitlines()[-1])
+    assert {"AdamW", "SGDW", "keras3", "keras2", "legacy", "decoupled", "weight_decays_from"} <= set(names)
+    assert loaded == []  # listing them resolves nothing
+
+
+@pytest.mark.parametrize("family", ["keras3", "keras2", "legacy"])
+def test_optcompat_family_chooses_the_default_family(family):
+    """OPTCOMPAT_FAMILY makes a family optcompat.AdamW (one this env declares; a bad value is refused)."""
+    if family not in ENV.families:
+        with pytest.raises(AssertionError, match="OPTCOMPAT_FAMILY|ImportError"):
+            python("import optcompat; optcompat.AdamW", OPTCOMPAT_FAMILY=family)
+        return
+    out = python("import optcompat; print(optcompat.AdamW.__module__)", OPTCOMPAT_FAMILY=family)
+    assert out.split()[-1] == "optcompat." + family
+
+
+def test_a_bad_optcompat_family_is_refused():
+    with pytest.raises(AssertionError, match="OPTCOMPAT_FAMILY must be one of"):
+        python("import optcompat; optcompat.AdamW", OPTCOMPAT_FAMILY="keras4")

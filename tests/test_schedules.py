@@ -321,7 +321,7 @@ def test_weight_decay_schedule_saved_with_the_model(host, fmt, tmp_path):
 
 @pytest.mark.families("legacy")
 @pytest.mark.installed("tensorflow_addons")
-@pytest.mark.applies(lambda facts, params: facts.at(tensorflow=">=2.6"))  # TFA's of TF 2.2-2.5: no schedule
+@pytest.mark.applies(lambda facts, params: facts.at(tensorflow=">=2.3"))  # TFA 0.10 (TF 2.2): no schedule
 @pytest.mark.parametrize("name", ["AdamW", "SGDW"])
 def test_weight_decay_schedule_equals_tfa(host, name):
     """TensorFlow Addons' AdamW / SGDW with a scheduled weight_decay (its own decayed_wd: the

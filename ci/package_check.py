@@ -1,0 +1,32 @@
+#!/usr/bin/env python3
+"""What the built distributions hold (the tox env ``package`` runs it after ``twine check``):
+the wheel holds the package only (with py.typed, __init__.pyi and the license); the sdist holds
+the package and its documents, and no tests (the suite runs from the repository).
+
+    python ci/package_check.py DIST_FOLDER"""
+import glob
+import os
+import sys
+import tarfile
+import zipfile
+
+
+def main(folder):
+    wheels, sdists = glob.glob(os.path.join(folder, "*.whl")), glob.glob(os.path.join(folder, "*.tar.gz"))
+    assert len(wheels) == 1 and len(sdists) == 1, (wheels, sdists)
+    names = zipfile.ZipFile(wheels[0]).namelist()
+    tops = sorted({n.split("/")[0] for n in names})
+    assert [t for t in tops if not t.endswith(".dist-info")] == ["optcompat"], tops
+    for needed in ("optcompat/py.typed", "optcompat/__init__.pyi", "optcompat/_selftest_data.py"):
+        assert needed in names, needed
+    assert any(n.endswith("/LICENSE") for n in names), "no LICENSE in the wheel"
+    members = [m.split("/", 1)[-1] for m in tarfile.open(sdists[0]).getnames()]
+    assert not [m for m in members if m.startswith("tests") or "/test_" in m], "the sdist ships tests"
+    for needed in ("LICENSE", "README.md", "CHANGELOG.md", "optcompat/py.typed", "optcompat/__init__.pyi"):
+        assert needed in members, needed
+    print("package_check: wheel %s: %d files, only optcompat/; sdist %s: %d members, no tests"
+          % (os.path.basename(wheels[0]), len(names), os.path.basename(sdists[0]), len(members)))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,79 @@
+"""``python -m optcompat --selftest``: a few steps of AdamW and SGDW in every family installed,
+against trajectories computed in float64 by the test suite's independent reference
+(``tests/reference.py``), bundled in :mod:`._selftest_data` -- for vendored copies and CI
+maintainers who have no test suite at hand.  Prints one line per family; exit status 1 when a
+family fails."""
+import math
+import sys
+
+from . import _detect
+from ._selftest_data import CASES, STEPS
+
+TOLERANCE = 1e-5  # float32 steps against float64 over STEPS steps
+
+
+def start():
+    """The weights and the gradients of every step: a formula (no random stream, so the bundled
+    numbers are the same whatever NumPy is installed)."""
+    x0 = [math.sin(0.7 * i + 0.3) for i in range(6)]
+    grads = [[math.cos(0.37 * (t + 1) * (i + 1)) + 0.1 * (i - 2.5) for i in range(6)] for t in range(STEPS)]
+    return x0, grads
+
+
+def _host(family):
+    """``(variable(values), tensor(values), value(variable))`` for the family's host."""
+    import numpy as np
+
+    keras, _ = _detect.host(family)
+    if family == "keras3":
+        return (lambda v: keras.Variable(np.asarray(v, "float32")),
+                lambda v: keras.ops.convert_to_tensor(np.asarray(v, "float32")),
+                lambda v: np.asarray(keras.ops.convert_to_numpy(v), "float64"))
+    import tensorflow as tf
+
+    return (lambda v: tf.Variable(np.asarray(v, "float32")), lambda v: tf.constant(np.asarray(v, "float32")),
+            lambda v: np.asarray(v.numpy(), "float64"))
+
+
+def run_family(family):
+    """``(cases passed, cases, worst error)`` of ``family``."""
+    from . import family_module
+
+    module = family_module(family)
+    variable, tensor, value = _host(family)
+    x0, grads = start()
+    passed, worst = 0, 0.0
+    for name, kwargs, expected in CASES:
+        x = variable(x0)
+        opt = getattr(module, name)(**kwargs)
+        for g in grads:
+            opt.apply_gradients([(tensor(g), x)])
+        error = max(abs(a - b) for a, b in zip(value(x), expected))
+        worst = max(worst, error)
+        passed += error <= TOLERANCE
+    return passed, len(CASES), worst
+
+
+def main():
+    families = _detect.available_families()
+    if not families:
+        releases = "; ".join("%s: %s" % kv for kv in _detect.RELEASES.items())
+        print("optcompat selftest: no host installed (%s)" % releases)
+        return 1
+    failed = False
+    for family in families:
+        try:
+            passed, total, worst = run_family(family)
+        except Exception as e:  # a family that cannot run is a failure, named
+            print("optcompat selftest: %-7s FAIL  %s: %s" % (family, type(e).__name__, e))
+            failed = True
+            continue
+        ok = passed == total
+        failed = failed or not ok
+        print("optcompat selftest: %-7s %s  %d/%d cases, %d steps, max |error| %.2g vs float64 (tolerance %g)"
+              % (family, "pass" if ok else "FAIL", passed, total, STEPS, worst, TOLERANCE))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
