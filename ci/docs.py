@@ -123,8 +123,8 @@ def optimizer_api(spec):
             items.append(current)
         elif current is not None:
             current[1] += " " + line.strip()
-    out = ["### `%s`" % name, "", "```python", "%s(\n    %s,\n)" % (name, ",\n    ".join(str(p) for p in params)), "```", "",
-           _markdown(summary.strip()), ""]
+    signature = "%s(\n    %s,\n)" % (name, ",\n    ".join(str(p) for p in params))
+    out = ["### `%s`" % name, "", "```python", signature, "```", "", _markdown(summary.strip()), ""]
     out += ["* `%s`: %s" % (k, _markdown(v)) for k, v in items]
     out += ["", "```text", textwrap.dedent(after).strip("\n"), "```"]
     return "\n".join(out)
