@@ -14,6 +14,7 @@ MARKERS = [
     "backends(*names): only for hosts on these backends (keras3: the Keras backend; keras2 / legacy: tensorflow)",
     "installed(*packages): only where these host packages (support.DISTRIBUTIONS) are installed",
     "applies(predicate): only where predicate(facts, params) is true (support.Facts; the test's parameters)",
+    "dist: a multi-process distribution test: only in envs that declare OPTCOMPAT_ENV_DIST=1 (tox label dist)",
 ]
 
 
@@ -37,6 +38,8 @@ def applies(item):
     if params.get("device") == "gpu" and "gpu" not in ENV.devices:
         return False
     for mark in item.iter_markers():
+        if mark.name == "dist" and not ENV.dist:
+            return False
         if mark.name == "families" and not any(f.family in mark.args for f in facts):
             return False
         if mark.name == "backends" and not any(f.backend in mark.args for f in facts):

@@ -177,6 +177,8 @@ class Env(object):
             self.source = ("no OPTCOMPAT_ENV_FAMILIES declared: detected by tests/support.py from "
                            "installed package metadata (not by optcompat)")
         self.devices = [d.strip() for d in os.environ.get("OPTCOMPAT_ENV_DEVICES", "cpu").split(",") if d.strip()]
+        # whether this env runs the multi-process distribution tests (tox's `dist` factor declares it)
+        self.dist = os.environ.get("OPTCOMPAT_ENV_DIST", "") == "1"
 
     def facts(self, family):
         return Facts(family, self.versions)

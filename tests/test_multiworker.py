@@ -1,0 +1,165 @@
+"""tf.distribute.MultiWorkerMirroredStrategy with two real worker processes on 127.0.0.1 (TF_CONFIG,
+free ports, bounded in time, killed on every exit path): model.fit over both workers equals one
+device on the same global batch -- the decay applied once per step, not once per worker -- for
+AdamW (amsgrad, a schedule, an exclusion) and SGDW with momentum, in every convention.
+Collected in the envs of tox's label ``dist`` only (marker ``dist``: OPTCOMPAT_ENV_DIST=1)."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from deviations import match
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+CONVENTIONS = ["keras", "torch", "tfa", "paper", "keras-adamw"]
+GLOBAL_BATCH, EPOCHS = 16, 2
+TIMEOUT = 170  # seconds for the two workers together (each case under 3 minutes)
+
+WORKER = textwrap.dedent("""
+    import json, os, sys
+    os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": sys.argv[3].split(",")},
+                                          "task": {"type": "worker", "index": int(sys.argv[2])}})
+    sys.path.insert(0, %(tests)r)
+    import numpy as np
+    import tensorflow as tf
+    import test_multiworker as case
+
+    # TF 2.2-2.3: under .experimental
+    strategy = getattr(tf.distribute, "MultiWorkerMirroredStrategy", None) or \\
+        tf.distribute.experimental.MultiWorkerMirroredStrategy
+    strategy = strategy()
+    assert strategy.num_replicas_in_sync == 2, strategy.num_replicas_in_sync
+    try:
+        out = case.train_all(sys.argv[1], strategy, own=sys.argv[5] == "host")
+    except Exception as e:  # a host that cannot (deviations: "multiworker"): its error, for the test
+        out = {"error": "%%s: %%s" %% (type(e).__name__, str(e)[:300])}
+    if int(sys.argv[2]) == 0:
+        with open(sys.argv[4], "w") as f:
+            json.dump(out, f)
+""")
+
+
+def cases():
+    """{name: (optimizer, arguments)}: each convention, AdamW and SGDW."""
+    out = {}
+    for convention in CONVENTIONS:
+        out["adamw-" + convention] = ("AdamW", dict(learning_rate=("exp", 0.02, 4, 0.5), weight_decay=0.1,
+                                                    amsgrad=True, exclude_from_weight_decay=["bias"],
+                                                    convention=convention))
+        out["sgdw-" + convention] = ("SGDW", dict(learning_rate=0.05, weight_decay=0.1, momentum=0.9,
+                                                  convention=convention))
+    return out
+
+
+def train_all(family, strategy=None, decay_scale=1.0, own=False):
+    """Every case's weights after ``model.fit`` (global batch GLOBAL_BATCH, no shuffling), under
+    ``strategy`` where given (``decay_scale`` times each weight_decay): {case: flat weights}.
+    ``own``: the host's own AdamW in one case instead."""
+    import tensorflow as tf
+
+    from support import data, make_host
+
+    host = make_host(family)
+    x, y = data(64)
+    out = {}
+    chosen = {"host-adamw": ("host", dict(learning_rate=0.01, weight_decay=0.1))} if own else cases()
+    for name, (cls, kwargs) in sorted(chosen.items()):
+        kw = dict(kwargs, weight_decay=kwargs["weight_decay"] * decay_scale)
+        scope = strategy.scope() if strategy is not None else _null()
+        with scope:
+            if isinstance(kw["learning_rate"], tuple):
+                kw["learning_rate"] = host.exponential_decay(*kw["learning_rate"][1:])
+            model = host.dense_model()
+            opt = host.host_adamw(**kw) if cls == "host" else host.make(cls, **kw)
+            model.compile(optimizer=opt, loss="mean_squared_error")
+        # repeated, with steps_per_epoch: TF 2.2-2.3 need it for a dataset sharded across workers
+        dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(GLOBAL_BATCH).repeat()
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        model.fit(dataset.with_options(options), epochs=EPOCHS, steps_per_epoch=len(x) // GLOBAL_BATCH, verbose=0)
+        out[name] = np.concatenate([w.ravel() for w in model.get_weights()]).tolist()
+    return out
+
+
+class _null(object):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def run_workers(family, tmp_path, own=False):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER % {"tests": TESTS})
+    result = tmp_path / "result.json"
+    cluster = ",".join("127.0.0.1:%d" % p for p in free_ports(2))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([TESTS, os.environ.get("PYTHONPATH", "")]))
+    env.pop("TF_CONFIG", None)
+    procs = [subprocess.Popen([sys.executable, str(script), family, str(i), cluster, str(result),
+                               "host" if own else "optcompat"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+             for i in range(2)]
+    deadline = time.time() + TIMEOUT
+    try:
+        for p in procs:
+            p.wait(timeout=max(1, deadline - time.time()))
+        logs = [p.stdout.read()[-3000:] for p in procs]
+        assert all(p.returncode == 0 for p in procs), "\n----\n".join(logs)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the workers did not finish within %d s" % TIMEOUT)
+    finally:
+        for p in procs:  # every exit path: no worker outlives the test
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    with open(str(result)) as f:
+        return json.load(f)
+
+
+@pytest.mark.dist
+@pytest.mark.backends("tensorflow")
+@pytest.mark.applies(lambda facts, params: match("multiworker", facts.family, facts.versions) is None)
+def test_multi_worker_fit_equals_one_device(host, tmp_path):
+    distributed = run_workers(host.family, tmp_path)
+    assert "error" not in distributed, distributed
+    single = train_all(host.family)
+    worst = {}
+    for name, weights in single.items():
+        worst[name] = float(np.max(np.abs(np.asarray(distributed[name]) - np.asarray(weights))))
+    print("multi-worker vs one device, max |difference| per case: %s" % worst)
+    assert set(distributed) == set(single) and max(worst.values()) <= 1e-6, worst
+    # the decay matters here: one applied twice per step (once per worker) would show
+    doubled = train_all(host.family, decay_scale=2.0)
+    assert min(float(np.max(np.abs(np.asarray(doubled[n]) - np.asarray(w)))) for n, w in single.items()) > 1e-4
+
+
+@pytest.mark.dist
+@pytest.mark.backends("tensorflow")
+@pytest.mark.applies(lambda facts, params: match("multiworker", facts.family, facts.versions) is not None)
+def test_multi_worker_fit_fails_with_the_hosts_own_optimizer_too(host, tmp_path):
+    """Where the deviations table says the host's fit cannot run under the strategy: its own AdamW
+    raises (else the entry is stale), and optcompat's raises the same error type, not a wrong result."""
+    theirs = run_workers(host.family, tmp_path / "host", own=True)
+    assert "error" in theirs, "the host's own AdamW trains under MultiWorkerMirroredStrategy now: " \
+        "remove the deviations entry"
+    ours = run_workers(host.family, tmp_path / "optcompat")
+    assert "error" in ours and ours["error"].split(":")[0] == theirs["error"].split(":")[0], (ours, theirs)
