@@ -331,6 +331,10 @@ class Decoupled(object):
             c["l1"] = _rule.decay_coefficient(self.convention, l1, follows, self._lr0_value(dtype))
         return c
 
+    def _value_of(self, variable):
+        """``variable`` as the rule reads it (Keras 3: its tensor; Keras 3.0's ops take no Variable)."""
+        return variable
+
     def _dense(self, gradient):
         """The gradient as a dense tensor (hosts that pass ``tf.IndexedSlices`` override)."""
         return gradient
@@ -356,7 +360,7 @@ class Decoupled(object):
                 return op
         xp = self.xp
         c = self._step_coefficients(xp, variable.dtype, rate(), iterations, variable if own else None)
-        new = self._new_values(xp, variable, xp.cast(gradient, variable.dtype), slots, c,
+        new = self._new_values(xp, self._value_of(variable), xp.cast(gradient, variable.dtype), slots, c,
                                c["decay"] if decays else 0.0, c.get("l1") if decays else None)
         for target, value in zip((variable,) + slots, new):
             if target is not None:
@@ -371,10 +375,19 @@ class Decoupled(object):
             return
         try:
             step = int(iterations)
-            value = float(schedule(iterations) if _takes_step(schedule) else schedule())
+            value = self._as_float(schedule(iterations) if _takes_step(schedule) else schedule())
         except Exception:  # symbolic (traced) values cannot be read here
             return
-        check(value, step)
+        if value is not None:
+            check(value, step)
+
+    def _as_float(self, value):
+        """A number, host tensor or variable as a float (None where it is symbolic): Keras 3.3's
+        Variable has no ``__float__``."""
+        if isinstance(value, numbers.Real):
+            return float(value)
+        got = self._read_hyper(value)
+        return float(value) if got is _validate.OTHER else got
 
     def _weight_decay_function(self):
         """``weight_decay`` where it is a schedule or callable, else None."""
@@ -412,7 +425,7 @@ class Decoupled(object):
         if self._is_schedule(value):
             return self._SCHEDULE_MODULE.serialize(value)
         if callable(value):
-            return float(value())
+            return self._as_float(value())
         return value
 
     @classmethod

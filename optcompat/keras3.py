@@ -222,6 +222,12 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
     def _assign(self, variable, value):
         self.assign(variable, value)
 
+    def _value_of(self, variable):
+        # a Keras Variable's tensor (a property); the tensorflow backend may hand the tf.Variable
+        # itself, whose `value` is a method
+        value = getattr(variable, "value", None)
+        return variable if value is None or callable(value) else value
+
     def update_step(self, gradient, variable, learning_rate):
         return self._apply_one(gradient, variable, lambda: learning_rate, self.iterations)
 
