@@ -367,7 +367,7 @@ class Decoupled(object):
                 self._assign(target, value)
 
     # -- checks before a step --------------------------------------------------------------
-    def _check_learning_rate(self, schedule, iterations, check=_validate.current_learning_rate):
+    def _check_learning_rate(self, schedule, iterations, name="learning_rate"):
         """Before a step, refuse a NaN/inf/negative rate from a schedule or callable.
 
         Only where values are concrete (eager); inside tf.function / jit they are symbolic."""
@@ -379,7 +379,7 @@ class Decoupled(object):
         except Exception:  # symbolic (traced) values cannot be read here
             return
         if value is not None:
-            check(value, step)
+            _validate.current_rate(name, value, step)
 
     def _as_float(self, value):
         """A number, host tensor or variable as a float (None where it is symbolic): Keras 3.3's
@@ -398,7 +398,7 @@ class Decoupled(object):
         """Before a step, refuse a NaN/inf/negative ``weight_decay`` from a schedule or callable."""
         function = self._weight_decay_function()
         if function is not None:
-            self._check_learning_rate(function, iterations, _validate.current_weight_decay)
+            self._check_learning_rate(function, iterations, "weight_decay")
 
     def _check_gradients(self, pairs, is_float, dtype_name, shapes=None):
         """Refuse the whole step, before any change, if one pair is bad; ``shapes(g, v)``

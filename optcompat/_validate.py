@@ -103,12 +103,13 @@ def learning_rate(value, is_schedule, allow_callable=True, read=None):
     return host_value("learning_rate", value, at_least, read)
 
 
-def current_learning_rate(value, step):
-    """A schedule's value at use time: a finite number >= 0 (checked where it is concrete)."""
+def current_rate(name, value, step):
+    """A schedule's or callable's value at use time (``learning_rate``, ``weight_decay``): a
+    finite number >= 0, checked where it is concrete."""
     if not (value >= 0.0 and math.isfinite(value)):
         raise ValueError(
-            "`learning_rate` must be a finite number in [0, inf) at every step; the schedule "
-            "gave %r at iteration %s. No variable or slot was changed." % (value, step))
+            "`%s` must be a finite number in [0, inf) at every step; the schedule or callable "
+            "gave %r at iteration %s. No variable or slot was changed." % (name, value, step))
 
 
 def decay_rate(value, is_schedule, optional=False, read=None):
@@ -119,14 +120,6 @@ def decay_rate(value, is_schedule, optional=False, read=None):
     if is_schedule(value) or (callable(value) and not isinstance(value, numbers.Number)):
         return value
     return host_value("weight_decay", value, at_least, read)
-
-
-def current_weight_decay(value, step):
-    """A ``weight_decay`` schedule's or callable's value at use time: finite and >= 0."""
-    if not (value >= 0.0 and math.isfinite(value)):
-        raise ValueError(
-            "`weight_decay` must be a finite number in [0, inf) at every step; the schedule or "
-            "callable gave %r at iteration %s. No variable or slot was changed." % (value, step))
 
 
 def initial_learning_rate(lr0, conv):

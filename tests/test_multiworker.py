@@ -22,28 +22,31 @@ CONVENTIONS = ["keras", "torch", "tfa", "paper", "keras-adamw"]
 GLOBAL_BATCH, EPOCHS = 16, 2
 TIMEOUT = 170  # seconds for the two workers together (each case under 3 minutes)
 
-WORKER = textwrap.dedent("""
-    import json, os, sys
+# a worker: its TF_CONFIG (argv: family, index, cluster, result file, ...) before TensorFlow starts,
+# then the strategy (TF 2.2-2.3: under .experimental)
+_HEAD = textwrap.dedent("""
+    import json, os, sys, time
     os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": sys.argv[3].split(",")},
                                           "task": {"type": "worker", "index": int(sys.argv[2])}})
     sys.path.insert(0, %(tests)r)
-    import numpy as np
     import tensorflow as tf
     import test_multiworker as case
 
-    # TF 2.2-2.3: under .experimental
-    strategy = getattr(tf.distribute, "MultiWorkerMirroredStrategy", None) or \\
-        tf.distribute.experimental.MultiWorkerMirroredStrategy
-    strategy = strategy()
+    strategy = (getattr(tf.distribute, "MultiWorkerMirroredStrategy", None)
+                or tf.distribute.experimental.MultiWorkerMirroredStrategy)()
+""")
+_TAIL = textwrap.dedent("""
+    if int(sys.argv[2]) == 0:
+        with open(sys.argv[4], "w") as f:
+            json.dump(out, f)
+""")
+WORKER = _HEAD + textwrap.dedent("""
     assert strategy.num_replicas_in_sync == 2, strategy.num_replicas_in_sync
     try:
         out = case.train_all(sys.argv[1], strategy, own=sys.argv[5] == "host")
     except Exception as e:  # a host that cannot (deviations: "multiworker"): its error, for the test
         out = {"error": "%%s: %%s" %% (type(e).__name__, str(e)[:300])}
-    if int(sys.argv[2]) == 0:
-        with open(sys.argv[4], "w") as f:
-            json.dump(out, f)
-""")
+""") + _TAIL
 
 
 def cases():
@@ -168,21 +171,9 @@ def test_multi_worker_fit_fails_with_the_hosts_own_optimizer_too(host, tmp_path)
 
 # -- a worker killed mid-epoch, both restarted: BackupAndRestore ------------------------------------
 
-FT_WORKER = textwrap.dedent("""
-    import json, os, sys, time
-    os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": sys.argv[3].split(",")},
-                                          "task": {"type": "worker", "index": int(sys.argv[2])}})
-    sys.path.insert(0, %(tests)r)
-    import tensorflow as tf
-    import test_multiworker as case
-
-    strategy = getattr(tf.distribute, "MultiWorkerMirroredStrategy", None) or \\
-        tf.distribute.experimental.MultiWorkerMirroredStrategy
-    out = case.train_resumable(sys.argv[1], strategy(), sys.argv[5], sys.argv[6] if len(sys.argv) > 6 else None)
-    if int(sys.argv[2]) == 0:
-        with open(sys.argv[4], "w") as f:
-            json.dump(out, f)
-""")
+FT_WORKER = _HEAD + textwrap.dedent("""
+    out = case.train_resumable(sys.argv[1], strategy, sys.argv[5], sys.argv[6] if len(sys.argv) > 6 else None)
+""") + _TAIL
 FT_EPOCHS, FT_STEPS = 3, 4
 
 
