@@ -272,6 +272,11 @@ class Decoupled(object):
             names.append(variable.name[:-2])
         return [n for n in names if n]
 
+    @staticmethod
+    def _key_names_one_of(key, names):
+        """Whether a ``weight_decays`` key names one of ``names`` (with or without ``:0``)."""
+        return key in names or (key.endswith(":0") and key[:-2] in names)
+
     def _own_rates_of(self, variable):
         """``(factor, (l1, l2) or None)``: ``variable``'s lr multiplier (the first pattern its
         name contains, as keras-adamw matches them) and its own decays; None where it has
@@ -282,8 +287,7 @@ class Decoupled(object):
         if key not in self._own_rates_cache:
             factor = next((f for p, f in self._lr_multipliers.items() if p in key), 1.0)
             names = self._names_of(variable)
-            decays = next((d for k, d in self._weight_decays.items()
-                           if k in names or (k.endswith(":0") and k[:-2] in names)), None)
+            decays = next((d for k, d in self._weight_decays.items() if self._key_names_one_of(k, names)), None)
             self._own_rates_cache[key] = None if (factor == 1.0 and decays is None) else (factor, decays)
         return self._own_rates_cache[key]
 
@@ -295,8 +299,7 @@ class Decoupled(object):
         _validate.unmatched("lr_multipliers", [p for p in self._lr_multipliers if not any(p in n for n in names)],
                             names)
         every = set(n for v in var_list for n in self._names_of(v))
-        _validate.unmatched("weight_decays", [k for k in self._weight_decays
-                                              if k not in every and not (k.endswith(":0") and k[:-2] in every)],
+        _validate.unmatched("weight_decays", [k for k in self._weight_decays if not self._key_names_one_of(k, every)],
                             names)
 
     # -- the step ------------------------------------------------------------------------
@@ -307,20 +310,14 @@ class Decoupled(object):
         """``{"lr": lr_t, "decay": d_t}`` in ``dtype`` (``d_t`` the float 0.0 where the decay
         is a concrete 0), and ``weight_decay``, the ``lambda`` it came from (at ``iterations``);
         ``variable``'s own (:meth:`_own_rates_of`; ``l1``: ``d1_t``) where given."""
-        lr = self.xp.cast(learning_rate, dtype)
         own = None if variable is None else self._own_rates_of(variable)
-        if own is not None:
-            return self._own_rates(dtype, lr, iterations, *own)
-        weight_decay = self._weight_decay_rate(dtype, iterations)
-        if isinstance(weight_decay, float) and weight_decay == 0.0:
-            return {"lr": lr, "decay": 0.0, "weight_decay": 0.0}
-        decay = _rule.decay_coefficient(self.convention, weight_decay, lr, self._lr0_value(dtype))
-        return {"lr": lr, "decay": decay, "weight_decay": weight_decay}
+        return self._variable_rates(dtype, self.xp.cast(learning_rate, dtype), iterations, *(own or (1.0, None)))
 
-    def _own_rates(self, dtype, lr, iterations, factor, decays):
-        """A variable's ``lr_t * factor``, and ``d_t`` (``d1_t``) from its own decays or
+    def _variable_rates(self, dtype, lr, iterations, factor, decays):
+        """``lr_t * factor``, and ``d_t`` (``d1_t``) from a variable's own decays or, for None,
         ``weight_decay``: where ``d_t`` follows ``lr_t`` (keras, torch) the factor's rate, else
-        the schedule multiplier ``lr_t / lr_0`` of the optimizer's rate."""
+        the schedule multiplier ``lr_t / lr_0`` of the optimizer's rate (factor 1, decays None:
+        the step's shared coefficients)."""
         own_lr = lr if factor == 1.0 else lr * factor
         follows = own_lr if _rule.CONVENTIONS[self.convention].decay == "lr" else lr
         l1, weight_decay = (0.0, self._weight_decay_rate(dtype, iterations)) if decays is None else decays

@@ -173,7 +173,7 @@ class SGDWSpec(Spec):
                         (lr_multipliers, weight_decays, strict_names), fast_path)
         # a Python bool fixed here decides whether the slot exists (momentum stays settable);
         # a tensor or callable momentum: by its value now (a symbolic one: a slot)
-        m = own["momentum"] if isinstance(own["momentum"], float) else self._read_hyper(own["momentum"])
+        m = self._as_float(own["momentum"])
         self._has_momentum = m is None or m > 0
 
     def _has_slot(self, key):

@@ -240,8 +240,8 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
         grads = [_cast_float(g, v) for g, v in zip(grads, variables)] + grads[len(variables):]
         self._check_gradients(zip(grads, variables), keras.backend.is_float_dtype,
                               keras.backend.standardize_dtype)
-        if callable(self._learning_rate) and self._eager():
-            # only a schedule or callable can go bad; read the step counter for it where it
+        if (callable(self._learning_rate) or self._weight_decay_function() is not None) and self._eager():
+            # only a schedule or callable can go bad; read the step counter for them where it
             # is concrete (Keras 3.0's Variable has no int(), hence convert_to_numpy)
             try:
                 step = int(ops.convert_to_numpy(self.iterations))
@@ -249,12 +249,6 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
                 pass
             else:
                 self._check_learning_rate(self._learning_rate, step)
-        if self._weight_decay_function() is not None and self._eager():
-            try:
-                step = int(ops.convert_to_numpy(self.iterations))
-            except Exception:  # a jax tracer
-                pass
-            else:
                 self._check_weight_decay(step)
         return super().apply(grads, trainable_variables)
 
