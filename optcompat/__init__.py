@@ -39,7 +39,8 @@ def decoupled(optimizer_class):
     """``optimizer_class`` (any Keras optimizer class of any family: ``keras.optimizers.Nadam``,
     ``tf.keras.optimizers.legacy.RMSprop``, ...) with decoupled weight decay: its own step,
     after ``x <- x - d_t x`` with ``d_t`` as for AdamW.  The class takes the base's arguments
-    plus ``weight_decay`` (required), ``convention`` and ``exclude_from_weight_decay``::
+    plus ``weight_decay`` (required: a float >= 0, a ``LearningRateSchedule`` or a callable),
+    ``convention`` and ``exclude_from_weight_decay``::
 
         NadamW = optcompat.decoupled(keras.optimizers.Nadam)
         opt = NadamW(learning_rate=1e-3, weight_decay=1e-2, convention="torch")

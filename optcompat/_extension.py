@@ -11,12 +11,19 @@ becomes, with ``x`` its value before the step,
                         (lr_t / lr_0) lambda)
 
 then the base optimizer takes its step, with its own slots, variables and file layout
-unchanged: a file of ``Nadam`` loads into ``decoupled(Nadam)`` and the reverse.  Keras 2 and 3
-keep ``weight_decay`` as a Python float (no optimizer variable: the layout stays the base's);
-a value set between steps reaches steps traced after it.  OptimizerV2 keeps it as a
-hyperparameter, as TensorFlow Addons does.
+unchanged: a file of ``Nadam`` loads into ``decoupled(Nadam)`` and the reverse.
+``weight_decay`` is a float >= 0, a ``LearningRateSchedule`` (``lambda_t`` its value at the
+0-based step, as TensorFlow Addons calls it) or a callable (``lambda_t = f()``; in Keras 2
+and 3 also ``f(step)``), checked before each eager step (a NaN, inf or negative value is
+refused before anything changes) and saved with the optimizer (a schedule serialized, a
+callable as its value then).  Keras 2 and 3 keep ``weight_decay`` as a Python value (no
+optimizer variable: the layout stays the base's); a value set between steps reaches steps
+traced after it.  OptimizerV2 keeps it as a hyperparameter, as TensorFlow Addons does.
 """
-from . import _rule, _validate
+import numbers
+
+from . import _rule, _schedules, _validate
+from ._common import _takes_step
 from ._conventions import DEFAULT
 
 _MADE = {}  # (hook class, base class) -> the decoupled class
@@ -24,13 +31,23 @@ _MADE = {}  # (hook class, base class) -> the decoupled class
 
 class Extension(object):
     """The mixin placed before the base optimizer class; ``__init__`` takes the base's
-    arguments plus ``weight_decay``, ``convention`` and ``exclude_from_weight_decay``."""
+    arguments plus ``weight_decay``, ``convention`` and ``exclude_from_weight_decay``.  A family
+    gives ``_SCHEDULES``, ``_SCHEDULE_MODULE`` and ``_is_schedule`` (its adapter's) and the
+    hooks below that raise ``NotImplementedError``."""
+
+    _SCHEDULES = {}
+    _SCHEDULE_MODULE = None
+
+    @staticmethod
+    def _is_schedule(value):
+        raise NotImplementedError
 
     def __init__(self, *args, **kwargs):
         if "weight_decay" not in kwargs:
-            raise TypeError("%s needs `weight_decay` (a float >= 0, the decoupled decay), as a keyword argument."
-                            % type(self).__name__)
-        weight_decay = _validate.at_least("weight_decay", kwargs.pop("weight_decay"))
+            raise TypeError("%s needs `weight_decay` (a float >= 0, a schedule or a callable: the decoupled "
+                            "decay), as a keyword argument." % type(self).__name__)
+        weight_decay = _validate.decay_rate(_schedules.adopt(kwargs.pop("weight_decay"), self._SCHEDULES),
+                                            self._is_schedule)
         convention = _validate.convention(kwargs.pop("convention", DEFAULT))
         exclude = _validate.name_patterns("exclude_from_weight_decay", kwargs.pop("exclude_from_weight_decay", None))
         self._init_base(args, kwargs)
@@ -56,6 +73,34 @@ class Extension(object):
     def _host_allows_decay(self, variable):
         return True
 
+    def _given_weight_decay(self):
+        """``weight_decay`` as stored (a number, schedule or callable)."""
+        raise NotImplementedError
+
+    def _decay_off(self):
+        """Whether ``weight_decay`` is the number 0 (the step then skips the decay)."""
+        value = self._given_weight_decay()
+        return isinstance(value, numbers.Number) and not value
+
+    def _weight_decay_at(self, iterations):
+        """This step's ``lambda_t``: a schedule's value at ``iterations``, a callable's value."""
+        value = self._given_weight_decay()
+        if callable(value):
+            return value(iterations) if _takes_step(value) else value()
+        return value
+
+    def _check_weight_decay_at(self, step):
+        """Before an eager step (``step`` the concrete counter), refuse a NaN, inf or negative
+        value of a schedule or callable ``weight_decay``, before anything changes."""
+        if not callable(self._given_weight_decay()):
+            return
+        step = int(step)
+        try:
+            value = float(self._weight_decay_at(step))
+        except (TypeError, ValueError):  # symbolic: checked where it is concrete
+            return
+        _validate.current_rate("weight_decay", value, step)
+
     def _decayed_value(self, xp, variable, lr, weight_decay):
         """``x - d_t x`` for ``variable`` (the rule's decay, :mod:`._rule`)."""
         dtype = variable.dtype
@@ -65,9 +110,22 @@ class Extension(object):
         return _rule.decayed(self.convention, variable, decay)
 
     def _extension_config(self, config):
-        config.update(weight_decay=self.weight_decay, convention=self.convention,
+        value = self._given_weight_decay()
+        if self._is_schedule(value):
+            value = self._SCHEDULE_MODULE.serialize(value)
+        elif callable(value):  # as OptimizerV2 saves a callable hyperparameter: its value now
+            value = float(value())
+        config.update(weight_decay=value, convention=self.convention,
                       exclude_from_weight_decay=list(self._exclude_names) or None)
         return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        value = config.get("weight_decay")
+        if isinstance(value, dict):  # a serialized schedule, optcompat's found by class name too
+            config = dict(config, weight_decay=cls._SCHEDULE_MODULE.deserialize(
+                value, custom_objects=_schedules.custom_objects(value, cls._SCHEDULES, custom_objects)))
+        return super(Extension, cls).from_config(config, custom_objects=custom_objects)
 
 
 def make(hooks, base, register):

@@ -135,8 +135,15 @@ class _Extension(_extension.Extension):
     """Keras 2's hooks of :class:`._extension.Extension`: the decay at the start of each
     variable's ``update_step`` (TF 2.9-2.10 have no ``_apply_weight_decay``; 2.11+'s is off)."""
 
+    _SCHEDULES = _Keras2._SCHEDULES
+    _SCHEDULE_MODULE = _Keras2._SCHEDULE_MODULE
+    _is_schedule = staticmethod(_Keras2._is_schedule)
+
     def _store_weight_decay(self, value):
         self.weight_decay = value
+
+    def _given_weight_decay(self):
+        return self.weight_decay
 
     def _initial_rate(self):
         lr = self._learning_rate
@@ -152,9 +159,15 @@ class _Extension(_extension.Extension):
         return None  # TF 2.11+'s own decay: update_step applies the convention's
 
     def update_step(self, gradient, variable):
-        if self.weight_decay and self._decays(variable):
-            variable.assign(self._decayed_value(_tf.xp, variable, self.learning_rate, self.weight_decay))
+        if not self._decay_off() and self._decays(variable):
+            variable.assign(self._decayed_value(_tf.xp, variable, self.learning_rate,
+                                                self._weight_decay_at(self.iterations)))
         return super().update_step(gradient, variable)
+
+    def apply_gradients(self, grads_and_vars, *args, **kwargs):
+        if tf.executing_eagerly():
+            self._check_weight_decay_at(self.iterations.numpy())
+        return super().apply_gradients(grads_and_vars, *args, **kwargs)
 
     def get_config(self):
         return self._extension_config(super().get_config())

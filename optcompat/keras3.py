@@ -289,8 +289,15 @@ class _Extension(_extension.Extension):
     """Keras 3's hooks of :class:`._extension.Extension`: the decay where Keras 3 applies its
     own (``_apply_weight_decay``, before the step, in every backend and in stateless JAX steps)."""
 
+    _SCHEDULES = _Keras3._SCHEDULES
+    _SCHEDULE_MODULE = _Keras3._SCHEDULE_MODULE
+    _is_schedule = staticmethod(_Keras3._is_schedule)
+
     def _store_weight_decay(self, value):
         self.weight_decay = value  # the base class's attribute (its config has it)
+
+    def _given_weight_decay(self):
+        return self.weight_decay
 
     def _initial_rate(self):
         return _schedule_base(self._learning_rate, _Keras3._initial_rate)
@@ -299,12 +306,22 @@ class _Extension(_extension.Extension):
         return self._use_weight_decay(variable)  # opt.exclude_from_weight_decay(...)
 
     def _apply_weight_decay(self, variables):
-        if not self.weight_decay:
+        if self._decay_off():
             return
-        lr = self.learning_rate
+        lr, weight_decay = self.learning_rate, self._weight_decay_at(self.iterations)
         for variable in variables:
             if self._decays(variable):
-                variable.assign(self._decayed_value(ops, variable, lr, self.weight_decay))
+                variable.assign(self._decayed_value(ops, variable, lr, weight_decay))
+
+    def apply(self, grads, trainable_variables=None):
+        if callable(self.weight_decay) and not _detect.torch_compiling():
+            try:  # the step counter where it is concrete (not a jax tracer)
+                step = int(ops.convert_to_numpy(self.iterations))
+            except Exception:
+                step = None
+            if step is not None:
+                self._check_weight_decay_at(step)
+        return super().apply(grads, trainable_variables)
 
     def get_config(self):
         return self._extension_config(super().get_config())

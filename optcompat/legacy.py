@@ -267,8 +267,26 @@ class _Extension(_extension.Extension):
     ``weight_decay`` a hyperparameter, the decay before the base's ``_resource_apply_*``.  A
     sparse gradient's variable decays whole, as with optcompat's AdamW (every weight, every step)."""
 
+    _SCHEDULES = SCHEDULES
+    _SCHEDULE_MODULE = _Legacy._SCHEDULE_MODULE
+    _is_schedule = staticmethod(_Legacy._is_schedule)
+
     def _store_weight_decay(self, value):
         self._set_hyper("weight_decay", value)
+
+    def _given_weight_decay(self):
+        return self._hyper["weight_decay"]
+
+    def _weight_decay_at(self, iterations, dtype=tf.float32):
+        value = self._hyper["weight_decay"]
+        if isinstance(value, _Schedule):  # (_get_hyper calls a plain callable and casts; not a schedule)
+            return tf.cast(value(iterations), dtype)
+        return self._get_hyper("weight_decay", dtype)
+
+    def apply_gradients(self, grads_and_vars, name=None, **kwargs):
+        if callable(self._hyper["weight_decay"]) and tf.executing_eagerly():
+            self._check_weight_decay_at(self.iterations.numpy())
+        return super().apply_gradients(grads_and_vars, name=name, **kwargs)
 
     def _set_hyper(self, name, value):
         if name == "weight_decay" and isinstance(value, float):  # (opt.weight_decay = x lands here)
@@ -285,7 +303,8 @@ class _Extension(_extension.Extension):
         if not self._decays(var):
             return apply()
         dtype = var.dtype.base_dtype
-        new = self._decayed_value(_tf.xp, var, self._decayed_lr(dtype), self._get_hyper("weight_decay", dtype))
+        new = self._decayed_value(_tf.xp, var, self._decayed_lr(dtype),
+                                  self._weight_decay_at(self.iterations, dtype))
         with tf.control_dependencies([var.assign(new, use_locking=self._use_locking, read_value=False)]):
             return apply()
 

@@ -2,7 +2,8 @@
 optcompat's AdamW / SGDW (whose numbers the float64 reference checks); decoupled(Nadam) equals
 the host's own Nadam(weight_decay) (Keras 3, Keras 2 on TF 2.11+) and TensorFlow Addons'
 extend_with_decoupled_weight_decay(Nadam) (OptimizerV2, where TFA installs); the base's
-variables unchanged; config, saving and bad arguments."""
+variables unchanged; ``weight_decay`` as a schedule or callable (equal to AdamW / SGDW given the
+same, and to TFA's extension given the same schedule); config, saving and bad arguments."""
 import numpy as np
 import pytest
 
@@ -78,6 +79,81 @@ def test_decoupled_equals_tfa_extend_with_decoupled_weight_decay(host, base):
     assert worst(mine, theirs) <= ORACLE_TOL, worst(mine, theirs)
 
 
+def _piecewise_wd(host):
+    return host.keras.optimizers.schedules.PiecewiseConstantDecay([7, 20], [0.1, 0.02, 0.05])
+
+
+@pytest.mark.parametrize("convention", KERAS_STEP)
+@pytest.mark.parametrize("kind", ["schedule", "callable"])
+@pytest.mark.parametrize("base,ours", [("Adam", "AdamW"), ("SGD", "SGDW")])
+def test_scheduled_or_callable_weight_decay_equals_adamw_sgdw(host, base, ours, kind, convention):
+    """``weight_decay`` a LearningRateSchedule (its value at the 0-based step) or a callable
+    (called at each step: here one reading a list that changes between steps): decoupled(Adam) /
+    decoupled(SGD) equal optcompat's AdamW / SGDW given the same (whose float64 reference checks
+    both, tests/test_schedules.py); and a constant decay gives other numbers."""
+    x0, grads = problem()
+    values_at = [0.3 if k < 10 else 0.05 if k < 25 else 0.0 for k in range(len(grads))]
+
+    def run_stepwise(opt):
+        variables = [host.variable(x, name="w%d" % i) for i, x in enumerate(x0)]
+        out = []
+        for k, g in enumerate(grads):
+            now[0] = values_at[k]
+            host.apply(opt, g, variables)
+            out.append([host.value(v) for v in variables])
+        return out
+
+    now = [values_at[0]]
+    kw = dict(learning_rate=0.01, convention=convention, **(dict(momentum=0.9) if base == "SGD" else {}))
+    cls = optcompat.decoupled(host_class(host, base))
+    if kind == "schedule":
+        mine = run(host, cls(weight_decay=_piecewise_wd(host), **kw))
+        theirs = run(host, host.make(ours, weight_decay=_piecewise_wd(host), **kw))
+        constant = run(host, cls(weight_decay=0.1, **kw))
+    else:
+        mine = run_stepwise(cls(weight_decay=lambda: now[0], **kw))
+        theirs = run_stepwise(host.make(ours, weight_decay=lambda: now[0], **kw))
+        constant = run_stepwise(cls(weight_decay=0.3, **kw))
+    tol = oracle_tolerance(host, ours, ORACLE_TOL) or ORACLE_TOL
+    assert worst(mine, theirs) <= tol, worst(mine, theirs)
+    assert worst(mine, constant) > 100 * ORACLE_TOL
+
+
+@pytest.mark.families("legacy")
+@pytest.mark.installed("tensorflow_addons")
+@pytest.mark.applies(lambda facts, params: facts.at(tensorflow=">=2.3"))  # TFA 0.10 (TF 2.2): no schedule
+def test_scheduled_weight_decay_equals_tfa_extend_with_decoupled_weight_decay(host):
+    """TFA's extension of Nadam with a scheduled ``weight_decay`` (the schedule at the step
+    counter), convention="tfa"."""
+    tfa = tensorflow_addons(host)
+    nadam = host_class(host, "Nadam")
+    theirs = run(host, tfa.optimizers.extend_with_decoupled_weight_decay(nadam)(
+        weight_decay=_piecewise_wd(host), learning_rate=0.01))
+    mine = run(host, optcompat.decoupled(nadam)(weight_decay=_piecewise_wd(host), learning_rate=0.01,
+                                                 convention="tfa"))
+    assert worst(mine, theirs) <= ORACLE_TOL, worst(mine, theirs)
+    assert worst(mine, run(host, optcompat.decoupled(nadam)(weight_decay=0.1, learning_rate=0.01,
+                                                            convention="tfa"))) > 100 * ORACLE_TOL
+
+
+@pytest.mark.parametrize("bad", ["nan", "negative"])
+def test_a_bad_weight_decay_callable_changes_nothing(host, bad):
+    """A callable giving NaN or a negative decay is refused before the step: weights, slots and
+    step counter unchanged, the error naming ``weight_decay`` and the step."""
+    given = [0.1]
+    opt = optcompat.decoupled(host_class(host, "Nadam"))(learning_rate=0.01, weight_decay=lambda: given[0])
+    x0, grads = problem()
+    variables = [host.variable(x, name="w%d" % i) for i, x in enumerate(x0)]
+    host.apply(opt, grads[0], variables)
+    before = [host.value(v) for v in variables], host.slots(opt), host.iterations(opt)
+    given[0] = {"nan": float("nan"), "negative": -0.1}[bad]
+    with pytest.raises(ValueError, match="weight_decay.*iteration 1"):
+        host.apply(opt, grads[1], variables)
+    after = [host.value(v) for v in variables], host.slots(opt), host.iterations(opt)
+    assert after[2] == before[2] == 1
+    assert all(np.array_equal(a, b) for a, b in zip(after[0] + after[1], before[0] + before[1]))
+
+
 def test_the_base_layout_and_config(host):
     """The base's variables exactly (files of Nadam and decoupled(Nadam) interchange); the
     config gives the arguments back and makes the same optimizer."""
@@ -117,11 +193,37 @@ def test_fit_save_and_load(host, tmp_path):
         assert host.iterations(loaded.optimizer) == 4
 
 
+def test_a_weight_decay_schedule_is_saved_with_the_model(host, tmp_path):
+    """A schedule ``weight_decay`` is serialized in the config (optcompat's own schedule class
+    too) and comes back, same class and values, through from_config and load_model."""
+    cls = optcompat.decoupled(host_class(host, "Nadam"))
+    schedule = optcompat.family_module(host.family).SCHEDULES["CosineDecayRestarts"](0.05, 6, m_mul=0.5)
+    opt = cls(learning_rate=0.01, weight_decay=schedule)
+    config = opt.get_config()
+    assert isinstance(config["weight_decay"], dict)
+    again = cls.from_config(config)
+    wd = again._hyper["weight_decay"] if host.family == "legacy" else again.weight_decay
+    assert type(wd).__name__ == "CosineDecayRestarts" and wd.get_config() == schedule.get_config()
+    formats = [f for f in ("keras", "h5")
+               if f in host.formats and match(("save", f), host.family, host.versions) is None]
+    if not formats:
+        return
+    model = host.dense_model()
+    model.compile(optimizer=opt, loss="mean_squared_error")
+    x = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
+    model.fit(x, x[:, :1], epochs=1, verbose=0)
+    loaded = host.load_model(host.save(model, formats[0], str(tmp_path / "m")))
+    wd = loaded.optimizer._hyper["weight_decay"] if host.family == "legacy" else loaded.optimizer.weight_decay
+    assert type(wd).__name__ == "CosineDecayRestarts" and wd.get_config() == schedule.get_config()
+
+
 BAD = [
     (dict(learning_rate=0.01), TypeError, "weight_decay"),
     (dict(weight_decay=-0.1), ValueError, "weight_decay"),
     (dict(weight_decay=0.1, convention="pytorch"), ValueError, "convention"),
     (dict(weight_decay=0.1, exclude_from_weight_decay="bias"), TypeError, "exclude_from_weight_decay"),
+    (dict(weight_decay="0.1"), TypeError, "weight_decay"),
+    (dict(weight_decay=float("nan")), ValueError, "weight_decay"),
 ]
 
 
