@@ -376,6 +376,11 @@ def run_matrix(envs, jobs, results, command, log_path):
                     fams), flush=True)
                 if rec["run"].get("reason"):
                     print("        %s: FAIL, %s" % (env, rec["run"]["reason"]), flush=True)
+                failing = (rec["run"]["tests"] or {}).get("failing") or []
+                for test in failing[:20]:
+                    print("        failed: %s" % test, flush=True)
+                if len(failing) > 20:
+                    print("        ... and %d more (see .tox/%s/log/)" % (len(failing) - 20, env), flush=True)
                 last_beat = time.time()
             elif time.time() - last_beat >= 60:
                 print("matrix: %d of %d envs done after %.0fs" % (len(done), len(envs), time.time() - started),

@@ -203,3 +203,19 @@ def test_latest_patch_check():
     new = versioned(tensorflow="2.13.1", keras="2.13.1", distributions={"tensorflow-cpu": "2.13.1", "keras": "2.13.1"})
     assert matrix.not_latest_patch(new, versions_of) == []
     assert matrix.version_failures([new], latest=True, versions_of=versions_of) == {}
+
+
+def test_the_test_command_reads_each_envs_pytest_summary(tmp_path, monkeypatch):
+    """ci/test.py (the README's test command) prints each env's pytest summary line from the
+    env's newest command log (colours removed); an env without one has none."""
+    tool = _load("test")
+    log = tmp_path / "tf22" / "log"
+    log.mkdir(parents=True)
+    (log / "1-commands[0].log").write_text("== 9 passed in 1.00s ==\n")
+    os.utime(str(log / "1-commands[0].log"), (1000, 1000))  # an older run's log
+    (log / "2-commands[0].log").write_text(
+        "tests/test_x.py ....\n\x1b[32m===== 5 passed, 1 skipped, 2 deselected in 3.10s =====\x1b[0m\nrecorded\n")
+    monkeypatch.setattr(tool.matrix, "TOXWORKDIR", str(tmp_path))
+    assert tool.summary_line("tf22", 2000) == "===== 5 passed, 1 skipped, 2 deselected in 3.10s ====="
+    assert tool.summary_line("tf22", 0) == "===== 5 passed, 1 skipped, 2 deselected in 3.10s ====="
+    assert tool.summary_line("tf23", 0) is None
