@@ -257,6 +257,11 @@ class Decoupled(object):
     def _host_allows_decay(self, variable):
         return True
 
+    def _identity(self, variable):
+        """A key that finds ``variable`` again however the host hands it to a step (e.g. a
+        ``decay_var_list``, optcompat.tfa): each family's own (its adapter)."""
+        return id(variable)
+
     def _decays(self, variable):
         if self._exclude_re is not None and self._exclude_re.search(self._variable_name(variable)):
             return False

@@ -73,6 +73,9 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
         """``variable``'s value as a float where it is concrete now; None inside a tf.function."""
         return float(variable.numpy()) if tf.executing_eagerly() else None
 
+    def _identity(self, variable):
+        return self._var_key(variable)  # Keras 2's own key (a replica's component: its container's)
+
     def _host_allows_decay(self, variable):
         # TF 2.11+ also offers opt.exclude_from_weight_decay(var_list=..., var_names=...).
         host = getattr(_Optimizer, "_use_weight_decay", None)
@@ -138,6 +141,7 @@ class _Extension(_extension.Extension):
     _SCHEDULES = _Keras2._SCHEDULES
     _SCHEDULE_MODULE = _Keras2._SCHEDULE_MODULE
     _is_schedule = staticmethod(_Keras2._is_schedule)
+    _identity = _Keras2._identity
 
     def _store_weight_decay(self, value):
         self.weight_decay = value

@@ -134,6 +134,10 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
     def _is_schedule(value):
         return isinstance(value, _Schedule)
 
+    def _identity(self, variable):
+        # Keras's own key: the tensorflow backend hands a step the tf.Variable inside
+        return self._var_key(variable)
+
     @staticmethod
     def _initial_rate(learning_rate):
         return float(ops.convert_to_numpy(learning_rate(0))) if isinstance(learning_rate, _Schedule) else None
@@ -292,6 +296,7 @@ class _Extension(_extension.Extension):
     _SCHEDULES = _Keras3._SCHEDULES
     _SCHEDULE_MODULE = _Keras3._SCHEDULE_MODULE
     _is_schedule = staticmethod(_Keras3._is_schedule)
+    _identity = _Keras3._identity
 
     def _store_weight_decay(self, value):
         self.weight_decay = value  # the base class's attribute (its config has it)

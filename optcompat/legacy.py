@@ -185,6 +185,12 @@ class _Legacy(_tf.FusedKernels, Decoupled, _Optimizer):
     def _host_allows_decay(self, variable):
         return variable.name not in self._exclude_exact
 
+    def _identity(self, variable):
+        """``variable.ref()`` (TFA's key), a replica's component found as its container."""
+        container = getattr(variable, "_distributed_container", None)
+        container = container() if callable(container) else None
+        return (container if container is not None else variable).ref()
+
     # -- gradients are checked before the host changes anything ------------------------
     def apply_gradients(self, grads_and_vars, name=None, **kwargs):
         grads_and_vars = list(grads_and_vars)
@@ -270,6 +276,7 @@ class _Extension(_extension.Extension):
     _SCHEDULES = SCHEDULES
     _SCHEDULE_MODULE = _Legacy._SCHEDULE_MODULE
     _is_schedule = staticmethod(_Legacy._is_schedule)
+    _identity = _Legacy._identity
 
     def _store_weight_decay(self, value):
         self._set_hyper("weight_decay", value)

@@ -46,6 +46,13 @@ def test_schedules_module_loads_no_framework():
     assert json.loads(out.strip().splitlines()[-1]) == []
 
 
+def test_tfa_module_loads_no_framework():
+    """optcompat.tfa (TensorFlow Addons' names) resolves its classes on first use."""
+    out = python("import sys, json, optcompat.tfa; from optcompat.tfa import DecoupledWeightDecayExtension;"
+                 "print(json.dumps([m for m in %r if m in sys.modules]))" % (HEAVY,))
+    assert json.loads(out.strip().splitlines()[-1]) == []
+
+
 @pytest.mark.applies(lambda facts, params: facts.family == ENV.default)
 def test_schedules_are_the_default_familys_and_load_in_a_fresh_process(host, tmp_path):
     """``optcompat.schedules.X`` is the default family's class, registered as ``optcompat>X``:

@@ -8,6 +8,12 @@ fresh process, as Keras's CI runs it.  Message wording aside: a ``conftest.py`` 
 copies makes ``assertRaisesRegex`` check the exception's type and that the message names
 every argument the expected message names (its backticked words), not Keras's sentence.
 The same files also run unchanged against Keras's own classes, so a failure is ours.
+
+TensorFlow Addons' ``weight_decay_optimizers_test.py``, at the tag of the env's TFA release, runs
+the same way: once as TFA wrote it, once with its import of ``weight_decay_optimizers`` made
+``optcompat.tfa``; every test that passes with TFA must pass with optcompat.tfa.  TFA's wheels
+ship no tests: ``python3 ci/peer_files.py`` puts the files in ``.cache/peers`` (it needs the
+internet, or ``--mirror``); where a file is not there the test is skipped, naming that command.
 """
 import importlib.util
 import os
@@ -47,21 +53,30 @@ testing.TestCase.assertRaisesRegex = _same_error_named_alike
 '''
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PEER_CACHE = os.environ.get("OPTCOMPAT_PEER_CACHE") or os.path.join(ROOT, ".cache", "peers")
+
+TFA_FILE = "tensorflow_addons/optimizers/tests/weight_decay_optimizers_test.py"
+TFA_IMPORT = ("from tensorflow_addons.optimizers import weight_decay_optimizers",
+              "from optcompat import tfa as weight_decay_optimizers")
+TFA_CONFTEST = "from tensorflow_addons.conftest import *  # noqa: F401,F403  (TFA's fixtures and options)\n"
+
+
 def keras_tests_folder():
     spec = importlib.util.find_spec("keras")
     return os.path.join(os.path.dirname(spec.origin), "src", "optimizers")
 
 
-def run_suite(tmp_path, name, ours):
-    """Run Keras's ``name`` (optcompat's class where ``ours``) in a fresh pytest: (rc,
-    {test: outcome}, output)."""
-    source = open(os.path.join(keras_tests_folder(), name)).read()
-    keras_import, optcompat_import = SUITES[name]
-    assert source.count(keras_import) == 1, "%s no longer imports %r" % (name, keras_import)
-    folder = tmp_path / ("optcompat" if ours else "keras")
+def run_suite(tmp_path, name, ours, source=None, imports=None, conftest=CONFTEST):
+    """Run Keras's ``name`` (or ``source`` under that name, its import line and ours given as
+    ``imports``; optcompat's class where ``ours``) in a fresh pytest: (rc, {test: outcome}, output)."""
+    source = open(os.path.join(keras_tests_folder(), name)).read() if source is None else source
+    peer_import, optcompat_import = imports or SUITES[name]
+    assert source.count(peer_import) == 1, "%s no longer imports %r" % (name, peer_import)
+    folder = tmp_path / ("optcompat" if ours else "peer")
     folder.mkdir()
-    (folder / name).write_text(source.replace(keras_import, optcompat_import) if ours else source)
-    (folder / "conftest.py").write_text(CONFTEST)
+    (folder / name).write_text(source.replace(peer_import, optcompat_import) if ours else source)
+    (folder / "conftest.py").write_text(conftest)
     report = folder / "junit.xml"
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir",
                            str(folder), "--junitxml", str(report), str(folder / name)],
@@ -90,3 +105,30 @@ def test_keras_own_optimizer_tests_pass_against_optcompat(host, name, tmp_path):
     print("%s: %d of %d Keras tests pass against optcompat (%s)"
           % (name, len(ours), len(theirs), ", ".join(sorted(ours))))
     assert re.search(r"\d+ passed", output)
+
+
+@pytest.mark.families("legacy")
+@pytest.mark.installed("tensorflow_addons")
+def test_tfa_own_weight_decay_tests_pass_against_optcompat_tfa(host, tmp_path):
+    """TFA's own weight_decay_optimizers_test.py at the env's release: every test that passes
+    with TFA passes with optcompat.tfa (AdamW, SGDW, extend_with_decoupled_weight_decay,
+    decay_var_list, callables, schedules, serialization, fit)."""
+    tag = "v" + ENV.versions["tensorflow_addons"]
+    path = os.path.join(PEER_CACHE, "tensorflow+addons", tag, TFA_FILE)
+    if not os.path.exists(path):
+        pytest.skip("TensorFlow Addons' %s at %s is not cached (its wheels ship no tests): run "
+                    "python3 ci/peer_files.py (it needs the internet, or --mirror)" % (TFA_FILE, tag))
+    source = open(path).read()
+    name = os.path.basename(TFA_FILE)
+    rc, theirs, output = run_suite(tmp_path, name, False, source, TFA_IMPORT, TFA_CONFTEST)
+    passing = sorted(t for t, outcome in theirs.items() if outcome == "passed")
+    assert passing, "TFA's own classes pass none of their tests here: %s\n%s" % (theirs, output)
+    rc, ours, output = run_suite(tmp_path, name, True, source, TFA_IMPORT, TFA_CONFTEST)
+    assert set(ours) == set(theirs), output
+    failed = sorted(t for t in passing if ours[t] != "passed")
+    assert not failed, "against optcompat.tfa, %d of the %d tests TFA passes fail: %s\n%s" % (
+        len(failed), len(passing), failed, output)
+    extra = sorted(t for t, outcome in ours.items() if outcome == "passed" and t not in passing)
+    print("TFA %s %s: %d of %d tests pass with TFA, the same %d with optcompat.tfa%s" % (
+        tag, name, len(passing), len(theirs), len(passing),
+        "; %d more pass with optcompat.tfa only: %s" % (len(extra), extra) if extra else ""))

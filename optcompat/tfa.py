@@ -1,0 +1,82 @@
+"""TensorFlow Addons' decoupled weight decay API (``tfa.optimizers``), with one changed import.
+
+    # from tensorflow_addons.optimizers import AdamW, SGDW, extend_with_decoupled_weight_decay
+    from optcompat.tfa import AdamW, SGDW, extend_with_decoupled_weight_decay
+
+    opt = AdamW(weight_decay=1e-4, learning_rate=1e-3)            # TFA's arguments and defaults
+    opt.apply_gradients(zip(grads, variables), decay_var_list=[variables[0]])
+    NadamW = extend_with_decoupled_weight_decay(tf.keras.optimizers.Nadam)
+
+Names and arguments only: ``AdamW`` / ``SGDW`` are optcompat's classes with TensorFlow Addons'
+signatures and defaults (``weight_decay`` first; ``learning_rate=0.001``; ``epsilon=1e-7``;
+``momentum=0.0``) and ``convention="tfa"`` (TFA's numbers: ``x <- x - lambda_t x``, the decay
+not scaled by the learning rate); ``extend_with_decoupled_weight_decay(Base)`` is
+:func:`optcompat.decoupled` with the same face; ``DecoupledWeightDecayExtension`` is the mixin
+all three share, and a class written as TFA's docs show it
+(``class MyAdamW(DecoupledWeightDecayExtension, tf.keras.optimizers.Adam)``) works too.
+``decay_var_list`` in ``minimize`` / ``apply_gradients`` names the variables that decay for that
+call, and takes priority over ``exclude_from_weight_decay``, as in TFA.
+
+The family: OptimizerV2 (``optcompat.legacy``, TFA's own base) where the user's default Keras
+has it (TF 2.2-2.15, ``TF_USE_LEGACY_KERAS``), else the default family (Keras 3 on every
+backend); :func:`for_family` gives another family's classes.  The default family's classes are
+registered under TFA's names (``Addons>AdamW``, ``Addons>SGDW``) where TensorFlow Addons is not
+installed, so a model file saved with TFA's optimizer loads without TFA; next to TFA they are
+``optcompat.tfa>AdamW`` (TFA keeps its names).
+"""
+import importlib.util
+import types
+
+from . import _detect, _tfa
+
+__all__ = ["AdamW", "SGDW", "extend_with_decoupled_weight_decay", "DecoupledWeightDecayExtension",  # noqa: F822
+           "for_family", "default_family"]  # (AdamW, SGDW: resolved on first use, PEP 562)
+
+DecoupledWeightDecayExtension = _tfa.DecoupledWeightDecayExtension
+
+
+def _tfa_installed():
+    try:
+        return importlib.util.find_spec("tensorflow_addons") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def default_family():
+    """TFA's classes' family for the user's Keras: OptimizerV2 where the default family is
+    OptimizerV2 or Keras 2 and OptimizerV2 is there, else the default family."""
+    family = _detect.default_family()
+    if family in ("keras2", "legacy") and "legacy" in _detect.available_families():
+        return "legacy"
+    return family
+
+
+def for_family(family=None):
+    """TFA's API on ``family`` (default: :func:`default_family`), as a namespace with ``AdamW``,
+    ``SGDW``, ``extend_with_decoupled_weight_decay`` and ``DecoupledWeightDecayExtension``."""
+    family = family or default_family()
+    addons = family == default_family() and not _tfa_installed()
+    return types.SimpleNamespace(**_tfa.classes(family, "Addons" if addons else None))
+
+
+def extend_with_decoupled_weight_decay(base_optimizer):
+    """``base_optimizer`` (a Keras optimizer class of any family) with TFA's decoupled weight
+    decay: ``Cls(weight_decay, *args, exclude_from_weight_decay=None, **kwargs)``, and
+    ``decay_var_list`` in ``minimize`` / ``apply_gradients`` (:func:`optcompat.decoupled`)."""
+    found = _detect.family_of_class(base_optimizer)
+    if found is None:
+        raise TypeError("extend_with_decoupled_weight_decay() takes an optimizer class of an imported Keras; "
+                        "received %r." % (base_optimizer,))
+    return for_family(found[0]).extend_with_decoupled_weight_decay(base_optimizer)
+
+
+def __getattr__(name):  # PEP 562: the default family's class, resolved on first use
+    if name not in ("AdamW", "SGDW"):
+        raise AttributeError("module %r has no attribute %r" % (__name__, name))
+    value = getattr(for_family(), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,238 @@
+"""optcompat.tfa, TensorFlow Addons' API, in every family: TFA's signatures and defaults over
+optcompat's classes with convention="tfa" (equal to optcompat's AdamW / SGDW given the same, whose
+numbers the float64 reference checks, and to TFA's own classes where TFA installs);
+``decay_var_list`` taking priority over ``exclude_from_weight_decay``; the mixin written as TFA's
+docs write it; fit, config, saving; and a model file saved with TFA's AdamW loading with
+optcompat.tfa and no TFA.  TFA's own test file runs in tests/test_peer_suites.py."""
+import inspect
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import optcompat
+import optcompat.tfa
+from deviations import match
+from support import ORACLE_TOL, host_class, problem, steps, tensorflow_addons, worst
+
+CASES = {
+    "adamw": ("AdamW", dict(weight_decay=0.05, learning_rate=0.01)),
+    "adamw-amsgrad": ("AdamW", dict(weight_decay=0.05, learning_rate=0.01, amsgrad=True, epsilon=1e-6)),
+    "sgdw-momentum": ("SGDW", dict(weight_decay=0.02, learning_rate=0.05, momentum=0.9, nesterov=True)),
+}
+
+
+def tfa_of(host):
+    return optcompat.tfa.for_family(host.family)
+
+
+def run(host, opt, grads=None):
+    x0, g = problem()
+    return steps(host, opt, x0, grads or g)[0]
+
+
+def test_tfa_signatures_and_defaults(host):
+    """TFA's argument order and defaults (weight_decay first, learning_rate 0.001, epsilon 1e-7,
+    momentum 0), convention="tfa"."""
+    t = tfa_of(host)
+    adamw = inspect.signature(t.AdamW.__init__).parameters
+    assert list(adamw)[1:8] == ["weight_decay", "learning_rate", "beta_1", "beta_2", "epsilon", "amsgrad", "name"]
+    assert [adamw[k].default for k in ("learning_rate", "beta_1", "beta_2", "epsilon", "amsgrad", "name")] == \
+        [0.001, 0.9, 0.999, 1e-07, False, "AdamW"]
+    sgdw = inspect.signature(t.SGDW.__init__).parameters
+    assert list(sgdw)[1:6] == ["weight_decay", "learning_rate", "momentum", "nesterov", "name"]
+    assert [sgdw[k].default for k in ("learning_rate", "momentum", "nesterov", "name")] == [0.001, 0.0, False, "SGDW"]
+    opt = t.AdamW(1e-4)  # positional, as TFA's users write it
+    assert (opt.convention, float(opt.get_config()["weight_decay"])) == ("tfa", 1e-4)
+    assert isinstance(opt, t.DecoupledWeightDecayExtension) and isinstance(opt, host.module.AdamW)
+    assert isinstance(opt, optcompat.tfa.DecoupledWeightDecayExtension)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_equal_to_optcompat_with_the_tfa_convention(host, case):
+    name, kw = CASES[case]
+    t = tfa_of(host)
+    mine = run(host, getattr(t, name)(**kw))
+    core_kw = dict(kw, convention="tfa")
+    if name == "AdamW":
+        core_kw.setdefault("epsilon", 1e-7)
+    theirs = run(host, host.make(name, **core_kw))
+    assert worst(mine, theirs) == 0.0
+    plain = run(host, host.make(name, **dict(core_kw, weight_decay=0.0)))
+    assert worst(mine, plain) > 100 * ORACLE_TOL  # the decay is there
+
+
+@pytest.mark.families("legacy")
+@pytest.mark.installed("tensorflow_addons")
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_equal_to_tensorflow_addons(host, case):
+    """The same arguments given to TFA's own class (its release in this env) and to optcompat.tfa's."""
+    name, kw = CASES[case]
+    tfa = tensorflow_addons(host)
+    theirs = run(host, getattr(tfa.optimizers, name)(**kw))
+    mine = run(host, getattr(tfa_of(host), name)(**kw))
+    assert worst(mine, theirs) <= ORACLE_TOL, worst(mine, theirs)
+
+
+def _decay_var_list_run(host, opt, listed):
+    x0, grads = problem()
+    variables = [host.variable(x, name="w%d" % i) for i, x in enumerate(x0)]
+    out = []
+    for g in grads:
+        opt.apply_gradients([(host.tensor(gi), v) for gi, v in zip(g, variables)],
+                            decay_var_list=[variables[i] for i in listed] if listed is not None else None)
+        out.append([host.value(v) for v in variables])
+    return out
+
+
+@pytest.mark.parametrize("cls", ["AdamW", "SGDW", "extended"])
+def test_decay_var_list_takes_priority_over_exclusion(host, cls):
+    """``decay_var_list=[w1]`` with ``exclude_from_weight_decay=["w1"]``: w1 decays (the list wins,
+    as in TFA), w0 does not; equal to optcompat's class excluding w0.  Without a list, the
+    exclusion holds again (the list is per call)."""
+    t = tfa_of(host)
+    kw = dict(weight_decay=0.05, learning_rate=0.01)
+    if cls == "extended":
+        make = lambda **k: t.extend_with_decoupled_weight_decay(host_class(host, "Adam"))(**k)  # noqa: E731
+        core = lambda **k: optcompat.decoupled(host_class(host, "Adam"))(convention="tfa", **k)  # noqa: E731
+    else:
+        make = getattr(t, cls)
+        core = lambda **k: host.make(cls, convention="tfa", **dict(k, epsilon=1e-7) if cls == "AdamW" else k)  # noqa
+    mine = _decay_var_list_run(host, make(exclude_from_weight_decay=["w1"], **kw), [1])
+    theirs = run(host, core(exclude_from_weight_decay=["w0"], **kw))
+    assert worst(mine, theirs) <= ORACLE_TOL, worst(mine, theirs)
+    excluded = _decay_var_list_run(host, make(exclude_from_weight_decay=["w1"], **kw), None)
+    assert worst(excluded, run(host, core(exclude_from_weight_decay=["w1"], **kw))) <= ORACLE_TOL
+
+
+@pytest.mark.families("legacy")
+@pytest.mark.installed("tensorflow_addons")
+def test_decay_var_list_equal_to_tensorflow_addons(host):
+    """The list decays exactly its variables, over an exclusion (TFA 0.16+ has one)."""
+    tfa = tensorflow_addons(host)
+    kw = dict(weight_decay=0.05, learning_rate=0.01, exclude_from_weight_decay=["w1"])
+    theirs_kw = kw if host.facts.at(tensorflow_addons=">=0.16") else dict(kw, exclude_from_weight_decay=None)
+    theirs = _decay_var_list_run(host, tfa.optimizers.AdamW(**{k: v for k, v in theirs_kw.items() if v}), [1])
+    mine = _decay_var_list_run(host, tfa_of(host).AdamW(**kw), [1])
+    assert worst(mine, theirs) <= ORACLE_TOL, worst(mine, theirs)
+
+
+def test_the_mixin_as_tfas_docs_write_it(host):
+    """``class MyAdamW(DecoupledWeightDecayExtension, Adam)`` with TFA's ``__init__`` pattern:
+    the decoupled decay of the base's family, equal to extend_with_decoupled_weight_decay(Adam)."""
+    adam = host_class(host, "Adam")
+
+    class MyAdamW(optcompat.tfa.DecoupledWeightDecayExtension, adam):
+        def __init__(self, weight_decay, *args, **kwargs):
+            super(MyAdamW, self).__init__(weight_decay, *args, **kwargs)
+
+    mine = run(host, MyAdamW(weight_decay=0.05, learning_rate=0.01))
+    extended = optcompat.tfa.extend_with_decoupled_weight_decay(adam)
+    assert extended.__name__ == "OptimizerWithDecoupledWeightDecay"  # TFA's name
+    theirs = run(host, extended(weight_decay=0.05, learning_rate=0.01))
+    assert worst(mine, theirs) == 0.0
+    assert worst(mine, run(host, adam(learning_rate=0.01))) > 100 * ORACLE_TOL
+    assert issubclass(MyAdamW, optcompat.tfa.DecoupledWeightDecayExtension)
+
+
+def test_fit_config_save_and_load(host, tmp_path):
+    """compile + fit with optcompat.tfa.AdamW (a scheduled weight_decay, as TFA's tests), the
+    config round trip, and the model file: the class, the decay and the step count come back."""
+    t = tfa_of(host)
+    wd = host.keras.optimizers.schedules.ExponentialDecay(0.01, decay_steps=10, decay_rate=0.9)
+    opt = t.AdamW(weight_decay=wd, learning_rate=1e-3, exclude_from_weight_decay=["bias"])
+    again = type(opt).from_config(opt.get_config())
+    assert again.get_config() == opt.get_config()
+    model = host.dense_model()
+    model.compile(optimizer=opt, loss="mean_squared_error")
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
+    model.fit(x, x[:, :1], batch_size=16, epochs=2, verbose=0)
+    formats = [f for f in ("keras", "h5") if f in host.formats]
+    resuming = [f for f in formats if match(("save", f), host.family, host.versions) is None]
+    if not formats:
+        pytest.skip("%s has no model file format here" % host.family)
+    loaded = host.load_model(host.save(model, (resuming or formats)[0], str(tmp_path / "m")))
+    assert type(loaded.optimizer) is type(opt)
+    assert loaded.optimizer.get_config() == opt.get_config()
+    if resuming:
+        assert host.iterations(loaded.optimizer) == 4
+
+
+LOAD_WITHOUT_TFA = textwrap.dedent('''
+    import importlib.abc, sys
+
+    class NoTFA(importlib.abc.MetaPathFinder):  # TensorFlow Addons is not installed, as far as this process sees
+        def find_spec(self, name, path=None, target=None):
+            if name == "tensorflow_addons" or name.startswith("tensorflow_addons."):
+                raise ModuleNotFoundError("No module named %r" % name)
+            return None
+
+    sys.meta_path.insert(0, NoTFA())
+    import numpy as np, tensorflow as tf
+    import optcompat.tfa
+    assert optcompat.tfa.AdamW  # registered as Addons>AdamW
+    model = tf.keras.models.load_model(sys.argv[1])
+    x = np.load(sys.argv[2])
+    model.train_on_batch(x, x[:, :1])  # one step more: a SavedModel's slots are restored as they are made
+    opt = model.optimizer
+    print(type(opt).__module__, type(opt).__name__, int(opt.iterations.numpy()))
+    np.save(sys.argv[3], np.concatenate([np.ravel(w) for w in model.get_weights()]))
+''')
+
+
+@pytest.mark.families("legacy")
+@pytest.mark.installed("tensorflow_addons")
+@pytest.mark.parametrize("fmt", ["h5", "savedmodel"])
+def test_a_model_saved_with_tfa_loads_without_tfa(host, fmt, tmp_path):
+    """A model compiled with TFA's own AdamW, fitted and saved (.h5; a SavedModel), loads in a
+    process where TensorFlow Addons cannot be imported, with optcompat.tfa imported: the class is
+    optcompat.tfa.AdamW, and its next step equals TFA's next step (the step count and the
+    moments came back); from a format that keeps no optimizer state here (the deviations table:
+    TFA's own class loads fresh from it too), equal to TFA's class loaded from the same file."""
+    if fmt not in host.formats:
+        pytest.skip("no %s format in this family" % fmt)
+    tfa = tensorflow_addons(host)
+    model = host.dense_model()
+    model.compile(optimizer=tfa.optimizers.AdamW(weight_decay=1e-3, learning_rate=1e-2), loss="mean_squared_error")
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
+    model.fit(x, x[:, :1], batch_size=16, epochs=2, verbose=0)
+    path = host.save(model, fmt, str(tmp_path / "m"))
+    np.save(str(tmp_path / "x.npy"), x[:16])
+    resumes = match(("save", fmt), host.family, host.versions) is None
+    if not resumes:  # the format keeps no optimizer state (deviations): TFA's own class loaded from it
+        model = host.load_model(path)
+        assert type(model.optimizer) is tfa.optimizers.AdamW
+    model.train_on_batch(x[:16], x[:16, :1])  # TFA's next step, for the loaded model's to equal
+    script = tmp_path / "load.py"
+    script.write_text(LOAD_WITHOUT_TFA)
+    proc = subprocess.run([sys.executable, str(script), path, str(tmp_path / "x.npy"), str(tmp_path / "w.npy")],
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    assert proc.stdout.split()[-3:] == ["optcompat.tfa", "AdamW", "5" if resumes else "1"], proc.stdout
+    theirs = np.concatenate([np.ravel(w) for w in model.get_weights()])
+    mine = np.load(str(tmp_path / "w.npy"))
+    # equal after a step only if the step count and both moments came back (a fresh Adam's
+    # first step moves every weight by about the learning rate, 1e-2)
+    assert mine.shape == theirs.shape and np.max(np.abs(mine - theirs)) <= ORACLE_TOL, np.max(np.abs(mine - theirs))
+
+BAD = [
+    (dict(weight_decay=-0.1), ValueError, "weight_decay"),
+    (dict(weight_decay="x"), TypeError, "weight_decay"),
+    (dict(weight_decay=0.1, learning_rate=-1.0), ValueError, "learning_rate"),
+    (dict(weight_decay=0.1, convention="pytorch"), ValueError, "convention"),
+]
+
+
+@pytest.mark.parametrize("kwargs,error,argument", BAD, ids=[b[2] + "-" + b[1].__name__ for b in BAD])
+def test_bad_arguments_are_refused(host, kwargs, error, argument):
+    with pytest.raises(error, match=argument):
+        tfa_of(host).AdamW(**kwargs)
+
+
+def test_extend_refuses_what_is_not_an_optimizer_class(host):
+    with pytest.raises(TypeError, match="optimizer class"):
+        optcompat.tfa.extend_with_decoupled_weight_decay(dict)
+
