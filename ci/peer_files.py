@@ -26,6 +26,8 @@ TFA_TAGS = ("v0.10.0", "v0.11.2", "v0.12.1", "v0.13.0", "v0.14.0", "v0.15.0", "v
             "v0.18.0", "v0.19.0", "v0.20.0", "v0.21.0", "v0.22.0", "v0.23.0")
 FILES = {
     "tensorflow/addons": (TFA_TAGS, ("tensorflow_addons/optimizers/tests/weight_decay_optimizers_test.py",)),
+    "OverLordGoldDragon/keras-adamw": (("v1.38",), ("tests/test_optimizers.py", "tests/backend.py",
+                                                    "tests/__init__.py", "example.py")),
 }
 
 

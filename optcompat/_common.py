@@ -316,21 +316,39 @@ class Decoupled(object):
         is a concrete 0), and ``weight_decay``, the ``lambda`` it came from (at ``iterations``);
         ``variable``'s own (:meth:`_own_rates_of`; ``l1``: ``d1_t``) where given."""
         own = None if variable is None else self._own_rates_of(variable)
-        return self._variable_rates(dtype, self.xp.cast(learning_rate, dtype), iterations, *(own or (1.0, None)))
+        lr = self.xp.cast(learning_rate, dtype)
+        eta = self._schedule_multiplier(dtype)
+        if eta is not None:
+            lr = lr * eta
+        return self._variable_rates(dtype, lr, iterations, *(own or (1.0, None)), eta=eta)
 
-    def _variable_rates(self, dtype, lr, iterations, factor, decays):
+    def _schedule_multiplier(self, dtype):
+        """``eta_t`` where the optimizer holds the schedule multiplier itself (keras-adamw's
+        ``eta_t`` variable, :mod:`optcompat.keras_adamw`): the step's rate is then ``eta_t``
+        times the host's, and ``eta_t`` scales the decay where the convention says so.  None
+        (the default): the host's rate as it is, ``eta_t = lr_t / lr_0``."""
+        return None
+
+    def _after_step(self):
+        """What the optimizer advances itself once per step, after every variable's update
+        (keras-adamw's ``t_cur`` and ``eta_t``); each adapter calls it where its host's step
+        ends.  Returns the ops (graph mode), or None: nothing (the default)."""
+        return None
+
+    def _variable_rates(self, dtype, lr, iterations, factor, decays, eta=None):
         """``lr_t * factor``, and ``d_t`` (``d1_t``) from a variable's own decays or, for None,
         ``weight_decay``: where ``d_t`` follows ``lr_t`` (keras, torch) the factor's rate, else
-        the schedule multiplier ``lr_t / lr_0`` of the optimizer's rate (factor 1, decays None:
-        the step's shared coefficients)."""
+        the schedule multiplier (``eta``, or ``lr_t / lr_0`` of the optimizer's rate) (factor 1,
+        decays None: the step's shared coefficients)."""
         own_lr = lr if factor == 1.0 else lr * factor
         follows = own_lr if _rule.CONVENTIONS[self.convention].decay == "lr" else lr
         l1, weight_decay = (0.0, self._weight_decay_rate(dtype, iterations)) if decays is None else decays
         c = {"lr": own_lr, "decay": 0.0, "weight_decay": weight_decay}
+        lr0 = None if eta is not None else self._lr0_value(dtype)
         if not (isinstance(weight_decay, float) and weight_decay == 0.0):
-            c["decay"] = _rule.decay_coefficient(self.convention, weight_decay, follows, self._lr0_value(dtype))
+            c["decay"] = _rule.decay_coefficient(self.convention, weight_decay, follows, lr0, eta)
         if l1:
-            c["l1"] = _rule.decay_coefficient(self.convention, l1, follows, self._lr0_value(dtype))
+            c["l1"] = _rule.decay_coefficient(self.convention, l1, follows, lr0, eta)
         return c
 
     def _value_of(self, variable):

@@ -142,6 +142,12 @@ def host(family):
     return load(path.split(".optimizers.")[0]), load(path)
 
 
+def host_class(family, name):
+    """The host's own optimizer class ``name`` (``"Nadam"``) of ``family``, beside its base class
+    (``tf.keras.optimizers.legacy.Nadam``, ``keras.optimizers.Nadam``, ...)."""
+    return load(require(family).rsplit(".", 1)[0] + "." + name)
+
+
 def has_keras_format(family):
     """Whether the family's Keras saves the ``.keras`` format (Keras 3, tf.keras >= 2.12,
     tf_keras); older releases save ``.h5``."""

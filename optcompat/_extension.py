@@ -101,6 +101,37 @@ class Extension(object):
             return
         _validate.current_rate("weight_decay", value, step)
 
+    # -- what optcompat.keras_adamw's NadamW sets (keras-adamw's eta_t and lr_multipliers) -------
+    # Whether the family's step can take a rate per variable (Keras 3 on torch steps every
+    # variable at once: one rate).
+    _PER_VARIABLE_RATES = True
+
+    def _rate_scale(self):
+        """A factor on the base's learning rate for the whole step (keras-adamw's ``eta_t``), or
+        None: the base's own rate."""
+        return None
+
+    def _rate_factor(self, variable):
+        """A factor on the base's learning rate for ``variable``'s step (an lr multiplier): 1.0."""
+        return 1.0
+
+    def _step_scale(self, variable):
+        """``_rate_scale() * _rate_factor(variable)``, or None where both are the default."""
+        scale, factor = self._rate_scale(), self._rate_factor(variable)
+        if scale is None:
+            return None if factor == 1.0 else factor
+        return scale if factor == 1.0 else scale * factor
+
+    def _after_step(self):
+        """What the optimizer advances itself once per step (as :meth:`._common.Decoupled._after_step`)."""
+        return None
+
+    def _hold(self, name, variable):
+        setattr(self, name, variable)
+
+    def _value_of(self, variable):
+        return variable
+
     def _decayed_value(self, xp, variable, lr, weight_decay):
         """``x - d_t x`` for ``variable`` (the rule's decay, :mod:`._rule`)."""
         dtype = variable.dtype

@@ -30,13 +30,18 @@ REFERENCES = """References:
 """
 
 
-def decay_coefficient(convention, weight_decay, lr, lr0):
+def decay_coefficient(convention, weight_decay, lr, lr0, eta=None):
     r""":math:`d_t`, the fraction of the pre-step weight removed by decoupled decay; ``lr0``
     is the schedule's rate at step 0, or None where the rate is no schedule (a float or a
-    callable: :math:`\eta_t = 1`, whatever the rate is -- zero included)."""
+    callable: :math:`\eta_t = 1`, whatever the rate is -- zero included).  ``eta``: the
+    schedule multiplier :math:`\eta_t` itself, where the optimizer holds it (keras-adamw's
+    ``eta_t`` variable, ``optcompat.keras_adamw``; ``lr`` is then ``eta_t`` times the rate), in
+    place of ``lr / lr0``."""
     scale = CONVENTIONS[convention].decay
     if scale == "lr":
         return lr * weight_decay
+    if eta is not None and scale != "one":
+        return eta * weight_decay
     if scale == "one" or lr0 is None:
         return weight_decay
     return (lr / lr0) * weight_decay

@@ -110,8 +110,28 @@ def cosine_annealing(xp, step, learning_rate, total_iterations, eta_min, eta_max
         c = c - total_iterations * xp.floor(c / total_iterations)
         c = xp.where(c < 0.0, c + total_iterations, c)  # float32 rounding of the quotient
         c = xp.where(c >= total_iterations, c - total_iterations, c)
-    eta = eta_min + 0.5 * (eta_max - eta_min) * (1.0 + xp.cos(_PI * (c / (total_iterations - 1.0))))
+    eta = annealing_multiplier(xp, c, total_iterations, eta_min, eta_max)
     return learning_rate * xp.where(step < 0.5, eta_t + 0.0 * eta, eta)
+
+
+def annealing_multiplier(xp, t_cur, total_iterations, eta_min, eta_max):
+    r"""keras-adamw's multiplier at its counter ``t_cur`` (``T = total_iterations``):
+
+        eta = eta_min + (eta_max - eta_min) (1 + cos(pi t_cur / (T - 1))) / 2
+    """
+    return eta_min + 0.5 * (eta_max - eta_min) * (1.0 + xp.cos(_PI * (t_cur / (total_iterations - 1.0))))
+
+
+def annealing_counter(xp, t_cur, total_iterations, autorestart):
+    r"""keras-adamw's ``t_cur`` after a step: ``t_cur + 1``, or with ``autorestart`` 0 where
+    ``t_cur = T - 1`` (its test is equality: a counter set past ``T - 1`` keeps counting).
+    ``t_cur`` is a float tensor holding an integer (compared by halves, so the test needs no
+    tensor equality)."""
+    t_next = t_cur + 1.0
+    if not autorestart:
+        return t_next
+    last = (t_cur > total_iterations - 1.5) & (t_cur < total_iterations - 0.5)
+    return xp.where(last, 0.0 * t_cur, t_next)
 
 
 # -- declarations ------------------------------------------------------------------------------

@@ -100,7 +100,7 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
         return self._slots_at(self._index_dict[self._var_key(variable)])
 
     def _assign(self, variable, value):
-        variable.assign(value)
+        return variable.assign(value)
 
     def update_step(self, gradient, variable):
         return self._apply_one(gradient, variable, lambda: self.learning_rate, self.iterations)
@@ -111,7 +111,9 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
         self._check_learning_rate(self._learning_rate, self.iterations)
         self._check_weight_decay(self.iterations)
         with _tf_fast.step_scope(self):
-            return super().apply_gradients(grads_and_vars, *args, **kwargs)
+            result = super().apply_gradients(grads_and_vars, *args, **kwargs)
+        self._after_step()  # (ordered after the step: TensorFlow orders a function's stateful ops)
+        return result
 
     def get_config(self):
         config = super().get_config()
@@ -162,16 +164,39 @@ class _Extension(_extension.Extension):
     def _apply_weight_decay(self, variables):
         return None  # TF 2.11+'s own decay: update_step applies the convention's
 
+    xp = _tf.xp
+    _scalar_variable = _Keras2._scalar_variable
+    _assign = _Keras2._assign
+    _concrete = _Keras2._concrete
+
+    @property
+    def learning_rate(self):
+        # the base's update_step reads its rate here: scaled for the variable being stepped
+        # (_step_scale, set by update_step while the base's step is traced or run)
+        rate = _Optimizer.learning_rate.fget(self)
+        scale = self.__dict__.get("_optcompat_step_scale")
+        return rate if scale is None else rate * tf.cast(scale, rate.dtype)
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        _Optimizer.learning_rate.fset(self, value)
+
     def update_step(self, gradient, variable):
         if not self._decay_off() and self._decays(variable):
             variable.assign(self._decayed_value(_tf.xp, variable, self.learning_rate,
                                                 self._weight_decay_at(self.iterations)))
-        return super().update_step(gradient, variable)
+        self.__dict__["_optcompat_step_scale"] = self._step_scale(variable)
+        try:
+            return super().update_step(gradient, variable)
+        finally:
+            self.__dict__["_optcompat_step_scale"] = None
 
     def apply_gradients(self, grads_and_vars, *args, **kwargs):
         if tf.executing_eagerly():
             self._check_weight_decay_at(self.iterations.numpy())
-        return super().apply_gradients(grads_and_vars, *args, **kwargs)
+        result = super().apply_gradients(grads_and_vars, *args, **kwargs)
+        self._after_step()
+        return result
 
     def get_config(self):
         return self._extension_config(super().get_config())

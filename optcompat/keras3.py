@@ -38,6 +38,8 @@ class _Backend(object):
     _TRACKS_WEIGHT_DECAY = True
 
     def _hold(self, name, variable):
+        if variable is not None:  # optcompat's own: out of the host's layout (_host_variables)
+            self.__dict__.setdefault("_optcompat_held", []).append(variable)
         if self._TRACKS_WEIGHT_DECAY or variable is None:
             setattr(self, name, variable)  # Keras's tracker adds it to `variables`
         else:
@@ -178,9 +180,11 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
 
     # -- files list optimizer variables by position: the host's own list ------------------
     def _host_variables(self):
-        """``variables`` as the host's own AdamW / SGD lists them: without optcompat's
-        ``weight_decay`` variable (there on JAX only, see _TRACKS_WEIGHT_DECAY)."""
-        return [v for v in self.variables if v is not self._weight_decay_variable]
+        """``variables`` as the host's own AdamW / SGD lists them: without optcompat's own
+        (``weight_decay``'s; keras_adamw's ``t_cur``, ``eta_t``: there on JAX only, see
+        _TRACKS_WEIGHT_DECAY; their values are in ``get_config``)."""
+        held = self.__dict__.get("_optcompat_held", ())
+        return [v for v in self.variables if not any(v is h for h in held)]
 
     def save_own_variables(self, store):
         """Write the host's layout, so that the host's own optimizer reads the file."""
@@ -254,7 +258,9 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
             else:
                 self._check_learning_rate(self._learning_rate, step)
                 self._check_weight_decay(step)
-        return super().apply(grads, trainable_variables)
+        result = super().apply(grads, trainable_variables)
+        self._after_step()  # (inside a stateless JAX step too: what it assigns is returned)
+        return result
 
     def get_config(self):
         config = super().get_config()
@@ -318,6 +324,29 @@ class _Extension(_extension.Extension):
             if self._decays(variable):
                 variable.assign(self._decayed_value(ops, variable, lr, weight_decay))
 
+    xp = ops
+    _TRACKS_WEIGHT_DECAY = _Keras3._TRACKS_WEIGHT_DECAY
+    _PER_VARIABLE_RATES = keras.backend.backend() != "torch"  # torch: Keras steps all variables at once
+    _scalar_variable = _Keras3._scalar_variable
+    _hold = _Keras3._hold
+    _concrete = _Keras3._concrete
+    _value_of = _Keras3._value_of
+
+    def _assign(self, variable, value):
+        self.assign(variable, value)
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        scale = self._rate_scale()  # the step's (keras_adamw's eta_t): every variable's rate
+        if scale is not None:
+            learning_rate = learning_rate * ops.cast(scale, learning_rate.dtype)
+        return super()._backend_update_step(grads, trainable_variables, learning_rate)
+
+    def update_step(self, gradient, variable, learning_rate):
+        factor = self._rate_factor(variable)  # a variable's own (an lr multiplier)
+        if factor != 1.0:
+            learning_rate = learning_rate * factor
+        return super().update_step(gradient, variable, learning_rate)
+
     def apply(self, grads, trainable_variables=None):
         if callable(self.weight_decay) and not _detect.torch_compiling():
             try:  # the step counter where it is concrete (not a jax tracer)
@@ -326,7 +355,9 @@ class _Extension(_extension.Extension):
                 step = None
             if step is not None:
                 self._check_weight_decay_at(step)
-        return super().apply(grads, trainable_variables)
+        result = super().apply(grads, trainable_variables)
+        self._after_step()
+        return result
 
     def get_config(self):
         return self._extension_config(super().get_config())

@@ -55,7 +55,20 @@ def _plain(value):
     return value
 
 
-class _Legacy(_tf.FusedKernels, Decoupled, _Optimizer):
+class _AfterStep(object):
+    """The host's step (every variable, then ``iterations``), then what the optimizer advances
+    itself (``_after_step``: optcompat.keras_adamw's ``t_cur``, ``eta_t``), after it in graph
+    mode too; for optcompat's classes and ``decoupled()``'s."""
+
+    def _distributed_apply(self, distribution, grads_and_vars, *args, **kwargs):
+        # (name, apply_state) in TF 2.2-2.10, (apply_state, name) later: passed on as given
+        op = super(_AfterStep, self)._distributed_apply(distribution, grads_and_vars, *args, **kwargs)
+        with tf.control_dependencies([op]):
+            after = self._after_step()
+        return op if not after else tf.group(op, *after)
+
+
+class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
     """The OptimizerV2 hooks of :class:`._common.Decoupled`."""
 
     _FAMILY = "legacy"
@@ -202,6 +215,24 @@ class _Legacy(_tf.FusedKernels, Decoupled, _Optimizer):
             self._check_weight_decay(self.iterations)
         return super().apply_gradients(grads_and_vars, name=name, **kwargs)
 
+    def _scalar_variable(self, name, value):
+        # a Keras backend variable (initialized by Keras's session in TF1 graph mode), tracked by
+        # attribute (checkpoints), not in `weights` (the file layout stays the host's)
+        with tf.init_scope():
+            return keras.backend.variable(value, dtype="float32", name=name)
+
+    def _assign(self, variable, value):
+        return variable.assign(value, use_locking=self._use_locking, read_value=False)
+
+    @staticmethod
+    def _concrete(variable):
+        """``variable``'s value as a float (TF1 graph mode: through Keras's session); None
+        inside a tf.function."""
+        try:
+            return float(keras.backend.get_value(variable))
+        except Exception:  # symbolic
+            return None
+
     # -- slots and the step ------------------------------------------------------------
     def _create_slots(self, var_list):
         # One loop per slot, as the host's Adam (the order checkpoints list them in).
@@ -268,7 +299,7 @@ AdamW, SGDW = (_optimizers.make(spec, _Legacy, "OptimizerV2 (TF 2.2-2.15, tf_ker
 
 
 # -- optcompat.decoupled(OptimizerClass) ---------------------------------------------------
-class _Extension(_extension.Extension):
+class _Extension(_AfterStep, _extension.Extension):
     """OptimizerV2's hooks of :class:`._extension.Extension` (as TensorFlow Addons' extension):
     ``weight_decay`` a hyperparameter, the decay before the base's ``_resource_apply_*``.  A
     sparse gradient's variable decays whole, as with optcompat's AdamW (every weight, every step)."""
@@ -306,6 +337,11 @@ class _Extension(_extension.Extension):
             return lr.base_rate(lambda s: _Legacy._initial_rate(self, s))
         return _Legacy._initial_rate(self, lr)
 
+    xp = _tf.xp
+    _scalar_variable = _Legacy._scalar_variable
+    _assign = _Legacy._assign
+    _concrete = staticmethod(_Legacy._concrete)
+
     def _decay_then(self, var, apply):
         if not self._decays(var):
             return apply()
@@ -315,13 +351,30 @@ class _Extension(_extension.Extension):
         with tf.control_dependencies([var.assign(new, use_locking=self._use_locking, read_value=False)]):
             return apply()
 
+    # the learning-rate coefficients OptimizerV2's optimizers keep per step (SGD, Nadam: lr_t,
+    # neg_lr_t; Adam: lr): scaled together where a step's rate is scaled (_step_scale)
+    _RATE_KEYS = ("lr_t", "neg_lr_t", "lr")
+
+    def _scaled(self, var, apply_state):
+        scale = self._step_scale(var)
+        key = (var.device, var.dtype.base_dtype)
+        if scale is None or not apply_state or key not in apply_state:
+            return apply_state
+        coefficients = dict(apply_state[key])
+        for name in self._RATE_KEYS:
+            if name in coefficients:
+                coefficients[name] = coefficients[name] * tf.cast(scale, coefficients[name].dtype)
+        scaled = dict(apply_state)
+        scaled[key] = coefficients
+        return scaled
+
     def _resource_apply_dense(self, grad, var, apply_state=None):
         return self._decay_then(var, lambda: super(_Extension, self)._resource_apply_dense(
-            grad, var, apply_state=apply_state))
+            grad, var, apply_state=self._scaled(var, apply_state)))
 
     def _resource_apply_sparse(self, grad, var, indices, apply_state=None):
         return self._decay_then(var, lambda: super(_Extension, self)._resource_apply_sparse(
-            grad, var, indices, apply_state=apply_state))
+            grad, var, indices, apply_state=self._scaled(var, apply_state)))
 
     def get_config(self):
         config = self._extension_config(super().get_config())

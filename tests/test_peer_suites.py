@@ -132,3 +132,67 @@ def test_tfa_own_weight_decay_tests_pass_against_optcompat_tfa(host, tmp_path):
     print("TFA %s %s: %d of %d tests pass with TFA, the same %d with optcompat.tfa%s" % (
         tag, name, len(passing), len(theirs), len(passing),
         "; %d more pass with optcompat.tfa only: %s" % (len(extra), extra) if extra else ""))
+
+
+KERAS_ADAMW = ("OverLordGoldDragon+keras-adamw", "v1.38")
+KERAS_ADAMW_FILES = ("tests/test_optimizers.py", "tests/backend.py", "tests/__init__.py")
+KERAS_ADAMW_IMPORT = ("from keras_adamw import", "from optcompat.keras_adamw import")
+# TF 2.11+: tf.keras.optimizers are Keras 2's new optimizers, which take no `decay` (the test's
+# control optimizers pass it); keras-adamw's TF_KERAS=1 classes were OptimizerV2, now .legacy
+KERAS_ADAMW_CONTROLS = ("from tensorflow.keras.optimizers import Adam, Nadam, SGD",
+                        "from tensorflow.keras.optimizers.legacy import Adam, Nadam, SGD")
+
+
+def run_keras_adamw_suite(tmp_path, ours, eager, controls_legacy):
+    """keras-adamw's tests/ (its import made optcompat.keras_adamw's where ``ours``) run by pytest
+    in a fresh process, as its CI ran it (TF_KERAS=1, TF_EAGER): (rc, {test: outcome}, output)."""
+    folder = tmp_path / ("optcompat" if ours else "peer") / "tests"
+    folder.mkdir(parents=True)
+    for path in KERAS_ADAMW_FILES:
+        source = open(os.path.join(PEER_CACHE, KERAS_ADAMW[0], KERAS_ADAMW[1], path)).read()
+        if ours and path != "tests/__init__.py":
+            assert KERAS_ADAMW_IMPORT[0] in source, "%s no longer imports keras_adamw" % path
+            source = source.replace(KERAS_ADAMW_IMPORT[0], KERAS_ADAMW_IMPORT[1])
+        if controls_legacy and path == "tests/backend.py":
+            assert source.count(KERAS_ADAMW_CONTROLS[0]) == 1
+            source = source.replace(*KERAS_ADAMW_CONTROLS)
+        (folder / os.path.basename(path)).write_text(source)
+    report = folder / "junit.xml"
+    env = dict(os.environ, TF_KERAS="1", TF_EAGER="1" if eager else "0", USE_GPU="0")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(folder),
+                           "--junitxml", str(report), str(folder / "test_optimizers.py")],
+                          cwd=str(folder), capture_output=True, text=True, timeout=900, env=env)
+    outcomes = {}
+    for case in ElementTree.parse(str(report)).iter("testcase"):
+        kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
+        outcomes[case.get("name")] = kinds[0] if kinds else "passed"
+    return proc.returncode, outcomes, proc.stdout[-6000:] + proc.stderr[-3000:]
+
+
+@pytest.mark.families("legacy")
+@pytest.mark.applies(lambda facts, params: facts.at(tensorflow="<2.4")
+                     or (facts.at(tensorflow=">=2.15,<2.16") and params["mode"] == "eager"))
+@pytest.mark.parametrize("mode", ["graph", "eager"])
+def test_keras_adamw_own_tests_pass_against_optcompat_keras_adamw(host, mode, tmp_path):
+    """keras-adamw 1.38's tests/test_optimizers.py (save/load, warm restarts with annealing,
+    lr_multipliers, decays from the model, controls against Adam / Nadam / SGD, updates at
+    eta_t = 0), with ``from keras_adamw import`` made optcompat.keras_adamw's: on TF 2.2-2.3 in
+    graph and eager mode (keras-adamw's CI: TF_KERAS=1, TF_EAGER=0 and 1), every test that passes
+    with keras-adamw itself passes; on TF 2.15 (eager) all of them, the controls being
+    tf.keras.optimizers.legacy's (the new optimizers take no ``decay``)."""
+    if not os.path.exists(os.path.join(PEER_CACHE, KERAS_ADAMW[0], KERAS_ADAMW[1], KERAS_ADAMW_FILES[0])):
+        pytest.skip("keras-adamw's tests at %s are not cached (its sdist ships none): run python3 "
+                    "ci/peer_files.py (it needs the internet, or --mirror)" % KERAS_ADAMW[1])
+    eager, controls_legacy = mode == "eager", host.tf_version >= (2, 11)
+    theirs = None
+    if importlib.util.find_spec("keras_adamw") is not None:
+        rc, theirs, output = run_keras_adamw_suite(tmp_path, False, eager, controls_legacy)
+        assert theirs and set(theirs.values()) == {"passed"}, "keras-adamw fails its own tests: %s\n%s" % (
+            theirs, output)
+    rc, ours, output = run_keras_adamw_suite(tmp_path, True, eager, controls_legacy)
+    failed = sorted(t for t, outcome in ours.items() if outcome != "passed")
+    assert ours and (theirs is None or set(ours) == set(theirs)), output
+    assert rc == 0 and not failed, "against optcompat.keras_adamw, %d of %d fail: %s\n%s" % (
+        len(failed), len(ours), failed, output)
+    print("keras-adamw %s tests/test_optimizers.py (%s): %d of %d pass against optcompat.keras_adamw%s" % (
+        KERAS_ADAMW[1], mode, len(ours), len(ours), "" if theirs is None else ", as with keras-adamw"))

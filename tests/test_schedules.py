@@ -117,7 +117,17 @@ def test_schedule_equals_the_hosts_own(host, case):
     except TypeError as e:  # warmup_target arrived in TF 2.13 / Keras 3
         assert "warmup" in str(e)
         pytest.skip("%r's %s has no warm-up (%s)" % (host, name, e))
-    close(values(host, build(host, name, kwargs)), values(host, theirs), 0.2, tol=1e-6)
+    ours, host_values = values(host, build(host, name, kwargs)), values(host, theirs)
+    definition = np.array([CASES[case][2](k) for k in range(len(ours))])
+    # Keras's own CosineDecayRestarts finds the period from a float32 log, and lands one period
+    # off at some boundaries (measured: Keras 3.15 on torch 2.13, t_mul 1.5, step 10); ours is
+    # corrected against the boundaries (test_restart_boundaries_are_exact).  Where the host is off
+    # its own float64 definition, ours must be on it; elsewhere ours equals the host's.
+    host_off = np.abs(host_values - definition) > 1e-6 * 0.2
+    close(ours[~host_off], host_values[~host_off], 0.2, tol=1e-6)
+    if host_off.any():
+        close(ours[host_off], definition[host_off], 0.2, tol=1e-6)
+    assert host_off.sum() <= 2, "the host's %s is off its definition at %d steps" % (name, host_off.sum())
 
 
 def test_restart_boundaries_are_exact(host):

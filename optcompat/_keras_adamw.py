@@ -1,0 +1,316 @@
+"""keras-adamw's face (:mod:`optcompat.keras_adamw`): its arguments, defaults and attributes
+over optcompat's classes.  Host-free; no math here: the step is the rule with
+``convention="keras-adamw"`` (:mod:`._rule`), its multiplier ``eta_t`` the core's schedule
+multiplier hook, its annealing :func:`._schedules.annealing_multiplier` /
+:func:`._schedules.annealing_counter`, its decays ``weight_decays`` scaled by
+:func:`._rule.normalized_weight_decay`.
+
+keras-adamw keeps two variables of its own, and so do these classes: ``t_cur``, the position
+in the annealing period, and ``eta_t``, the multiplier the next step uses.  Each step uses the
+``eta_t`` it finds, then advances ``t_cur`` (back to 0 after ``total_iterations - 1`` with
+``autorestart``) and, with ``use_cosine_annealing``, sets ``eta_t`` from it -- so
+``K.set_value(opt.t_cur, ...)`` and ``K.set_value(opt.eta_t, ...)`` between steps act as in
+keras-adamw, in compiled steps too.  As keras-adamw does, ``get_config`` gives their values now
+(a model file keeps them there), and the optimizer's weights stay the host's own Adam / SGD's.
+"""
+import importlib
+import warnings
+
+from . import _detect, _rule, _schedules, _validate
+from ._common import Decoupled
+from ._penalties import weight_decays_from
+from ._rule import normalized_weight_decay
+
+_MADE = {}  # family -> {name: class}
+
+# the face's own arguments (keras-adamw's), given back by get_config
+_OWN = ("total_iterations", "total_iterations_wd", "use_cosine_annealing", "autorestart", "eta_min", "eta_max",
+        "init_verbose", "zero_penalties")
+
+
+def _count(name, value, low=0):
+    if isinstance(value, bool) or not isinstance(value, int) and not (isinstance(value, float) and value.is_integer()):
+        raise _validate.ArgumentTypeError("`%s` must be an int >= %d; received %r." % (name, low, value))
+    if value < low:
+        raise ValueError("`%s` must be an int >= %d; received %r." % (name, low, value))
+    return int(value)
+
+
+def _pair(name, value):
+    """keras-adamw's ``(l1, l2)`` (a bare number: ``l2``), each a float >= 0."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise ValueError("`weight_decays[%r]` must be l2 or (l1, l2); received %r." % (name, value))
+        return tuple(_validate.at_least("weight_decays[%r]" % name, v) for v in value)
+    return (0.0, _validate.at_least("weight_decays[%r]" % name, value))
+
+
+def read_weight_decays(model, zero_penalties, call):
+    """keras-adamw 1.38's ``get_weight_decays(model, zero_penalties)``: with ``zero_penalties`` it
+    zeroes each regularizer *before* reading it, so it finds no decay at all.  Kept, so that a
+    changed import keeps keras-adamw's numbers, and said: what the penalties were, and how to
+    have them as decays (:func:`optcompat.weight_decays_from` reads, then zeroes)."""
+    found = weight_decays_from(model, zero_penalties=zero_penalties)
+    if not zero_penalties:
+        return found
+    if found:
+        warnings.warn(
+            "optcompat.keras_adamw: %s zeroes the model's L1/L2 penalties and, as keras-adamw 1.38 does, reads "
+            "them after zeroing: no weight decay at all (keras-adamw's numbers kept). The penalties were %r; "
+            "to decay them, give weight_decays=optcompat.weight_decays_from(model) (it reads, then zeroes) "
+            "before compile." % (call, found), UserWarning, stacklevel=4)
+    return {}
+
+
+class KerasAdamW(object):
+    """The mixin placed first in a class (before optcompat's AdamW / SGDW / decoupled Nadam of a
+    family): ``_keras_adamw(...)`` maps keras-adamw's arguments onto optcompat's, then builds."""
+
+    def _keras_adamw(self, kwargs, learning_rate, model, zero_penalties, total_iterations, total_iterations_wd,
+                     use_cosine_annealing, lr_multipliers, weight_decays, autorestart, init_verbose, eta_min,
+                     eta_max, t_cur):
+        eta_t = _validate.at_least("eta_t", kwargs.pop("eta_t", 1.0))
+        if "lr" in kwargs:  # keras-adamw's alias (its tests and README use it)
+            learning_rate = kwargs.pop("lr")
+        total_iterations = _count("total_iterations", total_iterations)
+        total_iterations_wd = None if total_iterations_wd is None else _count(
+            "total_iterations_wd", total_iterations_wd, 1)
+        use_cosine_annealing = _validate.boolean("use_cosine_annealing", use_cosine_annealing)
+        zero_penalties = _validate.boolean("zero_penalties", zero_penalties)
+        if autorestart is None:
+            autorestart = use_cosine_annealing
+        autorestart = _validate.boolean("autorestart", autorestart)
+        if autorestart and not use_cosine_annealing:
+            raise ValueError("`autorestart` can only be used with `use_cosine_annealing` (keras-adamw's rule); "
+                             "received autorestart=True, use_cosine_annealing=False.")
+        eta_min, eta_max = (_validate.at_least(n, v) for n, v in (("eta_min", eta_min), ("eta_max", eta_max)))
+        t_cur = _count("t_cur", t_cur)
+        if weight_decays is not None and not isinstance(weight_decays, dict):
+            raise _validate.ArgumentTypeError("`weight_decays` must be None or a dict {variable name: l2 or "
+                                              "(l1, l2)}; received %r." % (weight_decays,))
+        raw = {str(k): _pair(k, v) for k, v in (weight_decays or {}).items()}
+        if total_iterations > 1 and model is not None:  # keras-adamw reads (and zeroes) the penalties then
+            if weight_decays is not None:
+                warnings.warn("optcompat.keras_adamw: `weight_decays` is read from `model`'s regularizers when "
+                              "`model` is given; the `weight_decays` given are ignored (as in keras-adamw).",
+                              UserWarning, stacklevel=3)
+            raw = read_weight_decays(model, zero_penalties, "AdamW(model=..., zero_penalties=True)")
+        if (use_cosine_annealing or raw) and total_iterations <= 1:
+            warnings.warn("optcompat.keras_adamw: total_iterations=%d; it must be > 1 for cosine annealing and "
+                          "weight decays: proceeding without either (as keras-adamw does)." % total_iterations,
+                          UserWarning, stacklevel=3)
+            use_cosine_annealing = autorestart = False
+            raw = {}
+        wd_steps = total_iterations_wd or total_iterations
+        # keras-adamw's normalization, lambda = l * sqrt(1 / total_iterations_wd)
+        decays = {k: tuple(normalized_weight_decay(v, wd_steps) for v in pair) for k, pair in raw.items()}
+        kwargs.setdefault("convention", "keras-adamw")
+        kwargs.setdefault("weight_decay", 0.0)  # keras-adamw decays only what weight_decays names
+        if "decay" in kwargs and not self._TAKES_DECAY:  # OptimizerV2's time-inverse decay
+            if kwargs.pop("decay"):
+                raise ValueError("`decay` (the time-inverse learning-rate decay) exists in OptimizerV2 only "
+                                 "(optcompat.keras_adamw.for_family('legacy')); here give learning_rate="
+                                 "keras.optimizers.schedules.InverseTimeDecay(lr, 1, decay).")
+        self._keras_adamw_init(learning_rate, lr_multipliers, decays or None, kwargs)
+        self.__dict__.update(total_iterations=total_iterations, total_iterations_wd=wd_steps,
+                             use_cosine_annealing=use_cosine_annealing, autorestart=autorestart, eta_min=eta_min,
+                             eta_max=eta_max, init_verbose=_validate.boolean("init_verbose", init_verbose),
+                             zero_penalties=zero_penalties, _raw_weight_decays=raw, _init_notified=False)
+        self._hold("t_cur", self._scalar_variable("t_cur", float(t_cur)))
+        self._hold("eta_t", self._scalar_variable("eta_t", eta_t))
+
+    _TAKES_DECAY = False  # OptimizerV2 takes `decay` (its time-inverse learning-rate decay)
+
+    def _keras_adamw_init(self, learning_rate, lr_multipliers, weight_decays, kwargs):
+        if "gradient_accumulation_steps" in kwargs and kwargs["gradient_accumulation_steps"]:
+            raise ValueError("optcompat.keras_adamw takes no `gradient_accumulation_steps`: keras-adamw's t_cur "
+                             "counts steps (use optcompat.AdamW with optcompat.schedules.CosineAnnealing).")
+        super(KerasAdamW, self).__init__(learning_rate=learning_rate, lr_multipliers=lr_multipliers,
+                                         weight_decays=weight_decays, **kwargs)
+
+    @property
+    def lr_multipliers(self):
+        """keras-adamw's ``{pattern: factor}`` (None: none)."""
+        return dict(self._lr_multipliers) or None
+
+    @property
+    def weight_decays(self):
+        """keras-adamw's ``{variable name: (l1, l2)}`` as given or read from ``model`` (the
+        steps use them times ``sqrt(1 / total_iterations_wd)``)."""
+        return dict(self.__dict__.get("_raw_weight_decays", {}))
+
+    @property
+    def lr_t(self):
+        """keras-adamw's ``lr_t`` for plots: the learning rate times ``eta_t`` now (keras-adamw's
+        is the last variable's, after Adam's bias correction and its multiplier)."""
+        rate = self.learning_rate
+        if callable(rate) and not hasattr(rate, "dtype"):  # a schedule: at this step
+            rate = rate(self.iterations)
+        return self.xp.cast(rate, "float32") * self.xp.cast(self._value_of(self.eta_t), "float32")
+
+    # -- the step ------------------------------------------------------------------------------
+    def _schedule_multiplier(self, dtype):
+        return self.xp.cast(self._value_of(self.eta_t), dtype)
+
+    def _after_step(self):
+        """keras-adamw's order: the step used ``eta_t``; then ``t_cur`` advances and, with
+        annealing, ``eta_t`` is set from it (:func:`._schedules.annealing_counter`)."""
+        xp, total = self.xp, float(self.total_iterations)
+        t_next = _schedules.annealing_counter(xp, self.xp.cast(self._value_of(self.t_cur), "float32"), total,
+                                              self.autorestart)
+        done = [self._assign(self.t_cur, t_next)]
+        if self.use_cosine_annealing:
+            done.append(self._assign(self.eta_t, _schedules.annealing_multiplier(
+                xp, t_next, total, self.eta_min, self.eta_max)))
+        return [op for op in done if op is not None]
+
+    def _check_names(self, var_list):
+        super(KerasAdamW, self)._check_names(var_list)
+        if self.init_verbose and not self._init_notified:  # keras-adamw's printout, once
+            self.__dict__["_init_notified"] = True
+            for variable in var_list:
+                own = self._own_rates_of(variable)
+                if own is not None:
+                    factor, decays = own
+                    print("optcompat.keras_adamw: %s: lr multiplier %g, weight decay %s (l1, l2; normalized)"
+                          % (self._display_name(variable), factor, "none" if decays is None else tuple(decays)))
+
+    # -- config --------------------------------------------------------------------------------
+    def get_config(self):
+        """The host's config, keras-adamw's arguments (``weight_decays`` as given, before the
+        normalization), and ``t_cur`` / ``eta_t`` as they are now (as keras-adamw saves them)."""
+        config = super(KerasAdamW, self).get_config()
+        config.update({name: getattr(self, name) for name in _OWN})
+        t_cur, eta_t = (self._concrete(v) for v in (self.t_cur, self.eta_t))
+        config.update(weight_decays={k: list(v) for k, v in self._raw_weight_decays.items()} or None,
+                      lr_multipliers=self.lr_multipliers,
+                      t_cur=None if t_cur is None else int(round(t_cur)), eta_t=eta_t)
+        if config["total_iterations_wd"] == config["total_iterations"]:
+            config["total_iterations_wd"] = None
+        for key in ("t_cur", "eta_t"):
+            if config[key] is None:
+                config.pop(key)
+        return config
+
+
+class _AdamWFace(KerasAdamW):
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=None, decay=0.0, amsgrad=False,
+                 model=None, zero_penalties=True, total_iterations=0, total_iterations_wd=None,
+                 use_cosine_annealing=False, lr_multipliers=None, weight_decays=None, autorestart=None,
+                 init_verbose=True, eta_min=0, eta_max=1, t_cur=0, name="AdamW", **kwargs):
+        kwargs.update(beta_1=beta_1, beta_2=beta_2, epsilon=1e-7 if epsilon is None else epsilon, amsgrad=amsgrad,
+                      decay=decay, name=name)
+        self._keras_adamw(kwargs, learning_rate, model, zero_penalties, total_iterations, total_iterations_wd,
+                          use_cosine_annealing, lr_multipliers, weight_decays, autorestart, init_verbose, eta_min,
+                          eta_max, t_cur)
+
+
+class _SGDWFace(KerasAdamW):
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, model=None, zero_penalties=True,
+                 total_iterations=0, total_iterations_wd=None, use_cosine_annealing=False, lr_multipliers=None,
+                 weight_decays=None, autorestart=None, init_verbose=True, eta_min=0, eta_max=1, t_cur=0,
+                 name="SGDW", **kwargs):
+        kwargs.update(momentum=momentum, nesterov=nesterov, name=name)
+        kwargs.setdefault("decay", 0.0)
+        self._keras_adamw(kwargs, learning_rate, model, zero_penalties, total_iterations, total_iterations_wd,
+                          use_cosine_annealing, lr_multipliers, weight_decays, autorestart, init_verbose, eta_min,
+                          eta_max, t_cur)
+
+
+class _NadamWFace(KerasAdamW):
+    """keras-adamw's NadamW: the host's own Nadam step (:func:`optcompat.decoupled`), its rate
+    times ``eta_t`` and a variable's multiplier, and keras-adamw's decays before it."""
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, model=None,
+                 zero_penalties=True, total_iterations=0, total_iterations_wd=None, use_cosine_annealing=False,
+                 lr_multipliers=None, weight_decays=None, autorestart=None, init_verbose=True, eta_min=0, eta_max=1,
+                 t_cur=0, name="NadamW", **kwargs):
+        kwargs.update(beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, name=name)
+        self._keras_adamw(kwargs, learning_rate, model, zero_penalties, total_iterations, total_iterations_wd,
+                          use_cosine_annealing, lr_multipliers, weight_decays, autorestart, init_verbose, eta_min,
+                          eta_max, t_cur)
+
+    def _keras_adamw_init(self, learning_rate, lr_multipliers, weight_decays, kwargs):
+        multipliers = _validate.lr_multipliers(lr_multipliers)
+        if multipliers and not self._PER_VARIABLE_RATES:
+            raise ValueError("NadamW(lr_multipliers=...) is not available here: Keras 3 on torch steps every "
+                             "variable of a Nadam at once, with one rate (AdamW and SGDW take lr_multipliers).")
+        self.__dict__.update(_lr_multipliers=multipliers, _weight_decays=_validate.weight_decays(weight_decays),
+                             _own_cache={})
+        for key in ("strict_names", "fast_path"):  # (AdamW's arguments, in its config)
+            kwargs.pop(key, None)
+        super(KerasAdamW, self).__init__(learning_rate=learning_rate, **kwargs)
+
+    def _own(self, variable):
+        """``(factor, (l1, l2) or None)``: ``variable``'s multiplier and decays, as AdamW finds them
+        (:meth:`._common.Decoupled._own_rates_of`)."""
+        key = Decoupled._variable_name(variable)
+        if key not in self._own_cache:
+            names = Decoupled._names_of(variable)
+            self._own_cache[key] = (
+                next((f for p, f in self._lr_multipliers.items() if p in key), 1.0),
+                next((d for k, d in self._weight_decays.items() if Decoupled._key_names_one_of(k, names)), None))
+        return self._own_cache[key]
+
+    def _rate_scale(self):
+        return self._value_of(self.eta_t)
+
+    def _rate_factor(self, variable):
+        return self._own(variable)[0]
+
+    def _decay_off(self):
+        return not self._weight_decays
+
+    def _decays(self, variable):
+        return self._own(variable)[1] is not None and super(_NadamWFace, self)._decays(variable)
+
+    def _decayed_value(self, xp, variable, lr, weight_decay):
+        """``x - eta_t l2 x - eta_t l1 sign(x)`` (:mod:`._rule`; keras-adamw's decay of NadamW)."""
+        l1, l2 = self._own(variable)[1]
+        x = self._value_of(variable)
+        eta = xp.cast(self._value_of(self.eta_t), variable.dtype)
+        decay = _rule.decay_coefficient(self.convention, xp.cast(l2, variable.dtype), lr, None, eta)
+        shrink = _rule.shrinkage(xp, x, _rule.decay_coefficient(self.convention, l1, lr, None, eta) if l1 else None)
+        return _rule.decayed(self.convention, x, decay, shrink)
+
+
+def _family_module(family):
+    return importlib.import_module("." + family, __name__.rsplit(".", 1)[0])
+
+
+def classes(family):
+    """keras-adamw's ``AdamW`` and ``SGDW`` on ``family``, registered as
+    ``optcompat.keras_adamw.<family>>AdamW`` (keras-adamw registered none: its files name the
+    class in ``custom_objects``, which finds these as well)."""
+    if family not in _MADE:
+        module = _family_module(family)
+        keras = module.keras
+        register = (getattr(getattr(keras, "saving", None), "register_keras_serializable", None)
+                    or keras.utils.register_keras_serializable)(package="optcompat.keras_adamw." + family)
+        made = {}
+        nadam = module.decoupled(_detect.host_class(family, "Nadam"))
+        for name, face, base in (("AdamW", _AdamWFace, module.AdamW), ("SGDW", _SGDWFace, module.SGDW),
+                                 ("NadamW", _NadamWFace, nadam)):
+            doc = ("keras-adamw's ``%s`` (``optcompat.keras_adamw``): ``%s%s``; ``convention=\"keras-adamw\"``. "
+                   "The rule, the other arguments and the family: %s.%s.\n\n%s"
+                   % (name, name, _signature(face), base.__module__, base.__name__, __doc__))
+            body = {"__module__": "optcompat.keras_adamw", "__qualname__": name, "__doc__": doc,
+                    "_TAKES_DECAY": family == "legacy"}
+            made[name] = register(type(name, (face, base), body))
+        _MADE[family] = made
+    return _MADE[family]
+
+
+def _signature(face):
+    import inspect
+
+    return str(inspect.signature(face.__init__)).replace("(self, ", "(")
+
+
+def default_family():
+    """keras-adamw's ``TF_KERAS=1`` classes were OptimizerV2: that family where the user's Keras
+    has it as its default or next to Keras 2, else the default family."""
+    family = _detect.default_family()
+    if family in ("keras2", "legacy") and "legacy" in _detect.available_families():
+        return "legacy"
+    return family
