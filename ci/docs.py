@@ -22,7 +22,7 @@ EPS = {"outside": "`lr_t*sqrt(1-b2^t)/(1-b1^t) * m/(sqrt(v)+eps)`",
        "inside": "`lr_t/(1-b1^t) * m/(sqrt(v)/sqrt(1-b2^t)+eps)`"}
 MOMENTUM = {"keras": "`u=mu*u-lr_t*g; x+=u` (nesterov: `x+=mu*u-lr_t*g`)",
             "torch": "`b=mu*b+g` (`b=g` at step 1); `x-=lr_t*b` (nesterov: `x-=lr_t*(g+mu*b)`)"}
-FORM = {"subtract": "`x - x*d`", "scale": "`x*(1-d)`"}
+FORM = {"subtract": "`x - x*d`", "scale": "`x*(1-d)`", "combined": "`x + (step - x*d)`"}
 
 
 def conventions():
@@ -134,7 +134,18 @@ def api():
     return "\n\n".join(optimizer_api(spec) for spec in ("AdamWSpec", "SGDWSpec"))
 
 
-SECTIONS = {"conventions": conventions, "support": support, "deviations": deviations, "api": api}
+def _migrations():
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    import migrations
+
+    return migrations
+
+
+SECTIONS = {"conventions": conventions, "support": support, "deviations": deviations, "api": api,
+            "migration-choices": lambda: _migrations().choices(),
+            "migration-keras": lambda: _migrations().table("keras"),
+            "migration-torch": lambda: _migrations().table("torch"),
+            "migration-optax": lambda: _migrations().table("optax")}
 README_SECTIONS = ("conventions", "support", "deviations")
 
 
@@ -155,7 +166,8 @@ def render(text, every=True, made=None):
 def main():
     made, stale = {}, []
     pages = [os.path.join(ROOT, "README.md")] + sorted(
-        os.path.join(ROOT, "docs", p) for p in os.listdir(os.path.join(ROOT, "docs")) if p.endswith(".md"))
+        os.path.join(folder, p) for folder, _, files in os.walk(os.path.join(ROOT, "docs"))
+        for p in files if p.endswith(".md"))
     for path in pages:
         with open(path, encoding="utf-8") as f:
             old = f.read()

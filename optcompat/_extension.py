@@ -102,10 +102,6 @@ class Extension(object):
         _validate.current_rate("weight_decay", value, step)
 
     # -- what optcompat.keras_adamw's NadamW sets (keras-adamw's eta_t and lr_multipliers) -------
-    # Whether the family's step can take a rate per variable (Keras 3 on torch steps every
-    # variable at once: one rate).
-    _PER_VARIABLE_RATES = True
-
     def _rate_scale(self):
         """A factor on the base's learning rate for the whole step (keras-adamw's ``eta_t``), or
         None: the base's own rate."""

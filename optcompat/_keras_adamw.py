@@ -129,6 +129,17 @@ class KerasAdamW(object):
                                          weight_decays=weight_decays, **kwargs)
 
     @property
+    def weights(self):
+        """keras-adamw's ``optimizer.weights`` (OptimizerV2's: its variables, for
+        ``K.batch_get_value``); where the host's optimizers have no ``weights`` (Keras 3, Keras 2's
+        new ones) it is their ``variables``."""
+        try:
+            return super(KerasAdamW, self).weights
+        except AttributeError:
+            variables = self.variables
+            return list(variables() if callable(variables) else variables)
+
+    @property
     def lr_multipliers(self):
         """keras-adamw's ``{pattern: factor}`` (None: none)."""
         return dict(self._lr_multipliers) or None
@@ -232,9 +243,6 @@ class _NadamWFace(KerasAdamW):
 
     def _keras_adamw_init(self, learning_rate, lr_multipliers, weight_decays, kwargs):
         multipliers = _validate.lr_multipliers(lr_multipliers)
-        if multipliers and not self._PER_VARIABLE_RATES:
-            raise ValueError("NadamW(lr_multipliers=...) is not available here: Keras 3 on torch steps every "
-                             "variable of a Nadam at once, with one rate (AdamW and SGDW take lr_multipliers).")
         self.__dict__.update(_lr_multipliers=multipliers, _weight_decays=_validate.weight_decays(weight_decays),
                              _own_cache={})
         for key in ("strict_names", "fast_path"):  # (AdamW's arguments, in its config)

@@ -17,6 +17,7 @@ from ._conventions import DEFAULT
 _SHARED_ARGS = """
     convention: whose numbers to reproduce, one of ``optcompat.CONVENTIONS``:
         ``"keras"`` (default; the host's own optimizer), ``"torch"`` (``torch.optim``),
+        ``"optax"`` (``optax.adamw``: torch's rule, rounded as optax rounds the decay),
         ``"tfa"`` (TensorFlow Addons: the decay not scaled by the learning rate),
         ``"paper"`` (Loshchilov & Hutter's Algorithm 2: the decay scaled by the schedule
         multiplier ``lr_t / lr_0``), ``"keras-adamw"`` (the keras-adamw package: the paper's

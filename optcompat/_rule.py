@@ -49,12 +49,24 @@ def decay_coefficient(convention, weight_decay, lr, lr0, eta=None):
 
 def decayed(convention, x, decay, shrink=None):
     """:math:`x (1 - d_t)`, rounded the way the convention's peer rounds it; minus the L1
-    shrinkage ``shrink`` (:func:`shrinkage`) where a variable has one."""
+    shrinkage ``shrink`` (:func:`shrinkage`) where a variable has one.  (Applied alone, as
+    ``decoupled()`` classes apply it before the host's step, ``"combined"`` is ``x - x d``.)"""
     if CONVENTIONS[convention].decay_form == "scale":
         x_decayed = x * (1 - decay)
     else:
         x_decayed = x - x * decay
     return x_decayed if shrink is None else x_decayed - shrink
+
+
+def stepped(convention, x, decay, delta, shrink=None):
+    """``x (1 - d_t) + delta`` for the step's change ``delta``, rounded as the
+    convention's peer: ``x (1 - d) + delta`` / ``(x - x d) + delta``, or ``"combined"``
+    (optax: its update ``-lr (u + wd x)`` is one sum) ``x + (delta - x d)``, where a tiny
+    ``d x`` is not rounded away against ``x`` on its own."""
+    if CONVENTIONS[convention].decay_form == "combined":
+        change = delta - x * decay
+        return x + (change if shrink is None else change - shrink)
+    return decayed(convention, x, decay, shrink) + delta
 
 
 def shrinkage(xp, x, l1):
@@ -89,7 +101,7 @@ def adam_update(xp, convention, x, g, m, v, vmax, alpha, eps_hat, decay, beta_1,
     v = v + (g * g - v) * (1 - beta_2)
     if vmax is not None:
         vmax = xp.maximum(vmax, v)
-    x = decayed(convention, x, decay, shrink) - (m * alpha) / (xp.sqrt(v if vmax is None else vmax) + eps_hat)
+    x = stepped(convention, x, decay, -((m * alpha) / (xp.sqrt(v if vmax is None else vmax) + eps_hat)), shrink)
     return x, m, v, vmax
 
 
@@ -105,14 +117,13 @@ def sgd_update(convention, x, g, buf, lr, decay, momentum, nesterov, shrink=None
     (torch.optim sets b_1 = g_1; with b_0 = 0 the formula gives the same; an L1 decay
     subtracts s_t too.)
     """
-    x_decayed = decayed(convention, x, decay, shrink)
     if buf is None:
-        return x_decayed - lr * g, None
+        return stepped(convention, x, decay, -(lr * g), shrink), None
     if CONVENTIONS[convention].momentum == "torch":
         buf = momentum * buf + g
-        return x_decayed - lr * (g + momentum * buf if nesterov else buf), buf
+        return stepped(convention, x, decay, -(lr * (g + momentum * buf if nesterov else buf)), shrink), buf
     buf = momentum * buf - lr * g
-    return x_decayed + (momentum * buf - lr * g if nesterov else buf), buf
+    return stepped(convention, x, decay, momentum * buf - lr * g if nesterov else buf, shrink), buf
 
 
 def normalized_weight_decay(lambda_norm, total_iterations=None, batch_size=None, samples_per_epoch=None,

@@ -73,7 +73,7 @@ class FusedKernels(object):
         return dense(gradient)
 
     def _fast_one(self, gradient, variable, slots, rate, iterations, decays):
-        if not _tf_fast.usable(tf, self.fast_path, getattr(self, "amsgrad", False), variable):
+        if not _tf_fast.usable(tf, self.fast_path, getattr(self, "amsgrad", False), variable, self.convention):
             return False, None
         dtype = tf.as_dtype(variable.dtype)
 

@@ -38,11 +38,13 @@ from ._conventions import CONVENTIONS
 _FLOATS = ("float16", "bfloat16", "float32", "float64")
 
 
-def usable(tf, fast_path, amsgrad, variable):
+def usable(tf, fast_path, amsgrad, variable, convention):
     """Whether the kernel applies: ``fast_path`` not None, no amsgrad
     (``ResourceApplyAdamWithAmsgrad`` has no XLA kernel, and a step cannot tell whether it is
-    being compiled), a float variable with a resource handle."""
+    being compiled), a convention whose decay is a pass of its own (not ``"combined"``: the
+    kernels add their step to ``x`` themselves), a float variable with a resource handle."""
     return (_validate.fast_path(fast_path) is not None and not amsgrad
+            and CONVENTIONS[convention].decay_form != "combined"
             and getattr(variable, "handle", None) is not None
             and tf.as_dtype(variable.dtype).name in _FLOATS)
 

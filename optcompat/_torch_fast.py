@@ -109,6 +109,8 @@ def _decay_(convention, xs, decay):
     ``x + (-d) x`` (the subtract form ``x - x d``, rounded once)."""
     if decay == 0.0:
         return  # x - x * 0 == x
+    # "combined" (optax) rounds as the subtract form here: the kernels add their step to the
+    # decayed x themselves (within the fast paths' tolerance of the rule; fast_path=None: exact)
     if CONVENTIONS[convention].decay_form == "scale":
         torch._foreach_mul_(xs, 1 - decay)
     else:

@@ -326,7 +326,6 @@ class _Extension(_extension.Extension):
 
     xp = ops
     _TRACKS_WEIGHT_DECAY = _Keras3._TRACKS_WEIGHT_DECAY
-    _PER_VARIABLE_RATES = keras.backend.backend() != "torch"  # torch: Keras steps all variables at once
     _scalar_variable = _Keras3._scalar_variable
     _hold = _Keras3._hold
     _concrete = _Keras3._concrete
@@ -339,6 +338,11 @@ class _Extension(_extension.Extension):
         scale = self._rate_scale()  # the step's (keras_adamw's eta_t): every variable's rate
         if scale is not None:
             learning_rate = learning_rate * ops.cast(scale, learning_rate.dtype)
+        parallel = _torch_parallel(type(self))
+        if parallel is not None and any(self._rate_factor(v) != 1.0 for v in trainable_variables):
+            # Keras's torch optimizers step all variables in one call with one rate: with a
+            # variable's own rate, Keras's per-variable loop (update_step each), as elsewhere
+            return super(parallel, self)._backend_update_step(grads, trainable_variables, learning_rate)
         return super()._backend_update_step(grads, trainable_variables, learning_rate)
 
     def update_step(self, gradient, variable, learning_rate):
@@ -361,6 +365,15 @@ class _Extension(_extension.Extension):
 
     def get_config(self):
         return self._extension_config(super().get_config())
+
+
+def _torch_parallel(cls):
+    """The torch backend's all-variables-at-once base in ``cls``'s bases (Keras 3 on torch:
+    ``TorchParallelOptimizer``, which steps every variable with one rate), or None."""
+    for base in cls.__mro__:
+        if base.__name__ == "TorchParallelOptimizer" and base.__module__.startswith("keras"):
+            return base
+    return None
 
 
 def _schedule_base(learning_rate, initial_rate):

@@ -261,7 +261,7 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
         slots = self._slot_values(var)
         if self._own_rates_of(var) is not None:  # its own coefficients (lr_multipliers, weight_decays)
             c = self._step_coefficients(self.xp, var_dtype, c["lr_t"], self.iterations, var)
-        elif _tf_fast.usable(tf, self.fast_path, getattr(self, "amsgrad", False), var):
+        elif _tf_fast.usable(tf, self.fast_path, getattr(self, "amsgrad", False), var, self.convention):
             return _tf_fast.apply(tf, self.kind, var.handle, [s.handle for s in slots if s is not None], grad,
                                   c, c["decay"] if decays else None, self.convention,
                                   self._decay_may_be_zero(), getattr(self, "nesterov", False))

@@ -60,6 +60,14 @@ def keras_adamw_annealing(lr, total_iterations, eta_min=0.0, eta_max=1.0, t_cur=
     return at
 
 
+# each convention's arithmetic, written out here (independent of optcompat._conventions):
+# (what scales the decay, where epsilon sits, the SGD momentum form); torch and optax differ
+# only in how float32 rounds the decay, which this float64 reference does not see
+CONVENTION_MATH = {"keras": ("lr", "outside", "keras"), "torch": ("lr", "inside", "torch"),
+                   "optax": ("lr", "inside", "torch"), "tfa": ("one", "outside", "keras"),
+                   "paper": ("schedule", "inside", "keras"), "keras-adamw": ("schedule", "outside", "keras")}
+
+
 def adamw(x0, grads, lr, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
           amsgrad=False, convention="keras", lr_0=None, l1=0.0):
     """Trajectory (list of weights after each step) of AdamW; ``lr`` float or step -> rate
@@ -85,7 +93,7 @@ def adamw(x0, grads, lr, weight_decay=0.004, beta_1=0.9, beta_2=0.999, epsilon=1
         vv = vmax if amsgrad else v
         if convention in ("keras", "tfa", "keras-adamw"):  # keras-adamw: optimizers_v2.AdamW
             step = lr_t * np.sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t) * m / (np.sqrt(vv) + epsilon)
-        elif convention == "torch":
+        elif convention in ("torch", "optax"):
             step = lr_t / (1 - beta_1 ** t) * m / (np.sqrt(vv) / np.sqrt(1 - beta_2 ** t) + epsilon)
         elif convention == "paper":
             mhat, vhat = m / (1 - beta_1 ** t), vv / (1 - beta_2 ** t)
@@ -111,7 +119,7 @@ def sgdw(x0, grads, lr, weight_decay=0.0, momentum=0.0, nesterov=False, conventi
         lr_t = sched(i)
         decay = (_decay(convention, lr_t, lr_0, _at(weight_decay, i)) * x
                  + _decay(convention, lr_t, lr_0, l1) * np.sign(x))
-        if convention == "torch":
+        if convention in ("torch", "optax"):
             buf = g.copy() if i == 0 else momentum * buf + g
             step = lr_t * (g + momentum * buf if nesterov else buf)
             x = x - decay - step
@@ -128,7 +136,7 @@ def _at(weight_decay, step):
 
 
 def _decay(convention, lr_t, lr_0, weight_decay):
-    if convention in ("keras", "torch"):
+    if convention in ("keras", "torch", "optax"):
         return lr_t * weight_decay
     if convention == "tfa":
         return weight_decay

@@ -106,14 +106,13 @@ def _nadam_oracle(host, x0, grads, scale_of_step, factors, decays):
 
 def test_nadamw_is_the_hosts_nadam_at_keras_adamws_rates(host):
     """NadamW: the host's own Nadam step at ``lr * eta_t * multiplier`` after keras-adamw's decay,
-    over three restart periods (on Keras 3 torch, where Nadam steps every variable at once, no
-    multiplier: refused, test_bad_arguments)."""
+    over three restart periods (on Keras 3 torch, whose Nadam steps every variable at once with
+    one rate, through Keras's per-variable loop)."""
     x0, grads = problem()
-    multipliers = MULTIPLIERS if face(host).NadamW._PER_VARIABLE_RATES else None
-    ours, _ = run(host, make(host, "NadamW", lr_multipliers=multipliers), x0, grads)
+    ours, _ = run(host, make(host, "NadamW", lr_multipliers=MULTIPLIERS), x0, grads)
     norm = (1.0 / T) ** 0.5
     eta = reference.keras_adamw_annealing(1.0, T)
-    theirs = _nadam_oracle(host, x0, grads, eta, [1.0, 3.0 if multipliers else 1.0],
+    theirs = _nadam_oracle(host, x0, grads, eta, [1.0, 3.0],
                            [tuple(d * norm for d in OWN["w0"]), None])
     error = max(np.max(np.abs(a - b)) for sa, sb in zip(ours, theirs) for a, b in zip(sa, sb))
     assert error <= ORACLE_TOL, error
@@ -150,8 +149,7 @@ def test_setting_t_cur_and_eta_t_reaches_compiled_steps(host, name):
 @pytest.mark.parametrize("name", ["AdamW", "NadamW", "SGDW"])
 def test_config_keeps_t_cur_eta_t_and_the_arguments(host, name):
     x0, grads = problem()
-    opt = make(host, name, total_iterations_wd=40, lr_multipliers=MULTIPLIERS if face(host).NadamW._PER_VARIABLE_RATES
-               else None)
+    opt = make(host, name, total_iterations_wd=40, lr_multipliers=MULTIPLIERS)
     _, variables = run(host, opt, x0, grads[:7])
     config = opt.get_config()
     assert config["t_cur"] == 2 and config["eta_t"] == pytest.approx(0.5, abs=1e-6)
@@ -271,8 +269,7 @@ def test_bad_arguments_are_refused(host, name, kwargs, error, argument):
 
 
 def test_family_specific_refusals(host):
-    """OptimizerV2's time-inverse ``decay`` elsewhere, gradient accumulation, and NadamW's
-    multipliers on Keras 3 torch."""
+    """OptimizerV2's time-inverse ``decay`` elsewhere, and gradient accumulation."""
     if host.family != "legacy":
         with pytest.raises(ValueError, match="decay.*InverseTimeDecay"):
             face(host).AdamW(decay=1e-3)
@@ -280,9 +277,6 @@ def test_family_specific_refusals(host):
         assert face(host).AdamW(decay=1e-3).get_config()["decay"] == pytest.approx(1e-3)
     with pytest.raises(ValueError, match="gradient_accumulation_steps"):  # t_cur counts steps
         face(host).AdamW(gradient_accumulation_steps=2)
-    if host.family == "keras3" and host.backend == "torch":
-        with pytest.raises(ValueError, match="lr_multipliers"):
-            make(host, "NadamW")
 
 
 # -- keras-adamw 1.38 itself -----------------------------------------------------------------------

@@ -67,9 +67,10 @@ def keras_tests_folder():
     return os.path.join(os.path.dirname(spec.origin), "src", "optimizers")
 
 
-def run_suite(tmp_path, name, ours, source=None, imports=None, conftest=CONFTEST):
+def run_suite(tmp_path, name, ours, source=None, imports=None, conftest=CONFTEST, files=None):
     """Run Keras's ``name`` (or ``source`` under that name, its import line and ours given as
-    ``imports``; optcompat's class where ``ours``) in a fresh pytest: (rc, {test: outcome}, output)."""
+    ``imports``; optcompat's class where ``ours``) in a fresh pytest, ``files`` ({name: text})
+    beside it: (rc, {test: outcome}, output)."""
     source = open(os.path.join(keras_tests_folder(), name)).read() if source is None else source
     peer_import, optcompat_import = imports or SUITES[name]
     assert source.count(peer_import) == 1, "%s no longer imports %r" % (name, peer_import)
@@ -77,6 +78,8 @@ def run_suite(tmp_path, name, ours, source=None, imports=None, conftest=CONFTEST
     folder.mkdir()
     (folder / name).write_text(source.replace(peer_import, optcompat_import) if ours else source)
     (folder / "conftest.py").write_text(conftest)
+    for extra, text in (files or {}).items():
+        (folder / extra).write_text(text)
     report = folder / "junit.xml"
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir",
                            str(folder), "--junitxml", str(report), str(folder / name)],
@@ -134,6 +137,84 @@ def test_tfa_own_weight_decay_tests_pass_against_optcompat_tfa(host, tmp_path):
         "; %d more pass with optcompat.tfa only: %s" % (len(extra), extra) if extra else ""))
 
 
+# Where TensorFlow Addons cannot install (TF 2.16+, Keras 3 as tf.keras), its file runs with what it
+# imports from TFA besides the optimizers -- its test utilities and its conftest's fixture and
+# marker -- written here (TFA_UTILS, TFA_KERAS3_CONFTEST), and its control class, TF's OptimizerV2
+# SGD (tf.keras.optimizers.legacy: a stub in Keras 3), Keras 3's SGD.
+TFA_KERAS3_EDITS = (("from tensorflow_addons.utils import test_utils", "import tfa_test_utils as test_utils"),
+                    ("    optimizer_class = tf.keras.optimizers.legacy.SGD",
+                     "    optimizer_class = tf.keras.optimizers.SGD"))
+TFA_UTILS = '''"""TensorFlow Addons' test utilities that its weight_decay_optimizers_test.py calls."""
+import numpy as np
+import tensorflow as tf
+
+
+def is_gpu_available():
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def assert_allclose_according_to_type(a, b, rtol=1e-6, atol=1e-6, float_rtol=1e-6, float_atol=1e-6,
+                                      half_rtol=1e-3, half_atol=1e-3):
+    """np.testing.assert_allclose with the tolerance of the wider of float32 / float16 present."""
+    a, b = np.asarray(a), np.asarray(b)
+    if np.float32 in (a.dtype, b.dtype):
+        rtol, atol = max(rtol, float_rtol), max(atol, float_atol)
+    if np.float16 in (a.dtype, b.dtype):
+        rtol, atol = max(rtol, half_rtol), max(atol, half_atol)
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+'''
+TFA_KERAS3_CONFTEST = '''import pytest
+import tensorflow as tf
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "with_device(devices): TFA's device marker (the CPU here)")
+
+
+@pytest.fixture(params=["eager_mode", "tf_function"])
+def maybe_run_functions_eagerly(request):
+    tf.config.run_functions_eagerly(request.param == "eager_mode")
+    yield
+    tf.config.run_functions_eagerly(False)
+'''
+# Its tests with callable beta_1 / beta_2 / momentum (OptimizerV2's _set_hyper takes them; Keras 3's
+# own optimizers do not): refused on Keras 3, the error naming the argument
+TFA_CALLABLE_HYPERS = ("test_basic_callable_params_adamw", "test_basic_callable_params_sgdw")
+
+
+@pytest.mark.families("keras3")
+@pytest.mark.backends("tensorflow")
+@pytest.mark.applies(lambda facts, params: facts.at(tensorflow=">=2.16"))
+def test_tfa_own_weight_decay_tests_on_keras3_tensorflow(host, tmp_path):
+    """TFA v0.23.0's weight_decay_optimizers_test.py (its last release) against optcompat.tfa on
+    Keras 3 with TensorFlow (TF 2.16+, where TFA does not install), its test utilities written
+    here: every test passes but those giving callable betas / momentum, which are refused with
+    the argument named, as Keras 3's own optimizers refuse them."""
+    tag = "v0.23.0"
+    path = os.path.join(PEER_CACHE, "tensorflow+addons", tag, TFA_FILE)
+    if not os.path.exists(path):
+        pytest.skip("TensorFlow Addons' %s at %s is not cached (its wheels ship no tests): run "
+                    "python3 ci/peer_files.py (it needs the internet, or --mirror)" % (TFA_FILE, tag))
+    source = open(path).read()
+    for old, new in TFA_KERAS3_EDITS:
+        assert source.count(old) == 1, "TFA's file no longer has %r" % old
+        source = source.replace(old, new)
+    name = os.path.basename(TFA_FILE)
+    rc, ours, output = run_suite(tmp_path, name, True, source, TFA_IMPORT, TFA_KERAS3_CONFTEST,
+                                 {"tfa_test_utils.py": TFA_UTILS})
+    refused = sorted(t for t in ours if t.split("[")[0] in TFA_CALLABLE_HYPERS)
+    failed = sorted(t for t, outcome in ours.items() if outcome != "passed" and t not in refused)
+    assert len(ours) >= 60 and len(refused) == 6 and not failed, "%d of %d fail: %s\n%s" % (
+        len(failed), len(ours), failed, output)
+    messages = {case.get("name"): "".join(f.get("message", "") for f in case if f.tag == "failure")
+                for case in ElementTree.parse(str(tmp_path / "optcompat" / "junit.xml")).iter("testcase")}
+    for test in refused:
+        argument = "beta_1" if "adamw" in test else "momentum"
+        assert "ArgumentTypeError: `%s` must be a real number" % argument in messages[test], messages[test]
+    print("TFA %s %s on Keras 3 (TF %s): %d of %d pass against optcompat.tfa; %d refuse callable betas / "
+          "momentum" % (tag, name, ENV.versions["tensorflow"], len(ours) - len(refused), len(ours), len(refused)))
+
+
 KERAS_ADAMW = ("OverLordGoldDragon+keras-adamw", "v1.38")
 KERAS_ADAMW_FILES = ("tests/test_optimizers.py", "tests/backend.py", "tests/__init__.py")
 KERAS_ADAMW_IMPORT = ("from keras_adamw import", "from optcompat.keras_adamw import")
@@ -143,13 +224,68 @@ KERAS_ADAMW_CONTROLS = ("from tensorflow.keras.optimizers import Adam, Nadam, SG
                         "from tensorflow.keras.optimizers.legacy import Adam, Nadam, SGD")
 
 
-def run_keras_adamw_suite(tmp_path, ours, eager, controls_legacy):
+# Keras 3: keras-adamw's tests/backend.py (its environment: TensorFlow's flags, tf.keras imports)
+# in Keras 3's terms, the same names -- K with the Keras 2 backend functions the tests call
+# (set_value, batch_get_value, clear_session), the layers, and the control optimizers taking
+# keras-adamw's `lr` (Keras 3's take `learning_rate`; `decay` they ignore with a warning, as ever)
+# and an int momentum (Keras 3's SGD refuses one)
+KERAS3_BACKEND = '''
+import types
+
+import keras
+import numpy as np
+
+TF_KERAS, TF_EAGER, TF_2 = True, True, True
+K = types.SimpleNamespace(
+    set_value=lambda variable, value: variable.assign(np.asarray(value, dtype=variable.dtype)),
+    get_value=lambda x: keras.ops.convert_to_numpy(x),
+    batch_get_value=lambda xs: [keras.ops.convert_to_numpy(x) for x in xs],
+    clear_session=keras.backend.clear_session)
+from keras.layers import Input, Dense, GRU, Bidirectional, Embedding
+from keras.models import Model, load_model
+from keras.regularizers import l1, l2, l1_l2
+from keras.constraints import MaxNorm as maxnorm
+
+
+def _control(cls):
+    def make(lr=0.001, **kwargs):
+        if "momentum" in kwargs:  # Keras 3's SGD takes a float only (the tests give momentum=0)
+            kwargs["momentum"] = float(kwargs["momentum"])
+        return cls(learning_rate=lr, **kwargs)
+    return make
+
+
+Adam, Nadam, SGD = _control(keras.optimizers.Adam), _control(keras.optimizers.Nadam), _control(keras.optimizers.SGD)
+from keras_adamw import get_weight_decays, fill_dict_in_order
+from keras_adamw import reset_seeds, K_eval
+'''
+# ... and in tests/test_optimizers.py: no TensorFlow (it is used only for Keras 2 in graph mode),
+# and `decay` 0 on optcompat's side too where the tests give it (test_misc, test_control): Keras
+# 3's own Adam / Nadam / SGD, the controls, ignore it; optcompat.keras_adamw refuses a nonzero
+# one outside OptimizerV2 (it names InverseTimeDecay) -- so both sides run without, alike.
+# Its save / load check saves .keras, not .h5: Keras 3 brings an optimizer back from .h5 built for no
+# variables, its own too (tests/deviations.py, ("save", "h5")), and cannot load the .h5 of a masking
+# Embedding at all ("Unknown layer: 'NotEqual'").
+KERAS3_EDITS = (("import tensorflow as tf\n", "tf = None  # Keras 3: no TensorFlow\n"),
+                ("test_name = 'test__%f{}.h5'", "test_name = 'test__%f{}.keras'"),
+                ("'decay': 1e-3,", "'decay': 0.0,"),
+                ("decay=1e-3,", "decay=0.0,"))
+
+
+def run_keras_adamw_suite(tmp_path, ours, eager, controls_legacy, keras3=False):
     """keras-adamw's tests/ (its import made optcompat.keras_adamw's where ``ours``) run by pytest
-    in a fresh process, as its CI ran it (TF_KERAS=1, TF_EAGER): (rc, {test: outcome}, output)."""
+    in a fresh process, as its CI ran it (TF_KERAS=1, TF_EAGER): (rc, {test: outcome}, output).
+    ``keras3``: with KERAS3_BACKEND and KERAS3_EDITS."""
     folder = tmp_path / ("optcompat" if ours else "peer") / "tests"
     folder.mkdir(parents=True)
     for path in KERAS_ADAMW_FILES:
         source = open(os.path.join(PEER_CACHE, KERAS_ADAMW[0], KERAS_ADAMW[1], path)).read()
+        if keras3 and path == "tests/backend.py":
+            source = KERAS3_BACKEND
+        elif keras3 and path == "tests/test_optimizers.py":
+            for old, new in KERAS3_EDITS:
+                assert old in source, "keras-adamw's %s no longer has %r" % (path, old)
+                source = source.replace(old, new)
         if ours and path != "tests/__init__.py":
             assert KERAS_ADAMW_IMPORT[0] in source, "%s no longer imports keras_adamw" % path
             source = source.replace(KERAS_ADAMW_IMPORT[0], KERAS_ADAMW_IMPORT[1])
@@ -157,6 +293,8 @@ def run_keras_adamw_suite(tmp_path, ours, eager, controls_legacy):
             assert source.count(KERAS_ADAMW_CONTROLS[0]) == 1
             source = source.replace(*KERAS_ADAMW_CONTROLS)
         (folder / os.path.basename(path)).write_text(source)
+    if importlib.util.find_spec("termcolor") is None:  # the tests' colored print (a test dependency)
+        (folder / "termcolor.py").write_text("def cprint(text, *args, **kwargs):\n    print(text)\n")
     report = folder / "junit.xml"
     env = dict(os.environ, TF_KERAS="1", TF_EAGER="1" if eager else "0", USE_GPU="0")
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(folder),
@@ -169,9 +307,10 @@ def run_keras_adamw_suite(tmp_path, ours, eager, controls_legacy):
     return proc.returncode, outcomes, proc.stdout[-6000:] + proc.stderr[-3000:]
 
 
-@pytest.mark.families("legacy")
-@pytest.mark.applies(lambda facts, params: facts.at(tensorflow="<2.4")
-                     or (facts.at(tensorflow=">=2.15,<2.16") and params["mode"] == "eager"))
+@pytest.mark.families("legacy", "keras3")
+@pytest.mark.applies(lambda facts, params: (facts.family == "legacy" and (facts.at(tensorflow="<2.4") or (
+    facts.at(tensorflow=">=2.15,<2.16") and params["mode"] == "eager"))) or (
+    facts.family == "keras3" and facts.family == ENV.default and params["mode"] == "eager"))
 @pytest.mark.parametrize("mode", ["graph", "eager"])
 def test_keras_adamw_own_tests_pass_against_optcompat_keras_adamw(host, mode, tmp_path):
     """keras-adamw 1.38's tests/test_optimizers.py (save/load, warm restarts with annealing,
@@ -179,17 +318,20 @@ def test_keras_adamw_own_tests_pass_against_optcompat_keras_adamw(host, mode, tm
     eta_t = 0), with ``from keras_adamw import`` made optcompat.keras_adamw's: on TF 2.2-2.3 in
     graph and eager mode (keras-adamw's CI: TF_KERAS=1, TF_EAGER=0 and 1), every test that passes
     with keras-adamw itself passes; on TF 2.15 (eager) all of them, the controls being
-    tf.keras.optimizers.legacy's (the new optimizers take no ``decay``)."""
+    tf.keras.optimizers.legacy's (the new optimizers take no ``decay``); on Keras 3 (jax, torch,
+    tensorflow) all of them with its backend.py in Keras 3's terms and ``decay`` 0 on both sides
+    (KERAS3_BACKEND, KERAS3_EDITS)."""
     if not os.path.exists(os.path.join(PEER_CACHE, KERAS_ADAMW[0], KERAS_ADAMW[1], KERAS_ADAMW_FILES[0])):
         pytest.skip("keras-adamw's tests at %s are not cached (its sdist ships none): run python3 "
                     "ci/peer_files.py (it needs the internet, or --mirror)" % KERAS_ADAMW[1])
-    eager, controls_legacy = mode == "eager", host.tf_version >= (2, 11)
+    keras3 = host.family == "keras3"
+    eager, controls_legacy = mode == "eager", not keras3 and host.tf_version >= (2, 11)
     theirs = None
     if importlib.util.find_spec("keras_adamw") is not None:
         rc, theirs, output = run_keras_adamw_suite(tmp_path, False, eager, controls_legacy)
         assert theirs and set(theirs.values()) == {"passed"}, "keras-adamw fails its own tests: %s\n%s" % (
             theirs, output)
-    rc, ours, output = run_keras_adamw_suite(tmp_path, True, eager, controls_legacy)
+    rc, ours, output = run_keras_adamw_suite(tmp_path, True, eager, controls_legacy, keras3)
     failed = sorted(t for t, outcome in ours.items() if outcome != "passed")
     assert ours and (theirs is None or set(ours) == set(theirs)), output
     assert rc == 0 and not failed, "against optcompat.keras_adamw, %d of %d fail: %s\n%s" % (

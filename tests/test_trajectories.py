@@ -76,14 +76,18 @@ def _slot_variables(opt):
 
 def test_conventions_differ(host):
     """Every two conventions give different AdamW numbers under a schedule (else the tests above
-    could pass vacuously)."""
+    could pass vacuously); two that differ in float32 rounding only (torch, optax: the same
+    rule, the decay rounded apart or with the step) stay within the trajectory tolerance."""
     x0, grads = problem()
     kw = dict(learning_rate=host.exponential_decay(0.02, 10, 0.5), weight_decay=0.1, epsilon=1e-3)
     finals = {c: run(host, "AdamW", dict(kw, convention=c), x0, grads)[-1][0] for c in CONVENTIONS}
+    math = {c: reference.CONVENTION_MATH[c] for c in CONVENTIONS}
     for a in CONVENTIONS:
         for b in CONVENTIONS:
-            if a < b:
+            if a < b and math[a] != math[b]:
                 assert np.max(np.abs(finals[a] - finals[b])) > 1e-4, (a, b)
+            elif a < b:
+                assert np.max(np.abs(finals[a] - finals[b])) <= TOL, (a, b)
 
 
 def test_excluded_variables_get_no_decay(host):
