@@ -58,15 +58,20 @@ def decayed(convention, x, decay, shrink=None):
     return x_decayed if shrink is None else x_decayed - shrink
 
 
-def stepped(convention, x, decay, delta, shrink=None):
-    """``x (1 - d_t) + delta`` for the step's change ``delta``, rounded as the
-    convention's peer: ``x (1 - d) + delta`` / ``(x - x d) + delta``, or ``"combined"``
-    (optax: its update ``-lr (u + wd x)`` is one sum) ``x + (delta - x d)``, where a tiny
-    ``d x`` is not rounded away against ``x`` on its own."""
+def stepped(convention, x, decay, change, shrink=None, subtract=False):
+    """``x (1 - d_t) + change`` (``- change`` where ``subtract``: the step's own sign, so no
+    negation is added), rounded as the convention's peer: ``x (1 - d) + change`` /
+    ``(x - x d) + change``, or ``"combined"`` (optax: its update ``-lr (u + wd x)`` is one sum)
+    ``x + (change - x d)`` / ``x - (change + x d)``, where a tiny ``d x`` is not rounded away
+    against ``x`` on its own."""
     if CONVENTIONS[convention].decay_form == "combined":
-        change = delta - x * decay
-        return x + (change if shrink is None else change - shrink)
-    return decayed(convention, x, decay, shrink) + delta
+        if subtract:
+            total = change + x * decay
+            return x - (total if shrink is None else total + shrink)
+        total = change - x * decay
+        return x + (total if shrink is None else total - shrink)
+    x_decayed = decayed(convention, x, decay, shrink)
+    return x_decayed - change if subtract else x_decayed + change
 
 
 def shrinkage(xp, x, l1):
@@ -101,7 +106,8 @@ def adam_update(xp, convention, x, g, m, v, vmax, alpha, eps_hat, decay, beta_1,
     v = v + (g * g - v) * (1 - beta_2)
     if vmax is not None:
         vmax = xp.maximum(vmax, v)
-    x = stepped(convention, x, decay, -((m * alpha) / (xp.sqrt(v if vmax is None else vmax) + eps_hat)), shrink)
+    x = stepped(convention, x, decay, (m * alpha) / (xp.sqrt(v if vmax is None else vmax) + eps_hat), shrink,
+                subtract=True)
     return x, m, v, vmax
 
 
@@ -118,10 +124,11 @@ def sgd_update(convention, x, g, buf, lr, decay, momentum, nesterov, shrink=None
     subtracts s_t too.)
     """
     if buf is None:
-        return stepped(convention, x, decay, -(lr * g), shrink), None
+        return stepped(convention, x, decay, lr * g, shrink, subtract=True), None
     if CONVENTIONS[convention].momentum == "torch":
         buf = momentum * buf + g
-        return stepped(convention, x, decay, -(lr * (g + momentum * buf if nesterov else buf)), shrink), buf
+        return stepped(convention, x, decay, lr * (g + momentum * buf if nesterov else buf), shrink,
+                       subtract=True), buf
     buf = momentum * buf - lr * g
     return stepped(convention, x, decay, momentum * buf - lr * g if nesterov else buf, shrink), buf
 
