@@ -62,6 +62,14 @@ TFA_IMPORT = ("from tensorflow_addons.optimizers import weight_decay_optimizers"
 TFA_CONFTEST = "from tensorflow_addons.conftest import *  # noqa: F401,F403  (TFA's fixtures and options)\n"
 
 
+def not_cached(reason):
+    """A peer file is not in the cache: skip -- or fail, in an env that declares it runs the peer
+    suites (OPTCOMPAT_ENV_PEERS=1: tox's label ``peers``), where a skip would hide that none ran."""
+    if os.environ.get("OPTCOMPAT_ENV_PEERS") == "1":
+        pytest.fail(reason + " (this env declares OPTCOMPAT_ENV_PEERS=1: the peers' files must be there)")
+    pytest.skip(reason)
+
+
 def keras_tests_folder():
     spec = importlib.util.find_spec("keras")
     return os.path.join(os.path.dirname(spec.origin), "src", "optimizers")
@@ -119,7 +127,7 @@ def test_tfa_own_weight_decay_tests_pass_against_optcompat_tfa(host, tmp_path):
     tag = "v" + ENV.versions["tensorflow_addons"]
     path = os.path.join(PEER_CACHE, "tensorflow+addons", tag, TFA_FILE)
     if not os.path.exists(path):
-        pytest.skip("TensorFlow Addons' %s at %s is not cached (its wheels ship no tests): run "
+        not_cached("TensorFlow Addons' %s at %s is not cached (its wheels ship no tests): run "
                     "python3 ci/peer_files.py (it needs the internet, or --mirror)" % (TFA_FILE, tag))
     source = open(path).read()
     name = os.path.basename(TFA_FILE)
@@ -177,42 +185,105 @@ def maybe_run_functions_eagerly(request):
     yield
     tf.config.run_functions_eagerly(False)
 '''
+# On Keras 3 with jax or torch (no TensorFlow to run it with) the file's TensorFlow calls go to Keras 3:
+# variables and constants of the backend, Keras's models, losses, optimizers and schedules; Keras 3 has
+# no sparse gradients there, so its IndexedSlices cases skip
+TFA_KERAS3_TF = '''"""What TFA's weight_decay_optimizers_test.py calls as ``tf``, in Keras 3 (jax, torch)."""
+import keras
+import numpy as np
+import pytest
+
+
+class _DType(object):
+    def __init__(self, name):
+        self.name, self.as_numpy_dtype = name, getattr(np, name)
+
+    def __repr__(self):
+        return "tf.%s" % self.name
+
+
+half, float32, float64 = _DType("float16"), _DType("float32"), _DType("float64")
+
+
+def _numpy_dtype(dtype):
+    return None if dtype is None else getattr(dtype, "as_numpy_dtype", dtype)
+
+
+def Variable(initial_value, name=None, dtype=None):
+    value = np.asarray(initial_value, dtype=_numpy_dtype(dtype))
+    if value.dtype == np.float64 and dtype is None and not isinstance(initial_value, np.ndarray):
+        value = value.astype(np.float32)  # tf.Variable([1.0]) is float32
+    return keras.Variable(value, name=name, dtype=value.dtype.name)
+
+
+def constant(value, shape=None, dtype=None):
+    value = np.asarray(value, dtype=_numpy_dtype(dtype))
+    if value.dtype == np.float64 and dtype is None and not isinstance(value, np.ndarray):
+        value = value.astype(np.float32)
+    return keras.ops.convert_to_tensor(value if shape is None else np.reshape(value, shape))
+
+
+def IndexedSlices(values, indices, dense_shape):
+    pytest.skip("Keras 3 on %s has no sparse gradients (tf.IndexedSlices)" % keras.backend.backend())
+
+
+keras = keras
+optimizers = keras.optimizers
+'''
 # Its tests with callable beta_1 / beta_2 / momentum (OptimizerV2's _set_hyper takes them; Keras 3's
 # own optimizers do not): refused on Keras 3, the error naming the argument
 TFA_CALLABLE_HYPERS = ("test_basic_callable_params_adamw", "test_basic_callable_params_sgdw")
 
 
 @pytest.mark.families("keras3")
-@pytest.mark.backends("tensorflow")
-@pytest.mark.applies(lambda facts, params: facts.at(tensorflow=">=2.16"))
-def test_tfa_own_weight_decay_tests_on_keras3_tensorflow(host, tmp_path):
+@pytest.mark.applies(lambda facts, params: facts.backend != "tensorflow" or facts.at(tensorflow=">=2.16"))
+def test_tfa_own_weight_decay_tests_on_keras3(host, tmp_path):
     """TFA v0.23.0's weight_decay_optimizers_test.py (its last release) against optcompat.tfa on
-    Keras 3 with TensorFlow (TF 2.16+, where TFA does not install), its test utilities written
-    here: every test passes but those giving callable betas / momentum, which are refused with
-    the argument named, as Keras 3's own optimizers refuse them."""
+    Keras 3, where TFA does not install -- with TensorFlow (TF 2.16+), its test utilities written
+    here; on jax and torch its TensorFlow calls made Keras 3's too (TFA_KERAS3_TF: its sparse
+    cases skip, Keras 3 has no sparse gradients there): every test passes but those giving
+    callable betas / momentum, which are refused with the argument named, as Keras 3's own
+    optimizers refuse them."""
     tag = "v0.23.0"
     path = os.path.join(PEER_CACHE, "tensorflow+addons", tag, TFA_FILE)
     if not os.path.exists(path):
-        pytest.skip("TensorFlow Addons' %s at %s is not cached (its wheels ship no tests): run "
+        not_cached("TensorFlow Addons' %s at %s is not cached (its wheels ship no tests): run "
                     "python3 ci/peer_files.py (it needs the internet, or --mirror)" % (TFA_FILE, tag))
     source = open(path).read()
-    for old, new in TFA_KERAS3_EDITS:
+    with_tf = host.backend == "tensorflow"
+    edits = TFA_KERAS3_EDITS if with_tf else TFA_KERAS3_EDITS + (
+        ("import tensorflow as tf\n", "import tfa_keras3_tf as tf\n"),
+        ('importlib.util.find_spec("tensorflow.keras.optimizers.legacy") is not None', "False"))
+    for old, new in edits:
         assert source.count(old) == 1, "TFA's file no longer has %r" % old
         source = source.replace(old, new)
     name = os.path.basename(TFA_FILE)
-    rc, ours, output = run_suite(tmp_path, name, True, source, TFA_IMPORT, TFA_KERAS3_CONFTEST,
-                                 {"tfa_test_utils.py": TFA_UTILS})
+    files = {"tfa_test_utils.py": TFA_UTILS if with_tf else TFA_UTILS.replace("import tensorflow as tf\n", "").replace(
+        'bool(tf.config.list_physical_devices("GPU"))', "False")}
+    if not with_tf:
+        files["tfa_keras3_tf.py"] = TFA_KERAS3_TF
+    conftest = TFA_KERAS3_CONFTEST if with_tf else TFA_KERAS3_CONFTEST.replace("import tensorflow as tf\n", "").replace(
+        '    tf.config.run_functions_eagerly(request.param == "eager_mode")\n', "").replace(
+        "    tf.config.run_functions_eagerly(False)\n", "")
+    if host.backend == "jax":  # its float64 cases: JAX computes in float32 unless x64 is on
+        conftest = "import jax\n\njax.config.update('jax_enable_x64', True)\n" + conftest
+    rc, ours, output = run_suite(tmp_path, name, True, source, TFA_IMPORT, conftest, files)
     refused = sorted(t for t in ours if t.split("[")[0] in TFA_CALLABLE_HYPERS)
-    failed = sorted(t for t, outcome in ours.items() if outcome != "passed" and t not in refused)
+    sparse = sorted(t for t in ours if "sparse" in t)
+    failed = sorted(t for t, outcome in ours.items() if outcome != "passed" and t not in refused
+                    and not (not with_tf and t in sparse and outcome == "skipped"))
     assert len(ours) >= 60 and len(refused) == 6 and not failed, "%d of %d fail: %s\n%s" % (
         len(failed), len(ours), failed, output)
+    assert with_tf or all(ours[t] == "skipped" for t in sparse), output
     messages = {case.get("name"): "".join(f.get("message", "") for f in case if f.tag == "failure")
                 for case in ElementTree.parse(str(tmp_path / "optcompat" / "junit.xml")).iter("testcase")}
     for test in refused:
         argument = "beta_1" if "adamw" in test else "momentum"
         assert "ArgumentTypeError: `%s` must be a real number" % argument in messages[test], messages[test]
-    print("TFA %s %s on Keras 3 (TF %s): %d of %d pass against optcompat.tfa; %d refuse callable betas / "
-          "momentum" % (tag, name, ENV.versions["tensorflow"], len(ours) - len(refused), len(ours), len(refused)))
+    skipped = 0 if with_tf else len(sparse)
+    print("TFA %s %s on Keras 3 (%s): %d of %d pass against optcompat.tfa; %d refuse callable betas / "
+          "momentum; %d sparse skipped" % (tag, name, host.backend, len(ours) - len(refused) - skipped, len(ours),
+                                           len(refused), skipped))
 
 
 KERAS_ADAMW = ("OverLordGoldDragon+keras-adamw", "v1.38")
@@ -322,7 +393,7 @@ def test_keras_adamw_own_tests_pass_against_optcompat_keras_adamw(host, mode, tm
     tensorflow) all of them with its backend.py in Keras 3's terms and ``decay`` 0 on both sides
     (KERAS3_BACKEND, KERAS3_EDITS)."""
     if not os.path.exists(os.path.join(PEER_CACHE, KERAS_ADAMW[0], KERAS_ADAMW[1], KERAS_ADAMW_FILES[0])):
-        pytest.skip("keras-adamw's tests at %s are not cached (its sdist ships none): run python3 "
+        not_cached("keras-adamw's tests at %s are not cached (its sdist ships none): run python3 "
                     "ci/peer_files.py (it needs the internet, or --mirror)" % KERAS_ADAMW[1])
     keras3 = host.family == "keras3"
     eager, controls_legacy = mode == "eager", not keras3 and host.tf_version >= (2, 11)
@@ -408,7 +479,7 @@ def test_keras_adamw_example_with_its_import_changed(host, mode, tmp_path):
     the import.  (keras-adamw's own lr_t cannot be read in eager mode: that plot line records 0
     for it.)"""
     if not os.path.exists(os.path.join(PEER_CACHE, KERAS_ADAMW[0], KERAS_ADAMW[1], KERAS_ADAMW_EXAMPLE)):
-        pytest.skip("keras-adamw's example.py at %s is not cached: run python3 ci/peer_files.py" % KERAS_ADAMW[1])
+        not_cached("keras-adamw's example.py at %s is not cached: run python3 ci/peer_files.py" % KERAS_ADAMW[1])
     tf_keras = host.family != "keras3"
     graph = mode == "graph"
     ours, output = run_keras_adamw_example(tmp_path, True, graph, tf_keras)
