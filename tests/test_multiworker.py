@@ -6,9 +6,6 @@ Collected in the envs of tox's label ``dist`` only (marker ``dist``: OPTCOMPAT_E
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import textwrap
 import time
 
@@ -16,6 +13,7 @@ import numpy as np
 import pytest
 
 from deviations import match
+from processes import finish, free_ports, start
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 CONVENTIONS = ["keras", "torch", "tfa", "paper", "keras-adamw"]
@@ -99,17 +97,6 @@ class _null(object):
         return False
 
 
-def free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 def run_workers(family, tmp_path, own=False):
     tmp_path.mkdir(parents=True, exist_ok=True)
     script = tmp_path / "worker.py"
@@ -118,23 +105,8 @@ def run_workers(family, tmp_path, own=False):
     cluster = ",".join("127.0.0.1:%d" % p for p in free_ports(2))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([TESTS, os.environ.get("PYTHONPATH", "")]))
     env.pop("TF_CONFIG", None)
-    procs = [subprocess.Popen([sys.executable, str(script), family, str(i), cluster, str(result),
-                               "host" if own else "optcompat"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-             for i in range(2)]
-    deadline = time.time() + TIMEOUT
-    try:
-        for p in procs:
-            p.wait(timeout=max(1, deadline - time.time()))
-        logs = [p.stdout.read()[-3000:] for p in procs]
-        assert all(p.returncode == 0 for p in procs), "\n----\n".join(logs)
-    except subprocess.TimeoutExpired:
-        pytest.fail("the workers did not finish within %d s" % TIMEOUT)
-    finally:
-        for p in procs:  # every exit path: no worker outlives the test
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+    finish(start(script, [[family, i, cluster, result, "host" if own else "optcompat"] for i in range(2)], env),
+           TIMEOUT, "the workers")
     with open(str(result)) as f:
         return json.load(f)
 
@@ -233,9 +205,7 @@ def train_resumable(family, strategy, backup_dir, crash_marker=None):
 def launch(script, family, cluster, result, *extra):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([TESTS, os.environ.get("PYTHONPATH", "")]))
     env.pop("TF_CONFIG", None)
-    return [subprocess.Popen([sys.executable, str(script), family, str(i), cluster, str(result)] + list(extra),
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-            for i in range(2)]
+    return start(script, [[family, i, cluster, result] + list(extra) for i in range(2)], env)
 
 
 def _kill(procs):
@@ -272,15 +242,8 @@ def test_a_killed_worker_resumes_with_backup_and_restore(host, tmp_path):
         _kill(procs)
     assert not result.exists()
     cluster = ",".join("127.0.0.1:%d" % p for p in free_ports(2))
-    procs = launch(script, host.family, cluster, result, str(backup))
-    try:
-        for p in procs:
-            p.wait(timeout=max(1, deadline - time.time()))
-        assert all(p.returncode == 0 for p in procs), "\n----\n".join(p.stdout.read()[-3000:] for p in procs)
-    except subprocess.TimeoutExpired:
-        pytest.fail("the restarted workers did not finish within %d s" % TIMEOUT)
-    finally:
-        _kill(procs)
+    finish(launch(script, host.family, cluster, result, str(backup)), max(1, deadline - time.time()),
+           "the restarted workers")
     with open(str(result)) as f:
         resumed = json.load(f)
     straight = train_resumable(host.family, None, None)
