@@ -14,9 +14,9 @@ import pytest
 
 from deviations import match
 from processes import finish, free_ports, start
+from support import CONVENTIONS
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
-CONVENTIONS = ["keras", "torch", "tfa", "paper", "keras-adamw"]
 GLOBAL_BATCH, EPOCHS = 16, 2
 TIMEOUT = 170  # seconds for the two workers together (each case under 3 minutes)
 

@@ -10,9 +10,8 @@ import pytest
 
 import optcompat
 import reference
-from support import ENV, ORACLE_TOL, TOL, assert_close, problem, steps, worst
+from support import CONVENTIONS, ENV, ORACLE_TOL, TOL, assert_close, problem, steps, worst
 
-CONVENTIONS = ["keras", "torch", "tfa", "paper", "keras-adamw"]
 RULES = {"AdamW": reference.adamw, "SGDW": reference.sgdw}
 
 # optimizer -> its arguments; w0 gets its own (l1, l2), w1 the lr multiplier and the global decay

@@ -9,7 +9,7 @@ import pytest
 
 import reference
 from deviations import match
-from support import ENV, ORACLE_TOL, TOL, assert_close, expected, problem, steps, tensorflow_addons, worst
+from support import CONVENTIONS, ENV, ORACLE_TOL, TOL, assert_close, expected, problem, steps, tensorflow_addons, worst
 
 STEPS = 80  # schedule values checked at 0..STEPS-1: several restarts of every case
 
@@ -193,7 +193,7 @@ def scheduled(host, spec):
     return s, definition, s.base_learning_rate
 
 
-@pytest.mark.parametrize("convention", ["keras", "torch", "tfa", "paper", "keras-adamw"])
+@pytest.mark.parametrize("convention", CONVENTIONS)
 @pytest.mark.parametrize("case", sorted(OPTIMIZER_CASES))
 def test_trajectory_across_restarts(host, case, convention):
     """40 steps across restart boundaries equal the float64 reference, in every convention
@@ -216,7 +216,7 @@ WD_CASES = {
 }
 
 
-@pytest.mark.parametrize("convention", ["keras", "torch", "tfa", "paper", "keras-adamw"])
+@pytest.mark.parametrize("convention", CONVENTIONS)
 @pytest.mark.parametrize("case", sorted(WD_CASES))
 def test_weight_decay_schedule_trajectory(host, case, convention):
     """``weight_decay`` a schedule (called with the step, as the learning rate's): 40 steps equal
