@@ -1,11 +1,16 @@
 """Real processes for the multi-process tests: free ports on 127.0.0.1, and a wait bounded in time
 that kills every process on every exit path."""
+import json
+import os
 import socket
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
 
 
 def free_ports(n):
@@ -42,3 +47,19 @@ def finish(procs, timeout, what="the processes"):
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def one_or_two(tmp_path, script_text, two, timeout, **env):
+    """``script_text`` (argv: index, port, result file) run as one process (index -1) or as two
+    (0 and 1, ``port`` free for their rendezvous), the tests folder on its path and ``env`` set:
+    {key: array} of the JSON that process 0 (or the one) writes."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    script = tmp_path / "process.py"
+    script.write_text(script_text)
+    result = tmp_path / ("two.json" if two else "one.json")
+    port = free_ports(1)[0]
+    environ = dict(os.environ, PYTHONPATH=os.pathsep.join([TESTS, os.environ.get("PYTHONPATH", "")]))
+    environ.update(env)
+    finish(start(script, [[i, port, result] for i in ((0, 1) if two else (-1,))], environ), timeout)
+    with open(str(result)) as f:
+        return {k: np.array(v) for k, v in json.load(f).items()}

@@ -578,10 +578,10 @@ def run(host, name, kwargs, x0, grads):
     return steps(host, host.make(name, **kw), x0, grads)[0]
 
 
-def steps(host, opt, x0, grads):
-    """``opt`` applied to fresh variables from ``x0``, one step per entry of ``grads``: the
-    weights after every step, and the variables."""
-    variables = [host.variable(x, name="w%d" % i) for i, x in enumerate(x0)]
+def steps(host, opt, x0, grads, names=None):
+    """``opt`` applied to fresh variables from ``x0`` (named ``names``, else w0, w1, ...), one
+    step per entry of ``grads``: the weights after every step, and the variables."""
+    variables = [host.variable(x, name=names[i] if names else "w%d" % i) for i, x in enumerate(x0)]
     traj = []
     for g in grads:
         host.apply(opt, g, variables)

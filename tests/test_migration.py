@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import migrations
-from support import ENV, ORACLE_TOL, has_builtin, problem, worst
+from support import ENV, ORACLE_TOL, has_builtin, problem, steps, worst
 
 NAMES = ("kernel", "bias")
 
@@ -27,12 +27,7 @@ def ours(host, row, x0, grads):
 
     opt = eval(row.ours, {"optcompat": optcompat, "keras": host.keras})
     assert type(opt).__name__ in ("AdamW", "SGDW") and opt.convention == migrations.PEERS[row.peer][2]
-    variables = [host.variable(x, name=n) for x, n in zip(x0, NAMES)]
-    traj = []
-    for g in grads:
-        host.apply(opt, g, variables)
-        traj.append([host.value(v) for v in variables])
-    return traj
+    return steps(host, opt, x0, grads, NAMES)[0]
 
 
 def statements(code, namespace):
@@ -60,12 +55,7 @@ def test_keras_rows(host, row):
     """Keras's own AdamW / SGD and optcompat's, the same arguments, the default convention."""
     x0, grads = problem(3)
     opt, _ = statements(row.theirs, {"keras": host.keras})
-    variables = [host.variable(x, name=n) for x, n in zip(x0, NAMES)]
-    theirs = []
-    for g in grads:
-        host.apply(opt, g, variables)
-        theirs.append([host.value(v) for v in variables])
-    check(host, row, theirs, x0, grads)
+    check(host, row, steps(host, opt, x0, grads, NAMES)[0], x0, grads)
 
 
 @pytest.mark.applies(lambda facts, params: facts.family == ENV.default)

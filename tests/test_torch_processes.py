@@ -7,14 +7,13 @@ multi-process distribution on torch.  The two processes end equal to one process
 global batches -- the decay applied once per step, not once per process -- for AdamW (amsgrad, a
 schedule, an exclusion) and SGDW with momentum, in every convention, on the fused, foreach and
 per-variable paths.  Collected in the envs of tox's label ``dist`` only (marker ``dist``)."""
-import json
 import os
 import textwrap
 
 import numpy as np
 import pytest
 
-from processes import finish, free_ports, start
+from processes import one_or_two
 from test_multiworker import EPOCHS, GLOBAL_BATCH, cases
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -77,16 +76,7 @@ def train_all(rank=None):
 
 def run(tmp_path, two):
     """The weights of every case, from two processes (``two``) or one."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    script = tmp_path / "process.py"
-    script.write_text(PROCESS % {"tests": TESTS})
-    result = tmp_path / ("two.json" if two else "one.json")
-    port = free_ports(1)[0]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([TESTS, os.environ.get("PYTHONPATH", "")]),
-               KERAS_BACKEND="torch")
-    finish(start(script, [[i, port, result] for i in ((0, 1) if two else (-1,))], env), TIMEOUT)
-    with open(str(result)) as f:
-        return {k: np.array(v) for k, v in json.load(f).items()}
+    return one_or_two(tmp_path, PROCESS % {"tests": TESTS}, two, TIMEOUT, KERAS_BACKEND="torch")
 
 
 @pytest.mark.dist
