@@ -22,6 +22,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
 
+import numpy as np
 import pytest
 
 from support import ENV
@@ -235,8 +236,17 @@ optimizers = keras.optimizers
 TFA_CALLABLE_HYPERS = ("test_basic_callable_params_adamw", "test_basic_callable_params_sgdw")
 
 
+# NumPy 1 computes the file's float16 reference in float16, op by op (value-based casting; NumPy 2
+# promotes it to float64 through the float64 scalars): Keras 3 on torch steps float16 weights
+# through torch's fused AdamW kernel, float32 inside, and lands 3 float16 ulps from that reference
+# (measured 2.906 vs 2.912 after 3 steps; the float64 truth 2.9079) -- the NumPy 1 envs (Keras 3.0-3.3)
+# skip it on torch.
+NUMPY_2 = int(np.__version__.split(".")[0]) >= 2
+
+
 @pytest.mark.families("keras3")
-@pytest.mark.applies(lambda facts, params: facts.backend != "tensorflow" or facts.at(tensorflow=">=2.16"))
+@pytest.mark.applies(lambda facts, params: (facts.backend != "tensorflow" or facts.at(tensorflow=">=2.16"))
+                     and (facts.backend != "torch" or NUMPY_2))
 def test_tfa_own_weight_decay_tests_on_keras3(host, tmp_path):
     """TFA v0.23.0's weight_decay_optimizers_test.py (its last release) against optcompat.tfa on
     Keras 3, where TFA does not install -- with TensorFlow (TF 2.16+), its test utilities written
@@ -381,7 +391,8 @@ def run_keras_adamw_suite(tmp_path, ours, eager, controls_legacy, keras3=False):
 @pytest.mark.families("legacy", "keras3")
 @pytest.mark.applies(lambda facts, params: (facts.family == "legacy" and (facts.at(tensorflow="<2.4") or (
     facts.at(tensorflow=">=2.15,<2.16") and params["mode"] == "eager"))) or (
-    facts.family == "keras3" and facts.family == ENV.default and params["mode"] == "eager"))
+    facts.family == "keras3" and facts.family == ENV.default and params["mode"] == "eager"
+    and facts.at(keras=">=3.3")))  # Keras 3.0 cannot load its Bidirectional GRU from .keras, own Adam too
 @pytest.mark.parametrize("mode", ["graph", "eager"])
 def test_keras_adamw_own_tests_pass_against_optcompat_keras_adamw(host, mode, tmp_path):
     """keras-adamw 1.38's tests/test_optimizers.py (save/load, warm restarts with annealing,
