@@ -5,6 +5,11 @@
 
 Sections sit between ``<!-- generated:NAME -->`` and ``<!-- /generated:NAME -->``; README.md has
 every one, a page the ones it shows.
+
+Both also check README.md's links (``readme_links``): README is the package index's page too,
+where a relative link leads nowhere, so every link is absolute, and each one to the docs site
+(setup.cfg's ``Documentation`` URL, mkdocs.yml's ``site_url``) or to the repository
+(``Source``) names a page / file that exists here, its anchor a heading of that page.
 """
 import configparser
 import os
@@ -163,6 +168,53 @@ def render(text, every=True, made=None):
     return text
 
 
+def project_urls():
+    """setup.cfg's project_urls: {label: url}."""
+    cfg = configparser.ConfigParser()
+    cfg.read(os.path.join(ROOT, "setup.cfg"))
+    lines = cfg.get("metadata", "project_urls").strip().splitlines()
+    return dict((k.strip(), v.strip()) for k, v in (line.split("=", 1) for line in lines))
+
+
+def _slug(heading):
+    """The anchor mkdocs (Python-Markdown's toc) gives a heading."""
+    text = re.sub(r"[`*]", "", heading).strip().lower()
+    return re.sub(r"[\s]+", "-", re.sub(r"[^\w\s-]", "", text))
+
+
+def readme_links():
+    """The problems with README.md's links (see the module's docstring): a list of strings."""
+    urls = project_urls()
+    docs, repo = urls["Documentation"], urls["Source"].rstrip("/") + "/blob/main/"
+    with open(os.path.join(ROOT, "mkdocs.yml"), encoding="utf-8") as f:
+        site = re.search(r"^site_url: *(\S+)", f.read(), re.M)
+    problems = [] if site and site.group(1) == docs else ["mkdocs.yml's site_url is not %s" % docs]
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        text = re.sub(r"```.*?```", "", f.read(), flags=re.S)
+    for url in re.findall(r"\]\(([^)\s]+)\)", text):
+        target, _, anchor = url.partition("#")
+        if not re.match(r"https?://", url):
+            problems.append("relative link %s" % url)
+            continue
+        if target.startswith(docs):
+            rel = target[len(docs):].strip("/")
+            path = os.path.join(ROOT, "docs", rel + ".md") if rel else os.path.join(ROOT, "docs", "index.md")
+            if not os.path.exists(path):
+                path = os.path.join(ROOT, "docs", rel, "index.md")
+        elif target.startswith(repo):
+            path = os.path.join(ROOT, target[len(repo):])
+        else:
+            continue  # another site: the docs build's link check does not reach it either
+        if not os.path.exists(path):
+            problems.append("%s: no %s here" % (url, os.path.relpath(path, ROOT)))
+        elif anchor:
+            with open(path, encoding="utf-8") as f:
+                slugs = {_slug(h) for h in re.findall(r"^#+ +(.+)$", f.read(), re.M)}
+            if anchor not in slugs:
+                problems.append("%s: no heading #%s in %s" % (url, anchor, os.path.relpath(path, ROOT)))
+    return problems
+
+
 def main():
     made, stale = {}, []
     pages = [os.path.join(ROOT, "README.md")] + sorted(
@@ -179,10 +231,12 @@ def main():
             continue
         with open(path, "w", encoding="utf-8") as f:
             f.write(new)
+    links = readme_links()
+    for problem in links:
+        print("README.md: %s" % problem)
     if stale:
         print("%s stale: run `python ci/docs.py`" % ", ".join(stale))
-        return 1
-    return 0
+    return 1 if stale or links else 0
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ these names; ``{}``: every release of the family).  ``what`` says which behaviou
   is no farther from the reference than the host is.
 * ``("save", FORMAT)``: the host's own optimizers do not come back from FORMAT with their
   state; test_save_resume checks that the host's own Adam really cannot resume there.
-* ``"accumulation_decay"``, ``"stale_weight_decay"``, ``"jit_compile"``, ``"mirrored"``, ``"multiworker"``:
+* ``"accumulation_decay"``, ``"stale_weight_decay"``, ``"jit_compile"``, ``"mirrored"``, ``"multiworker"``,
+  ``"parameter_server"``:
   see each reason; the tests check each entry still reproduces.
 * ``("sparse", "Adam" | "SGD" | "TFA")``: the host's peer is not dense-equivalent on
   tf.IndexedSlices gradients.
@@ -127,6 +128,13 @@ DEVIATIONS = [
               "(measured, 2 workers on 127.0.0.1, AdamW: Keras 3.3.3 / TF 2.16 \"Invalid reduction dimension 0 "
               "for input with 0 dimensions\"; 3.6.0 / TF 2.18, 3.9.2 / TF 2.19, 3.12.4 / TF 2.20, 3.15.1 / TF "
               "2.21 \"Attempt to convert a value (PerReplica...)\"); optcompat's raises the same way"),
+    Deviation("keras3", {"backend": "tensorflow"}, "parameter_server",
+              "Keras 3's model.fit cannot train under tf.distribute.ParameterServerStrategy, with Keras's own "
+              "optimizers too (measured, a chief, 2 workers and 2 parameter servers on 127.0.0.1, AdamW: Keras "
+              "3.15.1 / TF 2.21 \"ValueError: To use this dataset, you need to pass this dataset to "
+              "ClusterCoordinator.create_per_worker_dataset\"; keras/src has no ClusterCoordinator code); "
+              "optcompat's raises the same way. The TF "
+              "families train there (TF 2.6+: legacy and keras2, tf_keras)"),
     # where the host's own optimizers do not give the dense result for a sparse gradient
     # (tf.IndexedSlices: an Embedding's gradient on TensorFlow, a row per token occurrence, so a
     # token seen twice in a batch repeats its row).  optcompat gives the dense result in every
@@ -176,7 +184,8 @@ WHAT = {"oracle": "host `{0}` numbers", "save": "resume from `{0}`",
         "stale_weight_decay": "`weight_decay` set during `fit`",
         "jit_compile": "`fit` under `compile(jit_compile=True)`",
         "mirrored": "`fit` under `MirroredStrategy`", "sparse": "{0} on sparse gradients",
-        "multiworker": "`fit` under `MultiWorkerMirroredStrategy`", "peer": "{0} numbers"}
+        "multiworker": "`fit` under `MultiWorkerMirroredStrategy`",
+        "parameter_server": "`fit` under `ParameterServerStrategy`", "peer": "{0} numbers"}
 PEERS = {"Adam": "`Adam` / `AdamW`", "SGD": "`SGD(momentum)`", "TFA": "TFA `AdamW` / `SGDW`",
          "NadamW": "keras-adamw `NadamW`"}
 NAMES = {"tensorflow": "TF", "keras": "Keras", "tf_keras": "tf-keras", "torch": "torch", "jax": "jax"}
