@@ -20,6 +20,7 @@ callable as its value then).  Keras 2 and 3 keep ``weight_decay`` as a Python va
 optimizer variable: the layout stays the base's); a value set between steps reaches steps
 traced after it.  OptimizerV2 keeps it as a hyperparameter, as TensorFlow Addons does.
 """
+import inspect
 import numbers
 
 from . import _rule, _schedules, _validate
@@ -152,7 +153,13 @@ class Extension(object):
         if isinstance(value, dict):  # a serialized schedule, optcompat's found by class name too
             config = dict(config, weight_decay=cls._SCHEDULE_MODULE.deserialize(
                 value, custom_objects=_schedules.custom_objects(value, cls._SCHEDULES, custom_objects)))
-        return super(Extension, cls).from_config(config, custom_objects=custom_objects)
+        base = super(Extension, cls).from_config
+        try:
+            takes = "custom_objects" in inspect.signature(base).parameters
+        except (TypeError, ValueError):
+            takes = True
+        # TF 2.9-2.10's experimental optimizers: from_config(config), no custom_objects
+        return base(config, custom_objects=custom_objects) if takes else base(config)
 
 
 def make(hooks, base, register):

@@ -65,7 +65,12 @@ def trained(host, opt):
 def test_fit_equals_the_hosts_own_given_the_same(host, case):
     name, arguments = CASES[case]
     kwargs = lambda: {n: given(host, kind, value) for n, kind, value in arguments}  # noqa: E731
-    theirs = trained(host, host_optimizer(host, name, **kwargs()))
+    if name == "SGD" and host.family == "keras2" and host.tf_version < (2, 11):
+        # TF 2.9-2.10's experimental SGD cannot take a tensor momentum in fit ("if self.momentum
+        # != 0" on a symbolic tensor): it is given the numbers, which a tensor must equal
+        theirs = trained(host, host_optimizer(host, name, **{n: v for n, _, v in arguments}))
+    else:
+        theirs = trained(host, host_optimizer(host, name, **kwargs()))
     ours_cls = "AdamW" if name == "Adam" else "SGDW"
     ours = trained(host, host.make(ours_cls, weight_decay=0.0, **kwargs()))
     plain = trained(host, host_optimizer(host, name))  # the arguments matter

@@ -172,8 +172,11 @@ def test_config_keeps_t_cur_eta_t_and_the_arguments(host, name):
 def test_saved_model_file_resumes_with_its_counters(host, name, tmp_path):
     """A model saved mid-period in the family's own file format loads (the class found by its
     registered name) with t_cur, eta_t and the slots, and trains on as the original does."""
-    fmt = next(f for f in ("keras", "h5") if f in host.formats and not deviations.match(
-        ("save", f), host.family, host.versions))  # (where the host's own optimizers resume)
+    fmt = next((f for f in ("keras", "h5") if f in host.formats and not deviations.match(
+        ("save", f), host.family, host.versions)), None)  # (where the host's own optimizers resume)
+    if fmt is None:
+        pytest.skip("%r: no model file brings the host's own optimizers back with their state there "
+                    "(deviations: resume from h5 / savedmodel)" % host)
     x = np.random.default_rng(1).normal(size=(32, 4)).astype(np.float32)
     y = x[:, :1] - x[:, 1:2]
 
