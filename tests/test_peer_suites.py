@@ -246,7 +246,9 @@ NUMPY_2 = int(np.__version__.split(".")[0]) >= 2
 
 @pytest.mark.families("keras3")
 @pytest.mark.applies(lambda facts, params: (facts.backend != "tensorflow" or facts.at(tensorflow=">=2.16"))
-                     and (facts.backend != "torch" or NUMPY_2))
+                     and (facts.backend != "torch" or NUMPY_2)
+                     # the env's TF_USE_LEGACY_KERAS=1 makes the file's tf.keras tf_keras, not Keras 3
+                     and os.environ.get("TF_USE_LEGACY_KERAS") != "1")
 def test_tfa_own_weight_decay_tests_on_keras3(host, tmp_path):
     """TFA v0.23.0's weight_decay_optimizers_test.py (its last release) against optcompat.tfa on
     Keras 3, where TFA does not install -- with TensorFlow (TF 2.16+), its test utilities written

@@ -33,13 +33,14 @@ def tf_keras_is_keras2(facts, params):
     return facts.backend == "tensorflow" and facts.family == ENV.default and facts.family in ("legacy", "keras2")
 
 
-def run_in(folder, code):
-    """Run ``code`` as a script in ``folder`` (a fresh interpreter: the page's imports as written)."""
+def run_in(folder, code, **env):
+    """Run ``code`` as a script in ``folder`` (a fresh interpreter: the page's imports as written),
+    ``env`` added to the environment."""
     script = os.path.join(folder, "block.py")
     with open(script, "w") as f:
         f.write(code)
     out = subprocess.run([sys.executable, script], cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         universal_newlines=True, timeout=300)
+                         universal_newlines=True, timeout=300, env=dict(os.environ, **env))
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
     return out
 
@@ -82,4 +83,7 @@ def test_the_after_block_runs(host, tmp_path):
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="mse")
     model.fit(x, y, batch_size=32, epochs=2, verbose=0)
     state.save(model.optimizer, str(tmp_path / "run.npz"), model.trainable_variables)
-    run_in(str(tmp_path), block("After the upgrade"))
+    # as the page says: where TF_USE_LEGACY_KERAS=1 makes tf_keras the default Keras (the env
+    # declares it), optcompat.AdamW is tf_keras's, and OPTCOMPAT_FAMILY=keras3 gives Keras 3's
+    legacy_default = os.environ.get("TF_USE_LEGACY_KERAS") == "1"
+    run_in(str(tmp_path), block("After the upgrade"), **({"OPTCOMPAT_FAMILY": "keras3"} if legacy_default else {}))
