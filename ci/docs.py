@@ -9,7 +9,10 @@ every one, a page the ones it shows.
 Both also check README.md's links (``readme_links``): README is the package index's page too,
 where a relative link leads nowhere, so every link is absolute, and each one to the docs site
 (setup.cfg's ``Documentation`` URL, mkdocs.yml's ``site_url``) or to the repository
-(``Source``) names a page / file that exists here, its anchor a heading of that page.
+(``Source``) names a page / file that exists here, its anchor a heading of that page; and
+CHANGELOG.md's form (``changelog``): Keep a Changelog's, ``## [Unreleased]`` first, then each
+release ``## [X.Y.Z] - YYYY-MM-DD``, newest first, the newest one ``optcompat/_version.py``'s,
+each of Added / Changed / ... at most once per section, a link for every section at the bottom.
 """
 import configparser
 import os
@@ -215,6 +218,38 @@ def readme_links():
     return problems
 
 
+KINDS = ("Added", "Changed", "Deprecated", "Removed", "Fixed", "Security")
+
+
+def changelog():
+    """The problems with CHANGELOG.md's form (see the module's docstring): a list of strings."""
+    with open(os.path.join(ROOT, "CHANGELOG.md"), encoding="utf-8") as f:
+        text = f.read()
+    with open(os.path.join(ROOT, "optcompat", "_version.py"), encoding="utf-8") as f:
+        version = re.search(r"__version__ = \"([^\"]+)\"", f.read()).group(1)
+    heads = re.findall(r"^## \[([^\]]+)\](.*)$", text, re.M)
+    problems = []
+    if not heads or heads[0] != ("Unreleased", ""):
+        problems.append("the first section is not ## [Unreleased]")
+    releases = [(name, rest) for name, rest in heads if name != "Unreleased"]
+    for name, rest in releases:
+        if not re.match(r"\d+\.\d+\.\d+$", name) or not re.match(r" - \d{4}-\d{2}-\d{2}$", rest):
+            problems.append("## [%s]%s is not ## [X.Y.Z] - YYYY-MM-DD" % (name, rest))
+    numbers = [tuple(int(p) for p in n.split(".")) for n, _ in releases if re.match(r"\d+\.\d+\.\d+$", n)]
+    if numbers != sorted(numbers, reverse=True):
+        problems.append("the releases are not newest first")
+    if releases and releases[0][0] != version:
+        problems.append("the newest release is %s, optcompat/_version.py says %s" % (releases[0][0], version))
+    for section in re.split(r"^## ", text, flags=re.M)[1:]:
+        kinds = re.findall(r"^### (.+)$", section, re.M)
+        name = section.split("\n", 1)[0]
+        problems += ["## %s: ### %s is not one of Keep a Changelog's" % (name, k) for k in kinds if k not in KINDS]
+        problems += ["## %s: ### %s twice" % (name, k) for k in set(kinds) if kinds.count(k) > 1]
+    links = dict(re.findall(r"^\[([^\]]+)\]: (https://\S+)$", text, re.M))
+    problems += ["no link for ## [%s]" % name for name, _ in heads if name not in links]
+    return problems
+
+
 def main():
     made, stale = {}, []
     pages = [os.path.join(ROOT, "README.md")] + sorted(
@@ -231,9 +266,9 @@ def main():
             continue
         with open(path, "w", encoding="utf-8") as f:
             f.write(new)
-    links = readme_links()
+    links = ["README.md: %s" % p for p in readme_links()] + ["CHANGELOG.md: %s" % p for p in changelog()]
     for problem in links:
-        print("README.md: %s" % problem)
+        print(problem)
     if stale:
         print("%s stale: run `python ci/docs.py`" % ", ".join(stale))
     return 1 if stale or links else 0
