@@ -24,7 +24,7 @@ import pytest
 
 from deviations import match
 from processes import finish, free_ports, start
-from test_multiworker import GLOBAL_BATCH, cases, train_all
+from test_multiworker import GLOBAL_BATCH, _null, cases, train_all
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 EPOCHS, STEPS = 2, 4  # as test_multiworker's fit: 64 samples, global batch 16
@@ -120,14 +120,6 @@ def _train_one(host, name, strategy, x, y):
             devices.append([v.name, v.device, owner.device])
     return {"weights": np.concatenate([w.ravel() for w in model.get_weights()]).tolist(),
             "iterations": int(host.value(opt.iterations)), "devices": devices}
-
-
-class _null(object):
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def run_cluster(family, tmp_path):
