@@ -737,7 +737,7 @@ def plot_summary(recs, png):
     panels = [("apply", "adamw", "AdamW step, %s params" % _params(recs)),
               ("apply", "sgdw", "SGDW step, %s params" % _params(recs)),
               ("fit", None, "model.fit with AdamW, per step")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(16, 5.2))
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 13))
     for ax, (part, kind, title) in zip(axes, panels):
         rows = []
         for r in recs:
@@ -763,8 +763,7 @@ def plot_summary(recs, png):
         ax.set_xlim(0, max([max(o, h) for _, o, h in rows] or [1]) * 1.25)
         ax.grid(axis="x", alpha=0.3)
     axes[0].legend(fontsize=8, loc="lower right")
-    fig.suptitle("Step time: optcompat against each host's own optimizer (%s)" % ", ".join(r["env"] for r in recs),
-                 fontsize=11)
+    fig.suptitle("Step time: optcompat against each host's own optimizer", fontsize=12)
     fig.tight_layout()
     fig.savefig(png, dpi=100)
 

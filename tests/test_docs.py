@@ -103,6 +103,34 @@ def test_readme_quick_start_runs(tmp_path):
     assert np.isfinite(float(loss)), out.stdout
 
 
+def test_home_page_quick_start_is_the_readmes():
+    """docs/index.md shows the README's quick start, word for word: the one the test above runs."""
+    with open(os.path.join(ROOT, "docs", "index.md"), encoding="utf-8") as f:
+        home = f.read()
+    quick = [b for b in blocks(readme(), "python") if "model.fit(" in b]
+    assert quick and quick[0] in blocks(home, "python")
+
+
+def test_site_check_finds_raw_roles_and_private_names(tmp_path):
+    """ci/check_site.py (the docs env runs it on the built site) fails on a reST role, a reST
+    literal and a private name in the API page, and passes math subscripts and a clean page."""
+    sys.path.insert(0, os.path.join(ROOT, "ci"))
+    import check_site
+
+    (tmp_path / "api").mkdir()
+    (tmp_path / "api" / "index.html").write_text(
+        "<p>See :func:<code>get_weight_decays</code> and <code>``t``</code>; base optcompat._common.Decoupled,"
+        " class _Optimizer.</p><p>\\(\\mathrm{lr}_t\\)</p><script>var _private = 1;</script>")
+    (tmp_path / "index.html").write_text("<p>\\(d_t = \\lambda\\,\\mathrm{lr}_t\\)</p>")
+    found = check_site.findings(str(tmp_path))
+    assert len(found) == 5, found  # the role, the literal's two ``, the two private names
+    assert any(":func:" in f for f in found) and any("``" in f for f in found)
+    assert any("optcompat._common" in f for f in found) and any("'_Optimizer'" in f for f in found)
+    assert check_site.main([str(tmp_path)]) == 1
+    (tmp_path / "api" / "index.html").write_text("<p>AdamW(learning_rate=0.001), \\(x_t\\)</p>")
+    assert check_site.findings(str(tmp_path)) == []
+
+
 # -- the API reference's examples ------------------------------------------------------------------
 
 NOT_RUN = "# not run:"
