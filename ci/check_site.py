@@ -30,6 +30,10 @@ def text_of(page):
     return MATH.sub(" ", html.unescape(page))
 
 
+def around(text, match):
+    return text[max(0, match.start() - 40):match.end() + 40].replace("\n", " ")
+
+
 def findings(site):
     out = []
     for folder, _, files in os.walk(site):
@@ -41,12 +45,10 @@ def findings(site):
             with open(path, encoding="utf-8") as f:
                 text = text_of(f.read())
             for m in ROLES.finditer(text):
-                out.append("%s: reST markup %r in ...%s..." % (rel, m.group(0), text[max(0, m.start() - 40):m.end() + 40]
-                                                                .replace("\n", " ")))
+                out.append("%s: reST markup %r in ...%s..." % (rel, m.group(0), around(text, m)))
             if rel.replace(os.sep, "/").startswith("api/"):
                 for m in (m for m in PRIVATE.finditer(text) if m.group(0) not in ALLOWED):
-                    out.append("%s: private name %r in ...%s..." % (rel, m.group(0), text[max(0, m.start() - 40):m.end() + 40]
-                                                                    .replace("\n", " ")))
+                    out.append("%s: private name %r in ...%s..." % (rel, m.group(0), around(text, m)))
     return out
 
 

@@ -175,8 +175,7 @@ def schedules_stub():
                 "    def from_config(cls, config: Dict[str, Any]) -> Any: ...",
                 "    def __getattr__(self, name: str) -> Any: ...  # the host schedule's API", ""]
     out += ["def for_family(family: Optional[str] = None) -> SimpleNamespace:",
-            _docstring(schedules.for_family.__doc__).rstrip("\n"),
-            "    ..."]
+            _docstring(schedules.for_family.__doc__).rstrip("\n")]
     return "\n".join(out) + "\n"
 
 

@@ -246,4 +246,3 @@ def for_family(family: Optional[str] = None) -> SimpleNamespace:
         CosineDecay = for_family().CosineDecay   # the default family's, as optcompat.schedules.CosineDecay
         ```
     """
-    ...
