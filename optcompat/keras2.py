@@ -10,7 +10,7 @@ each step); `jit_compile` is the host's.
 
 Example:
     ```python
-    # not run: needs TensorFlow 2.9-2.15 or tf_keras whatever the env's default family is
+    # not run: needs TensorFlow 2.9-2.15 or tf_keras (the tests run the default family's optcompat.AdamW instead)
     import tensorflow as tf
     from optcompat.keras2 import AdamW
 

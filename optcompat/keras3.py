@@ -7,7 +7,7 @@ Keras, `optcompat.AdamW` is this one.  Importing this module without Keras 3 ins
 
 Example:
     ```python
-    # not run: needs Keras 3 whatever the env's default family is
+    # not run: needs Keras 3 (the tests run the default family's optcompat.AdamW instead)
     import keras
     from optcompat.keras3 import AdamW
 

@@ -11,7 +11,7 @@ have it.
 
 Example:
     ```python
-    # not run: needs TensorFlow 2.2-2.15 or tf_keras whatever the env's default family is
+    # not run: needs TensorFlow 2.2-2.15 or tf_keras (the tests run the default family's optcompat.AdamW instead)
     import tensorflow as tf
     from optcompat.legacy import AdamW
 
