@@ -726,6 +726,46 @@ def plot(png):
     ax.set_title("model.fit, batch 4 (blue: optcompat)")
     fig.tight_layout()
     fig.savefig(png, dpi=110)
+    plot_summary(recs, os.path.join(os.path.dirname(png), "step-time.png"))
+
+
+def plot_summary(recs, png):
+    """The home page's picture (docs/step-time.png): optcompat's median step time against each
+    host's own optimizer, env by env, for AdamW and SGDW (the isolated step and model.fit)."""
+    import matplotlib.pyplot as plt
+
+    panels = [("apply", "adamw", "AdamW step, %s params" % _params(recs)),
+              ("apply", "sgdw", "SGDW step, %s params" % _params(recs)),
+              ("fit", None, "model.fit with AdamW, per step")]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 13))
+    for ax, (part, kind, title) in zip(axes, panels):
+        rows = []
+        for r in recs:
+            for s in r["sections"]:
+                if s["part"] != part or (kind and s.get("kind") != kind):
+                    continue
+                ours = "optcompat.AdamW" if kind != "sgdw" else "optcompat.SGDW"
+                host = s.get("host") or next((n for n in s["results"] if not n.startswith(("optcompat", "SGD lr=0"))
+                                              and "SGD" not in n and "(again)" not in n), None)
+                if ours in s["results"] and host in s["results"]:
+                    rows.append(("%s, %s\nvs %s" % (r["env"], s["mode"], host), s["results"][ours]["median"],
+                                 s["results"][host]["median"]))
+        ys = list(range(len(rows)))[::-1]
+        ax.barh([y + 0.2 for y in ys], [o for _, o, _ in rows], 0.4, color="C0", label="optcompat")
+        ax.barh([y - 0.2 for y in ys], [h for _, _, h in rows], 0.4, color="C7", label="the host's own")
+        for y, (_, o, h) in zip(ys, rows):
+            ax.text(max(o, h) * 1.02, y, "%.2fx" % (o / h), va="center", fontsize=8,
+                    color="C2" if o <= h * 1.05 else "C3")
+        ax.set_yticks(ys)
+        ax.set_yticklabels([label for label, _, _ in rows], fontsize=7)
+        ax.set_xlabel("median ms per step (lower is better; label: optcompat / host)")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlim(0, max([max(o, h) for _, o, h in rows] or [1]) * 1.25)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].legend(fontsize=8, loc="lower right")
+    fig.suptitle("Step time: optcompat against each host's own optimizer", fontsize=12)
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
 
 
 def write_report(command):
@@ -740,7 +780,8 @@ def write_report(command):
     except (OSError, subprocess.CalledProcessError) as e:
         print("bench: could not plot: %s" % e, file=sys.stderr)
         rc = 1
-    print("bench: wrote docs/benchmarks.md%s" % (" and docs/benchmarks.png" if rc == 0 else ""), flush=True)
+    print("bench: wrote docs/benchmarks.md%s" % (", docs/benchmarks.png and docs/step-time.png" if rc == 0 else ""),
+          flush=True)
     for row in targets(recs):
         print("target: %-12s %-40s %-60s %-28s %s" % row)
     return rc

@@ -19,6 +19,8 @@ env's test counts and wall time to it, then writes from those records, and nothi
   passed/failed/skipped/deselected, the pre-releases resolved, wall time, and the cross-release
   identity check: the fixed-gradient trajectories of every env x family agree within 2e-5
   (max abs, every step), and the fit's final loss within 1e-4 (relative);
+* ``docs/identity.png`` (the home page's picture): the same fit's loss, a panel per family, one
+  curve per release on top of each other, and how far apart they are.
 * ``docs/matrix.png``: the fit's loss curves overlaid for every env x family, and the
   fixed-gradient error against the float64 reference.
 
@@ -736,8 +738,9 @@ def write_report(out, command, when=None, total_s=None, latest=False):
         plot_ok = False
     print_checks(checks)
     print_version_checks(records, version_bad, latest)
-    print("matrix: wrote %s and %s" % (os.path.relpath(os.path.join(out, "matrix.md"), ROOT),
-                                      os.path.relpath(png, ROOT)))
+    print("matrix: wrote %s, %s and %s" % (os.path.relpath(os.path.join(out, "matrix.md"), ROOT),
+                                          os.path.relpath(png, ROOT),
+                                          os.path.relpath(os.path.join(out, "identity.png"), ROOT)))
     return identity_ok(checks), plot_ok, not version_bad
 
 
@@ -829,7 +832,60 @@ def plot(results, png):
     fig.suptitle("optcompat: the same training runs in every env (%d env x family runs)" % len(runs))
     fig.tight_layout()
     fig.savefig(png, dpi=90)
+    plot_identity(runs, os.path.join(os.path.dirname(png), "identity.png"))
     return 0
+
+
+FAMILY_TITLES = {"legacy": "OptimizerV2 (TF 2.2-2.15, tf_keras legacy)", "keras2": "Keras 2 (TF 2.9-2.15, tf_keras)",
+                 "keras3": "Keras 3 (jax, torch, tensorflow)"}
+
+
+def plot_identity(runs, png):
+    """The home page's picture (docs/identity.png): the 200-step fit's loss, one curve per env x
+    family, on top of each other, a panel per family; and the largest difference between them."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fits = [(lab, d["fit"]) for lab, d in runs if "fit" in d]
+    families = [f for f in ("legacy", "keras2", "keras3") if any(lab.endswith("/" + f) for lab, _ in fits)]
+    fig, grid = plt.subplots(2, 2, figsize=(10, 7.5))
+    axes = list(grid.ravel())
+    for extra in axes[len(families) + 1:]:
+        extra.set_visible(False)
+    axes = axes[:len(families)] + [axes[-1]]
+    if not fits:
+        fig.savefig(png, dpi=100)
+        return
+    per_epoch = fits[0][1]["steps"] // max(len(fits[0][1]["epoch_loss"]), 1)
+    for ax, family in zip(axes, families):
+        mine = [(lab, f) for lab, f in fits if lab.endswith("/" + family)]
+        for i, (lab, f) in enumerate(mine):
+            steps = per_epoch * (np.arange(len(f["epoch_loss"])) + 1)
+            ax.plot(steps, f["epoch_loss"], color="C%d" % families.index(family), lw=1.0, alpha=0.6)
+        envs = sorted((lab.split("/")[0] for lab, _ in mine), key=natural)
+        ax.set_title("%s\n%d releases: %s ... %s" % (FAMILY_TITLES[family], len(mine), envs[0], envs[-1]), fontsize=9)
+        ax.set_yscale("log")
+        ax.set_xlabel("optimizer step")
+        ax.grid(alpha=0.3)
+    for ax in axes[:len(families)]:
+        ax.set_ylabel("training loss, one curve per release")
+    ax = axes[-1]
+    if len({len(f["epoch_loss"]) for _, f in fits}) == 1:
+        curves = np.array([f["epoch_loss"] for _, f in fits], dtype=float)
+        center = np.median(curves, axis=0)
+        spread = (curves.max(axis=0) - curves.min(axis=0)) / center
+        steps = per_epoch * (np.arange(curves.shape[1]) + 1)
+        ax.plot(steps, np.maximum(spread, 1e-12), color="black", lw=1.5,
+                label="largest - smallest loss, all %d runs" % len(fits))
+        ax.axhline(LOSS_RTOL, color="red", lw=1.0, ls=":", label="the tests' tolerance (%g)" % LOSS_RTOL)
+        ax.set_yscale("log")
+        ax.legend(fontsize=8, loc="upper left")
+    ax.set_title("How far apart the curves are\n(relative to the median loss)", fontsize=9)
+    ax.set_xlabel("optimizer step")
+    ax.grid(alpha=0.3)
+    fig.suptitle("The same model.fit with optcompat.AdamW on every TensorFlow / Keras release", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(png, dpi=100)
 
 
 # --------------------------------------------------------------------------- main

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """What the built distributions hold (the tox env ``package`` runs it after ``twine check``):
-the wheel holds the package only (with py.typed, __init__.pyi and the license); the sdist holds
-the package and its documents, and no tests (the suite runs from the repository).
+the wheel holds the package only (with py.typed, the stubs __init__.pyi and schedules.pyi, and
+the license); the sdist holds the package and its documents, and no tests (the suite runs from
+the repository).
 
     python ci/package_check.py DIST_FOLDER"""
 import glob
@@ -17,7 +18,8 @@ def main(folder):
     names = zipfile.ZipFile(wheels[0]).namelist()
     tops = sorted({n.split("/")[0] for n in names})
     assert [t for t in tops if not t.endswith(".dist-info")] == ["optcompat"], tops
-    for needed in ("optcompat/py.typed", "optcompat/__init__.pyi", "optcompat/_selftest_data.py"):
+    for needed in ("optcompat/py.typed", "optcompat/__init__.pyi", "optcompat/schedules.pyi",
+                   "optcompat/_selftest_data.py"):
         assert needed in names, needed
     assert any(n.endswith("/LICENSE") for n in names), "no LICENSE in the wheel"
     members = [m.split("/", 1)[-1] for m in tarfile.open(sdists[0]).getnames()]

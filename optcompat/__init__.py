@@ -1,14 +1,19 @@
 """optcompat: one AdamW / SGDW (decoupled weight decay) for every TensorFlow / Keras release.
 
-    >>> from optcompat import AdamW, SGDW
-    >>> model.compile(optimizer=AdamW(learning_rate=1e-3, weight_decay=4e-3), loss="mse")
+`AdamW` and `SGDW` here are the classes of the user's default Keras (the family that
+`keras.optimizers.Adam` / `tf.keras.optimizers.Adam` belongs to; `OPTCOMPAT_FAMILY` overrides
+it).  The family modules `optcompat.keras3`, `optcompat.keras2` and `optcompat.legacy` give
+each family explicitly.  Importing this package imports no framework: the family is resolved
+on first use, and the classes are registered with the host's serialization as soon as the host
+is imported, so `load_model` needs no `custom_objects`.
 
-``AdamW`` and ``SGDW`` here are the classes of the user's default Keras (the family that
-``keras.optimizers.Adam`` / ``tf.keras.optimizers.Adam`` belongs to).  The family modules
-``optcompat.keras3``, ``optcompat.keras2`` and ``optcompat.legacy`` give each family
-explicitly.  Importing this package imports no framework: the family is resolved on
-first use (PEP 562), and the classes are registered with the host's serialization as
-soon as the host is imported, so ``load_model`` needs no ``custom_objects``.
+Example:
+    ```python
+    from optcompat import AdamW, SGDW
+
+    model.compile(optimizer=AdamW(learning_rate=1e-3, weight_decay=4e-3), loss="mse")
+    model.fit(x, y, epochs=1, verbose=0)
+    ```
 """
 import importlib
 import sys
@@ -28,7 +33,26 @@ _HOST_TOPS = ("keras", "tensorflow", "tf_keras")
 
 
 def family_module(family=None):
-    """The adapter module of ``family`` (default: the user's default family)."""
+    """The module of one family: `optcompat.keras3`, `optcompat.keras2` or `optcompat.legacy`.
+
+    Args:
+        family: `"keras3"`, `"keras2"` or `"legacy"`; None: the user's default family.
+
+    Returns:
+        The module, with that family's `AdamW`, `SGDW` and `decoupled`.
+
+    Raises:
+        ValueError: `family` is none of the families.
+        ImportError: the family's host is not installed (the message names the releases
+            that have it).
+
+    Example:
+        ```python
+        import optcompat
+
+        AdamW = optcompat.family_module(optcompat.default_family()).AdamW   # optcompat.AdamW
+        ```
+    """
     family = family or default_family()
     if family not in _detect.FAMILIES:
         raise ValueError("family must be one of %s; received %r" % (_detect.FAMILIES, family))
@@ -36,16 +60,33 @@ def family_module(family=None):
 
 
 def decoupled(optimizer_class):
-    """``optimizer_class`` (any Keras optimizer class of any family: ``keras.optimizers.Nadam``,
-    ``tf.keras.optimizers.legacy.RMSprop``, ...) with decoupled weight decay: its own step,
-    after ``x <- x - d_t x`` with ``d_t`` as for AdamW.  The class takes the base's arguments
-    plus ``weight_decay`` (required: a float >= 0, a ``LearningRateSchedule`` or a callable),
-    ``convention`` and ``exclude_from_weight_decay``::
+    """Any Keras optimizer class with decoupled weight decay (TFA's `extend_with_decoupled_weight_decay`).
+
+    The new class takes the base's own step after $x \\leftarrow x - d_t x$, with $d_t$ as for
+    `AdamW` (by `convention`); its variables are the base's exactly, so files of `Nadam` and
+    `decoupled(Nadam)` load into each other.
+
+    Args:
+        optimizer_class: a Keras optimizer class of any family (`keras.optimizers.Nadam`,
+            `tf.keras.optimizers.legacy.RMSprop`, ...).
+
+    Returns:
+        A subclass named `Decoupled<Base>`, registered with the host, whose constructor takes
+        the base's arguments plus `weight_decay` (required: a float >= 0, a
+        `LearningRateSchedule` or a callable), `convention` and `exclude_from_weight_decay`.
+
+    Raises:
+        TypeError: `optimizer_class` is no optimizer class of an imported Keras.
+
+    Example:
+        ```python
+        import optcompat
 
         NadamW = optcompat.decoupled(keras.optimizers.Nadam)
-        opt = NadamW(learning_rate=1e-3, weight_decay=1e-2, convention="torch")
-
-    TensorFlow Addons' ``extend_with_decoupled_weight_decay``, in every family."""
+        model.compile(optimizer=NadamW(learning_rate=1e-3, weight_decay=1e-2), loss="mse")
+        model.fit(x, y, epochs=1, verbose=0)
+        ```
+    """
     found = _detect.family_of_class(optimizer_class)
     if found is None:
         raise TypeError("decoupled() takes an optimizer class of an imported Keras (%s); received %r."

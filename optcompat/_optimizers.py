@@ -15,40 +15,50 @@ from . import _rule, _validate
 from ._conventions import DEFAULT
 
 _SHARED_ARGS = """
-    convention: whose numbers to reproduce, one of ``optcompat.CONVENTIONS``:
-        ``"keras"`` (default; the host's own optimizer), ``"torch"`` (``torch.optim``),
-        ``"optax"`` (``optax.adamw``: torch's rule, rounded as optax rounds the decay),
-        ``"tfa"`` (TensorFlow Addons: the decay not scaled by the learning rate),
-        ``"paper"`` (Loshchilov & Hutter's Algorithm 2: the decay scaled by the schedule
-        multiplier ``lr_t / lr_0``), ``"keras-adamw"`` (the keras-adamw package: the paper's
-        decay with Keras's epsilon).
+    convention: whose numbers to reproduce, one of `optcompat.CONVENTIONS`:
+        `"keras"` (default; the host's own optimizer), `"torch"` (`torch.optim`),
+        `"optax"` (`optax.adamw`: torch's rule, rounded as optax rounds the decay),
+        `"tfa"` (TensorFlow Addons: the decay not scaled by the learning rate),
+        `"paper"` (Loshchilov & Hutter's Algorithm 2: the decay scaled by the schedule
+        multiplier $\\mathrm{lr}_t / \\mathrm{lr}_0$), `"keras-adamw"` (the keras-adamw package:
+        the paper's decay with Keras's epsilon).
     exclude_from_weight_decay: None or a list of regular expressions; a variable whose path
-        (or name) matches one gets no decay.  ``opt.exclude_from_weight_decay(var_list=...,
-        var_names=...)`` adds to it, as in Keras.
+        (or name) matches one gets no decay.  `opt.exclude_from_weight_decay(var_list=...,
+        var_names=...)` adds to it, as in Keras.
     clipnorm: None or > 0: clip each gradient to this norm.
     clipvalue: None or > 0: clip each gradient element to this magnitude.
     global_clipnorm: None or > 0: clip all gradients to this global norm (at most one of the
         three clipping arguments).
     name: the optimizer's name.
-    lr_multipliers: None or ``{pattern: factor}`` (keras-adamw's): a variable whose path or
-        name contains ``pattern`` (the first such key, in the dict's order) takes steps with
-        ``lr_t * factor`` (factor >= 0); its decay follows where ``d_t`` follows ``lr_t``.
-    weight_decays: None or ``{variable name: l2 or (l1, l2)}``, each >= 0 (keras-adamw's;
-        ``optcompat.weight_decays_from(model)`` reads them from the layers' regularizers):
-        that variable's decay in place of ``weight_decay`` (``l2`` its ``lambda``, ``l1`` an
-        L1 decay ``sign(x)``), scaled by the convention as ``weight_decay`` is.
-    strict_names: bool; True: every ``lr_multipliers`` pattern and ``weight_decays`` name must
-        match a variable the optimizer is built for (``ValueError`` naming it, else).
-    fast_path: ``"auto"`` (default), ``"fused"``, ``"foreach"`` (torch) or None: how the rule is
+    lr_multipliers: None or `{pattern: factor}` (keras-adamw's): a variable whose path or
+        name contains `pattern` (the first such key, in the dict's order) takes steps with
+        $\\mathrm{lr}_t \\cdot$ `factor` (factor >= 0); its decay follows where $d_t$ follows
+        $\\mathrm{lr}_t$.
+    weight_decays: None or `{variable name: l2 or (l1, l2)}`, each >= 0 (keras-adamw's;
+        `optcompat.weight_decays_from(model)` reads them from the layers' regularizers):
+        that variable's decay in place of `weight_decay` ($l_2$ its $\\lambda$, $l_1$ an
+        L1 decay), scaled by the convention as `weight_decay` is.
+    strict_names: bool; True: every `lr_multipliers` pattern and `weight_decays` name must
+        match a variable the optimizer is built for (`ValueError` naming it, else).
+    fast_path: `"auto"` (default), `"fused"`, `"foreach"` (torch) or None: how the rule is
         evaluated (TensorFlow's and torch's fused kernels, or op by op), never what it computes.
-    **kwargs: the host base class's other keyword arguments, as in Keras (``use_ema``,
-        ``gradient_accumulation_steps``, ``loss_scale_factor``, OptimizerV2's ``decay``, ...).
+    **kwargs: the host base class's other keyword arguments, as in Keras (`use_ema`,
+        `gradient_accumulation_steps`, `loss_scale_factor`, OptimizerV2's `decay`, ...).
 """
 
 _LEARNING_RATE = """
-    learning_rate: a float >= 0, a host ``LearningRateSchedule``, or (where the family
+    learning_rate: a float >= 0, a host `LearningRateSchedule`, or (where the family
         calls one: Keras 3, OptimizerV2) a callable returning the rate; checked each eager
         step to be finite and >= 0.
+"""
+
+_RAISES = """
+    ValueError: an argument out of its range (the message names it and the range allowed),
+        before anything is created; at use time, a rate or decay that is NaN, infinite or
+        negative, or a gradient whose shape differs from its variable's, before any variable
+        or slot changes.
+    TypeError: an argument of the wrong type (it is a `ValueError` too, as Keras raises
+        `ValueError` for `AdamW(weight_decay=None)`).
 """
 
 
@@ -56,11 +66,19 @@ def _block(text, indent):
     return textwrap.indent(textwrap.dedent(text).strip("\n"), " " * indent) + "\n"
 
 
+def _text(doc):
+    """A docstring whose first line is unindented (`_rule`'s), indented as a class docstring's body."""
+    first, _, rest = doc.partition("\n")
+    return textwrap.indent((first + "\n" + textwrap.dedent(rest)).strip("\n"), " " * 4) + "\n"
+
+
 def _doc(summary, args, rule, example):
-    """An API page: summary, one argument per line, the equations, an example, references."""
-    return (summary + "\n\n    Args:\n" + "".join(_block(a, 8) for a in (_LEARNING_RATE, args, _SHARED_ARGS))
-            + "\n" + _block(_rule.DECAY_DOC.split("\n", 1)[0], 4) + _block(_rule.DECAY_DOC.split("\n", 1)[1], 4)
-            + "\n    " + rule.strip() + "\n\n    Example::\n\n" + _block(example, 8)
+    """An optimizer's docstring, Google style (the API reference renders it; its `$...$` are
+    math): the summary, the equations, the arguments, the errors, an example, references."""
+    return (summary + "\n\n" + _text(_rule.DECAY_DOC) + "\n" + _text(rule)
+            + "\n    Args:\n" + "".join(_block(a, 8) for a in (_LEARNING_RATE, args, _SHARED_ARGS))
+            + "\n    Raises:\n" + _block(_RAISES, 8)
+            + "\n    Example:\n        ```python\n" + _block(example, 8) + "        ```\n"
             + "\n" + _block(_rule.REFERENCES.split("\n", 1)[0], 4) + _block(_rule.REFERENCES.split("\n", 1)[1], 8))
 
 
@@ -87,22 +105,23 @@ class AdamWSpec(Spec):
     __doc__ = _doc(
         """Adam with decoupled weight decay (Loshchilov & Hutter, 2019).""",
         """
-    weight_decay: the decoupled decay ``lambda``: a float >= 0, or a ``LearningRateSchedule``
+    weight_decay: the decoupled decay $\\lambda$: a float >= 0, or a `LearningRateSchedule`
         (called with the 0-based step, as the learning rate's) or a callable (called each
         step), as TensorFlow Addons and optax take it; a schedule's or callable's value is
-        checked each eager step (finite, >= 0).  A float: ``opt.weight_decay = x`` sets it for
+        checked each eager step (finite, >= 0).  A float: `opt.weight_decay = x` sets it for
         the steps that follow, compiled ones included (a callback's schedule).  Saved with
         the optimizer: a schedule serialized, a plain callable as its value at saving.
-    beta_1: in [0, 1), the decay rate of the first moment ``m``.
-    beta_2: in [0, 1), the decay rate of the second moment ``v``.
-    epsilon: >= 0, added to ``sqrt(v)`` (where: see ``convention``).
-    amsgrad: bool; use ``vhat = max(vhat, v)`` in place of ``v`` (one more slot).
+    beta_1: in [0, 1), the decay rate $\\beta_1$ of the first moment $m$.
+    beta_2: in [0, 1), the decay rate $\\beta_2$ of the second moment $v$.
+    epsilon: >= 0, the $\\epsilon$ added to $\\sqrt{v}$ (where: see `convention`).
+    amsgrad: bool; use $\\hat v = \\max(\\hat v, v)$ in place of $v$ (one more slot).
 """,
         _rule.adam_update.__doc__,
         """        from optcompat import AdamW
 
         model.compile(optimizer=AdamW(learning_rate=1e-3, weight_decay=4e-3,
                                       exclude_from_weight_decay=["bias"]), loss="mse")
+        model.fit(x, y, epochs=2, verbose=0)
 """)
 
     kind = "adamw"
@@ -145,10 +164,10 @@ class SGDWSpec(Spec):
         """SGD (optionally with momentum or Nesterov momentum) with decoupled weight decay.""",
         """
     weight_decay: None (the default, as Keras's SGD: no decay), or the decoupled decay
-        ``lambda`` as ``AdamW`` takes it (a float, a schedule, a callable).  None keeps
-        no ``weight_decay`` variable (the host SGD's variables exactly), so a value set
-        later reaches only steps traced after it: give ``weight_decay=0.0`` to schedule it.
-    momentum: in [0, 1); 0 keeps no momentum slot at all.
+        $\\lambda$ as `AdamW` takes it (a float, a schedule, a callable).  None keeps
+        no `weight_decay` variable (the host SGD's variables exactly), so a value set
+        later reaches only steps traced after it: give `weight_decay=0.0` to schedule it.
+    momentum: in [0, 1), the momentum $\\mu$; 0 keeps no momentum slot at all.
     nesterov: bool, Nesterov momentum.
 """,
         _rule.sgd_update.__doc__,
@@ -156,6 +175,7 @@ class SGDWSpec(Spec):
 
         model.compile(optimizer=SGDW(learning_rate=0.1, weight_decay=1e-4, momentum=0.9,
                                      nesterov=True), loss="mse")
+        model.fit(x, y, epochs=2, verbose=0)
 """)
 
     kind = "sgdw"
@@ -200,7 +220,7 @@ def make(spec, adapter, family, module, register):
     """The family's class for a declaration: ``spec`` first, then the family's ``adapter``;
     registered with the host's serialization by ``register``."""
     name = spec.__name__[:-len("Spec")]
-    doc = spec.__doc__ + "\n    Family: %s (``optcompat.%s``).\n" % (family, module.rsplit(".", 1)[-1])
+    doc = spec.__doc__ + "\n    Family: %s (`optcompat.%s`).\n" % (family, module.rsplit(".", 1)[-1])
     body = {"__doc__": doc, "__module__": module, "__qualname__": name,
             "SLOTS": tuple(key for group in spec.SLOT_GROUPS for key in group)}  # once, not per step
     return register(types.new_class(name, (spec, adapter), exec_body=lambda ns: ns.update(body)))

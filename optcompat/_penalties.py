@@ -52,14 +52,32 @@ def _layers(model):
 
 
 def weight_decays_from(model, zero_penalties=True):
-    """``{variable name: (l1, l2)}`` for every weight of ``model`` with a nonzero L1 / L2 /
-    L1L2 regularizer (kernels, biases, RNN kernels and recurrent kernels; wrappers,
-    Bidirectional and nested models included), to give as ``weight_decays=``.
+    """A model's L1 / L2 penalties as per-variable decays, to give as `weight_decays=`.
 
-    ``zero_penalties`` (default True, as keras-adamw's optimizers): the regularizers are set
-    to 0 after reading, so the loss no longer carries them (do it before ``compile``).
-    The values are the penalties as written; keras-adamw scales them by
-    ``sqrt(1 / total_iterations_wd)``: ``optcompat.normalized_weight_decay(l2, T)``."""
+    Every weight with a nonzero L1 / L2 / L1L2 regularizer counts: kernels, biases, RNN
+    kernels and recurrent kernels; wrappers, Bidirectional and nested models included.  The
+    values are the penalties as written; keras-adamw scales them by
+    $\\sqrt{1 / \\mathrm{total\\_iterations\\_wd}}$: `optcompat.normalized_weight_decay(l2, T)`.
+
+    Args:
+        model: a Keras model of any family.
+        zero_penalties: set the regularizers to 0 after reading (default True, as keras-adamw's
+            optimizers), so the loss no longer carries them: do it before `compile`.
+
+    Returns:
+        `{variable name: (l1, l2)}`.
+
+    Raises:
+        TypeError: `model` is no Keras model.
+
+    Example:
+        ```python
+        import optcompat
+
+        decays = optcompat.weight_decays_from(model)   # {} here: the model has no regularizers
+        model.compile(optimizer=optcompat.AdamW(weight_decays=decays), loss="mse")
+        ```
+    """
     zero = _validate.boolean("zero_penalties", zero_penalties)
     if not hasattr(model, "layers"):
         raise TypeError("weight_decays_from() takes a Keras model; received %r." % (model,))

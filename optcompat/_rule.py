@@ -9,24 +9,29 @@ different coefficients.  The equations: :data:`DECAY_DOC`, :func:`adam_update`,
 """
 from ._conventions import CONVENTIONS
 
-DECAY_DOC = r"""Decoupled decay: with ``t`` the 1-based step, ``lr_t`` the learning rate at this step,
-    ``lambda`` the weight decay and ``x`` the weight before the step (the decay and the
-    step both use it), the fraction of ``x`` removed is
+DECAY_DOC = r"""Decoupled decay: with $t$ the 1-based step, $\mathrm{lr}_t$ the learning rate at this
+    step, $\lambda$ the weight decay and $x$ the weight before the step (the decay and the step
+    both use it), the fraction of $x$ removed is
 
-        d_t = lambda * lr_t          (keras, torch)
-        d_t = lambda                 (tfa)
-        d_t = lambda * lr_t / lr_0   (paper, keras-adamw; 1 in place of lr_t / lr_0 where
-                                      the rate is no schedule)
+    $$
+    d_t = \begin{cases}
+      \lambda \, \mathrm{lr}_t & \text{keras, torch, optax} \\
+      \lambda & \text{tfa} \\
+      \lambda \, \mathrm{lr}_t / \mathrm{lr}_0 & \text{paper, keras-adamw}
+    \end{cases}
+    $$
 
-    A variable given its own decays ``(l1, l2)`` (``weight_decays``, keras-adamw's) has
-    ``lambda = l2`` and loses ``s_t = d1_t sign(x)`` too, ``d1_t`` being ``l1`` scaled as
-    ``d_t`` is; an ``lr_multipliers`` factor ``k`` multiplies its ``lr_t`` (and so ``d_t``
-    where ``d_t`` follows ``lr_t``: keras, torch), not the schedule multiplier ``lr_t / lr_0``.
+    with $\mathrm{lr}_0$ the schedule's reference rate ($\mathrm{lr}_t / \mathrm{lr}_0 = 1$
+    where the rate is no schedule).  A variable given its own decays $(l_1, l_2)$
+    (`weight_decays`, keras-adamw's) has $\lambda = l_2$ and also loses
+    $s_t = d^{(1)}_t \operatorname{sign}(x)$, $d^{(1)}_t$ being $l_1$ scaled as $d_t$ is; an
+    `lr_multipliers` factor $k$ multiplies its $\mathrm{lr}_t$ (and so $d_t$ where $d_t$
+    follows $\mathrm{lr}_t$), not the schedule multiplier $\mathrm{lr}_t / \mathrm{lr}_0$.
 """
 
 REFERENCES = """References:
-        I. Loshchilov, F. Hutter, Decoupled Weight Decay Regularization, ICLR 2019.
-        D. Kingma, J. Ba, Adam: A Method for Stochastic Optimization, ICLR 2015.
+        I. Loshchilov, F. Hutter, *Decoupled Weight Decay Regularization*, ICLR 2019.
+        D. Kingma, J. Ba, *Adam: A Method for Stochastic Optimization*, ICLR 2015.
 """
 
 
@@ -89,18 +94,21 @@ def adam_coefficients(xp, convention, step, lr, beta_1, beta_2, epsilon):
 
 
 def adam_update(xp, convention, x, g, m, v, vmax, alpha, eps_hat, decay, beta_1, beta_2, shrink=None):
-    """AdamW update (``g`` the gradient; returns ``(x, m, v, vhat)``, ``vhat`` None
-    without amsgrad):
+    r"""AdamW update ($g$ the gradient; returns `(x, m, v, vhat)`, `vhat` None without amsgrad):
 
-        m_t     = m + (1 - beta_1) (g - m)
-        v_t     = v + (1 - beta_2) (g^2 - v)
-        vhat_t  = max(vhat, v_t)                  (amsgrad: used in place of v_t)
-        alpha_t = lr_t sqrt(1 - beta_2^t) / (1 - beta_1^t)
-        x_t     = x - d_t x - alpha_t m_t / (sqrt(v_t) + eps_t)     (- s_t: an L1 decay)
+    $$
+    \begin{aligned}
+    m_t &= m + (1 - \beta_1)(g - m) \\
+    v_t &= v + (1 - \beta_2)(g^2 - v) \\
+    \hat v_t &= \max(\hat v, v_t) \quad \text{(amsgrad: used in place of } v_t\text{)} \\
+    \alpha_t &= \mathrm{lr}_t \, \sqrt{1 - \beta_2^t} \, / \, (1 - \beta_1^t) \\
+    x_t &= x - d_t \, x - \alpha_t \, m_t / (\sqrt{v_t} + \hat\epsilon_t) \quad (- \, s_t \text{ with an L1 decay})
+    \end{aligned}
+    $$
 
-    with eps_t = epsilon (keras, tfa, keras-adamw: epsilon outside the bias correction) or
-    eps_t = epsilon sqrt(1 - beta_2^t) (torch, paper: exactly
-    lr_t mhat_t / (sqrt(vhat_t) + epsilon) with the bias-corrected moments).
+    with $\hat\epsilon_t = \epsilon$ (keras, tfa, keras-adamw: epsilon outside the bias
+    correction) or $\hat\epsilon_t = \epsilon \sqrt{1 - \beta_2^t}$ (torch, optax, paper: exactly
+    $\mathrm{lr}_t \, \hat m_t / (\sqrt{\hat v_t} + \epsilon)$ with the bias-corrected moments).
     """
     m = m + (g - m) * (1 - beta_1)
     v = v + (g * g - v) * (1 - beta_2)
@@ -112,16 +120,21 @@ def adam_update(xp, convention, x, g, m, v, vmax, alpha, eps_hat, decay, beta_1,
 
 
 def sgd_update(convention, x, g, buf, lr, decay, momentum, nesterov, shrink=None):
-    """SGDW update with momentum ``mu`` (returns ``(x, buf)``; no buffer when mu = 0):
+    r"""SGDW update with momentum $\mu$ (returns `(x, buf)`; no buffer when $\mu = 0$):
 
-        no momentum:  x_t = x - d_t x - lr_t g
-        keras:        u_t = mu u - lr_t g;   x_t = x - d_t x + u_t
-                                             (nesterov: + mu u_t - lr_t g)
-        torch:        b_t = mu b + g;        x_t = x - d_t x - lr_t b_t
-                                             (nesterov: - lr_t (g + mu b_t))
+    $$
+    \begin{aligned}
+    \text{no momentum:} \quad & x_t = x - d_t \, x - \mathrm{lr}_t \, g \\
+    \text{keras, tfa, paper, keras-adamw:} \quad & u_t = \mu u - \mathrm{lr}_t \, g,
+      \quad x_t = x - d_t \, x + u_t \\
+    \text{nesterov:} \quad & x_t = x - d_t \, x + \mu u_t - \mathrm{lr}_t \, g \\
+    \text{torch, optax:} \quad & b_t = \mu b + g, \quad x_t = x - d_t \, x - \mathrm{lr}_t \, b_t \\
+    \text{nesterov:} \quad & x_t = x - d_t \, x - \mathrm{lr}_t (g + \mu b_t)
+    \end{aligned}
+    $$
 
-    (torch.optim sets b_1 = g_1; with b_0 = 0 the formula gives the same; an L1 decay
-    subtracts s_t too.)
+    `torch.optim` sets $b_1 = g_1$; with $b_0 = 0$ the formula gives the same.  An L1 decay
+    subtracts $s_t$ too.
     """
     if buf is None:
         return stepped(convention, x, decay, lr * g, shrink, subtract=True), None
@@ -135,14 +148,37 @@ def sgd_update(convention, x, g, buf, lr, decay, momentum, nesterov, shrink=None
 
 def normalized_weight_decay(lambda_norm, total_iterations=None, batch_size=None, samples_per_epoch=None,
                             epochs=None):
-    r"""The paper's normalized weight decay (Loshchilov & Hutter, Appendix B.1):
+    r"""The paper's normalized weight decay (Loshchilov & Hutter, Appendix B.1).
 
-        lambda = lambda_norm * sqrt(b / (B * T))      (b the batch size, B the training points
-                                                        per epoch, T the epochs)
-               = lambda_norm * sqrt(1 / total_iterations)
+    $$
+    \lambda = \lambda_\mathrm{norm} \sqrt{\frac{b}{B T}} = \lambda_\mathrm{norm}
+      \sqrt{\frac{1}{\mathrm{total\_iterations}}}
+    $$
 
-    keras-adamw's ``l2 * sqrt(1 / total_iterations_wd)``.  Give ``total_iterations``, or
-    ``batch_size``, ``samples_per_epoch`` and ``epochs``."""
+    with $b$ the batch size, $B$ the training points per epoch and $T$ the epochs:
+    keras-adamw's `l2 * sqrt(1 / total_iterations_wd)`.
+
+    Args:
+        lambda_norm: float >= 0, the normalized decay.
+        total_iterations: the steps of the run; or give the next three.
+        batch_size: int >= 1.
+        samples_per_epoch: int >= 1.
+        epochs: int >= 1.
+
+    Returns:
+        The weight decay $\lambda$, a float.
+
+    Raises:
+        TypeError: neither `total_iterations` nor all of the other three are given.
+        ValueError: a value out of its range, named in the message.
+
+    Example:
+        ```python
+        import optcompat
+
+        assert abs(optcompat.normalized_weight_decay(0.05, total_iterations=100) - 0.005) < 1e-12
+        ```
+    """
     from . import _validate
 
     lambda_norm = _validate.at_least("lambda_norm", lambda_norm)

@@ -28,13 +28,17 @@ def _cosine(xp, fraction, alpha, scale=1.0):
 
 
 def cosine_decay(xp, step, initial, decay_steps, alpha, warmup_target=None, warmup_steps=0):
-    r"""Cosine decay (Keras's ``CosineDecay``), with Keras 3's optional linear warm-up:
+    r"""Cosine decay (Keras's `CosineDecay`), with Keras 3's optional linear warm-up:
 
-        lr(s) = initial * ((1 - alpha) (1 + cos(pi min(s, S) / S)) / 2 + alpha)
+    $$
+    \mathrm{lr}(s) = \mathrm{initial} \left( (1 - \alpha) \, \frac{1 + \cos(\pi \min(s, S) / S)}{2}
+      + \alpha \right)
+    $$
 
-    with ``S = decay_steps``.  With ``warmup_target`` (``W`` steps of ``warmup_steps``): the
-    rate rises linearly, ``initial + (warmup_target - initial) s / W`` for ``s < W``, then
-    decays as above from ``warmup_target`` over ``s - W``.
+    with $S$ = `decay_steps` and $\alpha$ = `alpha`.  With `warmup_target` and $W$ =
+    `warmup_steps`: the rate rises linearly, $\mathrm{initial} + (\mathrm{warmup\_target} -
+    \mathrm{initial}) \, s / W$ for $s < W$, then decays as above from `warmup_target` over
+    $s - W$.
     """
     if warmup_target is None:
         return initial * _cosine(xp, xp.minimum(step, decay_steps) / decay_steps, alpha)
@@ -73,18 +77,28 @@ def restart_index(xp, step, first, t_mul):
 
 
 def cosine_decay_restarts(xp, step, initial, first_decay_steps, t_mul, m_mul, alpha):
-    r"""Cosine decay with warm restarts (SGDR; Keras's ``CosineDecayRestarts``): in period
-    ``i`` (:func:`restart_index`), ``f = (s - start_i) / length_i`` and
+    r"""Cosine decay with warm restarts (SGDR; Keras's `CosineDecayRestarts`): in period $i$,
+    which starts at step $\mathrm{start}_i = F (t_\mathrm{mul}^i - 1) / (t_\mathrm{mul} - 1)$ ($F i$
+    where $t_\mathrm{mul} = 1$; $F$ = `first_decay_steps`) and lasts $F \, t_\mathrm{mul}^i$
+    steps, with $f$ the fraction of the period done,
 
-        lr(s) = initial * ((1 - alpha) m_mul^i (1 + cos(pi f)) / 2 + alpha)
+    $$
+    \mathrm{lr}(s) = \mathrm{initial} \left( (1 - \alpha) \, m_\mathrm{mul}^i \,
+      \frac{1 + \cos(\pi f)}{2} + \alpha \right)
+    $$
+
+    A restart happens exactly at $\mathrm{start}_i$ (Keras's own estimates $i$ with a float32
+    logarithm, which can land one period off at a boundary).
     """
     i, start, length = restart_index(xp, step, first_decay_steps, t_mul)
     return initial * _cosine(xp, (step - start) / length, alpha, xp.power(m_mul, i))
 
 
 def warmup(xp, step, initial, warmup_steps, target, after):
-    r"""Linear warm-up in front of a schedule: ``initial + (target - initial) s / W`` for
-    ``s < W``, then ``after(s - W)``, ``target`` being the schedule's value at its step 0."""
+    r"""Linear warm-up in front of a schedule: $\mathrm{initial} + (\mathrm{target} -
+    \mathrm{initial}) \, s / W$ for $s < W$ ($W$ = `warmup_steps`), then
+    $\mathrm{schedule}(s - W)$, the target being the schedule's value at its step 0.
+    """
     later = after(xp.maximum(step - warmup_steps, 0.0))
     if not warmup_steps:
         return later
@@ -93,17 +107,19 @@ def warmup(xp, step, initial, warmup_steps, target, after):
 
 def cosine_annealing(xp, step, learning_rate, total_iterations, eta_min, eta_max, t_cur,
                      autorestart, eta_t):
-    r"""keras-adamw's cosine annealing (``use_cosine_annealing=True``):
+    r"""keras-adamw's cosine annealing (`use_cosine_annealing=True`):
 
-        lr(s) = learning_rate * eta(s)
-        eta(0) = eta_t           (keras-adamw's initial ``eta_t``, 1)
-        eta(s) = eta_min + (eta_max - eta_min) (1 + cos(pi c_s / (T - 1))) / 2,   s >= 1
+    $$
+    \mathrm{lr}(s) = \mathrm{learning\_rate} \cdot \eta(s), \qquad
+    \eta(s) = \eta_\mathrm{min} + (\eta_\mathrm{max} - \eta_\mathrm{min})
+      \frac{1 + \cos(\pi c_s / (T - 1))}{2} \quad (s \ge 1), \qquad \eta(0) = \eta_t
+    $$
 
-    with ``T = total_iterations`` and ``c_s`` keras-adamw's ``t_cur`` after ``s`` steps: it
-    starts at ``t_cur`` and is advanced after each step's update, so step ``s`` uses the value
-    computed at the end of step ``s - 1``; with ``autorestart`` it goes back to 0 after
-    ``T - 1`` (``c_s = (t_cur + s) mod T``: a restart every ``T`` steps), without it keeps
-    counting (the cosine rises again after ``T - 1``).
+    with $T$ = `total_iterations` and $c_s$ keras-adamw's `t_cur` after $s$ steps: it starts at
+    `t_cur` and is advanced after each step's update, so step $s$ uses the value computed at
+    the end of step $s - 1$; with `autorestart` it goes back to 0 after $T - 1$
+    ($c_s = (t_\mathrm{cur} + s) \bmod T$: a restart every $T$ steps), without it keeps
+    counting (the cosine rises again after $T - 1$).
     """
     c = step + float(t_cur)
     if autorestart:
@@ -212,22 +228,37 @@ class Schedule(object):
 
 
 class CosineDecay(Schedule):
-    __doc__ = """Cosine decay, Keras 3's signature (warm-up included) on every release.
+    __doc__ = r"""Cosine decay, Keras 3's signature (warm-up included) on every release.
+
+    %s
+
+    Its `base_learning_rate` (what $\eta_t = \mathrm{lr}_t / \mathrm{lr}_0$ is measured against,
+    for `convention="paper"` / `"keras-adamw"`) is `warmup_target` where given, else
+    `initial_learning_rate`.
 
     Args:
         initial_learning_rate: float >= 0, the rate at step 0.
         decay_steps: int >= 1, the steps over which it decays (then it stays at
-            ``alpha * initial_learning_rate``).
+            `alpha * initial_learning_rate`).
         alpha: in [0, 1], the floor as a fraction of the decayed-from rate.
         warmup_target: None, or a float >= 0: first rise linearly to it over
-            ``warmup_steps``, then decay from it.
+            `warmup_steps`, then decay from it.
         warmup_steps: int >= 0.
         name: the schedule's name.
 
-    %s
-    ``base_learning_rate`` (eta_t's reference): ``warmup_target`` where given, else
-    ``initial_learning_rate``.
-""" % cosine_decay.__doc__.split("\n", 1)[1].strip()
+    Raises:
+        ValueError: an argument out of its range, named in the message.
+        TypeError: an argument of the wrong type, or one it does not take.
+
+    Example:
+        ```python
+        from optcompat import AdamW
+        from optcompat.schedules import CosineDecay
+
+        schedule = CosineDecay(1e-3, decay_steps=1000, warmup_target=1e-2, warmup_steps=100)
+        model.compile(optimizer=AdamW(learning_rate=schedule, weight_decay=1e-4), loss="mse")
+        ```
+""" % cosine_decay.__doc__.strip()
 
     ARGS = ("initial_learning_rate", "decay_steps", "alpha", "warmup_target", "warmup_steps")
     DEFAULTS = {"alpha": 0.0, "warmup_target": None, "warmup_steps": 0}
@@ -249,21 +280,34 @@ class CosineDecay(Schedule):
 
 
 class CosineDecayRestarts(Schedule):
-    __doc__ = """Cosine decay with warm restarts (SGDR), Keras's semantics on every release.
+    __doc__ = r"""Cosine decay with warm restarts (SGDR), Keras's semantics on every release.
+
+    %s
+
+    `torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(T_0, T_mult, eta_min)` is
+    `CosineDecayRestarts(lr, T_0, t_mul=T_mult, m_mul=1.0, alpha=eta_min / lr)`.
 
     Args:
         initial_learning_rate: float >= 0, the rate at step 0.
         first_decay_steps: int >= 1, the first period's length.
-        t_mul: float >= 1, each period is ``t_mul`` times the one before.
-        m_mul: float >= 0, each period starts at ``m_mul`` times the one before's start.
-        alpha: in [0, 1], the floor as a fraction of ``initial_learning_rate``.
+        t_mul: float >= 1, each period is `t_mul` times the one before.
+        m_mul: float >= 0, each period starts at `m_mul` times the one before's start.
+        alpha: in [0, 1], the floor as a fraction of `initial_learning_rate`.
         name: the schedule's name.
 
-    %s
+    Raises:
+        ValueError: an argument out of its range, named in the message.
+        TypeError: an argument of the wrong type, or one it does not take.
 
-    ``torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(T_0, T_mult, eta_min)`` is
-    ``CosineDecayRestarts(lr, T_0, t_mul=T_mult, m_mul=1.0, alpha=eta_min / lr)``.
-""" % cosine_decay_restarts.__doc__.split("\n", 1)[1].strip()
+    Example:
+        ```python
+        from optcompat import SGDW
+        from optcompat.schedules import CosineDecayRestarts
+
+        schedule = CosineDecayRestarts(0.1, first_decay_steps=10, t_mul=2.0)
+        model.compile(optimizer=SGDW(learning_rate=schedule, momentum=0.9), loss="mse")
+        ```
+""" % cosine_decay_restarts.__doc__.strip()
 
     ARGS = ("initial_learning_rate", "first_decay_steps", "t_mul", "m_mul", "alpha")
     DEFAULTS = {"t_mul": 2.0, "m_mul": 1.0, "alpha": 0.0}
@@ -284,19 +328,34 @@ class CosineDecayRestarts(Schedule):
 
 
 class WarmUp(Schedule):
-    __doc__ = """Linear warm-up in front of any schedule (or a constant rate).
+    __doc__ = r"""Linear warm-up in front of any schedule (or a constant rate).
+
+    %s
+
+    Its `base_learning_rate` is the schedule's (its value at its step 0).
 
     Args:
-        schedule: a float >= 0, or a ``LearningRateSchedule`` (optcompat's or the host's),
-            started after the warm-up: at step ``s >= warmup_steps`` the rate is
-            ``schedule(s - warmup_steps)``.
+        schedule: a float >= 0, or a `LearningRateSchedule` (optcompat's or the host's),
+            started after the warm-up: at step `s >= warmup_steps` the rate is
+            `schedule(s - warmup_steps)`.
         warmup_steps: int >= 0.
         initial_learning_rate: float >= 0, the rate at step 0 (default 0).
         name: the schedule's name.
 
-    %s
-    ``base_learning_rate``: the schedule's (its value at its step 0).
-""" % warmup.__doc__.split("\n", 1)[1].strip()
+    Raises:
+        ValueError: an argument out of its range, named in the message.
+        TypeError: an argument of the wrong type (a callable that is no schedule of this
+            Keras), or one it does not take.
+
+    Example:
+        ```python
+        from optcompat import AdamW
+        from optcompat.schedules import CosineDecay, WarmUp
+
+        schedule = WarmUp(CosineDecay(1e-3, decay_steps=1000), warmup_steps=100)
+        model.compile(optimizer=AdamW(learning_rate=schedule), loss="mse")
+        ```
+""" % warmup.__doc__.strip()
 
     ARGS = ("schedule", "warmup_steps", "initial_learning_rate")
     DEFAULTS = {"initial_learning_rate": 0.0}
@@ -337,24 +396,40 @@ class WarmUp(Schedule):
 
 
 class CosineAnnealing(Schedule):
-    __doc__ = """keras-adamw's cosine annealing with warm restarts, as a learning-rate schedule.
-
-    keras-adamw's ``AdamW(lr, use_cosine_annealing=True, total_iterations=T, eta_min=a,
-    eta_max=b, autorestart=True)`` is ``AdamW(CosineAnnealing(lr, T, eta_min=a, eta_max=b),
-    convention="keras-adamw")``: the multiplier ``eta`` scales the decay too
-    (``base_learning_rate`` is ``learning_rate``, so ``lr_t / base = eta``).
-
-    Args:
-        learning_rate: float >= 0, the rate ``eta`` multiplies.
-        total_iterations: int >= 2, keras-adamw's ``total_iterations`` (the period ``T``).
-        eta_min, eta_max: floats >= 0, the multiplier's bounds.
-        t_cur: int in [0, T) with autorestart (else >= 0), keras-adamw's ``t_cur`` at step 0.
-        autorestart: bool, restart every ``T`` steps (keras-adamw's default with annealing).
-        eta_t: float >= 0, the multiplier at step 0 (keras-adamw's initial ``eta_t``, 1).
-        name: the schedule's name.
+    __doc__ = r"""keras-adamw's cosine annealing with warm restarts, as a learning-rate schedule.
 
     %s
-""" % cosine_annealing.__doc__.split("\n", 1)[1].strip()
+
+    keras-adamw's `AdamW(lr, use_cosine_annealing=True, total_iterations=T, eta_min=a,
+    eta_max=b, autorestart=True)` is `AdamW(CosineAnnealing(lr, T, eta_min=a, eta_max=b),
+    convention="keras-adamw")`: the multiplier $\eta$ scales the decay too (its
+    `base_learning_rate` is `learning_rate`, so $\mathrm{lr}_t / \mathrm{lr}_0 = \eta$).
+
+    Args:
+        learning_rate: float >= 0, the rate $\eta$ multiplies.
+        total_iterations: int >= 2, keras-adamw's `total_iterations` (the period $T$).
+        eta_min: float >= 0, the multiplier's lower bound.
+        eta_max: float >= 0, the multiplier's upper bound.
+        t_cur: int in [0, T) with autorestart (else >= 0), keras-adamw's `t_cur` at step 0.
+        autorestart: bool, restart every $T$ steps (keras-adamw's default with annealing).
+        eta_t: float >= 0, the multiplier at step 0 (keras-adamw's initial `eta_t`, 1).
+        name: the schedule's name.
+
+    Raises:
+        ValueError: an argument out of its range, named in the message (`t_cur` outside
+            [0, T) with autorestart included).
+        TypeError: an argument of the wrong type, or one it does not take.
+
+    Example:
+        ```python
+        from optcompat import AdamW
+        from optcompat.schedules import CosineAnnealing
+
+        optimizer = AdamW(learning_rate=CosineAnnealing(1e-3, total_iterations=24),
+                          weight_decay=1e-2, convention="keras-adamw")
+        model.compile(optimizer=optimizer, loss="mse")
+        ```
+""" % cosine_annealing.__doc__.strip()
 
     ARGS = ("learning_rate", "total_iterations", "eta_min", "eta_max", "t_cur", "autorestart", "eta_t")
     DEFAULTS = {"eta_min": 0.0, "eta_max": 1.0, "t_cur": 0, "autorestart": True, "eta_t": 1.0}

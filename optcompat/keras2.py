@@ -1,18 +1,38 @@
-"""AdamW and SGDW for the Keras 2 optimizers (``build`` / ``update_step``).
+"""AdamW, SGDW and `decoupled` for the Keras 2 optimizers (TF 2.9-2.15, `tf_keras`).
 
-Hosts (resolved in :mod:`._detect`): ``tf.keras.optimizers.experimental.Optimizer`` in
-TF 2.9-2.10, ``tf.keras.optimizers.Optimizer`` in TF 2.11-2.15, and
-``tf_keras.optimizers.Optimizer``.  The host's own weight decay is never used: TF 2.9's
-experimental AdamW decays wrongly (``var -= var*(1-lr*wd)``), 2.10 changed it twice, and
-2.11 moved it into the base class -- optcompat's numbers come from the one rule on every
-release.  Private host APIs (``_index_dict``, ``_var_key``, ``_build_learning_rate``,
-``_serialize_hyperparameter``, ``_use_weight_decay``) are touched only here.
+`optcompat.keras2.AdamW` and `SGDW` are `optcompat.AdamW` / `SGDW` (the signatures, equations
+and examples above) as subclasses of `tf.keras.optimizers.experimental.Optimizer` (TF
+2.9-2.10), `tf.keras.optimizers.Optimizer` (TF 2.11-2.15) or `tf_keras.optimizers.Optimizer`;
+where that is your default Keras (TF 2.11-2.15), `optcompat.AdamW` is this one.  Importing this
+module where none is installed raises `ImportError` naming the releases that have it.  On this
+family `learning_rate` is a float or a schedule (its base class cannot call a plain function
+each step); `jit_compile` is the host's.
 
-This module holds the family's hooks only (:mod:`._common` lists them); the optimizers are
-declared in :mod:`._optimizers`.  Sparse gradients (``tf.IndexedSlices``, e.g. from
-``Embedding``) are densified before the rule (:func:`._tf.dense`).  ``jit_compile=True``
-(the host's XLA path) runs the same code.
+Example:
+    ```python
+    # not run: needs TensorFlow 2.9-2.15 or tf_keras (the tests run the default family's optcompat.AdamW instead)
+    import tensorflow as tf
+    from optcompat.keras2 import AdamW
+
+    model = tf.keras.Sequential([tf.keras.Input(shape=(4,)), tf.keras.layers.Dense(1)])
+    model.compile(optimizer=AdamW(learning_rate=1e-3, weight_decay=4e-3), loss="mse")
+    ```
 """
+# Developer notes (the module docstring before the API reference rendered it for users):
+# AdamW and SGDW for the Keras 2 optimizers (``build`` / ``update_step``).
+#
+# Hosts (resolved in :mod:`._detect`): ``tf.keras.optimizers.experimental.Optimizer`` in
+# TF 2.9-2.10, ``tf.keras.optimizers.Optimizer`` in TF 2.11-2.15, and
+# ``tf_keras.optimizers.Optimizer``.  The host's own weight decay is never used: TF 2.9's
+# experimental AdamW decays wrongly (``var -= var*(1-lr*wd)``), 2.10 changed it twice, and
+# 2.11 moved it into the base class -- optcompat's numbers come from the one rule on every
+# release.  Private host APIs (``_index_dict``, ``_var_key``, ``_build_learning_rate``,
+# ``_serialize_hyperparameter``, ``_use_weight_decay``) are touched only here.
+#
+# This module holds the family's hooks only (:mod:`._common` lists them); the optimizers are
+# declared in :mod:`._optimizers`.  Sparse gradients (``tf.IndexedSlices``, e.g. from
+# ``Embedding``) are densified before the rule (:func:`._tf.dense`).  ``jit_compile=True``
+# (the host's XLA path) runs the same code.
 from . import _detect, _extension, _optimizers, _schedules, _validate
 from ._common import Decoupled
 from .state._access import Access
@@ -203,7 +223,20 @@ class _Extension(_extension.Extension):
 
 
 def decoupled(base):
-    """``base`` (a Keras 2 optimizer class) with decoupled weight decay (:mod:`._extension`)."""
+    """`base` with decoupled weight decay, as `optcompat.decoupled(base)` for this family.
+
+    Args:
+        base: a Keras 2 optimizer class (`tf.keras.optimizers.Nadam` in TF 2.11-2.15, ...).
+
+    Returns:
+        A subclass of `base` named `Decoupled<Base>` (registered with the host, so `load_model`
+        finds it) whose constructor takes `base`'s arguments plus `weight_decay` (required: a
+        float >= 0, a `LearningRateSchedule` or a callable), `convention` and
+        `exclude_from_weight_decay`.
+
+    Raises:
+        TypeError: `base` is not a Keras 2 optimizer class.
+    """
     if not (isinstance(base, type) and issubclass(base, _Optimizer)):
         raise TypeError("decoupled() takes a Keras 2 optimizer class; received %r." % (base,))
     return _extension.make(_Extension, base, _register)

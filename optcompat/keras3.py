@@ -1,13 +1,30 @@
-"""AdamW and SGDW for Keras 3 (``keras.optimizers.Optimizer``; tensorflow, jax, torch backends).
+"""AdamW, SGDW and `decoupled` for Keras 3, on the tensorflow, jax and torch backends.
 
-The family's hooks only (:mod:`._common` lists them); the optimizers are declared in
-:mod:`._optimizers` and the math is :mod:`._rule`, over ``keras.ops``.  What differs per
-backend is one hook class, chosen once at import as Keras chooses its own optimizer's
-backend class: :class:`_TensorFlow` (TensorFlow's fused kernels, :mod:`._tf`),
-:class:`_Torch` (all variables at once, :mod:`._torch_fast`), :class:`_Backend` (jax, and
-any other).  The host base class keeps everything else it does: schedules, clipping, EMA,
-gradient accumulation, loss scaling, ``tf.distribute`` hooks, stateless JAX training, saving.
+`optcompat.keras3.AdamW` and `SGDW` are `optcompat.AdamW` / `SGDW` (the signatures, equations
+and examples above) as subclasses of `keras.optimizers.Optimizer`; where Keras 3 is your default
+Keras, `optcompat.AdamW` is this one.  Importing this module without Keras 3 installed raises
+`ImportError` naming the releases that have it.
+
+Example:
+    ```python
+    # not run: needs Keras 3 (the tests run the default family's optcompat.AdamW instead)
+    import keras
+    from optcompat.keras3 import AdamW
+
+    model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(1)])
+    model.compile(optimizer=AdamW(learning_rate=1e-3, weight_decay=4e-3), loss="mse")
+    ```
 """
+# Developer notes (the module docstring before the API reference rendered it for users):
+# AdamW and SGDW for Keras 3 (``keras.optimizers.Optimizer``; tensorflow, jax, torch backends).
+#
+# The family's hooks only (:mod:`._common` lists them); the optimizers are declared in
+# :mod:`._optimizers` and the math is :mod:`._rule`, over ``keras.ops``.  What differs per
+# backend is one hook class, chosen once at import as Keras chooses its own optimizer's
+# backend class: :class:`_TensorFlow` (TensorFlow's fused kernels, :mod:`._tf`),
+# :class:`_Torch` (all variables at once, :mod:`._torch_fast`), :class:`_Backend` (jax, and
+# any other).  The host base class keeps everything else it does: schedules, clipping, EMA,
+# gradient accumulation, loss scaling, ``tf.distribute`` hooks, stateless JAX training, saving.
 import numpy as np
 
 from . import _detect, _extension, _schedules, _validate
@@ -384,7 +401,20 @@ def _schedule_base(learning_rate, initial_rate):
 
 
 def decoupled(base):
-    """``base`` (a Keras 3 optimizer class) with decoupled weight decay (:mod:`._extension`)."""
+    """`base` with decoupled weight decay, as `optcompat.decoupled(base)` for this family.
+
+    Args:
+        base: a Keras 3 optimizer class (`keras.optimizers.Nadam`, ...).
+
+    Returns:
+        A subclass of `base` named `Decoupled<Base>` (registered with the host, so `load_model`
+        finds it) whose constructor takes `base`'s arguments plus `weight_decay` (required: a
+        float >= 0, a `LearningRateSchedule` or a callable), `convention` and
+        `exclude_from_weight_decay`.
+
+    Raises:
+        TypeError: `base` is not a Keras 3 optimizer class.
+    """
     if not (isinstance(base, type) and issubclass(base, _Optimizer)):
         raise TypeError("decoupled() takes a Keras 3 optimizer class; received %r." % (base,))
     return _extension.make(_Extension, base, _register)

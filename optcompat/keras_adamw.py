@@ -1,24 +1,29 @@
-"""keras-adamw's API (``keras_adamw``), with one changed import, on every release.
+"""keras-adamw's API (`keras_adamw`), with one changed import, on every release.
 
-    # from keras_adamw import AdamW, SGDW, get_weight_decays
-    from optcompat.keras_adamw import AdamW, SGDW, get_weight_decays
+Names and arguments only: `AdamW` / `SGDW` / `NadamW` are optcompat's classes with
+keras-adamw 1.38's signatures, defaults and attributes and `convention="keras-adamw"`:
+`model` (decays read from its L1 / L2 regularizers, which are zeroed: `zero_penalties`),
+`weight_decays` (scaled by $\\sqrt{1 / \\mathrm{total\\_iterations\\_wd}}$), `lr_multipliers`,
+`use_cosine_annealing` with `total_iterations`, `eta_min`, `eta_max`, `t_cur` and
+`autorestart`, `init_verbose`, `lr`; the variables `t_cur` and `eta_t`, advanced after each
+step as keras-adamw does.  The helpers its README has users call: `get_weight_decays`,
+`fill_dict_in_order`, `reset_seeds`, `K_eval`.
 
-    opt = AdamW(lr=1e-3, model=model, use_cosine_annealing=True, total_iterations=24,
-                lr_multipliers={"lstm": 0.5})
-    K.set_value(opt.t_cur, 0)            # keras-adamw's attributes: t_cur, eta_t
+The family: OptimizerV2 (`optcompat.legacy`, keras-adamw's own `TF_KERAS=1` base) where the
+user's Keras has it, else the default family (Keras 3 on every backend); `for_family` gives
+another family's classes.  Where it differs from keras-adamw: the support page's deviations
+table.
 
-Names and arguments only: ``AdamW`` / ``SGDW`` are optcompat's classes with keras-adamw's
-signatures, defaults and attributes and ``convention="keras-adamw"``: ``model`` (decays read from
-its L1 / L2 regularizers, which are zeroed: ``zero_penalties``), ``weight_decays`` (scaled by
-``sqrt(1 / total_iterations_wd)``), ``lr_multipliers``, ``use_cosine_annealing`` with
-``total_iterations``, ``eta_min``, ``eta_max``, ``t_cur`` and ``autorestart``, ``init_verbose``,
-``lr``; the variables ``t_cur`` and ``eta_t``, advanced after each step as keras-adamw does
-(:mod:`._keras_adamw`).  The helpers its README has users call: :func:`get_weight_decays`,
-:func:`fill_dict_in_order`, :func:`reset_seeds`, :func:`K_eval`.
+Example:
+    ```python
+    # was: from keras_adamw import AdamW
+    from optcompat.keras_adamw import AdamW
 
-The family: OptimizerV2 (``optcompat.legacy``, keras-adamw's own ``TF_KERAS=1`` base) where the
-user's Keras has it, else the default family (Keras 3 on every backend); :func:`for_family`
-gives another family's classes.  Where it differs from keras-adamw: the docs' deviations table.
+    opt = AdamW(lr=1e-3, use_cosine_annealing=True, total_iterations=24,
+                lr_multipliers={"dense": 0.5}, init_verbose=False)
+    model.compile(optimizer=opt, loss="mse")
+    model.fit(x, y, epochs=1, verbose=0)
+    ```
 """
 import random
 import sys
@@ -30,25 +35,51 @@ __all__ = ["AdamW", "NadamW", "SGDW", "get_weight_decays", "fill_dict_in_order",
            "for_family", "default_family"]  # (AdamW, NadamW, SGDW: resolved on first use)
 
 default_family = _keras_adamw.default_family
+"""`default_family()`: this module's classes' family for the user's Keras -- `"legacy"`
+(OptimizerV2, keras-adamw's own `TF_KERAS=1` base) where the user's Keras has it, else the
+default family."""
 
 
 def for_family(family=None):
-    """keras-adamw's ``AdamW``, ``NadamW`` and ``SGDW`` on ``family`` (default: :func:`default_family`), as a
-    namespace."""
+    """keras-adamw's classes on one family.
+
+    Args:
+        family: `"keras3"`, `"keras2"` or `"legacy"`; None: `default_family()`.
+
+    Returns:
+        A namespace with `AdamW`, `NadamW` and `SGDW`.
+    """
     return types.SimpleNamespace(**_keras_adamw.classes(family or default_family()))
 
 
 def get_weight_decays(model, zero_penalties=False):
-    """keras-adamw's ``get_weight_decays``: ``{variable name: (l1, l2)}`` of ``model``'s nonzero
-    L1 / L2 regularizers.  With ``zero_penalties`` keras-adamw 1.38 zeroes them before reading,
-    so it returns ``{}``; so does this, with a warning naming what was zeroed
-    (:func:`optcompat.weight_decays_from` reads, then zeroes)."""
+    """keras-adamw's `get_weight_decays`: the model's L1 / L2 penalties by variable.
+
+    Args:
+        model: a Keras model.
+        zero_penalties: zero the regularizers first, as keras-adamw 1.38 does (so it returns
+            `{}`, with a warning naming what was zeroed; `optcompat.weight_decays_from` reads,
+            then zeroes).
+
+    Returns:
+        `{variable name: (l1, l2)}` of `model`'s nonzero L1 / L2 regularizers.
+    """
     return _keras_adamw.read_weight_decays(model, zero_penalties, "get_weight_decays(model, zero_penalties=True)")
 
 
 def fill_dict_in_order(_dict, values_list):
-    """keras-adamw's ``fill_dict_in_order``: ``_dict``'s values replaced by ``values_list``, in the
-    dict's order (e.g. decays for the names :func:`get_weight_decays` gave); returns ``_dict``."""
+    """keras-adamw's `fill_dict_in_order`: a dict's values replaced, in the dict's order.
+
+    Args:
+        _dict: the dict (keras-adamw's parameter name), e.g. what `get_weight_decays` gave.
+        values_list: its new values, in order.
+
+    Returns:
+        `_dict`, changed in place.
+
+    Raises:
+        ValueError: fewer values than keys.
+    """
     values_list = list(values_list)
     if len(values_list) < len(_dict):
         raise ValueError("fill_dict_in_order() needs a value for each of the %d keys; received %d values."
@@ -59,8 +90,13 @@ def fill_dict_in_order(_dict, values_list):
 
 
 def reset_seeds(reset_graph_with_backend=None, verbose=1):
-    """keras-adamw's ``reset_seeds``: NumPy's, Python's and the framework's seeds (1, 2, 3); with a
-    Keras backend module (``K``), its session cleared first (and TensorFlow's default graph)."""
+    """keras-adamw's `reset_seeds`: NumPy's, Python's and the framework's seeds (1, 2, 3).
+
+    Args:
+        reset_graph_with_backend: a Keras backend module (`K`) whose session is cleared first
+            (and TensorFlow's default graph); None: no clearing.
+        verbose: print what was reset.
+    """
     import numpy as np
 
     if reset_graph_with_backend is not None:
@@ -87,8 +123,15 @@ def reset_seeds(reset_graph_with_backend=None, verbose=1):
 
 
 def K_eval(x, backend):
-    """keras-adamw's ``K_eval``: ``x`` (a variable or tensor) as a NumPy value through the Keras
-    backend module ``backend`` (Keras 3: ``keras.ops``' conversion)."""
+    """keras-adamw's `K_eval`: a variable's or tensor's value.
+
+    Args:
+        x: a variable or tensor.
+        backend: the Keras backend module (`K`).
+
+    Returns:
+        `x` as a NumPy value (Keras 3: through `keras.ops`' conversion).
+    """
     convert = getattr(getattr(sys.modules.get("keras"), "ops", None), "convert_to_numpy", None)
     get_value = getattr(backend, "get_value", None)
     if get_value is not None:

@@ -1,28 +1,49 @@
-"""AdamW and SGDW for the OptimizerV2 API (``_set_hyper`` / ``add_slot`` / ``_resource_apply_*``).
+"""AdamW, SGDW and `decoupled` for OptimizerV2: TF 2.2-2.15 and `tf_keras.optimizers.legacy`.
 
-The host is ``tf.keras.optimizers.Optimizer`` in TensorFlow 2.2-2.10 (the default family
-there), ``tf.keras.optimizers.legacy.Optimizer`` in 2.11-2.15 and
-``tf_keras.optimizers.legacy.Optimizer`` -- the API that keras-adamw and TensorFlow Addons
-extended.  The family's hooks only (:mod:`._common` lists them; the optimizers are declared
-in :mod:`._optimizers`), done the way this API expects:
+`optcompat.legacy.AdamW` and `SGDW` are `optcompat.AdamW` / `SGDW` (the signatures, equations
+and examples above) as subclasses of `tf.keras.optimizers.Optimizer` (TF 2.2-2.10),
+`tf.keras.optimizers.legacy.Optimizer` (TF 2.11-2.15) or `tf_keras.optimizers.legacy.Optimizer`
+-- the API that TensorFlow Addons and keras-adamw extended; where that is your default Keras (TF
+2.2-2.10), `optcompat.AdamW` is this one.  Hyperparameters are the host's: `opt.learning_rate
+= x` (or `K.set_value`) takes effect on the next step, also inside a traced `tf.function`.
+Importing this module where none is installed raises `ImportError` naming the releases that
+have it.
 
-* hyperparameters through ``_set_hyper`` / ``_get_hyper``: the learning rate, betas,
-  momentum and weight decay become ``tf.Variable`` s when the optimizer is built, so
-  ``opt.learning_rate = x`` (or ``K.set_value``) takes effect on the next step, eagerly or
-  inside an already traced ``tf.function``; ``get_config`` gives plain Python values;
-* slots through ``add_slot``: ``m``, ``v`` (and ``vhat`` only with ``amsgrad``) for AdamW,
-  ``momentum`` only when ``momentum > 0`` for SGDW;
-* the step's coefficients once per (device, dtype) in ``_prepare_local``;
-* ``_resource_apply_dense`` and ``_resource_apply_sparse`` both run the one rule.  A sparse
-  gradient (``tf.IndexedSlices``; duplicate indices summed by the base class) gives exactly
-  the dense result -- every row's moments decay and every weight gets its decay each step,
-  as the host's own Adam does and as the other families do.
+Example:
+    ```python
+    # not run: needs TensorFlow 2.2-2.15 or tf_keras (the tests run the default family's optcompat.AdamW instead)
+    import tensorflow as tf
+    from optcompat.legacy import AdamW
 
-The base class keeps what it does: schedules and callables, inverse-time ``decay``,
-``clipnorm`` / ``clipvalue`` / ``global_clipnorm`` (where the release has them),
-gradient aggregation across replicas, ``minimize``, checkpointing.  Private APIs of the
-host are touched only in this module.
+    model = tf.keras.Sequential([tf.keras.Input(shape=(4,)), tf.keras.layers.Dense(1)])
+    model.compile(optimizer=AdamW(learning_rate=1e-3, weight_decay=4e-3), loss="mse")
+    ```
 """
+# Developer notes (the module docstring before the API reference rendered it for users):
+# AdamW and SGDW for the OptimizerV2 API (``_set_hyper`` / ``add_slot`` / ``_resource_apply_*``).
+#
+# The host is ``tf.keras.optimizers.Optimizer`` in TensorFlow 2.2-2.10 (the default family
+# there), ``tf.keras.optimizers.legacy.Optimizer`` in 2.11-2.15 and
+# ``tf_keras.optimizers.legacy.Optimizer`` -- the API that keras-adamw and TensorFlow Addons
+# extended.  The family's hooks only (:mod:`._common` lists them; the optimizers are declared
+# in :mod:`._optimizers`), done the way this API expects:
+#
+# * hyperparameters through ``_set_hyper`` / ``_get_hyper``: the learning rate, betas,
+#   momentum and weight decay become ``tf.Variable`` s when the optimizer is built, so
+#   ``opt.learning_rate = x`` (or ``K.set_value``) takes effect on the next step, eagerly or
+#   inside an already traced ``tf.function``; ``get_config`` gives plain Python values;
+# * slots through ``add_slot``: ``m``, ``v`` (and ``vhat`` only with ``amsgrad``) for AdamW,
+#   ``momentum`` only when ``momentum > 0`` for SGDW;
+# * the step's coefficients once per (device, dtype) in ``_prepare_local``;
+# * ``_resource_apply_dense`` and ``_resource_apply_sparse`` both run the one rule.  A sparse
+#   gradient (``tf.IndexedSlices``; duplicate indices summed by the base class) gives exactly
+#   the dense result -- every row's moments decay and every weight gets its decay each step,
+#   as the host's own Adam does and as the other families do.
+#
+# The base class keeps what it does: schedules and callables, inverse-time ``decay``,
+# ``clipnorm`` / ``clipvalue`` / ``global_clipnorm`` (where the release has them),
+# gradient aggregation across replicas, ``minimize``, checkpointing.  Private APIs of the
+# host are touched only in this module.
 import re
 import warnings
 
@@ -384,7 +405,20 @@ class _Extension(_AfterStep, _extension.Extension):
 
 
 def decoupled(base):
-    """``base`` (an OptimizerV2 class) with decoupled weight decay (:mod:`._extension`)."""
+    """`base` with decoupled weight decay, as `optcompat.decoupled(base)` for this family.
+
+    Args:
+        base: an OptimizerV2 class (`tf.keras.optimizers.legacy.Nadam` in TF 2.11-2.15, ...).
+
+    Returns:
+        A subclass of `base` named `Decoupled<Base>` (registered with the host, so `load_model`
+        finds it) whose constructor takes `base`'s arguments plus `weight_decay` (required: a
+        float >= 0, a `LearningRateSchedule` or a callable), `convention` and
+        `exclude_from_weight_decay`.
+
+    Raises:
+        TypeError: `base` is not an OptimizerV2 optimizer class.
+    """
     if not (isinstance(base, type) and issubclass(base, _Optimizer)):
         raise TypeError("decoupled() takes an OptimizerV2 (legacy) optimizer class; received %r." % (base,))
     return _extension.make(_Extension, base, _register)

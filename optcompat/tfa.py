@@ -1,28 +1,31 @@
-"""TensorFlow Addons' decoupled weight decay API (``tfa.optimizers``), with one changed import.
+"""TensorFlow Addons' decoupled weight decay API (`tfa.optimizers`), with one changed import.
 
-    # from tensorflow_addons.optimizers import AdamW, SGDW, extend_with_decoupled_weight_decay
-    from optcompat.tfa import AdamW, SGDW, extend_with_decoupled_weight_decay
+Names and arguments only: `AdamW` / `SGDW` are optcompat's classes with TensorFlow Addons'
+signatures and defaults (`weight_decay` first; `learning_rate=0.001`; `epsilon=1e-7`;
+`momentum=0.0`) and `convention="tfa"` (TFA's numbers: $x \\leftarrow x - \\lambda_t x$, the
+decay not scaled by the learning rate); `extend_with_decoupled_weight_decay(Base)` is
+`optcompat.decoupled` with the same face; `DecoupledWeightDecayExtension` is the mixin all
+three share, and a class written as TFA's docs show it
+(`class MyAdamW(DecoupledWeightDecayExtension, tf.keras.optimizers.Adam)`) works too.
+`decay_var_list` in `minimize` / `apply_gradients` names the variables that decay for that
+call, and takes priority over `exclude_from_weight_decay`, as in TFA.
 
-    opt = AdamW(weight_decay=1e-4, learning_rate=1e-3)            # TFA's arguments and defaults
-    opt.apply_gradients(zip(grads, variables), decay_var_list=[variables[0]])
-    NadamW = extend_with_decoupled_weight_decay(tf.keras.optimizers.Nadam)
-
-Names and arguments only: ``AdamW`` / ``SGDW`` are optcompat's classes with TensorFlow Addons'
-signatures and defaults (``weight_decay`` first; ``learning_rate=0.001``; ``epsilon=1e-7``;
-``momentum=0.0``) and ``convention="tfa"`` (TFA's numbers: ``x <- x - lambda_t x``, the decay
-not scaled by the learning rate); ``extend_with_decoupled_weight_decay(Base)`` is
-:func:`optcompat.decoupled` with the same face; ``DecoupledWeightDecayExtension`` is the mixin
-all three share, and a class written as TFA's docs show it
-(``class MyAdamW(DecoupledWeightDecayExtension, tf.keras.optimizers.Adam)``) works too.
-``decay_var_list`` in ``minimize`` / ``apply_gradients`` names the variables that decay for that
-call, and takes priority over ``exclude_from_weight_decay``, as in TFA.
-
-The family: OptimizerV2 (``optcompat.legacy``, TFA's own base) where the user's default Keras
-has it (TF 2.2-2.15, ``TF_USE_LEGACY_KERAS``), else the default family (Keras 3 on every
-backend); :func:`for_family` gives another family's classes.  The default family's classes are
-registered under TFA's names (``Addons>AdamW``, ``Addons>SGDW``) where TensorFlow Addons is not
+The family: OptimizerV2 (`optcompat.legacy`, TFA's own base) where the user's default Keras
+has it (TF 2.2-2.15, `TF_USE_LEGACY_KERAS`), else the default family (Keras 3 on every
+backend); `for_family` gives another family's classes.  The default family's classes are
+registered under TFA's names (`Addons>AdamW`, `Addons>SGDW`) where TensorFlow Addons is not
 installed, so a model file saved with TFA's optimizer loads without TFA; next to TFA they are
-``optcompat.tfa>AdamW`` (TFA keeps its names).
+`optcompat.tfa>AdamW` (TFA keeps its names).
+
+Example:
+    ```python
+    # was: from tensorflow_addons.optimizers import AdamW, SGDW
+    from optcompat.tfa import AdamW
+
+    opt = AdamW(weight_decay=1e-4, learning_rate=1e-3)   # TFA's arguments and defaults
+    model.compile(optimizer=opt, loss="mse")
+    model.fit(x, y, epochs=1, verbose=0)
+    ```
 """
 import importlib.util
 import types
@@ -33,6 +36,8 @@ __all__ = ["AdamW", "SGDW", "extend_with_decoupled_weight_decay", "DecoupledWeig
            "for_family", "default_family"]  # (AdamW, SGDW: resolved on first use, PEP 562)
 
 DecoupledWeightDecayExtension = _tfa.DecoupledWeightDecayExtension
+"""TFA's mixin: `class MyAdamW(DecoupledWeightDecayExtension, tf.keras.optimizers.Adam)` as TFA's
+docs write it; the class takes `weight_decay` first, then the base's arguments."""
 
 
 def _tfa_installed():
@@ -43,8 +48,12 @@ def _tfa_installed():
 
 
 def default_family():
-    """TFA's classes' family for the user's Keras: OptimizerV2 where the default family is
-    OptimizerV2 or Keras 2 and OptimizerV2 is there, else the default family."""
+    """The family of this module's classes for the user's Keras.
+
+    Returns:
+        `"legacy"` (OptimizerV2, TFA's own base) where the default family is OptimizerV2 or
+        Keras 2 and OptimizerV2 is there, else the default family.
+    """
     family = _detect.default_family()
     if family in ("keras2", "legacy") and "legacy" in _detect.available_families():
         return "legacy"
@@ -52,17 +61,34 @@ def default_family():
 
 
 def for_family(family=None):
-    """TFA's API on ``family`` (default: :func:`default_family`), as a namespace with ``AdamW``,
-    ``SGDW``, ``extend_with_decoupled_weight_decay`` and ``DecoupledWeightDecayExtension``."""
+    """TFA's API on one family.
+
+    Args:
+        family: `"keras3"`, `"keras2"` or `"legacy"`; None: `default_family()`.
+
+    Returns:
+        A namespace with `AdamW`, `SGDW`, `extend_with_decoupled_weight_decay` and
+        `DecoupledWeightDecayExtension`.
+    """
     family = family or default_family()
     addons = family == default_family() and not _tfa_installed()
     return types.SimpleNamespace(**_tfa.classes(family, "Addons" if addons else None))
 
 
 def extend_with_decoupled_weight_decay(base_optimizer):
-    """``base_optimizer`` (a Keras optimizer class of any family) with TFA's decoupled weight
-    decay: ``Cls(weight_decay, *args, exclude_from_weight_decay=None, **kwargs)``, and
-    ``decay_var_list`` in ``minimize`` / ``apply_gradients`` (:func:`optcompat.decoupled`)."""
+    """A Keras optimizer class with TFA's decoupled weight decay (`optcompat.decoupled`, TFA's face).
+
+    Args:
+        base_optimizer: a Keras optimizer class of any family (`tf.keras.optimizers.Nadam`, ...).
+
+    Returns:
+        A subclass of `base_optimizer` taking `(weight_decay, *args,
+        exclude_from_weight_decay=None, **kwargs)`, with `decay_var_list` in `minimize` /
+        `apply_gradients`.
+
+    Raises:
+        TypeError: `base_optimizer` is no optimizer class of an imported Keras.
+    """
     found = _detect.family_of_class(base_optimizer)
     if found is None:
         raise TypeError("extend_with_decoupled_weight_decay() takes an optimizer class of an imported Keras; "

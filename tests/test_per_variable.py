@@ -245,20 +245,20 @@ def test_keras_adamw_model_argument_reads_zeroed_penalties(host):
     assert opt.weight_decays == {}
 
 
-# -- the README's keras-adamw mapping, run as written -----------------------------------------------
+# -- the docs' keras-adamw mapping (docs/migration/keras-adamw.md), run as written ------------------
 
 def readme_block():
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    with open(os.path.join(root, "README.md")) as f:
+    with open(os.path.join(root, "docs", "migration", "keras-adamw.md")) as f:
         found = [b for b in re.findall(r"```python\n(.*?)```", f.read(), flags=re.S)
                  if b.startswith("# From keras-adamw")]
-    assert len(found) == 1, "README.md has no single python block starting '# From keras-adamw'"
+    assert len(found) == 1, "docs/migration/keras-adamw.md has no single python block starting '# From keras-adamw'"
     return found[0]
 
 
 @pytest.mark.applies(lambda facts, params: facts.family == ENV.default)  # optcompat.AdamW: the default family
 def test_readme_keras_adamw_block_runs(host):
-    """The README's block on a regularized LSTM model, then three restart periods of fit; where
+    """The migration page's block on a regularized LSTM model, then three restart periods of fit; where
     keras-adamw installs, its own optimizer given what the block's comment says trains the same
     model to the same weights."""
     period, steps_per_epoch = 12, 6

@@ -1,30 +1,35 @@
 """Move a training run's optimizer state: across optimizers, families and releases.
 
-    >>> from optcompat import state
-    >>> state.save(model.optimizer, "run.npz", model.trainable_variables)
-    ... # later, elsewhere: another TensorFlow, Keras 3, another backend, optcompat or the host's own
-    >>> state.load(model.optimizer, "run.npz", model.trainable_variables)
+The file is a `.npz` with a JSON header that every family on every release reads: the step
+count and, per model variable, its slots -- Adam's `m`, `v` (`vhat` with amsgrad) or SGD's
+`momentum` -- with what they belong to (optimizer kind, family, convention, hyperparameters,
+host versions, the variables' names, shapes, dtypes).
 
-The file (:mod:`._format`) is a ``.npz`` with a JSON header that every family on every
-release reads: the step count and, per model variable, its slots -- Adam's ``m``, ``v``
-(``vhat`` with amsgrad) or SGD's ``momentum`` -- with what they belong to (optimizer kind,
-family, convention, hyperparameters, host versions, the variables' names, shapes, dtypes).
-
-``save`` reads optcompat's AdamW / SGDW and what users migrate from: the host's own Adam /
+`save` reads optcompat's AdamW / SGDW and what users migrate from: the host's own Adam /
 AdamW / SGD in every family, TensorFlow Addons' AdamW / SGDW, keras-adamw's AdamW / SGDW.
-``load`` writes into optcompat's optimizers and the host's own, and also reads directly a
-file the host wrote (:mod:`._files`: a TF checkpoint, an ``.h5`` model, a ``.keras`` file or
-a ``.weights.h5``), so an OptimizerV2 checkpoint of TF 2.2-2.10 continues in Keras 2 and 3.
+`load` writes into optcompat's optimizers and the host's own, and also reads directly a file
+the host wrote (a TF checkpoint, an `.h5` model, a `.keras` file or a `.weights.h5`), so an
+OptimizerV2 checkpoint of TF 2.2-2.10 continues in Keras 2 and 3.
 
-Everything is checked before anything changes; a refusal (:class:`StateError`, a
-``ValueError``) names what differs and leaves the optimizer and the model as they were:
-another model (variable count, shapes, dtypes, names), another optimizer kind (SGD state
-into Adam), other slots (amsgrad, momentum), another convention (unless
-``allow_convention_change=True``: the moments mean the same, the steps that follow do not),
-a truncated or corrupted file, a newer format version.
+Everything is checked before anything changes; a refusal (`StateError`, a `ValueError`)
+names what differs and leaves the optimizer and the model as they were: another model
+(variable count, shapes, dtypes, names), another optimizer kind (SGD state into Adam), other
+slots (amsgrad, momentum), another convention (unless `allow_convention_change=True`: the
+moments mean the same, the steps that follow do not), a truncated or corrupted file, a newer
+format version.  The state is the optimizer's, not the model's: move the model's weights as
+usual (`model.save_weights`), or pass `restore_variables=True` to set them from the file.
 
-The state is the optimizer's, not the model's: move the model's weights as usual
-(``model.save_weights``), or pass ``restore_variables=True`` to set them from the file.
+Example:
+    ```python
+    import optcompat.state
+    from optcompat import AdamW
+
+    model.compile(optimizer=AdamW(learning_rate=1e-3), loss="mse")
+    model.fit(x, y, epochs=1, verbose=0)
+    optcompat.state.save(model.optimizer, "run.npz", model.trainable_variables)
+    # later, elsewhere: another TensorFlow, Keras 3, another backend, optcompat or the host's own
+    optcompat.state.load(model.optimizer, "run.npz", model.trainable_variables)
+    ```
 """
 import warnings
 
@@ -36,9 +41,14 @@ __all__ = ["save", "load", "read", "State", "StateError", "FORMAT_VERSION"]
 
 
 class State(object):
-    """An optimizer's state, as the file holds it: ``header`` (see :mod:`._format`),
-    ``slots`` (per variable, ``{key: ndarray}``) and ``values`` (per variable, the
-    variable's value at saving, or None)."""
+    """An optimizer's state, as the file holds it.
+
+    Attributes:
+        header: a dict: the optimizer, family, convention, step (`iterations`), hyperparameters,
+            host versions and, per variable, its name, shape and dtype.
+        slots: per variable, `{slot key: ndarray}` (`m`, `v`, `vhat`; `momentum`).
+        values: per variable, its value at saving, or None.
+    """
 
     def __init__(self, header, slots, values):
         self.header, self.slots, self.values = header, slots, values
@@ -110,16 +120,28 @@ def _short(value):
 
 # -- files -------------------------------------------------------------------------------
 def write(state, path):
-    """Write ``state`` to ``path`` (the portable ``.npz``)."""
+    """Write `state` to `path` (the portable `.npz`)."""
     header = {k: v for k, v in state.header.items() if k not in ("arrays", "format", "format_version")}
     _format.write(path, header, state.arrays())
 
 
 def read(path, optimizer=None, variables=None):
-    """The :class:`State` in ``path``: optcompat's ``.npz``, or a file the host wrote (a TF
-    checkpoint prefix or directory, ``.h5``, ``.keras``, ``.weights.h5``; ``optimizer`` and
-    ``variables``, where it will go, tell how to read a file that lists state by position
-    and does not say which optimizer wrote it: a ``.weights.h5``)."""
+    """Read the optimizer state in a file.
+
+    Args:
+        path: optcompat's `.npz`, or a file the host wrote: a TF checkpoint prefix or
+            directory, `.h5`, `.keras`, `.weights.h5`.
+        optimizer: where the state will go, to read a file that lists state by position and
+            does not say which optimizer wrote it (a `.weights.h5`); else None.
+        variables: the variables it will go to, with `optimizer`.
+
+    Returns:
+        The `State` in `path`.
+
+    Raises:
+        StateError: the file is truncated or corrupted, of a newer format version, or holds no
+            optimizer state optcompat reads.
+    """
     if _format.is_state_file(path):
         header, arrays = _format.read(path)
         return State.from_arrays(header, arrays, path)
@@ -129,19 +151,29 @@ def read(path, optimizer=None, variables=None):
 
 # -- optimizers ----------------------------------------------------------------------------
 def save(optimizer, path, variables):
-    """Write ``optimizer``'s state for ``variables`` (the model's trainable variables, in
-    order) to ``path``, a portable ``.npz`` that :func:`load` reads in every family.
+    """Write an optimizer's state to a portable `.npz` that `load` reads in every family.
 
-    ``optimizer``: optcompat's AdamW / SGDW, the host's own Adam / AdamW / SGD (any family),
-    TensorFlow Addons' AdamW / SGDW or keras-adamw's AdamW / SGDW.  An optimizer that has
-    not taken a step yet saves zeros.  Returns the :class:`State` written."""
+    Args:
+        optimizer: optcompat's AdamW / SGDW, the host's own Adam / AdamW / SGD (any family),
+            TensorFlow Addons' AdamW / SGDW or keras-adamw's AdamW / SGDW.  One that has not
+            taken a step yet saves zeros.
+        path: the file to write.
+        variables: the model's trainable variables, in order (`model.trainable_variables`).
+
+    Returns:
+        The `State` written.
+
+    Raises:
+        StateError: the optimizer is none of those, or holds no slots for these variables
+            after taking steps.
+    """
     state = state_of(optimizer, variables)
     write(state, path)
     return state
 
 
 def state_of(optimizer, variables):
-    """``optimizer``'s :class:`State` for ``variables`` (nothing is written)."""
+    """`optimizer`'s `State` for `variables` (nothing is written)."""
     access, info = _access.describe(optimizer)
     variables = list(variables)
     slots = access.slots(optimizer, variables, info["slots"])
@@ -165,18 +197,28 @@ def state_of(optimizer, variables):
 
 
 def load(optimizer, path, variables, allow_convention_change=False, restore_variables=False):
-    """Set ``optimizer``'s state for ``variables`` (the model's trainable variables, in the
-    order they were saved) from ``path`` -- optcompat's ``.npz`` or a file the host wrote
-    (:func:`read`) -- so that training continues as the saved run would have.
+    """Set an optimizer's state from a file, so that training continues as the saved run would have.
 
     Sets the step count and every slot, and, as the host's own checkpoints do, a float
-    learning rate (and a float ``weight_decay`` of the same convention).  Everything is
-    checked first (:class:`StateError` names what differs, nothing changes): the optimizer
-    kind (``adam``: Adam, AdamW; ``sgd``: SGD, SGDW), its slots (amsgrad, momentum), the
-    convention (``allow_convention_change=True`` accepts another: the moments carry over,
-    but the run will not continue as it was), the variables' count, shapes, dtypes and
-    names.  ``restore_variables=True`` also sets the variables to the values saved.
-    Returns the :class:`State` loaded."""
+    learning rate (and a float `weight_decay` of the same convention).  Everything is checked
+    first, and nothing changes where a check fails.
+
+    Args:
+        optimizer: optcompat's AdamW / SGDW or the host's own Adam / AdamW / SGD, any family.
+        path: optcompat's `.npz` or a file the host wrote (see `read`), or a `State`.
+        variables: the model's trainable variables, in the order they were saved.
+        allow_convention_change: accept a file of another convention (the moments carry
+            over, but the run will not continue as it was).
+        restore_variables: also set the variables to the values saved.
+
+    Returns:
+        The `State` loaded.
+
+    Raises:
+        StateError: what differs: the optimizer kind (`adam`: Adam, AdamW; `sgd`: SGD,
+            SGDW), its slots (amsgrad, momentum), the convention, the variables' count,
+            shapes, dtypes or names; or the file is truncated, corrupted or newer.
+    """
     variables = list(variables)
     state = path if isinstance(path, State) else read(path, optimizer, variables)
     access, info = _access.describe(optimizer)

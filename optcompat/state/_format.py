@@ -40,7 +40,9 @@ KINDS = {"adam": ("m", "v", "vhat"), "sgd": ("momentum",)}
 
 class StateError(ValueError):
     """A state file or a state that cannot be used here: the message names what differs.
-    Raised before anything changes."""
+
+    A `ValueError`; raised before anything changes.
+    """
 
 
 def _digest(array):
