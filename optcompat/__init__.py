@@ -13,7 +13,7 @@ soon as the host is imported, so ``load_model`` needs no ``custom_objects``.
 import importlib
 import sys
 
-from . import _detect, _hooks
+from . import _detect, _hooks, _lazy
 from ._conventions import CONVENTIONS
 from ._detect import available_families, default_family, describe
 from ._penalties import weight_decays_from
@@ -84,3 +84,4 @@ def _register_ready():
 for _module in _HOST_TOPS:
     _hooks.when_imported(_module, _register_ready)
 del _module
+_lazy.enable(__name__)

@@ -13,7 +13,7 @@ too, and it is saved and loaded with the model; an optcompat optimizer of anothe
 """
 import types
 
-from . import _schedules, family_module
+from . import _lazy, _schedules, family_module
 
 __all__ = list(_schedules.NAMES) + ["for_family"]
 
@@ -34,3 +34,6 @@ def __getattr__(name):  # PEP 562: the default family's class, resolved on first
 
 def __dir__():
     return sorted(set(globals()) | set(__all__))
+
+
+_lazy.enable(__name__)

@@ -27,8 +27,8 @@ FAMILIES = ("keras3", "keras2", "legacy")
 
 try:  # Python >= 3.8
     from importlib import metadata as _metadata
-except ImportError:  # pragma: no cover
-    _metadata = None
+except ImportError:  # Python 3.6 / 3.7: the backport, which pytest itself requires there
+    import importlib_metadata as _metadata
 
 # the distributions that provide each host package (the first one installed wins)
 DISTRIBUTIONS = {
