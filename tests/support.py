@@ -16,12 +16,17 @@ import functools
 import importlib
 import json
 import os
+import subprocess
 
 import numpy as np
 
 import reference
 
 FAMILIES = ("keras3", "keras2", "legacy")
+
+# subprocess.run(..., **CAPTURE): the output as text, as capture_output=True, text=True give it
+# from Python 3.7 (the tf22-cp36 env runs the tests on Python 3.6)
+CAPTURE = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
 
 # -- what is installed ---------------------------------------------------------------------
 
