@@ -18,7 +18,7 @@ Example:
 import importlib
 import sys
 
-from . import _detect, _hooks
+from . import _detect, _hooks, _lazy
 from ._conventions import CONVENTIONS
 from ._detect import available_families, default_family, describe
 from ._penalties import weight_decays_from
@@ -125,3 +125,4 @@ def _register_ready():
 for _module in _HOST_TOPS:
     _hooks.when_imported(_module, _register_ready)
 del _module
+_lazy.enable(__name__)

@@ -46,10 +46,53 @@ _TF_DISTS = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-macos
 
 def installed(dist):
     """The installed version string of a distribution (``"2.13.1"``), or None."""
+    if _metadata is None:  # Python 3.6 / 3.7: no importlib.metadata in the stdlib
+        return _metadata_version(dist)
     try:
         return _metadata.version(dist)
     except Exception:  # not installed, or metadata unreadable
         return None
+
+
+def _dist_key(name):
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def _metadata_version(dist):
+    """The ``Version:`` of ``dist``'s metadata, found as ``importlib.metadata`` finds it: the
+    first ``<name>-<version>.dist-info/METADATA`` or ``<name>.egg-info/PKG-INFO`` on
+    ``sys.path`` whose normalized name is ``dist``'s; None where there is none."""
+    key = _dist_key(dist)
+    for entry in sys.path:
+        folder = entry or os.curdir
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:  # a zip file, a folder that is gone
+            continue
+        for name in names:
+            stem, _, kind = name.rpartition(".")
+            if kind not in ("dist-info", "egg-info") or _dist_key(stem.split("-")[0]) != key:
+                continue
+            path = os.path.join(folder, name)
+            if os.path.isdir(path):
+                path = os.path.join(path, "METADATA" if kind == "dist-info" else "PKG-INFO")
+            version = _version_line(path)
+            if version:
+                return version
+    return None
+
+
+def _version_line(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                if line.startswith("Version:"):
+                    return line.split(":", 1)[1].strip()
+                if not line.strip():  # the headers end at the first blank line
+                    return None
+    except OSError:
+        return None
+    return None
 
 
 _RELEASE = re.compile(r"\s*v?(\d+(?:\.\d+)*)")

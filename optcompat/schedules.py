@@ -18,7 +18,7 @@ Example:
 """
 import types
 
-from . import _schedules, family_module
+from . import _lazy, _schedules, family_module
 
 __all__ = list(_schedules.NAMES) + ["for_family"]
 
@@ -56,3 +56,6 @@ def __getattr__(name):  # PEP 562: the default family's class, resolved on first
 
 def __dir__():
     return sorted(set(globals()) | set(__all__))
+
+
+_lazy.enable(__name__)

@@ -27,7 +27,7 @@ def free_ports(n):
 def start(script, argvs, env):
     """One ``python script *argv`` per entry of ``argvs``, output captured."""
     return [subprocess.Popen([sys.executable, str(script)] + [str(a) for a in argv], stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, env=env) for argv in argvs]
+                             stderr=subprocess.STDOUT, universal_newlines=True, env=env) for argv in argvs]
 
 
 def finish(procs, timeout, what="the processes"):

@@ -16,6 +16,7 @@ import functools
 import importlib
 import json
 import os
+import subprocess
 
 import numpy as np
 
@@ -23,12 +24,16 @@ import reference
 
 FAMILIES = ("keras3", "keras2", "legacy")
 
+# subprocess.run(..., **CAPTURE): the output as text, as capture_output=True, text=True give it
+# from Python 3.7 (the tf22-cp36 env runs the tests on Python 3.6)
+CAPTURE = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+
 # -- what is installed ---------------------------------------------------------------------
 
 try:  # Python >= 3.8
     from importlib import metadata as _metadata
-except ImportError:  # pragma: no cover
-    _metadata = None
+except ImportError:  # Python 3.6 / 3.7: the backport, which pytest itself requires there
+    import importlib_metadata as _metadata
 
 # the distributions that provide each host package (the first one installed wins)
 DISTRIBUTIONS = {

@@ -126,3 +126,25 @@ def test_release_parts():
     assert release("3.16.0.dev2026") == (3, 16, 0)
     assert release("2.13.0+cpu") == (2, 13, 0)
     assert release("0.4.25") == (0, 4, 25)
+
+
+def test_metadata_fallback_reads_what_importlib_metadata_reads():
+    """Python 3.6 / 3.7 have no importlib.metadata: optcompat reads the distributions' metadata
+    files itself there; both readers run here on every installed distribution (3.6 / 3.7:
+    against the ``importlib_metadata`` backport the tests use)."""
+    from support import _metadata as metadata  # importlib.metadata, or its backport on 3.6 / 3.7
+    names = sorted({dist.metadata["Name"] for dist in metadata.distributions()})
+    assert names, "no installed distribution to read"
+    for name in names + ["tensorflow-cpu", "Tensorflow_CPU", "no-such-distribution"]:
+        try:
+            expected = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            expected = None
+        assert _detect._metadata_version(name) == expected, name
+
+
+def test_versions_read_on_every_python():
+    """The versions ``describe()`` reports are the installed ones on every Python (3.6 / 3.7
+    included, where importlib.metadata is missing): checked against the modules' own."""
+    for dist, module in (("pytest", pytest), ("numpy", pytest.importorskip("numpy"))):
+        assert _detect.installed(dist) == module.__version__, dist

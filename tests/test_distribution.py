@@ -10,6 +10,7 @@ import textwrap
 import pytest
 
 from deviations import match
+from support import CAPTURE
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 
@@ -68,8 +69,7 @@ def run_case(host, mode, tmp_path, env=None, with_host=False):
     script = tmp_path / "train.py"
     script.write_text(TRAIN % {"tests": TESTS})
     proc = subprocess.run([sys.executable, str(script), host.family, mode, "host" if with_host else "-"],
-                          capture_output=True,
-                          text=True, timeout=900, env=dict(os.environ, **(env or {})))
+                          **CAPTURE, timeout=900, env=dict(os.environ, **(env or {})))
     assert proc.returncode == 0, proc.stderr[-4000:]
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1]
     return json.loads(line[len("RESULT "):])

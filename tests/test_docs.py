@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import optcompat
-from support import ENV
+from support import CAPTURE, ENV
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(ROOT, "optcompat")
@@ -30,7 +30,7 @@ def test_generated_docs_and_stubs_are_current():
     """ci/docs.py --check: the generated tables, the stubs the API reference renders, the README's
     links and CHANGELOG.md's form."""
     out = subprocess.run([sys.executable, os.path.join(ROOT, "ci", "docs.py"), "--check"],
-                         capture_output=True, text=True, timeout=120)
+                         **CAPTURE, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -96,7 +96,7 @@ def test_readme_python_blocks_run(index, tmp_path):
     (TensorFlow 2.2 to Keras 3 on each backend).  The quick start trains with the default
     family's optcompat.AdamW; the drop-in imports give the default family's classes."""
     code = blocks(readme(), "python")[index]
-    out = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), **CAPTURE,
                          timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
     if "model.fit(" in code:

@@ -12,14 +12,14 @@ import pytest
 
 import optcompat
 import reference
-from support import ENV, TOL, applies
+from support import CAPTURE, ENV, TOL, applies
 
 PKG = os.path.dirname(optcompat.__file__)
 HEAVY = ("tensorflow", "keras", "tf_keras", "jax", "torch")
 
 
 def python(code, **env):
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", code], **CAPTURE,
                          env=dict(os.environ, **env), timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout
@@ -70,7 +70,7 @@ def test_schedules_are_the_default_familys_and_load_in_a_fresh_process(host, tmp
 
 
 def test_module_main_prints_detection():
-    out = subprocess.run([sys.executable, "-m", "optcompat"], capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-m", "optcompat"], **CAPTURE, timeout=300)
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
     assert set(info) >= {"default_family", "families", "versions", "python"}
@@ -161,7 +161,7 @@ def test_vendored_copy_without_packaging_steps_as_the_reference(tmp_path):
     x0, g = [1.0, -2.0, 0.5], [0.3, 0.1, -0.4]
     out = subprocess.run(
         [sys.executable, "-c", NO_PACKAGING + STEP, str(tmp_path), ENV.default, json.dumps(x0), json.dumps(g)],
-        capture_output=True, text=True, env=dict(os.environ), timeout=300)
+        **CAPTURE, env=dict(os.environ), timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     value = json.loads([ln for ln in out.stdout.splitlines() if ln.startswith("VALUE ")][-1][6:])
     ref = reference.adamw(np.array(x0), [np.array(g)] * 3, 0.1, weight_decay=0.5)[-1]
@@ -176,7 +176,7 @@ def test_family_module_for_missing_host_names_the_releases():
     assert missing, "the env declares %s, but every host family is installed" % ENV.families
     f = missing[0]
     code = "import optcompat.%s" % f
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-c", code], **CAPTURE, timeout=300)
     assert out.returncode != 0
     err = out.stderr.strip().splitlines()[-1]
     assert "ImportError" in err or "ModuleNotFoundError" in err

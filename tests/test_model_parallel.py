@@ -11,6 +11,8 @@ import textwrap
 import numpy as np
 import pytest
 
+from support import CAPTURE
+
 TESTS = os.path.dirname(os.path.abspath(__file__))
 
 SCRIPT = textwrap.dedent("""
@@ -80,7 +82,7 @@ def test_model_parallel_slots_follow_their_variables_and_fit_equals_one_device(h
     script.write_text(SCRIPT % {"tests": TESTS})
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", KERAS_BACKEND="jax",
                JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=170, env=env)
+    proc = subprocess.run([sys.executable, str(script)], **CAPTURE, timeout=170, env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     result = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")][-1][len("RESULT "):])
     for name, found in result.items():

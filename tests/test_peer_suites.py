@@ -25,7 +25,7 @@ import xml.etree.ElementTree as ElementTree
 import numpy as np
 import pytest
 
-from support import ENV
+from support import CAPTURE, ENV
 
 # file -> (Keras's import line, optcompat's)
 SUITES = {
@@ -92,7 +92,7 @@ def run_suite(tmp_path, name, ours, source=None, imports=None, conftest=CONFTEST
     report = folder / "junit.xml"
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir",
                            str(folder), "--junitxml", str(report), str(folder / name)],
-                          cwd=str(folder), capture_output=True, text=True, timeout=600)
+                          cwd=str(folder), **CAPTURE, timeout=600)
     outcomes = {}
     for case in ElementTree.parse(str(report)).iter("testcase"):
         kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
@@ -382,7 +382,7 @@ def run_keras_adamw_suite(tmp_path, ours, eager, controls_legacy, keras3=False):
     env = dict(os.environ, TF_KERAS="1", TF_EAGER="1" if eager else "0", USE_GPU="0")
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(folder),
                            "--junitxml", str(report), str(folder / "test_optimizers.py")],
-                          cwd=str(folder), capture_output=True, text=True, timeout=900, env=env)
+                          cwd=str(folder), **CAPTURE, timeout=900, env=env)
     outcomes = {}
     for case in ElementTree.parse(str(report)).iter("testcase"):
         kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
@@ -469,7 +469,7 @@ def run_keras_adamw_example(tmp_path, ours, graph, tf_keras):
     driver.write_text(EXAMPLE_DRIVER)
     env = dict(os.environ, TF_KERAS="1", EXAMPLE_TF_KERAS="1" if tf_keras else "0")
     proc = subprocess.run([sys.executable, str(driver), source, str(out), "1" if ours else "0", "1" if graph else "0"],
-                          cwd=str(tmp_path), capture_output=True, text=True, timeout=900, env=env)
+                          cwd=str(tmp_path), **CAPTURE, timeout=900, env=env)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     import json
 

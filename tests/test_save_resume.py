@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from deviations import match
+from support import CAPTURE, applies, data, fit, flat, make_optimizer, straight_run
 from support import SAVE_CASES as CASES
-from support import applies, data, fit, flat, make_optimizer, straight_run
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 FORMATS = ["keras", "h5", "savedmodel", "checkpoint", "tf-weights"]
@@ -115,7 +115,7 @@ def save_and_resume(host, case, fmt, order, tmp_path, own_adam=False, env=None):
     script.write_text(RESUME)
     proc = subprocess.run([sys.executable, str(script), order, host.family, host.namespace, fmt, path,
                            out_file, case, "own" if own_adam else "optcompat"],
-                          capture_output=True, text=True, timeout=600, env=env or dict(os.environ))
+                          **CAPTURE, timeout=600, env=env or dict(os.environ))
     if own_adam and proc.returncode != 0:
         return None, straight, None  # the host cannot even load its own optimizer back
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -198,7 +198,7 @@ def test_keras_file_resumes_on_another_backend(host, other, case, direction, tmp
         script = tmp_path / "save_on.py"
         script.write_text(SAVE_ON)
         proc = subprocess.run([sys.executable, str(script), case, str(tmp_path / "saved")],
-                              capture_output=True, text=True, timeout=600, env=env)
+                              **CAPTURE, timeout=600, env=env)
         assert proc.returncode == 0, proc.stderr[-4000:]
         path = [ln for ln in proc.stdout.splitlines() if ln.startswith("SAVED ")][-1][6:]
         model = host.load_model(path)

@@ -7,19 +7,19 @@ import sys
 
 import pytest
 
-from support import ENV
+from support import CAPTURE, ENV
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_bundled_numbers_are_the_references():
     out = subprocess.run([sys.executable, os.path.join(ROOT, "ci", "selftest_data.py"), "--check"],
-                         capture_output=True, text=True, timeout=300)
+                         **CAPTURE, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_selftest_passes_in_every_declared_family():
-    out = subprocess.run([sys.executable, "-m", "optcompat", "--selftest"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "optcompat", "--selftest"], **CAPTURE,
                          timeout=600)
     lines = [line for line in out.stdout.splitlines() if line.startswith("optcompat selftest:")]
     assert out.returncode == 0, out.stdout + out.stderr[-3000:]
@@ -40,8 +40,7 @@ def test_selftest_fails_where_a_number_is_off(host, monkeypatch):
 def test_demo_runs_and_leaves_no_folder(tmp_path):
     """``python -m optcompat.demo`` trains, saves, reloads and resumes, then removes its folder."""
     env = dict(os.environ, TMPDIR=str(tmp_path), TEMP=str(tmp_path), TMP=str(tmp_path))
-    out = subprocess.run([sys.executable, "-m", "optcompat.demo", "--epochs", "1"], capture_output=True,
-                         text=True, timeout=600, env=env)
+    out = subprocess.run([sys.executable, "-m", "optcompat.demo", "--epochs", "1"], **CAPTURE, timeout=600, env=env)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "reloaded optimizer" in out.stdout and "final loss" in out.stdout
     assert not [p for p in os.listdir(str(tmp_path)) if p.startswith("optcompat-demo-")]

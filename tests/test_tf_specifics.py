@@ -15,7 +15,8 @@ import pytest
 
 import optcompat
 import reference
-from support import (
+from support import (CAPTURE, 
+    CAPTURE,
     ORACLE_TOL,
     TOL,
     applies,
@@ -328,7 +329,7 @@ def test_registered_in_every_import_order(tfh, module, order, tmp_path):
     script.write_text(ORDER)
     out = subprocess.run([sys.executable, str(script), first, second, tfh.family, top, name,
                           os.path.dirname(os.path.abspath(__file__))],
-                         capture_output=True, text=True, timeout=600, env=dict(os.environ))
+                         **CAPTURE, timeout=600, env=dict(os.environ))
     assert out.returncode == 0, out.stderr[-4000:]
     assert "could not register" not in out.stderr, out.stderr[-4000:]
     if "TOP True" in out.stdout:

@@ -16,7 +16,7 @@ import pytest
 import optcompat
 import optcompat.tfa
 from deviations import match
-from support import ORACLE_TOL, host_class, problem, steps, tensorflow_addons, worst
+from support import CAPTURE, ORACLE_TOL, host_class, problem, steps, tensorflow_addons, worst
 
 CASES = {
     "adamw": ("AdamW", dict(weight_decay=0.05, learning_rate=0.01)),
@@ -212,7 +212,7 @@ def test_a_model_saved_with_tfa_loads_without_tfa(host, fmt, tmp_path):
     script = tmp_path / "load.py"
     script.write_text(LOAD_WITHOUT_TFA)
     proc = subprocess.run([sys.executable, str(script), path, str(tmp_path / "x.npy"), str(tmp_path / "w.npy")],
-                          capture_output=True, text=True, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+                          **CAPTURE, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     assert proc.stdout.split()[-3:] == ["optcompat.tfa", "AdamW", "5" if resumes else "1"], proc.stdout
     theirs = np.concatenate([np.ravel(w) for w in model.get_weights()])

@@ -17,7 +17,7 @@ def declared():
 
     def params(fn):
         a = fn.args
-        names = [p.arg for p in a.posonlyargs + a.args + a.kwonlyargs]
+        names = [p.arg for p in getattr(a, "posonlyargs", []) + a.args + a.kwonlyargs]  # 3.7: none
         names += ["**" + a.kwarg.arg] if a.kwarg else []
         return [n for n in names if n not in ("self", "cls")]
 
