@@ -199,7 +199,75 @@ def test_match_takes_names_or_order(host, match, tmp_path):
     model.compile(optimizer=adamw(host), loss="mse")
     fit(model, 1)
     before = snapshot(host, model)
-    with pytest.raises(ValueError, match=r"`match` must be one of 'names', 'order'.*received %s"
-                       % re.escape(repr(match))):
+    expected = r"`match` must be one of 'names', 'order'.*received %s" % re.escape(repr(match))
+    with pytest.raises(ValueError, match=expected):
         state.load(model.optimizer, path, model.trainable_variables, match=match)
     assert_unchanged(before, snapshot(host, model))
+    with pytest.raises(ValueError, match=expected):  # before the file is read: no such file
+        state.load(model.optimizer, str(tmp_path / "missing.npz"), model.trainable_variables, match=match)
+
+
+@pytest.mark.parametrize("direction", ["raw-to-model", "model-to-raw"])
+def test_a_generated_name_matches_a_chosen_one(host, direction, tmp_path):
+    """A custom loop's variables (generated names) and a model's (kernel, bias: chosen): a
+    generated name says nothing to compare, so the default loads by order, shape and dtype."""
+    model = host.dense_model(seed=0)
+    model.compile(optimizer=adamw(host), loss="mse")
+    fit(model, 1)
+    rng = np.random.default_rng(7)
+    raw = unnamed(host, [rng.normal(size=s).astype(np.float32) for s in SHAPES])
+    opt = adamw(host)
+    for _ in range(2):
+        host.apply(opt, [rng.normal(size=s).astype(np.float32) for s in SHAPES], raw)
+    path = str(tmp_path / "run.npz")
+    if direction == "raw-to-model":
+        source, target = (opt, raw), (model.optimizer, model.trainable_variables)
+    else:
+        source, target = (model.optimizer, model.trainable_variables), (opt, raw)
+    saved = state.save(source[0], path, source[1])
+    s = state.load(target[0], path, target[1], restore_variables=True)
+    assert s.iterations == host.iterations(target[0]) == (2 if direction == "raw-to-model" else 4)
+    for v, value in zip(target[1], saved.values):
+        np.testing.assert_array_equal(host.value(v), value)
+    for a, b in zip(host.slots(target[0]), host.slots(source[0])):
+        np.testing.assert_array_equal(a, b)
+
+
+def made_without_names(host):
+    """Variables made without a name each way the docs (docs/upgrading.md) list: TensorFlow:
+    tf.Variable, tf.keras.backend.variable, a layer's add_weight() in a model; Keras 3:
+    keras.Variable, under a name scope, a layer's add_weight() in a model."""
+    k = host.keras
+
+    class Scaled(k.layers.Layer):
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(2,), initializer="ones")
+
+        def call(self, x):
+            return x * self.w
+
+    inputs = k.Input((2,))
+    layer_weight = k.Model(inputs, Scaled()(inputs)).trainable_variables[0]
+    if host.family == "keras3":
+        with k.name_scope("outer"):
+            scoped = k.Variable(np.ones(2, np.float32))
+        return [k.Variable(np.ones(2, np.float32)), scoped, layer_weight]
+    return [host.tf.Variable(np.ones(2, np.float32)), k.backend.variable(np.ones(2, np.float32)), layer_weight]
+
+
+def test_the_names_hosts_generate_match_each_other(host, tmp_path):
+    """Each way of making a variable without a name gives a name of GENERATED's form, and a
+    file saved from one set loads into another set made in the same ways (other names)."""
+    first, second = made_without_names(host), made_without_names(host)
+    names = [[v.path if host.family == "keras3" else v.name for v in vs] for vs in (first, second)]
+    assert all(re.match(GENERATED[host.family], n) for n in names[0] + names[1]), names
+    opt = adamw(host)
+    host.apply(opt, [np.full(2, 0.5, np.float32)] * 3, first)
+    path = str(tmp_path / "run.npz")
+    state.save(opt, path, first)
+    # loaded in reverse order: each one's name is another's, generated all the same
+    target = adamw(host)
+    s = state.load(target, path, list(reversed(second)), restore_variables=True)
+    assert s.iterations == host.iterations(target) == 1
+    for v, w in zip(reversed(second), first):
+        np.testing.assert_array_equal(host.value(v), host.value(w))
