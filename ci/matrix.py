@@ -496,14 +496,14 @@ def render_chain(results):
     return lines
 
 
-def render_one_chain(chain, name):
+def render_one_chain(chain, chain_name):
     last = chain["done"][-1]["runs"] if chain["done"] else {}
-    lines = ["## A training run across releases" if name == "state-chain" else
+    lines = ["## A training run across releases" if chain_name == "state-chain" else
              "## A custom training loop's run across releases", "",
              "`tests/test_state_chain.py`, run by `%s` (%s): %s, the optimizer "
              "state and the weights handed on in `optcompat.state`'s file, against 100 straight steps in the first "
              "env (tolerance 1e-5); %.0f s." % (chain.get("command", "python ci/matrix.py"), chain["started"],
-                                                CHAIN_TEXT[name], chain["wall_s"]), "",
+                                                CHAIN_TEXT[chain_name], chain["wall_s"]), "",
              "| run | %s | max abs diff vs straight | result |" % " | ".join("`%s`" % e for e in chain["stages"]),
              "|---|%s---:|---|" % ("---|" * len(chain["stages"]))]
     runs = sorted({r for stage in chain["done"] for r in stage["runs"]})
@@ -518,7 +518,7 @@ def render_one_chain(chain, name):
         passed = chain["ok"] and (diff is None or diff < 1e-5)  # (the docs page's run has no straight run)
         lines.append("| %s | %s | %s | %s |" % (run, " | ".join(cells), "-" if diff is None else _g(diff),
                                                 "PASS" if passed else "**FAIL**"))
-    lines += ["", "**%s: %s**" % ("State chain" if name == "state-chain" else "Raw-variable chain",
+    lines += ["", "**%s: %s**" % ("State chain" if chain_name == "state-chain" else "Raw-variable chain",
                                    "PASS" if chain["ok"] else "FAIL"), ""]
     return lines
 
