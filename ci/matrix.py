@@ -8,7 +8,7 @@
     python ci/matrix.py --report-only             rewrite matrix.md / matrix.png from docs/results
     python ci/matrix.py --check                   only the checks of docs/results: identity, pre-releases
     python ci/matrix.py --check --latest-patch    ... and TF / Keras / tf-keras on the latest patch (registry)
-    python ci/matrix.py --chain-only              only the state chain (below)
+    python ci/matrix.py --chain-only              only the state chains (below)
 
 The envs run through ``ci/tox -p J`` (J = ``-j``, default: the number of cores); a progress
 line is printed as each env finishes.  In every env, after the tests, ``ci/record.py`` writes
@@ -34,6 +34,8 @@ When the run has every env of tox.ini's ``[optcompat:state-chain]``, one trainin
 through them in order (``tests/test_state_chain.py`` in each: 25 steps, the optimizer state and
 weights passed on in ``optcompat.state``'s file, against 100 straight steps in the first env); its
 result goes to ``results/state_chain.json`` and a section of matrix.md, and a failure fails the run.
+Likewise ``[optcompat:state-chain-raw]``: a custom training loop's run of variables created without
+names (``results/state_chain_raw.json``).
 Exit status: 0 when every env passed, the identity check passed and no env failed the version
 checks, else 1.
 matplotlib is installed into the tox bootstrap venv (.tox-bootstrap) on first use.
@@ -409,31 +411,56 @@ def run_matrix(envs, jobs, results, command, log_path):
 
 # --------------------------------------------------------------------------- the state chain
 CHAIN_FILE = "state_chain.json"  # in results/ (no "env" key: not an env record)
+# tox.ini's chains, [optcompat:<name>]: the model.fit run (state-chain) and the custom training
+# loop's run of raw, unnamed variables (state-chain-raw); tests/test_state_chain.py tells them
+# apart by OPTCOMPAT_CHAIN_NAME
+CHAINS = ("state-chain", "state-chain-raw")
+CHAIN_TEXT = {"state-chain": "25 steps of `model.fit` in each env",
+              "state-chain-raw": "25 steps of a custom training loop in each env (variables created without "
+                                 "names, the backend's own gradients, `apply_gradients`)"}
 
 
-def chain_stages():
-    """The envs a training run is handed through, in order (tox.ini [optcompat:state-chain])."""
+def chain_file(name):
+    return CHAIN_FILE if name == "state-chain" else name.replace("-", "_") + ".json"
+
+
+def chain_stages(name="state-chain"):
+    """The envs a training run is handed through, in order (tox.ini [optcompat:<name>])."""
     cfg = configparser.ConfigParser(interpolation=None)
     cfg.read(os.path.join(ROOT, "tox.ini"))
-    section = cfg["optcompat:state-chain"] if cfg.has_section("optcompat:state-chain") else {}
+    section = cfg["optcompat:" + name] if cfg.has_section("optcompat:" + name) else {}
     return [e for e in re.split(r"[,\s]+", section.get("stages", "")) if e]
 
 
-def run_chain(stages, results, log_path, command="python ci/matrix.py"):
-    """Run tests/test_state_chain.py in each env of ``stages``, one after another, handing the
-    state files through one folder; write results/state_chain.json; return True when every
-    stage passed."""
+def run_chains(envs, results, command):
+    """Every chain of CHAINS whose envs ``envs`` has (all when None): None where none ran,
+    else whether all passed."""
+    ok = None
+    for name in CHAINS:
+        stages = chain_stages(name)
+        if stages and (envs is None or all(e in envs for e in stages)):
+            log = os.path.join(TOXWORKDIR, "chain.log" if name == "state-chain" else name + ".log")
+            passed = run_chain(stages, results, log, command, name)
+            ok = passed and ok is not False
+    return ok
+
+
+def run_chain(stages, results, log_path, command="python ci/matrix.py", name="state-chain"):
+    """Run tests/test_state_chain.py's chain ``name`` in each env of ``stages``, one after
+    another, handing the state files through one folder; write results/<chain_file(name)>;
+    return True when every stage passed."""
     import shutil
     import tempfile
 
     folder = tempfile.mkdtemp(prefix="optcompat-chain-")
     done, ok, started = [], True, time.time()
-    print("chain: %s (tests/test_state_chain.py; files in %s)" % (" -> ".join(stages), folder), flush=True)
+    print("%s: %s (tests/test_state_chain.py; files in %s)" % (name, " -> ".join(stages), folder), flush=True)
     try:
         with open(log_path, "w") as log:
             for i, env in enumerate(stages):
                 environ = dict(os.environ, OPTCOMPAT_CHAIN_DIR=folder, OPTCOMPAT_CHAIN_STAGE="%d/%d" % (i, len(stages)),
-                               OPTCOMPAT_RECORD_DIR=os.path.join(folder, "records"), PYTHONUNBUFFERED="1")
+                               OPTCOMPAT_CHAIN_NAME=name, OPTCOMPAT_RECORD_DIR=os.path.join(folder, "records"),
+                               PYTHONUNBUFFERED="1")
                 t0 = time.time()
                 rc = subprocess.call([TOX, "-e", env, "--", "tests/test_state_chain.py", "-p", "no:cacheprovider"],
                                      cwd=ROOT, env=environ, stdout=log, stderr=subprocess.STDOUT)
@@ -446,32 +473,39 @@ def run_chain(stages, results, log_path, command="python ci/matrix.py"):
                 done.append(stage)
                 diffs = ", ".join("%s %.2g" % (run, r["max_abs_diff_vs_straight"]) for run, r in sorted(
                     stage["runs"].items()) if "max_abs_diff_vs_straight" in r)
-                print("[chain %d/%d] %-16s %-4s %6.1fs  %d runs%s" % (
-                    i + 1, len(stages), env, "OK" if passed else "FAIL", stage["wall_s"], len(stage["runs"]),
+                print("[%s %d/%d] %-16s %-4s %6.1fs  %d runs%s" % (
+                    name, i + 1, len(stages), env, "OK" if passed else "FAIL", stage["wall_s"], len(stage["runs"]),
                     "; vs straight: " + diffs if diffs else ""), flush=True)
                 if not passed:
                     break
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    with open(os.path.join(results, CHAIN_FILE), "w") as f:
-        json.dump({"stages": stages, "done": done, "ok": ok and len(done) == len(stages), "command": command,
+    with open(os.path.join(results, chain_file(name)), "w") as f:
+        json.dump({"name": name, "stages": stages, "done": done, "ok": ok and len(done) == len(stages),
+                   "command": command,
                    "started": utc(started), "wall_s": round(time.time() - started, 1)}, f, indent=1, sort_keys=True)
     return ok and len(done) == len(stages)
 
 
 def render_chain(results):
-    """The report's lines for results/state_chain.json (none where the chain did not run)."""
-    path = os.path.join(results, CHAIN_FILE)
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        chain = json.load(f)
+    """The report's lines for each chain's results/<chain_file> (none where it did not run)."""
+    lines = []
+    for name in CHAINS:
+        path = os.path.join(results, chain_file(name))
+        if os.path.exists(path):
+            with open(path) as f:
+                lines += render_one_chain(json.load(f), name)
+    return lines
+
+
+def render_one_chain(chain, chain_name):
     last = chain["done"][-1]["runs"] if chain["done"] else {}
-    lines = ["## A training run across releases", "",
-             "`tests/test_state_chain.py`, run by `%s` (%s): 25 steps of `model.fit` in each env, the optimizer "
+    lines = ["## A training run across releases" if chain_name == "state-chain" else
+             "## A custom training loop's run across releases", "",
+             "`tests/test_state_chain.py`, run by `%s` (%s): %s, the optimizer "
              "state and the weights handed on in `optcompat.state`'s file, against 100 straight steps in the first "
              "env (tolerance 1e-5); %.0f s." % (chain.get("command", "python ci/matrix.py"), chain["started"],
-                                                chain["wall_s"]), "",
+                                                CHAIN_TEXT[chain_name], chain["wall_s"]), "",
              "| run | %s | max abs diff vs straight | result |" % " | ".join("`%s`" % e for e in chain["stages"]),
              "|---|%s---:|---|" % ("---|" * len(chain["stages"]))]
     runs = sorted({r for stage in chain["done"] for r in stage["runs"]})
@@ -486,7 +520,8 @@ def render_chain(results):
         passed = chain["ok"] and (diff is None or diff < 1e-5)  # (the docs page's run has no straight run)
         lines.append("| %s | %s | %s | %s |" % (run, " | ".join(cells), "-" if diff is None else _g(diff),
                                                 "PASS" if passed else "**FAIL**"))
-    lines += ["", "**State chain: %s**" % ("PASS" if chain["ok"] else "FAIL"), ""]
+    lines += ["", "**%s: %s**" % ("State chain" if chain_name == "state-chain" else "Raw-variable chain",
+                                   "PASS" if chain["ok"] else "FAIL"), ""]
     return lines
 
 
@@ -931,8 +966,7 @@ def main(argv=None):
         for folder in (results, TOXWORKDIR):
             if not os.path.isdir(folder):
                 os.makedirs(folder)
-        return 0 if run_chain(chain_stages(), results, os.path.join(TOXWORKDIR, "chain.log"),
-                              "python ci/matrix.py --chain-only") else 1
+        return 0 if run_chains(None, results, "python ci/matrix.py --chain-only") else 1
     envs = select_envs(args.envs, args.label)
     jobs = max(1, min(args.jobs, len(envs)))
     command = "python ci/matrix.py " + " ".join(
@@ -942,10 +976,7 @@ def main(argv=None):
         os.makedirs(TOXWORKDIR)
     started = time.time()
     envs_ok, total_s = run_matrix(envs, jobs, results, command.strip(), os.path.join(TOXWORKDIR, "matrix.log"))
-    stages = chain_stages()
-    chain_ok = None  # not run: the selection lacks one of its envs
-    if stages and all(e in envs for e in stages):
-        chain_ok = run_chain(stages, results, os.path.join(TOXWORKDIR, "chain.log"), command.strip())
+    chain_ok = run_chains(envs, results, command.strip())  # None: the selection lacks their envs
     ident, plotted, versions_ok = write_report(out, command.strip(), utc(started), total_s, args.latest_patch)
     print("matrix: envs %s, identity %s, versions %s, state chain %s, plot %s; %.0fs in all" % (
         "OK" if envs_ok else "FAILED", "PASS" if ident else "FAIL", "PASS" if versions_ok else "FAIL",

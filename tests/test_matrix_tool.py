@@ -3,6 +3,7 @@ it should, test counts are read right, and the recorder copes with an env that h
 The cross-env check itself runs in ci/matrix.py over every env's record, not here."""
 import copy
 import importlib.util
+import json
 import os
 
 import pytest
@@ -219,3 +220,30 @@ def test_the_test_command_reads_each_envs_pytest_summary(tmp_path, monkeypatch):
     assert tool.summary_line("tf22", 2000) == "===== 5 passed, 1 skipped, 2 deselected in 3.10s ====="
     assert tool.summary_line("tf22", 0) == "===== 5 passed, 1 skipped, 2 deselected in 3.10s ====="
     assert tool.summary_line("tf23", 0) is None
+
+
+def _chain(name, stages, ok, diff):
+    runs = [{"run": {"optimizer": "optcompat.legacy.AdamW", "iterations": 25 * (i + 1)}} for i in range(len(stages))]
+    if diff is not None:
+        runs[-1]["run"]["max_abs_diff_vs_straight"] = diff
+    return {"name": name, "stages": stages, "ok": ok, "command": "python ci/matrix.py --chain-only",
+            "started": "2026-12-05 08:00 UTC", "wall_s": 80.0,
+            "done": [{"env": e, "rc": 0, "wall_s": 20.0, "runs": r} for e, r in zip(stages, runs)]}
+
+
+def test_the_state_chains_come_from_tox_ini_and_report_apart(tmp_path):
+    """The model.fit chain and the raw-variable (custom loop) chain: both declared in tox.ini,
+    the raw one TF 2.6 -> TF 2.15 -> Keras 3 on JAX -> TF 2.6 (issue 34), each with its own
+    results file and section, a failure of one not hidden by the other."""
+    assert matrix.CHAINS == ("state-chain", "state-chain-raw")
+    assert matrix.chain_stages("state-chain")[0] == "tf26"
+    raw = matrix.chain_stages("state-chain-raw")
+    assert raw == ["tf26", "tf215", "keras3-jax", "tf26"]
+    for name, ok, diff in (("state-chain", True, 3e-7), ("state-chain-raw", False, 2e-4)):
+        with open(str(tmp_path / matrix.chain_file(name)), "w") as f:
+            json.dump(_chain(name, matrix.chain_stages(name), ok, diff), f)
+    text = "\n".join(matrix.render_chain(str(tmp_path)))
+    assert "**State chain: PASS**" in text and "**Raw-variable chain: FAIL**" in text
+    assert "25 steps of `model.fit`" in text and "custom training loop" in text
+    assert "| run | `tf26` | `tf215` | `keras3-jax` | `tf26` |" in text
+    assert "| 3e-07 | PASS |" in text and "| 0.0002 | **FAIL** |" in text

@@ -12,6 +12,12 @@ the data, batch 16, ``model.fit``) and saves.  Three runs: optcompat's AdamW (am
 exponential-decay schedule, decay 0.05) and SGDW (Nesterov momentum, decay 0.01) throughout,
 and the host's own Adam in the first stage continued by optcompat's AdamW (decay 0) -- handed
 on once in the file, once as the first env's own TF checkpoint (read directly by the second).
+
+A second chain (``[optcompat:state-chain-raw]``: TF 2.6 -> TF 2.15 -> Keras 3 on JAX -> TF
+2.6; ``OPTCOMPAT_CHAIN_NAME=state-chain-raw``) hands on a custom training loop's run: raw
+variables created without a name (``tf.Variable``, ``keras.Variable``), the backend's own
+gradients, ``optimizer.apply_gradients``; its generated names (``Variable:0``,
+``variable_4``) differ from env to env and are matched by order, shape and dtype.
 """
 import json
 import os
@@ -25,12 +31,17 @@ state = pytest.importorskip("optcompat.state")
 
 CHAIN_DIR = os.environ.get("OPTCOMPAT_CHAIN_DIR")
 STAGE = os.environ.get("OPTCOMPAT_CHAIN_STAGE")  # "i/N"
+CHAIN = os.environ.get("OPTCOMPAT_CHAIN_NAME", "state-chain")  # which of tox.ini's chains
 STEPS, BATCH = 25, 16
 TOL = 1e-5
 
 
 def in_a_chain(facts, params):
-    return bool(CHAIN_DIR and STAGE) and facts.family == ENV.default
+    return bool(CHAIN_DIR and STAGE) and facts.family == ENV.default and CHAIN == "state-chain"
+
+
+def in_the_raw_chain(facts, params):
+    return bool(CHAIN_DIR and STAGE) and facts.family == ENV.default and CHAIN == "state-chain-raw"
 
 
 # host-adam-checkpoint: the first env writes a TF checkpoint of its own Adam, which the second
@@ -116,3 +127,93 @@ def test_the_upgrading_page_runs_across_the_chain(host):
               "iterations": state.read(os.path.join(folder, "run.npz")).iterations}
     with open(os.path.join(folder, "stage-%d.json" % i), "w") as f:
         json.dump(record, f)
+
+
+# -- the raw chain: a custom training loop ---------------------------------------------------
+RAW_SHAPES = ((4, 8), (8,), (8, 1), (1,))
+
+
+def raw_variables(host, seed):
+    """A two-layer network's variables, created without names as a custom loop creates them."""
+    rng = np.random.default_rng(seed)
+    values = [(0.5 * rng.normal(size=s)).astype(np.float32) for s in RAW_SHAPES]
+    if host.family == "keras3":
+        return [host.keras.Variable(v) for v in values]
+    return [host.tf.Variable(v) for v in values]
+
+
+def _loss(ops, params, x, y):
+    matmul, tanh, mean = ops
+    w1, b1, w2, b2 = params
+    return mean((matmul(tanh(matmul(x, w1) + b1), w2) + b2 - y) ** 2)
+
+
+def gradients(host, variables, x, y):
+    """d mse / d variables, by the backend's own automatic differentiation."""
+    if host.backend == "tensorflow":
+        tf = host.tf
+        with tf.GradientTape() as tape:
+            loss = _loss((tf.matmul, tf.tanh, tf.reduce_mean), variables, tf.constant(x), tf.constant(y))
+        return tape.gradient(loss, variables)
+    if host.backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        return jax.grad(lambda p: _loss((jnp.matmul, jnp.tanh, jnp.mean), p, x, y))([v.value for v in variables])
+    import torch
+
+    params = [v.value for v in variables]
+    loss = _loss((torch.matmul, torch.tanh, torch.mean), params, torch.from_numpy(x), torch.from_numpy(y))
+    return list(torch.autograd.grad(loss, params))
+
+
+def raw_optimizer(host):
+    return host.make("AdamW", learning_rate=host.exponential_decay(0.01, 20, 0.8), weight_decay=0.05)
+
+
+def train_raw(host, opt, variables, x, y):
+    for start in range(0, len(x), BATCH):
+        grads = gradients(host, variables, x[start:start + BATCH], y[start:start + BATCH])
+        opt.apply_gradients(zip(grads, variables))
+
+
+def raw_flat(host, variables):
+    return np.concatenate([host.value(v).ravel() for v in variables])
+
+
+@applies(in_the_raw_chain)
+def test_a_raw_variable_run_crosses_the_chain(host):
+    i, n = (int(p) for p in STAGE.split("/"))
+    folder = os.path.join(CHAIN_DIR, "raw-adamw")
+    os.makedirs(folder, exist_ok=True)
+    x, y = data(n=n * STEPS * BATCH, seed=4)
+    if i == 0:  # the straight run, in the first env
+        straight = raw_variables(host, seed=0)
+        opt = raw_optimizer(host)
+        train_raw(host, opt, straight, x, y)
+        assert host.iterations(opt) == n * STEPS
+        np.save(os.path.join(folder, "straight.npy"), raw_flat(host, straight))
+    variables = raw_variables(host, seed=0 if i == 0 else 1)
+    opt = raw_optimizer(host)
+    names = [v.path if host.family == "keras3" else v.name for v in variables]
+    record = {"stage": i, "env_family": host.family, "names_here": names}
+    if i > 0:
+        previous = os.path.join(folder, "stage-%d.npz" % (i - 1))
+        assert os.path.exists(previous), "stage %d did not write %s: run the chain in order" % (i - 1, previous)
+        loaded = state.load(opt, previous, variables, restore_variables=True)
+        assert loaded.iterations == i * STEPS
+        record["names_in_file"] = [spec["name"] for spec in loaded.variables]
+    rows = slice(i * STEPS * BATCH, (i + 1) * STEPS * BATCH)
+    train_raw(host, opt, variables, x[rows], y[rows])
+    assert host.iterations(opt) == (i + 1) * STEPS
+    saved = state.save(opt, os.path.join(folder, "stage-%d.npz" % i), variables)
+    record.update(optimizer=saved.header["optimizer"], iterations=saved.iterations,
+                  versions=saved.header["versions"])
+    if i == n - 1:
+        straight = np.load(os.path.join(folder, "straight.npy"))
+        record["max_abs_diff_vs_straight"] = float(np.max(np.abs(raw_flat(host, variables) - straight)))
+        record["moved"] = float(np.max(np.abs(raw_flat(host, raw_variables(host, seed=0)) - straight)))
+        assert record["moved"] > 100 * TOL  # the run went somewhere
+        assert record["max_abs_diff_vs_straight"] < TOL, record
+    with open(os.path.join(folder, "stage-%d.json" % i), "w") as f:
+        json.dump(record, f, indent=1, sort_keys=True)

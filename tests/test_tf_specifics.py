@@ -15,7 +15,7 @@ import pytest
 
 import optcompat
 import reference
-from support import (
+from support import (CAPTURE, 
     CAPTURE,
     ORACLE_TOL,
     TOL,

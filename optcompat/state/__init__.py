@@ -11,13 +11,22 @@ AdamW / SGD in every family, TensorFlow Addons' AdamW / SGDW, keras-adamw's Adam
 the host wrote (a TF checkpoint, an `.h5` model, a `.keras` file or a `.weights.h5`), so an
 OptimizerV2 checkpoint of TF 2.2-2.10 continues in Keras 2 and 3.
 
+Variables are matched by order, shape and dtype, and by name where both sides chose one: a
+name the host generated for a variable created without one -- TensorFlow's `Variable`,
+`Variable_1` (`Variable:0`), Keras 3's `variable`, `variable_14`, under any scope prefix --
+counts variables in one process and says nothing about which variable it is, so it is not
+compared (raw variables in a custom training loop load in the next process and in another
+family).  `load(..., match="order")` matches chosen names by order too: a model whose
+variables were renamed.
+
 Everything is checked before anything changes; a refusal (`StateError`, a `ValueError`)
 names what differs and leaves the optimizer and the model as they were: another model
-(variable count, shapes, dtypes, names), another optimizer kind (SGD state into Adam), other
-slots (amsgrad, momentum), another convention (unless `allow_convention_change=True`: the
-moments mean the same, the steps that follow do not), a truncated or corrupted file, a newer
-format version.  The state is the optimizer's, not the model's: move the model's weights as
-usual (`model.save_weights`), or pass `restore_variables=True` to set them from the file.
+(variable count, shapes, dtypes, chosen names), another optimizer kind (SGD state into Adam),
+other slots (amsgrad, momentum), another convention (unless `allow_convention_change=True`:
+the moments mean the same, the steps that follow do not), a truncated or corrupted file, a
+newer format version.  The state is the optimizer's, not the model's: move the model's
+weights as usual (`model.save_weights`), or pass `restore_variables=True` to set them from
+the file.
 
 Example:
     ```python
@@ -31,13 +40,18 @@ Example:
     optcompat.state.load(model.optimizer, "run.npz", model.trainable_variables)
     ```
 """
+import re
 import warnings
 
 from .. import _common
 from . import _access, _files, _format
 from ._format import FORMAT_VERSION, KINDS, StateError
 
-__all__ = ["save", "load", "read", "State", "StateError", "FORMAT_VERSION"]
+__all__ = ["save", "load", "read", "State", "StateError", "FORMAT_VERSION", "MATCHES"]
+
+# load's ``match``: "names" compares the names both sides chose; "order" takes the variables
+# by position alone (count, shapes and dtypes are checked either way)
+MATCHES = ("names", "order")
 
 
 class State(object):
@@ -108,7 +122,9 @@ class State(object):
                                            "  (read from %s)" % h["source"] if h.get("source") else ""),
                  "variables:   %d, slots %s" % (len(h["variables"]), ", ".join(h.get("slots", [])) or "none")]
         for i, spec in enumerate(h["variables"]):
-            lines.append("  %3d  %-40s %-16s %s" % (i, spec.get("name") or "?", tuple(spec["shape"]), spec["dtype"]))
+            note = "  (generated name)" if _generated(spec.get("name")) else ""
+            lines.append("  %3d  %-40s %-16s %s%s" % (i, spec.get("name") or "?", tuple(spec["shape"]), spec["dtype"],
+                                                     note))
         return "\n".join(lines)
 
 
@@ -196,7 +212,8 @@ def state_of(optimizer, variables):
     return State(header, arrays, values)
 
 
-def load(optimizer, path, variables, allow_convention_change=False, restore_variables=False):
+def load(optimizer, path, variables, allow_convention_change=False, restore_variables=False,
+         match="names"):
     """Set an optimizer's state from a file, so that training continues as the saved run would have.
 
     Sets the step count and every slot, and, as the host's own checkpoints do, a float
@@ -210,6 +227,12 @@ def load(optimizer, path, variables, allow_convention_change=False, restore_vari
         allow_convention_change: accept a file of another convention (the moments carry
             over, but the run will not continue as it was).
         restore_variables: also set the variables to the values saved.
+        match: `"names"` (the default) matches variables by position, shape and dtype, and
+            compares their names (the part after the last `/`) where both the file and the
+            variable here have one that was chosen; a generated name (TensorFlow's
+            `Variable:0`, `Variable_3:0`, Keras 3's `variable`, `variable_14`: a variable
+            created without a name) matches any.  `"order"` matches by position, shape and
+            dtype alone: for a model whose variables were renamed since the file was saved.
 
     Returns:
         The `State` loaded.
@@ -217,13 +240,17 @@ def load(optimizer, path, variables, allow_convention_change=False, restore_vari
     Raises:
         StateError: what differs: the optimizer kind (`adam`: Adam, AdamW; `sgd`: SGD,
             SGDW), its slots (amsgrad, momentum), the convention, the variables' count,
-            shapes, dtypes or names; or the file is truncated, corrupted or newer.
+            shapes, dtypes or chosen names; or the file is truncated, corrupted or newer.
+        ValueError: `match` is not one of `"names"`, `"order"`.
     """
+    if not isinstance(match, str) or match not in MATCHES:
+        raise ValueError("`match` must be one of %s (how variables are matched with the file's); received %r."
+                         % (", ".join(repr(m) for m in MATCHES), match))
     variables = list(variables)
     state = path if isinstance(path, State) else read(path, optimizer, variables)
     access, info = _access.describe(optimizer)
     source = state.header.get("source") or path
-    _check(state, info, access, variables, allow_convention_change, restore_variables, source)
+    _check(state, info, access, variables, allow_convention_change, restore_variables, source, match)
     _warn_hyperparameters(state, info, source)
     # nothing has changed so far; from here on every check has passed
     access.build(optimizer, variables)
@@ -254,11 +281,23 @@ def _leaf(name):
     return name.rsplit("/", 1)[-1]
 
 
+# what a host names a variable created without a name, numbered by creation within a process
+# (TensorFlow: tf.Variable, Keras 2's K.variable / add_weight -> Variable, Variable_1 in a graph;
+# Keras 3 on every backend: keras.Variable, add_weight -> variable, variable_1, ...)
+_GENERATED = re.compile(r"^(?:Variable|variable)(?:_[0-9]+)?$")
+
+
+def _generated(name):
+    """Whether `name` (any scope prefix, any `:0`) is one a host generated for a variable
+    created without a name: it says nothing about which variable it is."""
+    return bool(name) and bool(_GENERATED.match(_leaf(name)))
+
+
 _KIND_NAMES = {"adam": "an Adam-kind optimizer (Adam, AdamW)", "sgd": "an SGD-kind optimizer (SGD, SGDW)"}
 
 
-def _check(state, info, access, variables, allow_convention_change, restore_variables, source):
-    """Raise :class:`StateError` naming the first difference; changes nothing."""
+def _check(state, info, access, variables, allow_convention_change, restore_variables, source, match):
+    """Raise `StateError` naming the first difference; changes nothing."""
     if state.kind != info["kind"]:
         raise StateError(
             "%s holds the state of %s (slots %s), but %s is %s (slots %s): one optimizer's slots mean "
@@ -288,9 +327,12 @@ def _check(state, info, access, variables, allow_convention_change, restore_vari
             raise StateError("%s: variable %d is %s %s %s in the file, but %s %s %s here (a file of another model?)."
                              % (source, i, spec.get("name"), tuple(spec["shape"]), spec["dtype"], name,
                                 tuple(shape), dtype))
-        if spec.get("name") and _leaf(spec["name"]) != _leaf(name):
+        if (match == "names" and spec.get("name") and name and not _generated(spec["name"])
+                and not _generated(name) and _leaf(spec["name"]) != _leaf(name)):
             raise StateError("%s: variable %d is %r in the file, but %r here: pass the variables in the order "
-                             "they were saved (model.trainable_variables)." % (source, i, spec["name"], name))
+                             "they were saved (model.trainable_variables), or, for a model whose variables "
+                             "were renamed, load(..., match=\"order\") to match them by order, shape and "
+                             "dtype." % (source, i, spec["name"], name))
         for key in info["slots"]:
             array = state.slots[i].get(key)
             if array is None or list(array.shape) != shape:
