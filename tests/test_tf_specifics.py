@@ -15,7 +15,7 @@ import pytest
 
 import optcompat
 import reference
-from support import (CAPTURE, 
+from support import (
     CAPTURE,
     ORACLE_TOL,
     TOL,
