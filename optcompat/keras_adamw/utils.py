@@ -1,41 +1,13 @@
-"""keras-adamw's API (``keras_adamw``), with one changed import, on every release.
-
-    # from keras_adamw import AdamW, SGDW, get_weight_decays
-    from optcompat.keras_adamw import AdamW, SGDW, get_weight_decays
-
-    opt = AdamW(lr=1e-3, model=model, use_cosine_annealing=True, total_iterations=24,
-                lr_multipliers={"lstm": 0.5})
-    K.set_value(opt.t_cur, 0)            # keras-adamw's attributes: t_cur, eta_t
-
-Names and arguments only: ``AdamW`` / ``SGDW`` are optcompat's classes with keras-adamw's
-signatures, defaults and attributes and ``convention="keras-adamw"``: ``model`` (decays read from
-its L1 / L2 regularizers, which are zeroed: ``zero_penalties``), ``weight_decays`` (scaled by
-``sqrt(1 / total_iterations_wd)``), ``lr_multipliers``, ``use_cosine_annealing`` with
-``total_iterations``, ``eta_min``, ``eta_max``, ``t_cur`` and ``autorestart``, ``init_verbose``,
-``lr``; the variables ``t_cur`` and ``eta_t``, advanced after each step as keras-adamw does
-(:mod:`._keras_adamw`).  The helpers its README has users call: :func:`get_weight_decays`,
-:func:`fill_dict_in_order`, :func:`reset_seeds`, :func:`K_eval`.
-
-The family: OptimizerV2 (``optcompat.legacy``, keras-adamw's own ``TF_KERAS=1`` base) where the
-user's Keras has it, else the default family (Keras 3 on every backend); :func:`for_family`
-gives another family's classes.  Where it differs from keras-adamw: the docs' deviations table.
-"""
+"""keras-adamw's ``keras_adamw.utils``: the helpers its README and ``example.py`` have users call
+(``from keras_adamw.utils import K_eval`` -> ``from optcompat.keras_adamw.utils import K_eval``).
+Framework-free until called; keras-adamw's private helpers (the optimizers' internals) are not
+part of optcompat: a name of them is refused with a message saying so."""
 import random
 import sys
-import types
 
-from . import _keras_adamw
+from .. import _faces, _keras_adamw
 
-__all__ = ["AdamW", "NadamW", "SGDW", "get_weight_decays", "fill_dict_in_order", "reset_seeds", "K_eval",  # noqa: F822
-           "for_family", "default_family"]  # (AdamW, NadamW, SGDW: resolved on first use)
-
-default_family = _keras_adamw.default_family
-
-
-def for_family(family=None):
-    """keras-adamw's ``AdamW``, ``NadamW`` and ``SGDW`` on ``family`` (default: :func:`default_family`), as a
-    namespace."""
-    return types.SimpleNamespace(**_keras_adamw.classes(family or default_family()))
+__all__ = ["get_weight_decays", "fill_dict_in_order", "reset_seeds", "K_eval"]
 
 
 def get_weight_decays(model, zero_penalties=False):
@@ -101,13 +73,5 @@ def K_eval(x, backend):
     return backend.eval(x)
 
 
-def __getattr__(name):  # PEP 562: the default family's class, resolved on first use
-    if name not in ("AdamW", "NadamW", "SGDW"):
-        raise AttributeError("module %r has no attribute %r" % (__name__, name))
-    value = getattr(for_family(), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+_faces.install(globals(), "%s has keras-adamw's public helpers only (%s); the rest of keras-adamw is not "
+               "part of optcompat" % (__name__, ", ".join(__all__)))

@@ -1,7 +1,11 @@
 """TensorFlow Addons' decoupled weight decay API (``tfa.optimizers``), with one changed import.
 
+    # import tensorflow_addons as tfa
+    import optcompat.tfa as tfa
+    opt = tfa.optimizers.AdamW(weight_decay=1e-4, learning_rate=1e-3)
+
     # from tensorflow_addons.optimizers import AdamW, SGDW, extend_with_decoupled_weight_decay
-    from optcompat.tfa import AdamW, SGDW, extend_with_decoupled_weight_decay
+    from optcompat.tfa.optimizers import AdamW, SGDW, extend_with_decoupled_weight_decay
 
     opt = AdamW(weight_decay=1e-4, learning_rate=1e-3)            # TFA's arguments and defaults
     opt.apply_gradients(zip(grads, variables), decay_var_list=[variables[0]])
@@ -23,11 +27,16 @@ backend); :func:`for_family` gives another family's classes.  The default family
 registered under TFA's names (``Addons>AdamW``, ``Addons>SGDW``) where TensorFlow Addons is not
 installed, so a model file saved with TFA's optimizer loads without TFA; next to TFA they are
 ``optcompat.tfa>AdamW`` (TFA keeps its names).
+
+TFA's module paths for these names: ``optcompat.tfa.optimizers`` and
+``optcompat.tfa.optimizers.weight_decay_optimizers`` (and ``optcompat.tfa`` itself); the rest of
+TensorFlow Addons (``tfa.layers``, ``tfa.optimizers.RectifiedAdam``, ...) is refused with a
+message saying so.
 """
 import importlib.util
 import types
 
-from . import _detect, _tfa
+from .. import _detect, _faces, _tfa, _when_ready
 
 __all__ = ["AdamW", "SGDW", "extend_with_decoupled_weight_decay", "DecoupledWeightDecayExtension",  # noqa: F822
            "for_family", "default_family"]  # (AdamW, SGDW: resolved on first use, PEP 562)
@@ -70,13 +79,21 @@ def extend_with_decoupled_weight_decay(base_optimizer):
     return for_family(found[0]).extend_with_decoupled_weight_decay(base_optimizer)
 
 
-def __getattr__(name):  # PEP 562: the default family's class, resolved on first use
-    if name not in ("AdamW", "SGDW"):
-        raise AttributeError("module %r has no attribute %r" % (__name__, name))
-    value = getattr(for_family(), name)
-    globals()[name] = value
-    return value
+def _register(family):
+    """On ``import optcompat.tfa`` alone: the default family's classes registered under TFA's
+    names (``Addons>AdamW``, ``Addons>SGDW``; :func:`for_family`) as soon as its host is
+    imported, so TFA's model files load without an attribute touched first."""
+    if family == default_family():
+        for_family(family)
 
 
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+_when_ready(_register)
+
+# what a name of TFA that optcompat does not provide is answered with
+_PROVIDES = ("%s provides TensorFlow Addons' decoupled weight decay only: tfa.optimizers.AdamW, SGDW, "
+            "extend_with_decoupled_weight_decay and DecoupledWeightDecayExtension (also from "
+            "tfa.optimizers.weight_decay_optimizers); the rest of TensorFlow Addons is not part of optcompat"
+            % __name__)
+_faces.install(globals(), _PROVIDES, ("AdamW", "SGDW"), lambda name: getattr(for_family(), name))
+
+from . import optimizers  # noqa: E402,F401  (TFA's path, tfa.optimizers.AdamW: its names defined above)
