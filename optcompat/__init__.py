@@ -82,7 +82,8 @@ def _register_ready(callbacks=None):
         return
     for family, path in _detect.host_modules().items():
         if path.split(".")[0] in sys.modules and _detect.adapter_available(family):
-            family_module(family)
+            if _hooks.initializing(family_module(family).__name__):
+                continue  # its own import imports the host (TF 2.6: keras): that outer call goes on here
             for callback in _READY if callbacks is None else callbacks:
                 callback(family)
 

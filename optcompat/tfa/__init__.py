@@ -25,8 +25,10 @@ The family: OptimizerV2 (``optcompat.legacy``, TFA's own base) where the user's 
 has it (TF 2.2-2.15, ``TF_USE_LEGACY_KERAS``), else the default family (Keras 3 on every
 backend); :func:`for_family` gives another family's classes.  The default family's classes are
 registered under TFA's names (``Addons>AdamW``, ``Addons>SGDW``) where TensorFlow Addons is not
-installed, so a model file saved with TFA's optimizer loads without TFA; next to TFA they are
-``optcompat.tfa>AdamW`` (TFA keeps its names).
+installed, so a model file saved with TFA's optimizer loads without TFA -- and OptimizerV2's
+too where it has a registry of its own beside Keras 3 (``tf_keras``, TF 2.16+: TFA's files are
+OptimizerV2 files, and ``tf_keras.models.load_model`` reads them); next to TFA they are
+``optcompat.tfa.<family>>AdamW`` (TFA keeps its names).
 
 TFA's module paths for these names: ``optcompat.tfa.optimizers`` and
 ``optcompat.tfa.optimizers.weight_decay_optimizers`` (and ``optcompat.tfa`` itself); the rest of
@@ -60,11 +62,17 @@ def default_family():
     return family
 
 
+def _takes_tfas_names(family):
+    """The default family, and OptimizerV2 where the default is Keras 3 (another registry)."""
+    default = default_family()
+    return family == default or (family == "legacy" and default == "keras3")
+
+
 def for_family(family=None):
     """TFA's API on ``family`` (default: :func:`default_family`), as a namespace with ``AdamW``,
     ``SGDW``, ``extend_with_decoupled_weight_decay`` and ``DecoupledWeightDecayExtension``."""
     family = family or default_family()
-    addons = family == default_family() and not _tfa_installed()
+    addons = _takes_tfas_names(family) and not _tfa_installed()
     return types.SimpleNamespace(**_tfa.classes(family, "Addons" if addons else None))
 
 
@@ -83,7 +91,7 @@ def _register(family):
     """On ``import optcompat.tfa`` alone: the default family's classes registered under TFA's
     names (``Addons>AdamW``, ``Addons>SGDW``; :func:`for_family`) as soon as its host is
     imported, so TFA's model files load without an attribute touched first."""
-    if family == default_family():
+    if _takes_tfas_names(family):
         for_family(family)
 
 
