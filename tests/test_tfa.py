@@ -220,12 +220,13 @@ LOAD_WITHOUT_TFA = textwrap.dedent('''
 @pytest.mark.families("legacy")
 @pytest.mark.installed("tensorflow_addons")
 @pytest.mark.parametrize("how", ["import-first", "import-last", "vendored"])
-@pytest.mark.parametrize("fmt", ["h5", "savedmodel"])
+@pytest.mark.parametrize("fmt", ["h5", "savedmodel", "keras"])
 def test_a_model_saved_with_tfa_loads_without_tfa(host, fmt, how, tmp_path):
-    """A model compiled with TFA's own AdamW, fitted and saved (.h5; a SavedModel), loads in a
-    process where TensorFlow Addons cannot be imported, after ``import optcompat.tfa`` alone (no
-    attribute touched; before or after ``import tensorflow``; a vendored copy's, where no
-    top-level optcompat is importable): the class is optcompat.tfa.AdamW, and its next step
+    """A model compiled with TFA's own AdamW, fitted and saved (.h5; a SavedModel; .keras where the
+    release writes it), loads in a process where TensorFlow Addons cannot be imported, after
+    ``import optcompat.tfa`` alone (no attribute touched; before or after ``import tensorflow``;
+    a vendored copy's, where no top-level optcompat is importable): the class is
+    optcompat.tfa.AdamW, and its next step
     equals TFA's next step (the step count and the moments came back); from a format that keeps
     no optimizer state here (the deviations table: TFA's own class loads fresh from it too),
     equal to TFA's class loaded from the same file."""
