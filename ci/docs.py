@@ -190,7 +190,9 @@ SECTIONS = {"conventions": conventions, "support": support, "deviations": deviat
             "migration-choices": lambda: _migrations().choices(),
             "migration-keras": lambda: _migrations().table("keras"),
             "migration-torch": lambda: _migrations().table("torch"),
-            "migration-optax": lambda: _migrations().table("optax")}
+            "migration-optax": lambda: _migrations().table("optax"),
+            "migration-tfa-imports": lambda: _migrations().one_line("tfa"),
+            "migration-keras-adamw-imports": lambda: _migrations().one_line("keras-adamw")}
 README_SECTIONS = ()  # README.md is the short front page: its tables live in docs/
 
 

@@ -11,6 +11,19 @@ import sys
 import tarfile
 import zipfile
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def modules():
+    """The package's modules in this checkout (``optcompat/tfa/optimizers/__init__.py``, ...): every
+    subpackage must reach the distributions (setup.cfg's ``packages = find:``)."""
+    out = []
+    for folder, _, files in os.walk(os.path.join(ROOT, "optcompat")):
+        if "__pycache__" not in folder:
+            out += [os.path.relpath(os.path.join(folder, f), ROOT).replace(os.sep, "/") for f in files
+                    if f.endswith(".py")]
+    return sorted(out)
+
 
 def main(folder):
     wheels, sdists = glob.glob(os.path.join(folder, "*.whl")), glob.glob(os.path.join(folder, "*.tar.gz"))
@@ -22,12 +35,18 @@ def main(folder):
                    "optcompat/_selftest_data.py"):
         assert needed in names, needed
     assert any(n.endswith("/LICENSE") for n in names), "no LICENSE in the wheel"
+    sources = modules()
+    assert "optcompat/tfa/optimizers/weight_decay_optimizers.py" in sources, "run from the checkout"
+    missing = [m for m in sources if m not in names]
+    assert not missing, "modules not in the wheel: %s" % missing
     members = [m.split("/", 1)[-1] for m in tarfile.open(sdists[0]).getnames()]
     assert not [m for m in members if m.startswith("tests") or "/test_" in m], "the sdist ships tests"
+    missing = [m for m in sources if m not in members]
+    assert not missing, "modules not in the sdist: %s" % missing
     for needed in ("LICENSE", "README.md", "CHANGELOG.md", "optcompat/py.typed", "optcompat/__init__.pyi"):
         assert needed in members, needed
-    print("package_check: wheel %s: %d files, only optcompat/; sdist %s: %d members, no tests"
-          % (os.path.basename(wheels[0]), len(names), os.path.basename(sdists[0]), len(members)))
+    print("package_check: wheel %s: %d files, only optcompat/, its %d modules; sdist %s: %d members, no tests"
+          % (os.path.basename(wheels[0]), len(names), len(sources), os.path.basename(sdists[0]), len(members)))
 
 
 if __name__ == "__main__":

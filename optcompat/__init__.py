@@ -109,8 +109,12 @@ def __dir__():  # PEP 562: the names resolved on first use are listed too
     return sorted(set(globals()) | set(__all__) | set(_detect.FAMILIES))
 
 
-def _register_ready():
-    """Import (so register) the adapter of every family whose host is fully imported.
+_READY = []  # the drop-in faces' registrations (callback(family)), run as the families' own
+
+
+def _register_ready(callbacks=None):
+    """Import (so register) the adapter of every family whose host is fully imported, and run
+    the faces' registrations (:func:`_when_ready`) for it.
 
     While any host module is still mid-import (``import keras`` runs ``import tensorflow``
     in TF 2.6-2.15; ``import tf_keras`` too), touching ``tf.keras`` could break it, so this
@@ -119,7 +123,24 @@ def _register_ready():
         return
     for family, path in _detect.host_modules().items():
         if path.split(".")[0] in sys.modules and _detect.adapter_available(family):
-            family_module(family)
+            if _hooks.initializing(family_module(family).__name__):
+                continue  # its own import imports the host (TF 2.6: keras): that outer call goes on here
+            for callback in _READY if callbacks is None else callbacks:
+                callback(family)
+
+
+def _when_ready(callback):
+    """``callback(family)`` for each family whose host is imported: now, and whenever a host
+    finishes importing (a drop-in face registers the peer's serialized names so, on its import
+    alone, without importing a framework itself)."""
+    _READY.append(callback)
+    try:
+        _register_ready([callback])
+    except Exception as e:  # as the import hooks do: never break the user's import
+        import warnings
+
+        warnings.warn("optcompat could not register: %s: %s" % (type(e).__name__, e), RuntimeWarning,
+                      stacklevel=3)
 
 
 for _module in _HOST_TOPS:

@@ -283,7 +283,7 @@ class _NadamWFace(KerasAdamW):
 
 
 def _family_module(family):
-    return importlib.import_module("." + family, __name__.rsplit(".", 1)[0])
+    return importlib.import_module("." + family, __package__)
 
 
 def classes(family):
@@ -302,11 +302,26 @@ def classes(family):
             doc = ("keras-adamw's ``%s`` (``optcompat.keras_adamw``): ``%s%s``; ``convention=\"keras-adamw\"``. "
                    "The rule, the other arguments and the family: %s.%s.\n\n%s"
                    % (name, name, _signature(face), base.__module__, base.__name__, __doc__))
-            body = {"__module__": "optcompat.keras_adamw", "__qualname__": name, "__doc__": doc,
+            body = {"__module__": __package__ + ".keras_adamw", "__qualname__": name, "__doc__": doc,
                     "_TAKES_DECAY": family == "legacy"}
             made[name] = register(type(name, (face, base), body))
         _MADE[family] = made
     return _MADE[family]
+
+
+def register_peer_names(family):
+    """keras-adamw registered no names: a model file saved with it names the bare class
+    (``"class_name": "AdamW"``), and loading it took ``custom_objects``.  In OptimizerV2, the
+    family of keras-adamw's ``tf.keras`` classes, these classes are registered under those bare
+    names too -- each one the host's Keras has no optimizer of (``AdamW`` up to TF 2.10;
+    ``NadamW``, ``SGDW``) and no custom object takes already -- so such a file loads as it is."""
+    if family != "legacy":
+        return
+    keras = _family_module(family).keras
+    custom = keras.utils.get_custom_objects()
+    for name, cls in classes(family).items():
+        if name not in custom and getattr(keras.optimizers, name, None) is None:
+            custom[name] = cls
 
 
 def _signature(face):

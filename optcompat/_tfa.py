@@ -6,6 +6,7 @@ import importlib
 
 from . import _common, _detect, _extension
 
+_FACE = __package__ + ".tfa"  # the classes' module: where users find them (a vendored copy's own)
 _MADE = {}  # (family, package) -> {name: class}
 _EXTENDED = {}  # (family, base class) -> extend_with_decoupled_weight_decay(base)
 _MIXINS = {}  # a family's hook class -> DecoupledWeightDecayExtension with those hooks
@@ -114,7 +115,7 @@ class _SGDWFace(DecoupledWeightDecayExtension):
 
 
 def _family_module(family):
-    return importlib.import_module("optcompat." + family)
+    return importlib.import_module("." + family, __package__)
 
 
 def _mixin(family):
@@ -122,7 +123,7 @@ def _mixin(family):
     hooks = _family_module(family)._Extension
     if hooks not in _MIXINS:
         _MIXINS[hooks] = type("DecoupledWeightDecayExtension", (DecoupledWeightDecayExtension, hooks),
-                              {"__module__": "optcompat.tfa", "__doc__": DecoupledWeightDecayExtension.__doc__})
+                              {"__module__": _FACE, "__doc__": DecoupledWeightDecayExtension.__doc__})
     return _MIXINS[hooks]
 
 
@@ -146,7 +147,7 @@ def classes(family, package=None):
                    "the arguments, the rule and the family: %s.%s.\n\n%s" % (
                        base.__name__, base.__name__, _signature(face), base.__module__, base.__name__, base.__doc__))
             made[base.__name__] = register(type(base.__name__, (face, base), {
-                "__module__": "optcompat.tfa", "__qualname__": base.__name__, "__doc__": doc}))
+                "__module__": _FACE, "__qualname__": base.__name__, "__doc__": doc}))
         made["extend_with_decoupled_weight_decay"] = lambda base_optimizer: _extended(family, base_optimizer)
         _MADE[(family, package)] = made
     return _MADE[(family, package)]
@@ -160,7 +161,7 @@ def _extended(family, base):
         inner = _family_module(family).decoupled(base)
         name = "OptimizerWithDecoupledWeightDecay"
         cls = type(name, (DecoupledWeightDecayExtension, inner), {
-            "__module__": "optcompat.tfa", "__qualname__": name, "__doc__": inner.__doc__})
+            "__module__": _FACE, "__qualname__": name, "__doc__": inner.__doc__})
         _EXTENDED[(family, base)] = _register(_family_module(family), "optcompat.tfa." + family,
                                               inner.__name__)(cls)
     return _EXTENDED[(family, base)]

@@ -97,6 +97,38 @@ CHOICES = [
 ]
 
 
+# The drop-in faces: the peer's own code with its import changed and nothing else, as its users
+# write it (both of TFA's import styles; keras-adamw's example.py).  ``imports`` is a list of
+# (the peer's line, optcompat's); ``use`` the code after them, the same on both sides: it sets
+# ``opt`` (and may read ``K``, the Keras backend).  tests/test_migration.py runs both sides where
+# the peer installs (the same weights after 40 steps), optcompat's everywhere else;
+# ``python ci/docs.py`` writes each as a diff into the peer's page.
+Change = collections.namedtuple("Change", "peer what imports use")
+
+CHANGES = [
+    Change("tfa", "`import tensorflow_addons as tfa` (keras-io's TFA-era examples)",
+           [("import tensorflow_addons as tfa", "import optcompat.tfa as tfa")],
+           "opt = tfa.optimizers.AdamW(weight_decay=0.05, learning_rate=0.01)"),
+    Change("tfa", "`from tensorflow_addons.optimizers import ...`",
+           [("from tensorflow_addons.optimizers import SGDW", "from optcompat.tfa.optimizers import SGDW")],
+           "opt = SGDW(weight_decay=0.02, learning_rate=0.05, momentum=0.9)"),
+    Change("keras-adamw", "keras-adamw's `example.py`",
+           [("from keras_adamw import AdamW", "from optcompat.keras_adamw import AdamW"),
+            ("from keras_adamw.utils import K_eval", "from optcompat.keras_adamw.utils import K_eval")],
+           "opt = AdamW(lr=0.01, use_cosine_annealing=True, total_iterations=24, init_verbose=False)\n"
+           "eta_t = K_eval(opt.eta_t, K)"),
+]
+
+
+def one_line(peer):
+    """A page's diffs: for each of ``peer``'s changes, its imports changed, its code unchanged."""
+    out = []
+    for c in (c for c in CHANGES if c.peer == peer):
+        lines = ["-" + theirs for theirs, _ in c.imports] + ["+" + ours for _, ours in c.imports]
+        out += [c.what + ":", "", "```diff"] + lines + [" " + line for line in c.use.splitlines()] + ["```", ""]
+    return "\n".join(out).rstrip("\n")
+
+
 def _code(text):
     return "<br>".join("`%s`" % line for line in text.splitlines())
 

@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import textwrap
 
 import numpy as np
@@ -51,6 +52,74 @@ def test_tfa_module_loads_no_framework():
     out = python("import sys, json, optcompat.tfa; from optcompat.tfa import DecoupledWeightDecayExtension;"
                  "print(json.dumps([m for m in %r if m in sys.modules]))" % (HEAVY,))
     assert json.loads(out.strip().splitlines()[-1]) == []
+
+
+def test_the_faces_module_paths_load_no_framework():
+    """The peers' module paths (optcompat.tfa.optimizers, .weight_decay_optimizers,
+    optcompat.keras_adamw.utils, .optimizers, .optimizers_v2) import and list their names
+    without a framework; the classes are listed, resolved on first use."""
+    out = python(
+        "import sys, json\n"
+        "import optcompat.tfa as tfa, optcompat.keras_adamw as keras_adamw\n"
+        "import optcompat.tfa.optimizers.weight_decay_optimizers as wdo\n"
+        "from optcompat.tfa.optimizers import extend_with_decoupled_weight_decay\n"
+        "from optcompat.keras_adamw.utils import K_eval, get_weight_decays, fill_dict_in_order, reset_seeds\n"
+        "from optcompat.keras_adamw import optimizers, optimizers_v2\n"
+        "names = [dir(m) for m in (tfa, tfa.optimizers, wdo, keras_adamw, keras_adamw.utils, optimizers_v2)]\n"
+        "print(json.dumps([names, [m for m in %r if m in sys.modules]]))" % (HEAVY,))
+    names, loaded = json.loads(out.strip().splitlines()[-1])
+    tfa_names = {"AdamW", "SGDW", "extend_with_decoupled_weight_decay", "DecoupledWeightDecayExtension"}
+    assert tfa_names <= set(names[0]) and tfa_names <= set(names[1]) and tfa_names <= set(names[2])
+    helpers = {"get_weight_decays", "fill_dict_in_order", "reset_seeds", "K_eval"}
+    assert {"AdamW", "NadamW", "SGDW", "utils", "optimizers_v2"} | helpers <= set(names[3])
+    assert helpers <= set(names[4]) and {"AdamW", "NadamW", "SGDW"} <= set(names[5])
+    assert loaded == []
+
+
+# The peers' names optcompat does not provide, as users write them: (statement, error, face)
+NOT_PROVIDED = [
+    ("import optcompat.tfa as tfa; tfa.optimizers.RectifiedAdam", "AttributeError", "tfa"),
+    ("import optcompat.tfa as tfa; tfa.layers", "AttributeError", "tfa"),
+    ("import optcompat.tfa as tfa; tfa.optimizers.weight_decay_optimizers.AdaBelief", "AttributeError", "tfa"),
+    ("from optcompat.tfa.optimizers import LazyAdam", "ImportError", "tfa"),
+    ("from optcompat.tfa import layers", "ImportError", "tfa"),
+    ("import optcompat.tfa.layers", "ModuleNotFoundError", "tfa"),
+    ("from optcompat.tfa.image import rotate", "ModuleNotFoundError", "tfa"),
+    ("import optcompat.keras_adamw as k; k.utils.K_eval2", "AttributeError", "keras_adamw"),
+    ("from optcompat.keras_adamw.utils import _apply_weight_decays", "ImportError", "keras_adamw"),
+    ("from optcompat.keras_adamw import TF_KERAS", "ImportError", "keras_adamw"),
+    ("import optcompat.keras_adamw.optimizers_225", "ModuleNotFoundError", "keras_adamw"),
+]
+REFUSAL = {"tfa": ("TensorFlow Addons' decoupled weight decay only", "the rest of TensorFlow Addons is not part"),
+           "keras_adamw": ("keras-adamw's", "the rest of keras-adamw is not part")}
+
+
+def test_the_peers_names_optcompat_does_not_provide_are_refused_saying_so():
+    """``tfa.optimizers.RectifiedAdam``, ``tfa.layers``, ``import optcompat.tfa.layers``,
+    keras-adamw's private helpers...: the error Python raises for that statement (AttributeError,
+    ImportError in ``from ... import``, ModuleNotFoundError for a module), its message saying
+    what optcompat provides and that the rest of the peer is not part of it; no framework
+    imported; ``hasattr`` and ``getattr(..., default)`` answer as for any missing name."""
+    code = textwrap.dedent("""
+        import json, sys
+        out = []
+        for statement in %r:
+            try:
+                exec(statement, {})
+                out.append(None)
+            except Exception as e:
+                out.append([type(e).__name__, str(e)])
+        import optcompat.tfa as tfa, optcompat.keras_adamw as k
+        probes = [hasattr(tfa, "layers"), getattr(tfa.optimizers, "Lookahead", 7), hasattr(k.utils, "x")]
+        print(json.dumps([out, probes, [m for m in %r if m in sys.modules]]))
+    """) % ([n[0] for n in NOT_PROVIDED], HEAVY)
+    out, probes, loaded = json.loads(python(code).strip().splitlines()[-1])
+    for (statement, error, face), got in zip(NOT_PROVIDED, out):
+        assert got is not None, "%s raised nothing" % statement
+        assert got[0] == error, (statement, got)
+        provides, rest = REFUSAL[face]
+        assert provides in got[1] and rest in got[1], (statement, got[1])
+    assert probes == [False, 7, False] and loaded == []
 
 
 @pytest.mark.applies(lambda facts, params: facts.family == ENV.default)
@@ -103,6 +172,122 @@ def test_vendored_copy_works(tmp_path, host):
         "print(type(opt).__mro__[1].__module__)\n"
     ) % (str(tmp_path), HEAVY, host.family, host.family)
     python(code)
+
+
+def clean_site(tmp_path, without=("optcompat",)):
+    """A folder of links to this env's site-packages entries, less those of ``without`` (and the
+    ``.pth`` files): on ``PYTHONPATH`` of ``python -S`` run in ``tmp_path``, a process that finds
+    the frameworks but no top-level optcompat (neither the installed one nor this checkout)."""
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    paths = sysconfig.get_paths()
+    for root in sorted({paths["purelib"], paths["platlib"]}):
+        for entry in os.listdir(root):
+            top = entry.split("-")[0].split(".")[0]
+            if top in without or top == "__editable__" or entry.endswith(".pth") or (site / entry).exists():
+                continue
+            (site / entry).symlink_to(os.path.join(root, entry))
+    return str(site)
+
+
+def run_clean(tmp_path, args, without=("optcompat",)):
+    """``python -S args`` in ``tmp_path`` (a vendored copy there), on :func:`clean_site`."""
+    env = dict(os.environ, PYTHONPATH=clean_site(tmp_path, without), PYTHONNOUSERSITE="1")
+    return subprocess.run([sys.executable, "-S"] + list(args), cwd=str(tmp_path), env=env, **CAPTURE, timeout=600)
+
+
+# The faces of a vendored copy as a project uses them, in a process where no top-level optcompat
+# can be imported: TFA's paths, keras-adamw's and its helpers, decoupled(), optcompat.schedules,
+# real fits; optcompat.state's file saved and loaded (the continuation equal to the straight run).
+VENDORED_FACES = textwrap.dedent("""
+    import json, sys
+    try:
+        import optcompat
+    except ImportError:
+        pass
+    else:
+        raise SystemExit("a top-level optcompat is importable: %s" % optcompat.__file__)
+    from myproj._vendor.optcompat.tfa.optimizers import AdamW
+    import myproj._vendor.optcompat.tfa as tfa
+    import myproj._vendor.optcompat.keras_adamw as keras_adamw
+    from myproj._vendor.optcompat.keras_adamw.utils import K_eval, fill_dict_in_order, get_weight_decays
+    import myproj._vendor.optcompat as oc
+    from myproj._vendor.optcompat import schedules, state
+    import numpy as np
+
+    keras = oc.family_module(tfa.default_family()).keras
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 4)).astype(np.float32)
+    y = x[:, :1] - 0.5 * x[:, 1:2]
+
+    def model(weights=None):
+        inputs = keras.Input((4,))
+        hidden = keras.layers.Dense(8, activation="tanh", name="hidden",
+                                    kernel_regularizer=keras.regularizers.l2(1e-3))(inputs)
+        made = keras.Model(inputs, keras.layers.Dense(1, name="out")(hidden))
+        if weights is not None:
+            made.set_weights(weights)
+        return made
+
+    start = model().get_weights()
+    made = {
+        "tfa.optimizers.AdamW": lambda m: AdamW(weight_decay=1e-3, learning_rate=1e-2),
+        "tfa.optimizers.SGDW": lambda m: tfa.optimizers.SGDW(weight_decay=1e-3, learning_rate=1e-2, momentum=0.9),
+        "keras_adamw.AdamW": lambda m: keras_adamw.AdamW(
+            lr=1e-2, use_cosine_annealing=True, total_iterations=8, init_verbose=False,
+            weight_decays=fill_dict_in_order(get_weight_decays(m), [2e-3])),
+        "decoupled(Adam)": lambda m: oc.decoupled(keras.optimizers.Adam)(learning_rate=1e-2, weight_decay=1e-3),
+        "AdamW(schedules.CosineDecayRestarts)": lambda m: oc.AdamW(
+            learning_rate=schedules.CosineDecayRestarts(1e-2, 4), weight_decay=1e-3),
+    }
+    out = {}
+    for name, make in made.items():
+        m = model(start)
+        opt = make(m)
+        m.compile(optimizer=opt, loss="mse")
+        losses = m.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0).history["loss"]
+        out[name] = {"module": type(opt).__module__, "first": losses[0], "last": losses[-1]}
+        if name == "keras_adamw.AdamW":
+            out[name]["eta_t"] = float(K_eval(opt.eta_t, keras.backend))
+            out[name]["decays"] = [list(v) for v in opt.weight_decays.values()]
+        if name == "tfa.optimizers.AdamW":  # its state handed to a fresh optimizer through a file
+            state.save(opt, "state.npz", m.trainable_variables)
+            again = model(m.get_weights())
+            resumed = AdamW(weight_decay=1e-3, learning_rate=1e-2)
+            again.compile(optimizer=resumed, loss="mse")
+            state.load(resumed, "state.npz", again.trainable_variables)
+            m.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+            again.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+            out["state"] = max(float(np.max(np.abs(a - b))) for a, b in zip(m.get_weights(), again.get_weights()))
+    print("RESULT " + json.dumps(out))
+""")
+
+
+def test_a_vendored_copys_faces_work_where_no_optcompat_is_importable(tmp_path):
+    """The copy under myproj._vendor.optcompat, in a process on a clean path (the frameworks'
+    site-packages less optcompat's; ``import optcompat`` fails there): TFA's paths
+    (``from ...tfa.optimizers import AdamW``, ``tfa.optimizers.SGDW``), keras-adamw's AdamW with
+    ``utils``' helpers, ``decoupled()``, ``optcompat.schedules``, each in a real fit whose loss
+    falls, their classes the copy's own; ``optcompat.state`` saved and loaded (the run continues
+    as the straight one); ``python -m myproj._vendor.optcompat --selftest`` passes."""
+    if ENV.default is None:
+        pytest.skip("no host framework in this env")
+    vendor(tmp_path)
+    (tmp_path / "faces.py").write_text(VENDORED_FACES)
+    out = run_clean(tmp_path, ["faces.py"])
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+    result = json.loads([ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")][-1][7:])
+    assert abs(result.pop("state")) <= 1e-6
+    for name, got in result.items():
+        assert (got["module"] + ".").startswith("myproj._vendor.optcompat."), (name, got)  # the copy's own
+        assert got["last"] < got["first"], (name, got)  # it trained
+    assert 0.0 < result["keras_adamw.AdamW"]["eta_t"] < 1.0  # annealed by keras-adamw's schedule
+    assert result["keras_adamw.AdamW"]["decays"] == [[0.0, 2e-3]]  # fill_dict_in_order's value, as l2
+    selftest = run_clean(tmp_path, ["-m", "myproj._vendor.optcompat", "--selftest"])
+    assert selftest.returncode == 0, selftest.stdout[-2000:] + selftest.stderr[-3000:]
+    lines = [ln for ln in selftest.stdout.splitlines() if ln.startswith("optcompat selftest:")]
+    assert lines and all(" pass " in ln for ln in lines), selftest.stdout
+    assert run_clean(tmp_path, ["-c", "import optcompat"]).returncode != 0  # the path was clean
 
 
 # A finder installed first: `packaging` (and every `packaging.*`) cannot be imported, except by

@@ -4,13 +4,16 @@ rates (NadamW); t_cur / eta_t set between compiled steps; config and model files
 keras-adamw's helpers; bad values; keras-adamw 1.38 itself as the oracle where it installs (tf22, tf23).
 keras-adamw's own test suite: tests/test_peer_suites.py."""
 import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
 
 import deviations
 import reference
-from support import ORACLE_TOL, TOL, assert_close, host_class
+from support import CAPTURE, ORACLE_TOL, TOL, assert_close, host_class
 
 T = 5  # total_iterations: a restart every 5 steps
 STEPS = 3 * T
@@ -251,6 +254,23 @@ def test_helpers(host):
         assert keras_adamw.get_weight_decays(model, zero_penalties=True) == {}
 
 
+def test_keras_adamws_module_paths_as_its_users_write_them(host):
+    """keras-adamw's paths: ``from optcompat.keras_adamw.utils import K_eval`` (its example.py) and
+    the helpers its README uses, the same functions as ``optcompat.keras_adamw``'s; its class
+    modules ``optimizers`` / ``optimizers_v2``: the classes of ``optcompat.keras_adamw``."""
+    import optcompat.keras_adamw as keras_adamw
+    from optcompat.keras_adamw import optimizers, optimizers_v2
+    from optcompat.keras_adamw.utils import K_eval, fill_dict_in_order, get_weight_decays, reset_seeds
+
+    assert (K_eval, fill_dict_in_order, get_weight_decays, reset_seeds) == (
+        keras_adamw.K_eval, keras_adamw.fill_dict_in_order, keras_adamw.get_weight_decays, keras_adamw.reset_seeds)
+    for name in ("AdamW", "NadamW", "SGDW"):
+        assert getattr(optimizers, name) is getattr(optimizers_v2, name) is getattr(keras_adamw, name) \
+            is getattr(keras_adamw.for_family(), name)
+    opt = optimizers_v2.AdamW(lr=1e-3, use_cosine_annealing=True, total_iterations=4, init_verbose=False)
+    assert opt.convention == "keras-adamw" and float(K_eval(opt.eta_t, host.keras.backend)) == 1.0
+
+
 BAD = [
     (dict(use_cosine_annealing=False, autorestart=True), ValueError, "autorestart"),
     (dict(t_cur=-1), ValueError, "t_cur"),
@@ -345,3 +365,44 @@ def test_a_keras_adamw_file_loads_into_optcompat(host, tmp_path):
     loaded.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     error = max(np.max(np.abs(a - b)) for a, b in zip(model.get_weights(), loaded.get_weights()))
     assert error <= ORACLE_TOL, error
+
+
+LOAD_WITH_THE_IMPORT_ALONE = textwrap.dedent('''
+    import importlib.abc, sys
+
+    class NoKerasAdamW(importlib.abc.MetaPathFinder):  # keras-adamw is not installed, as far as this sees
+        def find_spec(self, name, path=None, target=None):
+            if name.split(".")[0] == "keras_adamw":
+                raise ModuleNotFoundError("No module named %r" % name)
+            return None
+
+    sys.meta_path.insert(0, NoKerasAdamW())
+    import optcompat.keras_adamw  # nothing of it touched: the import registers keras-adamw's names
+    import numpy as np, tensorflow as tf
+    model = tf.keras.models.load_model(sys.argv[1])  # no custom_objects
+    opt = model.optimizer
+    print(type(opt).__module__, type(opt).__name__, int(opt.t_cur.numpy()))
+''')
+
+
+@pytest.mark.families("legacy")
+@pytest.mark.installed("keras_adamw")
+def test_a_keras_adamw_file_loads_after_the_import_alone(host, tmp_path):
+    """keras-adamw registered no names: its files name the bare class (``AdamW``).  After
+    ``import optcompat.keras_adamw`` alone, in a process where keras-adamw cannot be imported,
+    ``load_model`` without ``custom_objects`` gives optcompat.keras_adamw's AdamW, t_cur kept."""
+    from test_per_variable import _keras_adamw
+
+    keras_adamw = _keras_adamw(host)
+    x = np.random.default_rng(1).normal(size=(32, 4)).astype(np.float32)
+    model = host.dense_model()
+    model.compile(optimizer=keras_adamw.AdamW(lr=0.01, use_cosine_annealing=True, total_iterations=6,
+                                              init_verbose=False), loss="mse")
+    model.fit(x, x[:, :1], batch_size=8, epochs=2, shuffle=False, verbose=0)
+    path = str(tmp_path / "theirs.h5")
+    model.save(path)
+    script = tmp_path / "load.py"
+    script.write_text(LOAD_WITH_THE_IMPORT_ALONE)
+    proc = subprocess.run([sys.executable, str(script), path], **CAPTURE, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    assert proc.stdout.split()[-3:] == ["optcompat.keras_adamw", "AdamW", "2"], proc.stdout

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import migrations
-from support import ENV, ORACLE_TOL, has_builtin, problem, steps, worst
+from support import ENV, ORACLE_TOL, applies, has_builtin, problem, steps, worst
 
 NAMES = ("kernel", "bias")
 
@@ -104,3 +104,56 @@ def test_optax_rows(host, row):
         theirs.append([np.asarray(params[n]) for n in NAMES])
     check(host, row, theirs, x0, grads)
 
+
+
+# -- the drop-in faces: the peer's code with its imports changed ------------------------------------
+
+def _face_family(facts, params):
+    """The family of the faces' classes (optcompat.tfa / optcompat.keras_adamw.default_family):
+    OptimizerV2 beside Keras 2 or as the default, else the default family."""
+    if ENV.default in ("keras2", "legacy") and "legacy" in ENV.families:
+        return facts.family == "legacy"
+    return facts.family == ENV.default
+
+
+def _side(host, change, imports):
+    """Run ``imports`` and the change's code; ``(opt, its namespace)``."""
+    namespace = {"K": host.keras.backend}
+    exec("\n".join(imports) + "\n" + change.use, namespace)
+    return namespace["opt"], namespace
+
+
+def _peer(host, peer):
+    """The peer's module where it installs (this env's release), else None."""
+    from support import tensorflow_addons
+    from test_per_variable import _keras_adamw
+
+    module = "tensorflow_addons" if peer == "tfa" else "keras_adamw"
+    if host.family != "legacy" or importlib.util.find_spec(module) is None:
+        return None
+    return tensorflow_addons(host) if peer == "tfa" else _keras_adamw(host)
+
+
+@applies(_face_family)
+@pytest.mark.parametrize("change", migrations.CHANGES, ids=[c.peer + ": " + c.what for c in migrations.CHANGES])
+def test_the_faces_one_changed_import(host, change):
+    """The peer's code with only its imports changed (docs/migration/tfa.md, keras-adamw.md):
+    optcompat's side gives the face's class and takes 40 steps that move the weights; where the
+    peer installs (TFA: TF 2.2-2.15; keras-adamw: TF 2.2-2.3), its side, unchanged, gives the
+    same weights (within ORACLE_TOL) and the same values the code reads (``K_eval``)."""
+    face = "optcompat." + change.peer.replace("-", "_")
+    for theirs, ours in change.imports:
+        assert ours == theirs.replace(change.peer.replace("-", "_").replace("tfa", "tensorflow_addons"), face, 1)
+    x0, grads = problem(6)
+    opt, mine = _side(host, change, [ours for _, ours in change.imports])
+    assert type(opt).__module__ == face
+    weights = steps(host, opt, x0, grads, NAMES)[0]
+    assert max(np.max(np.abs(a - b)) for a, b in zip(weights[-1], x0)) > 10 * ORACLE_TOL
+    if _peer(host, change.peer) is None:
+        return
+    opt, theirs = _side(host, change, [t for t, _ in change.imports])
+    assert type(opt).__module__.split(".")[0] == change.peer.replace("-", "_").replace("tfa", "tensorflow_addons")
+    assert worst(weights, steps(host, opt, x0, grads, NAMES)[0]) <= ORACLE_TOL
+    for name in set(mine) & set(theirs) - {"opt", "K", "__builtins__"}:
+        if not isinstance(mine[name], type) and not callable(mine[name]) and not hasattr(mine[name], "__file__"):
+            assert float(mine[name]) == pytest.approx(float(theirs[name]), abs=1e-7), name

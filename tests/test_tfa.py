@@ -17,6 +17,7 @@ import optcompat
 import optcompat.tfa
 from deviations import match
 from support import CAPTURE, ORACLE_TOL, host_class, problem, steps, tensorflow_addons, worst
+from test_import import run_clean, vendor
 
 CASES = {
     "adamw": ("AdamW", dict(weight_decay=0.05, learning_rate=0.01)),
@@ -49,6 +50,29 @@ def test_tfa_signatures_and_defaults(host):
     assert (opt.convention, float(opt.get_config()["weight_decay"])) == ("tfa", 1e-4)
     assert isinstance(opt, t.DecoupledWeightDecayExtension) and isinstance(opt, host.module.AdamW)
     assert isinstance(opt, optcompat.tfa.DecoupledWeightDecayExtension)
+
+
+def test_tfas_module_paths_as_its_users_write_them(host):
+    """``import optcompat.tfa as tfa; tfa.optimizers.AdamW(...)`` (keras-io's TFA-era examples),
+    ``from optcompat.tfa.optimizers import ...`` and TFA's module ``weight_decay_optimizers``:
+    TFA's four names, the same objects as ``optcompat.tfa``'s, the classes those of TFA's family
+    for the user's Keras (:func:`optcompat.tfa.for_family`)."""
+    import optcompat.tfa as tfa
+    from optcompat.tfa.optimizers import (
+        SGDW,
+        AdamW,
+        DecoupledWeightDecayExtension,
+        extend_with_decoupled_weight_decay,
+        weight_decay_optimizers,
+    )
+
+    given = dict(AdamW=AdamW, SGDW=SGDW, DecoupledWeightDecayExtension=DecoupledWeightDecayExtension,
+                 extend_with_decoupled_weight_decay=extend_with_decoupled_weight_decay)
+    for name, value in given.items():
+        assert value is getattr(tfa.optimizers, name) is getattr(weight_decay_optimizers, name) is getattr(tfa, name)
+    assert (AdamW, SGDW) == (tfa.for_family().AdamW, tfa.for_family().SGDW)
+    opt = tfa.optimizers.AdamW(weight_decay=1e-4, learning_rate=1e-3)
+    assert opt.convention == "tfa" and isinstance(opt, tfa.optimizers.DecoupledWeightDecayExtension)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -165,7 +189,7 @@ def test_fit_config_save_and_load(host, tmp_path):
 
 
 LOAD_WITHOUT_TFA = textwrap.dedent('''
-    import importlib.abc, sys
+    import importlib, importlib.abc, sys
 
     class NoTFA(importlib.abc.MetaPathFinder):  # TensorFlow Addons is not installed, as far as this process sees
         def find_spec(self, name, path=None, target=None):
@@ -174,10 +198,17 @@ LOAD_WITHOUT_TFA = textwrap.dedent('''
             return None
 
     sys.meta_path.insert(0, NoTFA())
+    face, first, namespace = sys.argv[4], sys.argv[5], sys.argv[6]
+    if first == "face":
+        importlib.import_module(face)  # `import optcompat.tfa`, nothing of it touched: the import registers
     import numpy as np, tensorflow as tf
-    import optcompat.tfa
-    assert optcompat.tfa.AdamW  # registered as Addons>AdamW
-    model = tf.keras.models.load_model(sys.argv[1])
+    if first != "face":
+        importlib.import_module(face)
+    top, _, rest = namespace.partition(".")
+    keras = importlib.import_module(top)  # the Keras of TFA's family here: tf.keras, tf_keras
+    for part in filter(None, rest.split(".")):
+        keras = getattr(keras, part)
+    model = keras.models.load_model(sys.argv[1])
     x = np.load(sys.argv[2])
     model.train_on_batch(x, x[:, :1])  # one step more: a SavedModel's slots are restored as they are made
     opt = model.optimizer
@@ -188,13 +219,17 @@ LOAD_WITHOUT_TFA = textwrap.dedent('''
 
 @pytest.mark.families("legacy")
 @pytest.mark.installed("tensorflow_addons")
-@pytest.mark.parametrize("fmt", ["h5", "savedmodel"])
-def test_a_model_saved_with_tfa_loads_without_tfa(host, fmt, tmp_path):
-    """A model compiled with TFA's own AdamW, fitted and saved (.h5; a SavedModel), loads in a
-    process where TensorFlow Addons cannot be imported, with optcompat.tfa imported: the class is
-    optcompat.tfa.AdamW, and its next step equals TFA's next step (the step count and the
-    moments came back); from a format that keeps no optimizer state here (the deviations table:
-    TFA's own class loads fresh from it too), equal to TFA's class loaded from the same file."""
+@pytest.mark.parametrize("how", ["import-first", "import-last", "vendored"])
+@pytest.mark.parametrize("fmt", ["h5", "savedmodel", "keras"])
+def test_a_model_saved_with_tfa_loads_without_tfa(host, fmt, how, tmp_path):
+    """A model compiled with TFA's own AdamW, fitted and saved (.h5; a SavedModel; .keras where the
+    release writes it), loads in a process where TensorFlow Addons cannot be imported, after
+    ``import optcompat.tfa`` alone (no attribute touched; before or after ``import tensorflow``;
+    a vendored copy's, where no top-level optcompat is importable): the class is
+    optcompat.tfa.AdamW, and its next step
+    equals TFA's next step (the step count and the moments came back); from a format that keeps
+    no optimizer state here (the deviations table: TFA's own class loads fresh from it too),
+    equal to TFA's class loaded from the same file."""
     if fmt not in host.formats:
         pytest.skip("no %s format in this family" % fmt)
     tfa = tensorflow_addons(host)
@@ -209,17 +244,69 @@ def test_a_model_saved_with_tfa_loads_without_tfa(host, fmt, tmp_path):
         model = host.load_model(path)
         assert type(model.optimizer) is tfa.optimizers.AdamW
     model.train_on_batch(x[:16], x[:16, :1])  # TFA's next step, for the loaded model's to equal
-    script = tmp_path / "load.py"
-    script.write_text(LOAD_WITHOUT_TFA)
-    proc = subprocess.run([sys.executable, str(script), path, str(tmp_path / "x.npy"), str(tmp_path / "w.npy")],
-                          **CAPTURE, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
-    assert proc.stdout.split()[-3:] == ["optcompat.tfa", "AdamW", "5" if resumes else "1"], proc.stdout
+    args = [path, str(tmp_path / "x.npy"), str(tmp_path / "w.npy")]
+    mine, _ = load_without_tfa(host, tmp_path, args, how, resumes)
     theirs = np.concatenate([np.ravel(w) for w in model.get_weights()])
-    mine = np.load(str(tmp_path / "w.npy"))
     # equal after a step only if the step count and both moments came back (a fresh Adam's
     # first step moves every weight by about the learning rate, 1e-2)
     assert mine.shape == theirs.shape and np.max(np.abs(mine - theirs)) <= ORACLE_TOL, np.max(np.abs(mine - theirs))
+
+
+def load_without_tfa(host, tmp_path, args, how, resumes=True):
+    """Run LOAD_WITHOUT_TFA (``args``: the file, the batch, where the weights go) as ``how`` says;
+    the weights after the loaded model's next step."""
+    script = tmp_path / "load.py"
+    script.write_text(LOAD_WITHOUT_TFA)
+    # a registration that fails warns and goes on: here it fails the run
+    args = ["-W", "error:optcompat could not register:RuntimeWarning", str(script)] + list(args)
+    if how == "vendored":
+        vendor(tmp_path)
+        face = "myproj._vendor.optcompat.tfa"
+        proc = run_clean(tmp_path, args + [face, "face", host.namespace], without=("optcompat", "tensorflow_addons"))
+    else:
+        face = "optcompat.tfa"
+        first = "face" if how == "import-first" else "tensorflow"
+        proc = subprocess.run([sys.executable] + args + [face, first, host.namespace], **CAPTURE, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
+    assert proc.stdout.split()[-3:] == [face, "AdamW", "5" if resumes else "1"], proc.stdout
+    return np.load(args[-1]), face
+
+
+@pytest.mark.families("legacy")
+@pytest.mark.installed("tensorflow_addons")
+@pytest.mark.applies(lambda facts, params: facts.at(tensorflow_addons=">=0.17"))
+def test_the_tfa_file_for_envs_without_tfa_is_tfas(host):
+    """tests/data/tfa-0.23-adamw (tests/tfa_file.py, made with TFA 0.23 on TF 2.15): TFA's own
+    AdamW loads from it (this env's TFA release; before 0.17 TFA's AdamW takes no
+    ``exclude_from_weight_decay``, which 0.23's config has) and its next step gives ``next.npy``."""
+    import tfa_file
+
+    tensorflow_addons(host)
+    model = host.load_model(os.path.join(tfa_file.FOLDER, "m.h5"))
+    assert type(model.optimizer).__module__.startswith("tensorflow_addons.")
+    assert int(host.value(model.optimizer.iterations)) == 4
+    x = np.load(os.path.join(tfa_file.FOLDER, "x.npy"))
+    model.train_on_batch(x, x[:, :1])
+    error = np.max(np.abs(tfa_file.flat(model) - np.load(os.path.join(tfa_file.FOLDER, "next.npy"))))
+    assert error <= ORACLE_TOL, error
+
+
+@pytest.mark.families("legacy")
+@pytest.mark.applies(lambda facts, params: not facts.has("tensorflow_addons"))
+@pytest.mark.parametrize("how", ["import-first", "vendored"])
+def test_a_tfa_file_loads_where_tfa_cannot_install(host, how, tmp_path):
+    """Where TFA cannot install (TF 2.16+; OptimizerV2 is tf_keras's), a model saved with TFA 0.23's
+    AdamW on TF 2.15 (tests/data/tfa-0.23-adamw) loads after ``import optcompat.tfa`` alone (a
+    vendored copy's too): optcompat.tfa.AdamW with TFA's step count and moments, its next step
+    equal to TFA's own (``next.npy``)."""
+    import tfa_file
+
+    folder = tfa_file.FOLDER
+    mine, _ = load_without_tfa(host, tmp_path, [os.path.join(folder, "m.h5"), os.path.join(folder, "x.npy"),
+                                                str(tmp_path / "w.npy")], how)
+    error = np.max(np.abs(mine - np.load(os.path.join(folder, "next.npy"))))
+    assert error <= ORACLE_TOL, error
+
 
 BAD = [
     (dict(weight_decay=-0.1), ValueError, "weight_decay"),

@@ -10,18 +10,26 @@ three share, and a class written as TFA's docs show it
 `decay_var_list` in `minimize` / `apply_gradients` names the variables that decay for that
 call, and takes priority over `exclude_from_weight_decay`, as in TFA.
 
+TFA's module paths for these names: `optcompat.tfa.optimizers` and
+`optcompat.tfa.optimizers.weight_decay_optimizers` (and `optcompat.tfa` itself); the rest of
+TensorFlow Addons (`tfa.layers`, `tfa.optimizers.RectifiedAdam`, ...) is refused with a
+message saying so.
+
 The family: OptimizerV2 (`optcompat.legacy`, TFA's own base) where the user's default Keras
 has it (TF 2.2-2.15, `TF_USE_LEGACY_KERAS`), else the default family (Keras 3 on every
-backend); `for_family` gives another family's classes.  The default family's classes are
-registered under TFA's names (`Addons>AdamW`, `Addons>SGDW`) where TensorFlow Addons is not
-installed, so a model file saved with TFA's optimizer loads without TFA; next to TFA they are
-`optcompat.tfa>AdamW` (TFA keeps its names).
+backend); `for_family` gives another family's classes.  `import optcompat.tfa` alone
+registers the default family's classes under TFA's names (`Addons>AdamW`, `Addons>SGDW`)
+where TensorFlow Addons is not installed, so a model file saved with TFA's optimizer loads
+without TFA -- and OptimizerV2's too where it has a registry of its own beside Keras 3
+(`tf_keras`, TF 2.16+: TFA's files are OptimizerV2 files, and `tf_keras.models.load_model`
+reads them); next to TFA they are `optcompat.tfa.<family>>AdamW` (TFA keeps its names).
 
 Example:
     ```python
-    # was: from tensorflow_addons.optimizers import AdamW, SGDW
-    from optcompat.tfa import AdamW
+    import optcompat.tfa as tfa                          # was: import tensorflow_addons as tfa
+    opt = tfa.optimizers.AdamW(weight_decay=1e-4, learning_rate=1e-3)
 
+    from optcompat.tfa.optimizers import AdamW, SGDW     # was: from tensorflow_addons.optimizers import ...
     opt = AdamW(weight_decay=1e-4, learning_rate=1e-3)   # TFA's arguments and defaults
     model.compile(optimizer=opt, loss="mse")
     model.fit(x, y, epochs=1, verbose=0)
@@ -30,7 +38,7 @@ Example:
 import importlib.util
 import types
 
-from . import _detect, _tfa
+from .. import _detect, _faces, _tfa, _when_ready
 
 __all__ = ["AdamW", "SGDW", "extend_with_decoupled_weight_decay", "DecoupledWeightDecayExtension",  # noqa: F822
            "for_family", "default_family"]  # (AdamW, SGDW: resolved on first use, PEP 562)
@@ -60,6 +68,12 @@ def default_family():
     return family
 
 
+def _takes_tfas_names(family):
+    """The default family, and OptimizerV2 where the default is Keras 3 (another registry)."""
+    default = default_family()
+    return family == default or (family == "legacy" and default == "keras3")
+
+
 def for_family(family=None):
     """TFA's API on one family.
 
@@ -71,7 +85,7 @@ def for_family(family=None):
         `DecoupledWeightDecayExtension`.
     """
     family = family or default_family()
-    addons = family == default_family() and not _tfa_installed()
+    addons = _takes_tfas_names(family) and not _tfa_installed()
     return types.SimpleNamespace(**_tfa.classes(family, "Addons" if addons else None))
 
 
@@ -96,13 +110,21 @@ def extend_with_decoupled_weight_decay(base_optimizer):
     return for_family(found[0]).extend_with_decoupled_weight_decay(base_optimizer)
 
 
-def __getattr__(name):  # PEP 562: the default family's class, resolved on first use
-    if name not in ("AdamW", "SGDW"):
-        raise AttributeError("module %r has no attribute %r" % (__name__, name))
-    value = getattr(for_family(), name)
-    globals()[name] = value
-    return value
+def _register(family):
+    """On `import optcompat.tfa` alone: the default family's classes registered under TFA's
+    names (`Addons>AdamW`, `Addons>SGDW`; `for_family`) as soon as its host is
+    imported, so TFA's model files load without an attribute touched first."""
+    if _takes_tfas_names(family):
+        for_family(family)
 
 
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+_when_ready(_register)
+
+# what a name of TFA that optcompat does not provide is answered with
+_PROVIDES = ("%s provides TensorFlow Addons' decoupled weight decay only: tfa.optimizers.AdamW, SGDW, "
+            "extend_with_decoupled_weight_decay and DecoupledWeightDecayExtension (also from "
+            "tfa.optimizers.weight_decay_optimizers); the rest of TensorFlow Addons is not part of optcompat"
+            % __name__)
+_faces.install(globals(), _PROVIDES, ("AdamW", "SGDW"), lambda name: getattr(for_family(), name))
+
+from . import optimizers  # noqa: E402,F401  (TFA's path, tfa.optimizers.AdamW: its names defined above)

@@ -1,55 +1,14 @@
-"""keras-adamw's API (`keras_adamw`), with one changed import, on every release.
+"""keras-adamw's `keras_adamw.utils`: the helpers its README and `example.py` have users call
+(`from keras_adamw.utils import K_eval` -> `from optcompat.keras_adamw.utils import K_eval`).
 
-Names and arguments only: `AdamW` / `SGDW` / `NadamW` are optcompat's classes with
-keras-adamw 1.38's signatures, defaults and attributes and `convention="keras-adamw"`:
-`model` (decays read from its L1 / L2 regularizers, which are zeroed: `zero_penalties`),
-`weight_decays` (scaled by $\\sqrt{1 / \\mathrm{total\\_iterations\\_wd}}$), `lr_multipliers`,
-`use_cosine_annealing` with `total_iterations`, `eta_min`, `eta_max`, `t_cur` and
-`autorestart`, `init_verbose`, `lr`; the variables `t_cur` and `eta_t`, advanced after each
-step as keras-adamw does.  The helpers its README has users call: `get_weight_decays`,
-`fill_dict_in_order`, `reset_seeds`, `K_eval`.
-
-The family: OptimizerV2 (`optcompat.legacy`, keras-adamw's own `TF_KERAS=1` base) where the
-user's Keras has it, else the default family (Keras 3 on every backend); `for_family` gives
-another family's classes.  Where it differs from keras-adamw: the support page's deviations
-table.
-
-Example:
-    ```python
-    # was: from keras_adamw import AdamW
-    from optcompat.keras_adamw import AdamW
-
-    opt = AdamW(lr=1e-3, use_cosine_annealing=True, total_iterations=24,
-                lr_multipliers={"dense": 0.5}, init_verbose=False)
-    model.compile(optimizer=opt, loss="mse")
-    model.fit(x, y, epochs=1, verbose=0)
-    ```
-"""
+Framework-free until called; keras-adamw's private helpers (the optimizers' internals) are not
+part of optcompat: a name of them is refused with a message saying so."""
 import random
 import sys
-import types
 
-from . import _keras_adamw
+from .. import _faces, _keras_adamw
 
-__all__ = ["AdamW", "NadamW", "SGDW", "get_weight_decays", "fill_dict_in_order", "reset_seeds", "K_eval",  # noqa: F822
-           "for_family", "default_family"]  # (AdamW, NadamW, SGDW: resolved on first use)
-
-default_family = _keras_adamw.default_family
-"""`default_family()`: this module's classes' family for the user's Keras -- `"legacy"`
-(OptimizerV2, keras-adamw's own `TF_KERAS=1` base) where the user's Keras has it, else the
-default family."""
-
-
-def for_family(family=None):
-    """keras-adamw's classes on one family.
-
-    Args:
-        family: `"keras3"`, `"keras2"` or `"legacy"`; None: `default_family()`.
-
-    Returns:
-        A namespace with `AdamW`, `NadamW` and `SGDW`.
-    """
-    return types.SimpleNamespace(**_keras_adamw.classes(family or default_family()))
+__all__ = ["get_weight_decays", "fill_dict_in_order", "reset_seeds", "K_eval"]
 
 
 def get_weight_decays(model, zero_penalties=False):
@@ -144,13 +103,5 @@ def K_eval(x, backend):
     return backend.eval(x)
 
 
-def __getattr__(name):  # PEP 562: the default family's class, resolved on first use
-    if name not in ("AdamW", "NadamW", "SGDW"):
-        raise AttributeError("module %r has no attribute %r" % (__name__, name))
-    value = getattr(for_family(), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+_faces.install(globals(), "%s has keras-adamw's public helpers only (%s); the rest of keras-adamw is not "
+               "part of optcompat" % (__name__, ", ".join(__all__)))
