@@ -13,6 +13,8 @@ import importlib
 import importlib.abc
 import sys
 
+from . import _lazy
+
 
 def install(module_globals, refusal, names=(), resolve=None):
     """Give the module whose globals are `module_globals` PEP 562's `__getattr__` and
@@ -31,6 +33,7 @@ def install(module_globals, refusal, names=(), resolve=None):
         return sorted(set(module_globals) | set(names))
 
     module_globals.update(__getattr__=__getattr__, __dir__=__dir__)
+    _lazy.enable(module)  # Python 3.6: no PEP 562
     if "__path__" in module_globals:
         _SUBMODULES.packages[module] = refusal
 

@@ -266,7 +266,8 @@ def load_without_tfa(host, tmp_path, args, how, resumes=True):
     else:
         face = "optcompat.tfa"
         first = "face" if how == "import-first" else "tensorflow"
-        proc = subprocess.run([sys.executable] + args + [face, first, host.namespace], **CAPTURE, timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+        proc = subprocess.run([sys.executable] + args + [face, first, host.namespace], **CAPTURE,
+                              timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     assert proc.stdout.split()[-3:] == [face, "AdamW", "5" if resumes else "1"], proc.stdout
     return np.load(args[-1]), face
