@@ -14,6 +14,8 @@ left out (on JAX their compilation alone took 40 s); the weight decay is 1e-3 (t
 1e-4) so that it shows in a few steps.
 tests/test_peer_scripts.py runs it with TFA and with its import line changed.
 """
+# The imports as keras-io's example orders them (TFA's last): not sorted for ruff.
+# ruff: noqa: I001
 import json
 import random
 

@@ -9,6 +9,8 @@ runs on every Keras 3 backend: ``import keras`` and ``keras.ops`` for ``tf.image
 weight_decay=...)`` -- the one line tests/test_peer_scripts.py changes (TFA does not install
 beside Keras 3; this form runs only with that line changed).
 """
+# The imports as keras-io's example orders them (TFA's last): not sorted for ruff.
+# ruff: noqa: I001
 import json
 
 import keras
