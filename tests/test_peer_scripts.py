@@ -47,10 +47,10 @@ TOL = 1e-5  # relative, every number the script reports
 # there by default (optcompat/_tf_fast.py: TensorFlow's ResourceApplyAdam, in every TF family;
 # _torch_fast.py: torch's fused AdamW, its decay x (1 - d) with a float32 (1 - d)), Keras's AdamW
 # op by op; their float32 roundings part by ~1e-7 a step and training grows that: measured after
-# 9 steps (MLP-Mixer, ViT) 1.2e-5 and 3.9e-6 on Keras 3 with torch, 4.1e-6 and 4.4e-6 with
-# tensorflow (TF 2.21), 8.2e-6 and 5.3e-6 on tf_keras 2.21 (OptimizerV2), 0 on jax (no fast
-# path).  A decay left out moves these losses by 3e-2 (measured on jax), so 1e-4 still tells TFA's
-# decay from another.
+# 9 steps (MLP-Mixer, ViT) 1.2e-5 and 3.3e-6 on Keras 3.15 with torch (3.3: 1.1e-5, 4.4e-6),
+# 5.6e-6 and 2.3e-6 with tensorflow (TF 2.21), 4.3e-6 and 4.6e-6 on tf_keras 2.21 (OptimizerV2),
+# 0 on jax (no fast path).  A decay left out moves these losses by 2.4e-2 (measured on jax), so
+# 1e-4 still tells TFA's decay from another.
 FAST_PATH_TOL = 1e-4
 
 # form -> (script suffix, extra environment of its processes)

@@ -9,9 +9,9 @@ substance: the example's activation layer was ``tfa.layers.GELU()``, which optco
 provide (it is TFA's optimizers only); here it is core TensorFlow's ``tf.nn.gelu`` (TF 2.4+, to
 which TFA itself pointed when it deprecated its GELU).  The data are made here (CIFAR-100 is too
 big for CI: 16x16 images whose class is the row band that is bright), the sizes are small and the
-seeds fixed; the augmentation keeps its normalization and resizing, its random flip / zoom are
-left out (on JAX their compilation alone took 40 s); the weight decay is 1e-3 (the example:
-1e-4) so that it shows in a few steps.
+seeds fixed; the augmentation keeps its normalization, its resizing (Keras 3.3 on torch resizes
+only with torchvision) and random flip / zoom (on JAX their compilation alone took 40 s) are
+left out; the weight decay is 1e-3 (the example: 1e-4) so that it shows in a few steps.
 tests/test_peer_scripts.py runs it with TFA and with its import line changed.
 """
 # The imports as keras-io's example orders them (TFA's last): not sorted for ruff.
@@ -60,8 +60,8 @@ weight_decay = 0.001
 batch_size = 36
 num_epochs = 3
 dropout_rate = 0.2
-image_size = 24  # We'll resize input images to this size.
-patch_size = 6  # Size of the patches to be extracted from the input images.
+image_size = 16  # the example resized its images to 72x72; here they are this size
+patch_size = 4  # Size of the patches to be extracted from the input images.
 num_patches = (image_size // patch_size) ** 2  # Size of the data array.
 embedding_dim = 32  # Number of hidden units.
 num_blocks = 2  # Number of blocks.
@@ -148,8 +148,7 @@ def run_experiment(model):
 data_augmentation = keras.Sequential(
     [
         layers.Normalization(),
-        layers.Resizing(image_size, image_size),
-        # (the example's random flip / rotation / zoom: left out, see above)
+        # (the example's resizing and random flip / zoom: left out, see above)
     ],
     name="data_augmentation",
 )

@@ -52,8 +52,8 @@ weight_decay = 0.001
 batch_size = 36
 num_epochs = 3
 dropout_rate = 0.2
-image_size = 24  # We'll resize input images to this size.
-patch_size = 6  # Size of the patches to be extracted from the input images.
+image_size = 16  # the example resized its images to 72x72; here they are this size
+patch_size = 4  # Size of the patches to be extracted from the input images.
 num_patches = (image_size // patch_size) ** 2  # Size of the data array.
 embedding_dim = 32  # Number of hidden units.
 num_blocks = 2  # Number of blocks.
@@ -140,8 +140,7 @@ def run_experiment(model):
 data_augmentation = keras.Sequential(
     [
         layers.Normalization(),
-        layers.Resizing(image_size, image_size),
-        # (the example's random flip / rotation / zoom: left out, see above)
+        # (the example's resizing and random flip / zoom: left out, see above)
     ],
     name="data_augmentation",
 )

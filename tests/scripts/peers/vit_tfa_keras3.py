@@ -51,8 +51,8 @@ learning_rate = 0.001
 weight_decay = 0.001
 batch_size = 36
 num_epochs = 3
-image_size = 24  # We'll resize input images to this size
-patch_size = 6  # Size of the patches to be extracted from the input images
+image_size = 16  # the example resized its images to 72x72; here they are this size
+patch_size = 4  # Size of the patches to be extracted from the input images
 num_patches = (image_size // patch_size) ** 2
 projection_dim = 16
 num_heads = 2
@@ -67,8 +67,7 @@ mlp_head_units = [64, 32]  # Size of the dense layers of the final classifier
 data_augmentation = keras.Sequential(
     [
         layers.Normalization(),
-        layers.Resizing(image_size, image_size),
-        # (the example's random flip / rotation / zoom: left out, see vit_tfa.py)
+        # (the example's resizing and random flip / rotation / zoom: left out, see vit_tfa.py)
     ],
     name="data_augmentation",
 )
