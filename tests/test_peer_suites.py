@@ -15,6 +15,7 @@ the same way: once as TFA wrote it, once with its import of ``weight_decay_optim
 ship no tests: ``python3 ci/peer_files.py`` puts the files in ``.cache/peers`` (it needs the
 internet, or ``--mirror``); where a file is not there the test is skipped, naming that command.
 """
+import difflib
 import importlib.util
 import os
 import re
@@ -427,11 +428,13 @@ def test_keras_adamw_own_tests_pass_against_optcompat_keras_adamw(host, mode, tm
 KERAS_ADAMW_EXAMPLE = "example.py"
 # keras-adamw's example as a script: TF 2.x graph mode where keras-adamw ran it (TF <= 2.3), its
 # training cell only (the next cell plots), with its data drawn from seeded generators, the
-# losses kept; what the example prints is the same.
-EXAMPLE_DRIVER = r'''
+# losses kept; what the example prints is the same.  These edits are the harness's, made alike
+# on both sides (example_sources); optcompat's side differs from keras-adamw's only in the
+# module name of the example's two keras_adamw import lines.
+EXAMPLE_DRIVER = r"""
 import json, os, random, sys
 import numpy as np
-source, out, ours, graph = sys.argv[1], sys.argv[2], sys.argv[3] == "1", sys.argv[4] == "1"
+source, out, graph = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 if os.environ.get("KERAS_BACKEND") in (None, "tensorflow") or graph:
     import tensorflow as tf
     if graph:
@@ -439,36 +442,53 @@ if os.environ.get("KERAS_BACKEND") in (None, "tensorflow") or graph:
     tf.random.set_seed(0)
 np.random.seed(0)
 random.seed(0)
-code = open(source).read()
-cells = code.split("#%%")
-training = cells[0] + cells[1] + cells[2]  # imports, the model, the training loop
-training = training.replace("loss = model.train_on_batch(x, y)",
-                            "loss = model.train_on_batch(x, y); LOSSES.append(float(loss))")
-if not graph and not ours:  # keras-adamw sets lr_t inside its traced step: eagerly it cannot be read
-    training = training.replace("lr_history.append(K_eval(model.optimizer.lr_t, K))", "lr_history.append(0.0)")
-if ours:
-    training = training.replace("from keras_adamw.utils import K_eval", "from optcompat.keras_adamw import K_eval")
-    training = training.replace("from keras_adamw import AdamW", "from optcompat.keras_adamw import AdamW")
-if os.environ.get("EXAMPLE_TF_KERAS") == "1":  # keras 2.x standalone imports -> tf.keras
-    training = training.replace("from keras.", "from tensorflow.keras.").replace(
-        "from keras import backend", "from tensorflow.keras import backend")
-training = training.replace("import matplotlib.pyplot as plt\n", "").replace("import matplotlib.ticker as ticker\n", "")
 namespace = {"LOSSES": [], "__name__": "example"}
-exec(compile(training, "example.py", "exec"), namespace)
+exec(compile(open(source).read(), "example.py", "exec"), namespace)
 json.dump({"losses": namespace["LOSSES"], "eta": [float(np.asarray(e)) for e in namespace["eta_history"]],
            "lr": [float(np.asarray(r)) for r in namespace["lr_history"]]}, open(out, "w"))
-'''
+"""
+KERAS_ADAMW_IMPORT_LINE = re.compile(r"^(from|import) keras_adamw(\.\w+)*( |$)")
+
+
+def example_sources(graph, tf_keras):
+    """keras-adamw's example.py as the driver runs it: (keras-adamw's, optcompat's), the second
+    differing from the first only in its keras_adamw import lines, and there only in the module
+    name (``keras_adamw`` -> ``optcompat.keras_adamw``; the example has two: ``from keras_adamw
+    import AdamW``, ``from keras_adamw.utils import K_eval``) -- difflib holds the diff to that."""
+    code = open(os.path.join(PEER_CACHE, KERAS_ADAMW[0], KERAS_ADAMW[1], KERAS_ADAMW_EXAMPLE)).read()
+    cells = code.split("#%%")
+    training = cells[0] + cells[1] + cells[2]  # imports, the model, the training loop
+    training = training.replace("loss = model.train_on_batch(x, y)",
+                                "loss = model.train_on_batch(x, y); LOSSES.append(float(loss))")
+    if not graph:  # keras-adamw sets lr_t inside its traced step: eagerly it cannot be read
+        training = training.replace("lr_history.append(K_eval(model.optimizer.lr_t, K))",
+                                    "lr_history.append(0.0)")
+    if tf_keras:  # keras 2.x standalone imports -> tf.keras
+        training = training.replace("from keras.", "from tensorflow.keras.").replace(
+            "from keras import backend", "from tensorflow.keras import backend")
+    training = training.replace("import matplotlib.pyplot as plt\n", "").replace(
+        "import matplotlib.ticker as ticker\n", "")
+    imports = [line for line in training.splitlines() if KERAS_ADAMW_IMPORT_LINE.match(line)]
+    assert imports == ["from keras_adamw import AdamW", "from keras_adamw.utils import K_eval"], imports
+    ours = "\n".join(line.replace("keras_adamw", "optcompat.keras_adamw", 1)
+                     if KERAS_ADAMW_IMPORT_LINE.match(line) else line for line in training.splitlines()) + "\n"
+    diff = [d for d in difflib.unified_diff(training.splitlines(), ours.splitlines(), lineterm="", n=0)
+            if d[:1] in "+-" and d[:3] not in ("---", "+++")]
+    assert diff == ["-" + line for line in imports] + [
+        "+" + line.replace("keras_adamw", "optcompat.keras_adamw", 1) for line in imports], diff
+    return training, ours
 
 
 def run_keras_adamw_example(tmp_path, ours, graph, tf_keras):
-    """keras-adamw's example.py (its import made optcompat's where ``ours``) in a fresh process:
-    its losses, eta_t and lr_t histories."""
-    source = os.path.join(PEER_CACHE, KERAS_ADAMW[0], KERAS_ADAMW[1], KERAS_ADAMW_EXAMPLE)
+    """keras-adamw's example.py (its module name made optcompat's where ``ours``) in a fresh
+    process: its losses, eta_t and lr_t histories."""
     tmp_path.mkdir(exist_ok=True)
+    source = tmp_path / ("example_optcompat.py" if ours else "example_keras_adamw.py")
+    source.write_text(example_sources(graph, tf_keras)[1 if ours else 0])
     driver, out = tmp_path / "driver.py", tmp_path / ("ours.json" if ours else "theirs.json")
     driver.write_text(EXAMPLE_DRIVER)
-    env = dict(os.environ, TF_KERAS="1", EXAMPLE_TF_KERAS="1" if tf_keras else "0")
-    proc = subprocess.run([sys.executable, str(driver), source, str(out), "1" if ours else "0", "1" if graph else "0"],
+    env = dict(os.environ, TF_KERAS="1")
+    proc = subprocess.run([sys.executable, str(driver), str(source), str(out), "1" if graph else "0"],
                           cwd=str(tmp_path), **CAPTURE, timeout=900, env=env)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     import json
@@ -482,15 +502,17 @@ def run_keras_adamw_example(tmp_path, ours, graph, tf_keras):
 @pytest.mark.parametrize("mode", ["graph", "eager"])
 def test_keras_adamw_example_with_its_import_changed(host, mode, tmp_path):
     """keras-adamw's example.py (an LSTM with L1/L2 regularizers, AdamW(model=...), lr_multipliers,
-    cosine annealing over three periods with autorestart) with its import made optcompat's, its
-    data seeded.  On TF 2.2-2.3 with eager steps (tf.function) its 72 losses equal keras-adamw's own
-    within 1e-5 (relative; measured 8.6e-8 on TF 2.3), and its eta_t history.  In graph mode
-    (``disable_eager_execution``, keras-adamw's era) it runs and optcompat's losses are the same
-    in two runs; keras-adamw's are not (measured on TF 2.3: 7.5e-5 apart, relative): its eta_t
-    update waits for t_cur's only, so a variable stepped after it may read the next eta_t --
-    optcompat orders it after every variable.  On TF 2.15 and Keras 3 it runs unchanged but for
-    the import.  (keras-adamw's own lr_t cannot be read in eager mode: that plot line records 0
-    for it.)"""
+    cosine annealing over three periods with autorestart) with its module name made optcompat's --
+    its two import lines ``from keras_adamw import AdamW`` and ``from keras_adamw.utils import
+    K_eval`` made ``from optcompat.keras_adamw ...`` and ``from optcompat.keras_adamw.utils ...``,
+    nothing else (example_sources holds the diff to that) -- its data seeded.  On TF 2.2-2.3 with
+    eager steps (tf.function) its 72 losses equal keras-adamw's own within 1e-5 (relative;
+    measured 8.6e-8 on TF 2.3), and its eta_t history.  In graph mode (``disable_eager_execution``,
+    keras-adamw's era) it runs and optcompat's losses are the same in two runs; keras-adamw's are
+    not (measured on TF 2.3: 7.5e-5 apart, relative): its eta_t update waits for t_cur's only, so
+    a variable stepped after it may read the next eta_t -- optcompat orders it after every
+    variable.  On TF 2.15 and Keras 3 it runs unchanged but for the module name.  (keras-adamw's
+    own lr_t cannot be read in eager mode: that plot line records 0 for it, on both sides.)"""
     if not os.path.exists(os.path.join(PEER_CACHE, KERAS_ADAMW[0], KERAS_ADAMW[1], KERAS_ADAMW_EXAMPLE)):
         not_cached("keras-adamw's example.py at %s is not cached: run python3 ci/peer_files.py" % KERAS_ADAMW[1])
     tf_keras = host.family != "keras3"
