@@ -2,13 +2,14 @@
 
 ``inspect`` prints what a state file holds -- optimizer, family, convention, step,
 hyperparameters, variables -- for optcompat's ``.npz`` and for the files :func:`read` reads
-(a TF checkpoint, ``.h5``, ``.keras``, ``.weights.h5``).  ``convert`` writes any of those as
+(a TF checkpoint, ``.h5``, ``.keras``, ``.weights.h5``), with the file's format, the versions it
+records and the variables' names where it has them (:mod:`._inspect`).  ``convert`` writes any of those as
 the portable ``.npz`` (e.g. an OptimizerV2 checkpoint, read where TensorFlow is installed,
 for a Keras 3 run on JAX)."""
 import argparse
 import sys
 
-from . import StateError, read, write
+from . import StateError, _inspect, read, write
 
 
 def main(argv=None):
@@ -23,7 +24,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         if args.command == "inspect":
-            print(read(args.file).summary())
+            print(_inspect.summary(args.file))
         else:
             state = read(args.input)
             write(state, args.output)
