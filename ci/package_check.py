@@ -1,14 +1,40 @@
 #!/usr/bin/env python3
 """What the built distributions hold (the tox env ``package`` runs it after ``twine check``):
 the wheel holds the package only (with py.typed, __init__.pyi and the license); the sdist holds
-the package and its documents, and no tests (the suite runs from the repository).
+the package and its documents, and no tests (the suite runs from the repository); the metadata
+names an author and a maintainer, and its Python classifiers are the Pythons tox.ini's matrix
+runs (``[testenv] base_python``).
 
     python ci/package_check.py DIST_FOLDER"""
+import configparser
+import email
 import glob
 import os
+import re
 import sys
 import tarfile
 import zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def matrix_pythons():
+    """The Python versions tox.ini's test envs run on (``[testenv] base_python``)."""
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(os.path.join(ROOT, "tox.ini"))
+    return sorted(set(re.findall(r"python(3\.\d+)", tox["testenv"]["base_python"])), key=lambda v: int(v[2:]))
+
+
+def check_metadata(text):
+    """The wheel's METADATA: an author and a maintainer, and a version classifier for exactly
+    the Pythons the matrix tests."""
+    meta = email.message_from_string(text)
+    assert meta.get("Author") and meta.get("Maintainer"), "no Author / Maintainer in the metadata"
+    classified = sorted((c.rsplit("::", 1)[1].strip() for c in meta.get_all("Classifier")
+                         if re.match(r"Programming Language :: Python :: 3\.\d+$", c)), key=lambda v: int(v[2:]))
+    assert classified == matrix_pythons(), ("Python classifiers %s, but tox.ini's matrix runs %s: make "
+                                            "setup.cfg's classifiers those" % (classified, matrix_pythons()))
+    return classified
 
 
 def main(folder):
@@ -20,12 +46,15 @@ def main(folder):
     for needed in ("optcompat/py.typed", "optcompat/__init__.pyi", "optcompat/_selftest_data.py"):
         assert needed in names, needed
     assert any(n.endswith("/LICENSE") for n in names), "no LICENSE in the wheel"
+    metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    pythons = check_metadata(zipfile.ZipFile(wheels[0]).read(metadata).decode("utf-8"))
     members = [m.split("/", 1)[-1] for m in tarfile.open(sdists[0]).getnames()]
     assert not [m for m in members if m.startswith("tests") or "/test_" in m], "the sdist ships tests"
     for needed in ("LICENSE", "README.md", "CHANGELOG.md", "optcompat/py.typed", "optcompat/__init__.pyi"):
         assert needed in members, needed
-    print("package_check: wheel %s: %d files, only optcompat/; sdist %s: %d members, no tests"
-          % (os.path.basename(wheels[0]), len(names), os.path.basename(sdists[0]), len(members)))
+    print("package_check: wheel %s: %d files, only optcompat/; sdist %s: %d members, no tests; classifiers "
+          "Python %s = tox.ini's matrix" % (os.path.basename(wheels[0]), len(names), os.path.basename(sdists[0]),
+                                             len(members), ", ".join(pythons)))
 
 
 if __name__ == "__main__":
