@@ -129,10 +129,11 @@ IMPORTS = {"keras": "import keras", "tf_keras": "import tf_keras as keras",
            "tensorflow.keras": "import tensorflow as tf\nkeras = tf.keras"}
 
 
-@applies(lambda facts, params: facts.family == ENV.default)
+@applies(lambda facts, params: facts.family == expected_family(None, facts.family))
 def test_compile_with_the_common_name_fit_save_and_load_in_fresh_processes(host, tmp_path):
-    """As a user writes it: ``compile(optimizer="optcompat>AdamW")``, ``fit``, ``save``; then a
-    fresh process loads the file (no custom_objects) and gets the same class and step count."""
+    """As a user writes it, in each Keras (tf.keras, tf_keras, Keras 3): ``compile(optimizer=
+    "optcompat>AdamW")``, ``fit``, ``save``; then a fresh process loads the file (no
+    custom_objects) and gets the same class and step count."""
     # tf.keras / tf_keras (TF 2.12+) keep compile()'s optimizer argument in a .keras file as given,
     # and load_model turns a registered name into the class, which compile() refuses (any
     # registered optimizer's name; checked below): their .h5 keeps the optimizer's own config
