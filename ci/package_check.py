@@ -2,11 +2,16 @@
 """What the built distributions hold (the tox env ``package`` runs it after ``twine check``):
 the wheel holds the package only (with py.typed, the stubs __init__.pyi and schedules.pyi, and
 the license); the sdist holds the package and its documents, and no tests (the suite runs from
-the repository).
+the repository); the metadata names an author and a maintainer, and its Python classifiers are
+the Pythons tox.ini's matrix runs (`[testenv] base_python`, and the Python an env makes its
+own venv with, as tf22-cp36 does).
 
     python ci/package_check.py DIST_FOLDER"""
+import configparser
+import email
 import glob
 import os
+import re
 import sys
 import tarfile
 import zipfile
@@ -25,6 +30,29 @@ def modules():
     return sorted(out)
 
 
+def matrix_pythons():
+    """The Python versions tox.ini's test envs run on: `[testenv] base_python`, and the Python
+    an env makes its own venv with (`uv venv --python python3.6`: tf22-cp36)."""
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(os.path.join(ROOT, "tox.ini"))
+    own = "".join(tox[s].get("commands_pre", "") for s in tox.sections() if s.startswith("testenv:"))
+    found = re.findall(r"python(3\.\d+)", tox["testenv"]["base_python"])
+    found += re.findall(r"--python python(3\.\d+)", own)
+    return sorted(set(found), key=lambda v: int(v[2:]))
+
+
+def check_metadata(text):
+    """The wheel's METADATA: an author and a maintainer, and a version classifier for exactly
+    the Pythons the matrix tests."""
+    meta = email.message_from_string(text)
+    assert meta.get("Author") and meta.get("Maintainer"), "no Author / Maintainer in the metadata"
+    classified = sorted((c.rsplit("::", 1)[1].strip() for c in meta.get_all("Classifier")
+                         if re.match(r"Programming Language :: Python :: 3\.\d+$", c)), key=lambda v: int(v[2:]))
+    assert classified == matrix_pythons(), ("Python classifiers %s, but tox.ini's matrix runs %s: make "
+                                            "setup.cfg's classifiers those" % (classified, matrix_pythons()))
+    return classified
+
+
 def main(folder):
     wheels, sdists = glob.glob(os.path.join(folder, "*.whl")), glob.glob(os.path.join(folder, "*.tar.gz"))
     assert len(wheels) == 1 and len(sdists) == 1, (wheels, sdists)
@@ -39,6 +67,8 @@ def main(folder):
     assert "optcompat/tfa/optimizers/weight_decay_optimizers.py" in sources, "run from the checkout"
     missing = [m for m in sources if m not in names]
     assert not missing, "modules not in the wheel: %s" % missing
+    metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    pythons = check_metadata(zipfile.ZipFile(wheels[0]).read(metadata).decode("utf-8"))
     members = [m.split("/", 1)[-1] for m in tarfile.open(sdists[0]).getnames()]
     assert not [m for m in members if m.startswith("tests") or "/test_" in m], "the sdist ships tests"
     missing = [m for m in sources if m not in members]
@@ -47,6 +77,9 @@ def main(folder):
         assert needed in members, needed
     print("package_check: wheel %s: %d files, only optcompat/, its %d modules; sdist %s: %d members, no tests"
           % (os.path.basename(wheels[0]), len(names), len(sources), os.path.basename(sdists[0]), len(members)))
+    print("package_check: wheel %s: %d files, only optcompat/; sdist %s: %d members, no tests; classifiers "
+          "Python %s = tox.ini's matrix" % (os.path.basename(wheels[0]), len(names), os.path.basename(sdists[0]),
+                                             len(members), ", ".join(pythons)))
 
 
 if __name__ == "__main__":

@@ -461,6 +461,17 @@ class Decoupled(object):
 
     _FAMILY = None  # each adapter's family name
 
+    # Other families' host arguments this family's host does not take: {key: whether a value
+    # changes nothing here}.  A config another family wrote (its name resolves here: _names)
+    # loads with them dropped; a value that would change something is kept, and the host
+    # refuses it, naming it.
+    _FOREIGN_ARGUMENTS = {}
+
+    @classmethod
+    def _portable_config(cls, config):
+        return {k: v for k, v in config.items()
+                if not (k in cls._FOREIGN_ARGUMENTS and cls._FOREIGN_ARGUMENTS[k](v, config))}
+
     def _warn_if_saving_drops_state(self):
         """Called from ``get_config``: where a save in a format whose files this release cannot
         resume an optimizer from is writing the config (its saving module is on the stack),

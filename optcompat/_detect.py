@@ -238,7 +238,7 @@ def available_families(found=None):
     fams = [f for f in FAMILIES if f in hosts and adapter_available(f)]
     try:
         default = default_family(found)
-    except ImportError:
+    except (ImportError, ValueError):  # none installed, or OPTCOMPAT_FAMILY is not a family
         return fams
     return sorted(fams, key=lambda f: f != default)
 
@@ -256,23 +256,93 @@ def require(family):
 
 
 def describe():
-    """What was detected: a dict for bug reports (``python -m optcompat`` prints it)."""
+    """What was detected: a dict for bug reports (``python -m optcompat`` prints it), with
+    ``problems``: what is configured but not installed, each with its fix (:func:`problems`)."""
     found = versions()
     hosts = host_modules(found)
     try:
         default = default_family(found)
-    except ImportError as e:
+    except (ImportError, ValueError) as e:
         default = "none (%s)" % e
     return {
         "optcompat": sys.modules[__package__].__version__,
         "python": sys.version.split()[0],
         "default_family": default,
         "families": {f: hosts[f] for f in available_families(found)},
-        "keras3_backend": (os.environ.get("KERAS_BACKEND") or _keras_config_backend())
-        if "keras3" in hosts else None,
+        "keras3_backend": keras3_backend() if "keras3" in hosts else None,
         "versions": {k: (str(v) if v is not None else None) for k, v in found.items()},
         "TF_USE_LEGACY_KERAS": os.environ.get("TF_USE_LEGACY_KERAS"),
+        "OPTCOMPAT_FAMILY": os.environ.get("OPTCOMPAT_FAMILY"),
+        "problems": [text for _, text in problems(found)],
     }
+
+
+def keras3_backend():
+    """The backend Keras 3 will load: ``KERAS_BACKEND``, else ``keras.json``'s, else tensorflow."""
+    return os.environ.get("KERAS_BACKEND") or _keras_config_backend()
+
+
+# Keras 3's backends: what installs each (None: Keras's own), and whether it trains.
+_BACKENDS = {"tensorflow": ("tensorflow", True), "jax": ("jax", True), "torch": ("torch", True),
+             "numpy": (None, False), "openvino": ("openvino", False)}
+
+
+def _backend_installed(backend, found):
+    dist = _BACKENDS[backend][0]
+    return dist is None or (found["tensorflow"] if dist == "tensorflow" else installed(dist)) is not None
+
+
+def _where_set(name):
+    if os.environ.get(name):
+        return "%s=%s" % (name, os.environ[name])
+    return "KERAS_BACKEND is unset, so Keras 3 takes %s (~/.keras/keras.json or its default)" % _keras_config_backend()
+
+
+def problems(found=None):
+    """What is configured but cannot run here, in words with the fix: ``[(family or None,
+    text)]`` (the family the problem stops; None: every family).  Reads metadata and the
+    environment only: imports nothing."""
+    found = versions() if found is None else found
+    hosts = host_modules(found)
+    out = []
+    if "keras3" in hosts:
+        backend = keras3_backend()
+        trainable = [b for b, (_, trains) in _BACKENDS.items() if trains and _backend_installed(b, found)]
+        choose = ("set KERAS_BACKEND to one of the installed backends: %s" % ", ".join(trainable) if trainable
+                  else "no backend Keras 3 trains on is installed (tensorflow, jax, torch)")
+        if backend not in _BACKENDS:
+            out.append(("keras3", "%s is not a Keras 3 backend (one of %s): %s."
+                        % (_where_set("KERAS_BACKEND"), ", ".join(_BACKENDS), choose)))
+        elif not _backend_installed(backend, found):
+            out.append(("keras3", "%s but %s is not installed: pip install %s, or %s."
+                        % (_where_set("KERAS_BACKEND"), backend, _BACKENDS[backend][0], choose)))
+        elif not _BACKENDS[backend][1]:
+            out.append(("keras3", "%s is an inference-only Keras backend: optimizers do not train there; %s."
+                        % (_where_set("KERAS_BACKEND"), choose)))
+    tf, keras = _minor(found["tensorflow"]), _minor(found["keras"])
+    if tf is not None and (2, 6) <= tf < (2, 16) and keras is not None and keras >= (3, 0):
+        # TF 2.6-2.15's tf.keras is the `keras` package of the same minor
+        out.append((None, "TensorFlow %s uses the keras %d.%d package as tf.keras, but keras %s is installed: "
+                          "pip install \"keras==%d.%d.*\"" % (found["tensorflow"], tf[0], tf[1], found["keras"],
+                                                              tf[0], tf[1])))
+    if _legacy_keras_requested() and tf is not None and tf >= (2, 16) and found["tf_keras"] is None:
+        out.append(("keras2", "TF_USE_LEGACY_KERAS=%s but tf-keras is not installed: pip install \"tf-keras==%d.%d.*\""
+                              ", or unset TF_USE_LEGACY_KERAS." % (os.environ["TF_USE_LEGACY_KERAS"], tf[0], tf[1])))
+    forced = os.environ.get("OPTCOMPAT_FAMILY")
+    have = [f for f in FAMILIES if f in hosts]
+    others = ("set OPTCOMPAT_FAMILY to one of the installed families (%s), or unset it" % ", ".join(have)
+              if have else "unset it")
+    if forced and forced not in FAMILIES:
+        out.append((None, "OPTCOMPAT_FAMILY=%s is not a family (one of %s): %s."
+                          % (forced, ", ".join(FAMILIES), others)))
+    elif forced and forced not in hosts:
+        out.append((forced, "OPTCOMPAT_FAMILY=%s but that family's host is not installed (%s: %s): install one, "
+                            "or %s." % (forced, forced, RELEASES[forced], others)))
+    if not hosts:
+        out.append((None, "no TensorFlow / Keras that optcompat supports is installed: install one, e.g. "
+                          "pip install keras jax[cpu] (Keras 3 on JAX) or pip install tensorflow. Supported: %s."
+                          % "; ".join("%s: %s" % kv for kv in RELEASES.items())))
+    return out
 
 
 _torch_fused = {}

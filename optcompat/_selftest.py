@@ -1,8 +1,10 @@
 """``python -m optcompat --selftest``: a few steps of AdamW and SGDW in every family installed,
 against trajectories computed in float64 by the test suite's independent reference
 (``tests/reference.py``), bundled in :mod:`._selftest_data` -- for vendored copies and CI
-maintainers who have no test suite at hand.  Prints one line per family; exit status 1 when a
-family fails."""
+maintainers who have no test suite at hand.  Prints a line per problem found in the setup
+(:func:`._detect.problems`: a configured backend or family that is not installed, with its fix)
+and one per family (a family that cannot run names what is missing); exit status 1 when a
+family fails or a problem was found."""
 import math
 import sys
 
@@ -54,25 +56,46 @@ def run_family(family):
     return passed, len(CASES), worst
 
 
+def _missing(error, family, problems):
+    """Why ``family`` could not run, in words: the configuration problem that stops it where
+    one was found (:func:`._detect.problems`), else what is missing and how to install it."""
+    named = [text for fam, text in problems if fam in (family, None)]
+    if named:
+        return " ".join(named)
+    module = getattr(error, "name", None) if isinstance(error, ImportError) else None
+    if module:
+        return "%s is not installed (%s: %s): pip install %s" % (module, type(error).__name__, error,
+                                                                 _DISTS.get(module, module))
+    return "%s: %s" % (type(error).__name__, error)
+
+
+_DISTS = {"tensorflow": "tensorflow", "tf_keras": "tf-keras", "jax": "jax", "torch": "torch", "keras": "keras",
+          "h5py": "h5py", "numpy": "numpy"}
+
+
 def main():
+    problems = _detect.problems()
+    for _, text in problems:
+        print("optcompat selftest: problem: %s" % text)
     families = _detect.available_families()
     if not families:
-        releases = "; ".join("%s: %s" % kv for kv in _detect.RELEASES.items())
-        print("optcompat selftest: no host installed (%s)" % releases)
+        if not problems:
+            releases = "; ".join("%s: %s" % kv for kv in _detect.RELEASES.items())
+            print("optcompat selftest: no host installed (%s)" % releases)
         return 1
     failed = False
     for family in families:
         try:
             passed, total, worst = run_family(family)
-        except Exception as e:  # a family that cannot run is a failure, named
-            print("optcompat selftest: %-7s FAIL  %s: %s" % (family, type(e).__name__, e))
+        except Exception as e:  # a family that cannot run is a failure, named with what is missing
+            print("optcompat selftest: %-7s FAIL  %s" % (family, _missing(e, family, problems)))
             failed = True
             continue
         ok = passed == total
         failed = failed or not ok
         print("optcompat selftest: %-7s %s  %d/%d cases, %d steps, max |error| %.2g vs float64 (tolerance %g)"
               % (family, "pass" if ok else "FAIL", passed, total, STEPS, worst, TOLERANCE))
-    return 1 if failed else 0
+    return 1 if failed or problems else 0  # a problem found is a failure: the setup does not run as set
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ Example:
 # declared in :mod:`._optimizers`.  Sparse gradients (``tf.IndexedSlices``, e.g. from
 # ``Embedding``) are densified before the rule (:func:`._tf.dense`).  ``jit_compile=True``
 # (the host's XLA path) runs the same code.
-from . import _detect, _extension, _optimizers, _schedules, _validate
+from . import _detect, _extension, _names, _optimizers, _schedules, _validate
 from ._common import Decoupled
 from .state._access import Access
 
@@ -142,15 +142,25 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
                       learning_rate=lr if isinstance(lr, dict) else self._as_given("learning_rate", float(lr)))
         return config
 
+    # Keras 3's and OptimizerV2's (a file another family wrote)
+    _FOREIGN_ARGUMENTS = {"loss_scale_factor": lambda value, config: value is None,
+                          "gradient_accumulation_steps": lambda value, config: value is None,
+                          "decay": lambda value, config: not value}
+
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        config = cls._deserialize_rates(config, custom_objects)
+        config = cls._deserialize_rates(cls._portable_config(config), custom_objects)
         config.pop("is_legacy_optimizer", None)
         return cls(**config)
 
 
-# A registry name per family: tf.keras also holds the legacy family's classes.
-_register = keras.utils.register_keras_serializable(package="optcompat.keras2")
+# A registry name per family (tf.keras also holds the legacy family's classes), and the
+# common names where this family is the registry's (:mod:`._names`)
+def _register(cls):
+    cls = keras.utils.register_keras_serializable(package="optcompat.keras2")(cls)
+    return _names.register(keras, "keras2", cls)
+
+
 AdamW, SGDW = (_optimizers.make(spec, _Keras2, "Keras 2 (TF 2.9-2.15, tf_keras)", __name__, _register)
                for spec in _optimizers.SPECS)
 

@@ -27,7 +27,7 @@ Example:
 # gradient accumulation, loss scaling, ``tf.distribute`` hooks, stateless JAX training, saving.
 import numpy as np
 
-from . import _detect, _extension, _schedules, _validate
+from . import _detect, _extension, _names, _schedules, _validate
 from ._common import Decoupled
 from ._optimizers import SPECS, make
 from .state._access import Access
@@ -286,9 +286,14 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
             config["learning_rate"] = self._as_given("learning_rate", config["learning_rate"])
         return config
 
+    # Keras 2's and OptimizerV2's (a file another family wrote): Keras 3 compiles per model
+    _FOREIGN_ARGUMENTS = {"jit_compile": lambda value, config: True,
+                          "is_legacy_optimizer": lambda value, config: True,
+                          "decay": lambda value, config: not value}
+
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        return cls(**cls._deserialize_rates(config, custom_objects))
+        return cls(**cls._deserialize_rates(cls._portable_config(config), custom_objects))
 
 
 def _cast_float(gradient, variable):
@@ -305,7 +310,9 @@ def _cast_float(gradient, variable):
 
 
 def _register(cls):
-    return keras.saving.register_keras_serializable(package="optcompat")(cls)
+    # "optcompat>AdamW", and the other families' names: their files load here (:mod:`._names`)
+    cls = keras.saving.register_keras_serializable(package="optcompat")(cls)
+    return _names.register(keras, "keras3", cls)
 
 
 AdamW, SGDW = (make(spec, _Keras3, "Keras 3", __name__, _register) for spec in SPECS)

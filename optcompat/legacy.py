@@ -47,7 +47,7 @@ Example:
 import re
 import warnings
 
-from . import _detect, _extension, _optimizers, _schedules, _validate
+from . import _detect, _extension, _names, _optimizers, _schedules, _validate
 from ._common import Decoupled, _float32
 from .state._access import Access, StateError
 
@@ -297,10 +297,20 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
         dense = tf.convert_to_tensor(tf.IndexedSlices(grad, indices, tf.shape(var, out_type=indices.dtype)))
         return self._resource_apply_dense(dense, var, apply_state)
 
+    # Keras 2's and Keras 3's (a file another family wrote): no EMA, no accumulation, no scaling
+    _FOREIGN_ARGUMENTS = {"use_ema": lambda value, config: not value,
+                          "ema_momentum": lambda value, config: not config.get("use_ema"),
+                          "ema_overwrite_frequency": lambda value, config: not config.get("use_ema"),
+                          "jit_compile": lambda value, config: True,
+                          "is_legacy_optimizer": lambda value, config: True,
+                          "loss_scale_factor": lambda value, config: value is None,
+                          "gradient_accumulation_steps": lambda value, config: value is None}
+
     @classmethod
     def from_config(cls, config, custom_objects=None):
         # the base class's, the schedules made first (optcompat's found by class name too)
-        return super().from_config(cls._deserialize_rates(config, custom_objects), custom_objects=custom_objects)
+        return super().from_config(cls._deserialize_rates(cls._portable_config(config), custom_objects),
+                                   custom_objects=custom_objects)
 
     def get_config(self):
         config = super().get_config()
@@ -312,7 +322,9 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
 def _register(cls):
     # "optcompat.legacy>AdamW": TF 2.9-2.15 and tf_keras have both this family and keras2
     # in one registry, and a registered name can be taken once.
-    return keras.utils.register_keras_serializable(package="optcompat.legacy")(cls)
+    # The common names where this family is the registry's (:mod:`._names`).
+    cls = keras.utils.register_keras_serializable(package="optcompat.legacy")(cls)
+    return _names.register(keras, "legacy", cls)
 
 
 AdamW, SGDW = (_optimizers.make(spec, _Legacy, "OptimizerV2 (TF 2.2-2.15, tf_keras.optimizers.legacy)",

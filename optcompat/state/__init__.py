@@ -117,9 +117,11 @@ class State(object):
                  "convention:  %s" % h.get("convention"),
                  "step:        %d" % h["iterations"],
                  "hyperparameters: %s" % hypers,
-                 "versions:    %s" % ", ".join("%s %s" % kv for kv in sorted(h.get("versions", {}).items())),
-                 "format:      %s %s%s" % (h.get("format"), h.get("format_version"),
-                                           "  (read from %s)" % h["source"] if h.get("source") else ""),
+                 "versions:    %s" % (", ".join("%s %s" % kv for kv in sorted(h.get("versions", {}).items()))
+                                      or "not recorded in the file"),
+                 "format:      %s%s%s" % (h.get("format"), "" if h.get("format_version") is None
+                                          else " %s" % h["format_version"],
+                                          "  (read from %s)" % h["source"] if h.get("source") else ""),
                  "variables:   %d, slots %s" % (len(h["variables"]), ", ".join(h.get("slots", [])) or "none")]
         for i, spec in enumerate(h["variables"]):
             note = "  (generated name)" if _generated(spec.get("name")) else ""

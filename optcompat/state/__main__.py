@@ -5,7 +5,8 @@ hyperparameters, variables (a name the host generated for an unnamed variable is
 matches it by order, shape and dtype) -- for optcompat's `.npz` and for the files `optcompat.state.read`
 reads (a TF checkpoint, `.h5`, `.keras`, `.weights.h5`).  `convert` writes any of those as
 the portable `.npz` (e.g. an OptimizerV2 checkpoint, read where TensorFlow is installed, for
-a Keras 3 run on JAX).  Exit status 2 with the reason on a file it cannot read.
+a Keras 3 run on JAX).  `inspect` also gives the file's format, the versions it records and
+the variables' names where it has them.  Exit status 2 with the reason on a file it cannot read.
 
 Example:
     ```bash
@@ -16,7 +17,7 @@ Example:
 import argparse
 import sys
 
-from . import StateError, read, write
+from . import StateError, _inspect, read, write
 
 
 def main(argv=None):
@@ -31,7 +32,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         if args.command == "inspect":
-            print(read(args.file).summary())
+            print(_inspect.summary(args.file))
         else:
             state = read(args.input)
             write(state, args.output)

@@ -1,0 +1,61 @@
+"""The names optcompat's classes go by in each Keras's registry, so that one name loads in
+every family and the files each family wrote keep loading.
+
+A Keras's registry (``register_keras_serializable``) is one per Keras: Keras 3's, tf.keras's
+(TF 2.2-2.15) and tf_keras's; the last two hold two families (``legacy`` and ``keras2``, from
+TF 2.9).  In each registry:
+
+* ``optcompat>AdamW`` (``>SGDW``, ``>Decoupled<Base>``) is the class of the *registry's
+  family*: the default family (the class ``optcompat.AdamW`` is) where it is in this Keras,
+  else this Keras's own default (``keras2`` in tf_keras beside Keras 3);
+* ``optcompat.<family>>AdamW`` is that family's class where the family is in this Keras, and
+  the registry's family's class elsewhere (a name from another Keras: ``optcompat.keras2>AdamW``
+  in Keras 3 is Keras 3's AdamW).
+
+Each class keeps writing the name it wrote before (Keras 3: ``optcompat>AdamW``; Keras 2:
+``optcompat.keras2>AdamW``; OptimizerV2: ``optcompat.legacy>AdamW``): a file names the family
+that wrote it, so it loads back into that family wherever that family exists (its optimizer
+state's layout is that family's), and into the registry's family elsewhere.
+"""
+from . import _detect
+
+COMMON = "optcompat"
+
+
+def _objects(keras):
+    saving = getattr(keras, "saving", None)
+    get = getattr(saving, "get_custom_objects", None) or keras.utils.get_custom_objects
+    return get()
+
+
+def _namespace(family):
+    return _detect.require(family).split(".optimizers.")[0]
+
+
+def registry_family(family):
+    """The family whose classes the common names denote in ``family``'s Keras registry."""
+    here = _namespace(family)
+    sharing = [f for f in _detect.FAMILIES if f in _detect.host_modules() and _namespace(f) == here]
+    try:
+        default = _detect.default_family()
+    except (ImportError, ValueError):
+        default = None
+    if default in sharing:
+        return default
+    return "keras2" if "keras2" in sharing else family
+
+
+def register(keras, family, cls):
+    """Add the common name of ``cls`` (registered by its family as ``optcompat.<family>>Name``
+    or ``optcompat>Name``) to ``keras``'s registry where ``family`` is the registry's family,
+    and the names of the families absent from this Keras.  Returns ``cls``."""
+    if registry_family(family) != family:
+        return cls
+    here = _namespace(family)
+    name = cls.__name__
+    objects = _objects(keras)
+    objects["%s>%s" % (COMMON, name)] = cls
+    for other in _detect.FAMILIES:
+        if other not in _detect.host_modules() or _namespace(other) != here:
+            objects["%s.%s>%s" % (COMMON, other, name)] = cls
+    return cls

@@ -1,0 +1,164 @@
+"""What ``python -m optcompat.state inspect`` adds to a host file's state: the file's format,
+the versions it records and the names of the variables the state belongs to, where the file
+has them (the readers in :mod:`._files` / :mod:`._positional` take only what ``load`` needs).
+
+* ``.keras`` (Keras 3, Keras 2 from TF 2.12): ``metadata.json`` has ``keras_version`` and
+  ``date_saved``; ``model.weights.h5`` keeps each layer's variables as ``layers/<group>/vars/<i>``,
+  the groups named by layer class (``dense``, ``dense_1``, ... in the model's order; Keras 3 also
+  stores the layer's name), so ``config.json``'s layer list gives their order and names:
+  ``head/vars/0``.
+* ``.h5`` models: the ``keras_version`` and ``backend`` attributes, and ``model_weights``'
+  ``layer_names`` / ``weight_names`` (``dense/kernel:0``, ``sequential/dense/kernel``).
+* ``.weights.h5`` (Keras 3) and TF checkpoints record no versions.
+
+A name is given to the state's variables by shape, in the model's order (each slot list's
+variable is the next model variable of its shape, as :mod:`._files` follows a checkpoint);
+where they do not line up, the names stay unknown.
+"""
+import io
+import json
+import re
+import zipfile
+
+from . import State, StateError, _format, read
+
+
+def _snake(name):
+    # Keras's to_snake_case: the group names of a .keras file's layers
+    name = re.sub("(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    name = re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+    return name if not name.startswith("_") else "private" + name
+
+
+def _config_layers(config):
+    """``[(group, layer name, nested config)]`` of a model config's layer list, in order (the
+    InputLayer is not a layer of ``model.layers``)."""
+    out, counts = [], {}
+    for layer in (config.get("config") or {}).get("layers") or []:
+        if not isinstance(layer, dict) or layer.get("class_name") == "InputLayer":
+            continue
+        snake = _snake(str(layer.get("class_name")))
+        group = snake if snake not in counts else "%s_%d" % (snake, counts[snake])
+        counts[snake] = counts.get(snake, 0) + 1
+        out.append((group, (layer.get("config") or {}).get("name") or group, layer))
+    return out
+
+
+def _numeric(key):
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", key)]
+
+
+def _keras_variables(group, config):
+    """``[(name, shape)]`` of the layers' variables in a .keras ``model.weights.h5`` group."""
+    out = []
+    layers = group.get("layers")
+    if layers is not None:
+        known = _config_layers(config) if config else []
+        order = [g for g, _, _ in known if g in layers] + sorted((g for g in layers if g not in
+                                                                  {k for k, _, _ in known}), key=_numeric)
+        names = {g: (n, c) for g, n, c in known}
+        for g in order:
+            sub = layers[g]
+            name, nested = names.get(g, (None, None))
+            vars_ = sub.get("vars")
+            name = name or (vars_.attrs.get("name") if vars_ is not None else None) or g
+            if vars_ is not None:
+                out += [("%s/vars/%s" % (name, i), vars_[str(i)].shape) for i in range(len(vars_))]
+            out += [("%s/%s" % (name, n), s) for n, s in _keras_variables(sub, nested)]
+    return out
+
+
+def _h5_variables(f):
+    weights = f["model_weights"] if "model_weights" in f else f
+    out = []
+    for layer in [_text(n) for n in weights.attrs.get("layer_names", [])]:
+        group = weights[layer]
+        for name in [_text(n) for n in group.attrs.get("weight_names", [])]:
+            if name in group:
+                out.append((name, group[name].shape))
+    return out
+
+
+def _text(value):
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _file(path):
+    """``(format, versions, [(variable name, shape)] or None)`` of a host file."""
+    import h5py
+
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as z:
+            listing = z.namelist()
+            meta = json.loads(z.read("metadata.json").decode("utf-8")) if "metadata.json" in listing else {}
+            config = json.loads(z.read("config.json").decode("utf-8")) if "config.json" in listing else None
+            weights = io.BytesIO(z.read("model.weights.h5"))
+        with h5py.File(weights, "r") as f:
+            variables = _keras_variables(f, config)
+        saved = meta.get("date_saved")
+        versions = {"keras": meta["keras_version"]} if meta.get("keras_version") else {}
+        return ".keras archive%s" % (", saved %s" % saved if saved else ""), versions, variables
+    with h5py.File(path, "r") as f:
+        if "model_weights" in f:
+            versions = {k: _text(f.attrs[k]) for k in ("keras_version", "backend") if k in f.attrs}
+            return "HDF5 model (.h5)", {k.replace("_version", ""): v for k, v in versions.items()}, _h5_variables(f)
+        return "Keras 3 weights (.weights.h5)", {}, _keras_variables(f, None)
+
+
+def _named(specs, variables):
+    """``specs``' names from the file's ``variables`` (in model order), matched by shape."""
+    it, names = iter(variables), []
+    for spec in specs:
+        found = next((n for n, shape in it if list(shape) == list(spec["shape"])), None)
+        if found is None:
+            return None
+        names.append(found)
+    return names
+
+
+def _weights_only(path, fmt, variables):
+    """A .weights.h5 read alone: it does not say which optimizer wrote it."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        count = len(f["optimizer"]["vars"]) if "optimizer" in f and "vars" in f["optimizer"] else 0
+    lines = ["optimizer:   unknown (a .weights.h5 does not record it; state.load(optimizer, ...) reads it "
+             "as that optimizer's)",
+             "format:      %s  (read from %s)" % (fmt, path),
+             "versions:    not recorded in the file",
+             "optimizer variables: %d (the step count, then the slots)" % count,
+             "model variables: %d (in the file's order)" % len(variables)]
+    lines += ["  %3d  %-40s %s" % (i, name, tuple(shape)) for i, (name, shape) in enumerate(variables)]
+    return "\n".join(lines)
+
+
+def summary(path):
+    """The lines ``inspect`` prints for ``path`` (any file :func:`read` reads)."""
+    if _format.is_state_file(path):
+        return read(path).summary()
+    try:
+        state = read(path)
+    except StateError:
+        if not _checkpoint(path) and not zipfile.is_zipfile(path) and str(path).endswith(".h5"):
+            fmt, _, variables = _file(path)
+            if fmt.startswith("Keras 3 weights"):
+                return _weights_only(path, fmt, variables)
+        raise
+    header = dict(state.header)
+    if _checkpoint(path):
+        fmt, versions, variables = "TF checkpoint", {}, None
+    else:
+        fmt, versions, variables = _file(path)
+    header.update(format=fmt, format_version=None, versions=dict(header.get("versions") or {}, **versions),
+                  variables=[dict(spec) for spec in header["variables"]])
+    names = _named(header["variables"], variables) if variables else None
+    for spec, name in zip(header["variables"], names or ()):
+        spec["name"] = spec.get("name") or name
+    return State(header, state.slots, state.values).summary()
+
+
+def _checkpoint(path):
+    from ._files import _is_checkpoint
+
+    return _is_checkpoint(path)
+
