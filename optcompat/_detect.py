@@ -256,8 +256,13 @@ def require(family):
 
 
 def describe():
-    """What was detected: a dict for bug reports (``python -m optcompat`` prints it), with
-    ``problems``: what is configured but not installed, each with its fix (:func:`problems`)."""
+    """What was detected, for bug reports (`python -m optcompat` prints it).
+
+    Returns:
+        A dict: optcompat's and Python's versions, the default family, the families found with
+        their host modules, the Keras 3 backend, the host versions, and `problems`: what is
+        configured but not installed, each with its fix.
+    """
     found = versions()
     hosts = host_modules(found)
     try:
