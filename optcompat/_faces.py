@@ -27,7 +27,10 @@ def install(module_globals, refusal, names=(), resolve=None):
         if name in names:
             value = module_globals[name] = resolve(name)
             return value
-        raise _refused(module, name, refusal, sys._getframe(1))
+        caller = sys._getframe(1)
+        if caller.f_code is _lazy.GETATTR_CODE:  # Python 3.6: called through _lazy's module class
+            caller = caller.f_back
+        raise _refused(module, name, refusal, caller)
 
     def __dir__():
         return sorted(set(module_globals) | set(names))

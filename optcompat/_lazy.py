@@ -29,3 +29,7 @@ class _Lazy(types.ModuleType):
     def __dir__(self):
         listing = self.__dict__.get("__dir__")
         return listing() if listing is not None else sorted(self.__dict__)
+
+
+# what the caller's frame runs when a face asks who called it (optcompat._faces)
+GETATTR_CODE = _Lazy.__getattr__.__code__

@@ -176,7 +176,8 @@ def test_the_reference_has_examples():
     names = {key.split("#")[0] for key, _ in EXAMPLES}
     for needed in ("optcompat/__init__.pyi:AdamW", "optcompat/__init__.pyi:SGDW", "optcompat/__init__.py:module",
                    "optcompat/schedules.pyi:CosineDecay", "optcompat/schedules.pyi:WarmUp",
-                   "optcompat/state/__init__.py:module", "optcompat/tfa.py:module", "optcompat/keras_adamw.py:module",
+                   "optcompat/state/__init__.py:module", "optcompat/tfa/__init__.py:module",
+                   "optcompat/keras_adamw/__init__.py:module",
                    "optcompat/__init__.py:decoupled", "optcompat/_rule.py:normalized_weight_decay"):
         assert needed in names, (needed, sorted(names))
 

@@ -191,9 +191,27 @@ def clean_site(tmp_path, without=("optcompat",)):
 
 
 def run_clean(tmp_path, args, without=("optcompat",)):
-    """``python -S args`` in ``tmp_path`` (a vendored copy there), on :func:`clean_site`."""
+    """``python -S args`` in ``tmp_path`` (a vendored copy there), on :func:`clean_site`.
+
+    ``args``: interpreter options (``-W ...``), then a script, ``-m module`` or ``-c code``, then
+    its arguments.  ``-S`` leaves ``site.USER_SITE`` None, which TensorFlow 2.2 reads when it is
+    imported (``_running_from_pip_package``: ``TypeError``), so the run first computes it as
+    Python does without ``-S`` (``site.getusersitepackages()``: nothing is added to the path)."""
     env = dict(os.environ, PYTHONPATH=clean_site(tmp_path, without), PYTHONNOUSERSITE="1")
-    return subprocess.run([sys.executable, "-S"] + list(args), cwd=str(tmp_path), env=env, **CAPTURE, timeout=600)
+    args, options = list(args), []
+    while args[0] not in ("-m", "-c") and args[0].startswith("-"):
+        options.append(args.pop(0))
+        if options[-1] in ("-W", "-X"):
+            options.append(args.pop(0))
+    if args[0] == "-m":
+        run, argv = "runpy.run_module(%r, run_name='__main__', alter_sys=True)" % args[1], args[1:]
+    elif args[0] == "-c":
+        run, argv = "exec(compile(%r, '<string>', 'exec'), {'__name__': '__main__'})" % args[1], args[1:]
+    else:
+        run, argv = "runpy.run_path(%r, run_name='__main__')" % args[0], args
+    code = "import runpy, site, sys; site.getusersitepackages(); sys.argv = %r; %s" % (argv, run)
+    return subprocess.run([sys.executable, "-S"] + options + ["-c", code], cwd=str(tmp_path), env=env, **CAPTURE,
+                          timeout=600)
 
 
 # The faces of a vendored copy as a project uses them, in a process where no top-level optcompat
