@@ -16,6 +16,7 @@ schedule multiplier (``paper``, ``keras-adamw``).
 """
 import math
 import numbers
+import textwrap
 
 from . import _validate
 
@@ -227,6 +228,13 @@ class Schedule(object):
         return self.base_learning_rate
 
 
+
+def _inline(doc):
+    """A function's docstring as a paragraph of a class docstring, indented by 4 as the class
+    docstring's own lines are (Python 3.13 strips a docstring's indentation, 3.6-3.12 keep it)."""
+    first, _, rest = doc.strip().partition("\n")
+    return (first + "\n" + textwrap.indent(textwrap.dedent(rest), "    ")).rstrip()
+
 class CosineDecay(Schedule):
     __doc__ = r"""Cosine decay, Keras 3's signature (warm-up included) on every release.
 
@@ -258,7 +266,7 @@ class CosineDecay(Schedule):
         schedule = CosineDecay(1e-3, decay_steps=1000, warmup_target=1e-2, warmup_steps=100)
         model.compile(optimizer=AdamW(learning_rate=schedule, weight_decay=1e-4), loss="mse")
         ```
-""" % cosine_decay.__doc__.strip()
+""" % _inline(cosine_decay.__doc__)
 
     ARGS = ("initial_learning_rate", "decay_steps", "alpha", "warmup_target", "warmup_steps")
     DEFAULTS = {"alpha": 0.0, "warmup_target": None, "warmup_steps": 0}
@@ -307,7 +315,7 @@ class CosineDecayRestarts(Schedule):
         schedule = CosineDecayRestarts(0.1, first_decay_steps=10, t_mul=2.0)
         model.compile(optimizer=SGDW(learning_rate=schedule, momentum=0.9), loss="mse")
         ```
-""" % cosine_decay_restarts.__doc__.strip()
+""" % _inline(cosine_decay_restarts.__doc__)
 
     ARGS = ("initial_learning_rate", "first_decay_steps", "t_mul", "m_mul", "alpha")
     DEFAULTS = {"t_mul": 2.0, "m_mul": 1.0, "alpha": 0.0}
@@ -355,7 +363,7 @@ class WarmUp(Schedule):
         schedule = WarmUp(CosineDecay(1e-3, decay_steps=1000), warmup_steps=100)
         model.compile(optimizer=AdamW(learning_rate=schedule), loss="mse")
         ```
-""" % warmup.__doc__.strip()
+""" % _inline(warmup.__doc__)
 
     ARGS = ("schedule", "warmup_steps", "initial_learning_rate")
     DEFAULTS = {"initial_learning_rate": 0.0}
@@ -429,7 +437,7 @@ class CosineAnnealing(Schedule):
                           weight_decay=1e-2, convention="keras-adamw")
         model.compile(optimizer=optimizer, loss="mse")
         ```
-""" % cosine_annealing.__doc__.strip()
+""" % _inline(cosine_annealing.__doc__)
 
     ARGS = ("learning_rate", "total_iterations", "eta_min", "eta_max", "t_cur", "autorestart", "eta_t")
     DEFAULTS = {"eta_min": 0.0, "eta_max": 1.0, "t_cur": 0, "autorestart": True, "eta_t": 1.0}
