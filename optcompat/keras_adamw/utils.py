@@ -6,7 +6,7 @@ part of optcompat: a name of them is refused with a message saying so."""
 import random
 import sys
 
-from .. import _faces, _keras_adamw
+from .. import _detect, _faces, _keras_adamw
 
 __all__ = ["get_weight_decays", "fill_dict_in_order", "reset_seeds", "K_eval"]
 
@@ -73,7 +73,7 @@ def reset_seeds(reset_graph_with_backend=None, verbose=1):
         tf.random.set_seed(3)
     keras = sys.modules.get("keras")
     set_seed = getattr(getattr(keras, "utils", None), "set_random_seed", None)
-    if set_seed is not None and getattr(keras, "__version__", "2").split(".")[0] >= "3":
+    if set_seed is not None and "keras3" in _detect.host_modules():  # the imported keras is Keras 3
         set_seed(3)  # Keras 3's backends' seeds too (and NumPy's, Python's: set again below)
         np.random.seed(1)
         random.seed(2)
