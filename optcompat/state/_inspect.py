@@ -15,12 +15,11 @@ A name is given to the state's variables by shape, in the model's order (each sl
 variable is the next model variable of its shape, as :mod:`._files` follows a checkpoint);
 where they do not line up, the names stay unknown.
 """
-import io
-import json
 import re
 import zipfile
 
 from . import State, StateError, _format, read
+from ._positional import _h5py, h5_strings, h5_text, keras_archive
 
 
 def _snake(name):
@@ -71,28 +70,19 @@ def _keras_variables(group, config):
 def _h5_variables(f):
     weights = f["model_weights"] if "model_weights" in f else f
     out = []
-    for layer in [_text(n) for n in weights.attrs.get("layer_names", [])]:
+    for layer in h5_strings(weights, "layer_names"):
         group = weights[layer]
-        for name in [_text(n) for n in group.attrs.get("weight_names", [])]:
+        for name in h5_strings(group):
             if name in group:
                 out.append((name, group[name].shape))
     return out
 
 
-def _text(value):
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
 def _file(path):
     """``(format, versions, [(variable name, shape)] or None)`` of a host file."""
-    import h5py
-
+    h5py = _h5py(path)
     if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as z:
-            listing = z.namelist()
-            meta = json.loads(z.read("metadata.json").decode("utf-8")) if "metadata.json" in listing else {}
-            config = json.loads(z.read("config.json").decode("utf-8")) if "config.json" in listing else None
-            weights = io.BytesIO(z.read("model.weights.h5"))
+        config, meta, weights = keras_archive(path)
         with h5py.File(weights, "r") as f:
             variables = _keras_variables(f, config)
         saved = meta.get("date_saved")
@@ -100,7 +90,7 @@ def _file(path):
         return ".keras archive%s" % (", saved %s" % saved if saved else ""), versions, variables
     with h5py.File(path, "r") as f:
         if "model_weights" in f:
-            versions = {k: _text(f.attrs[k]) for k in ("keras_version", "backend") if k in f.attrs}
+            versions = {k: h5_text(f.attrs[k]) for k in ("keras_version", "backend") if k in f.attrs}
             return "HDF5 model (.h5)", {k.replace("_version", ""): v for k, v in versions.items()}, _h5_variables(f)
         return "Keras 3 weights (.weights.h5)", {}, _keras_variables(f, None)
 
@@ -118,9 +108,7 @@ def _named(specs, variables):
 
 def _weights_only(path, fmt, variables):
     """A .weights.h5 read alone: it does not say which optimizer wrote it."""
-    import h5py
-
-    with h5py.File(path, "r") as f:
+    with _h5py(path).File(path, "r") as f:
         count = len(f["optimizer"]["vars"]) if "optimizer" in f and "vars" in f["optimizer"] else 0
     lines = ["optimizer:   unknown (a .weights.h5 does not record it; state.load(optimizer, ...) reads it "
              "as that optimizer's)",

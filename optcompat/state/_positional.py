@@ -24,6 +24,7 @@ and configuration come from the file where it has them (``.keras``'s ``config.js
 not read (restore the weights with Keras, or use ``state.save``'s file).  Needs ``h5py``
 (which Keras and TensorFlow install).
 """
+import io
 import json
 import zipfile
 
@@ -67,36 +68,38 @@ def _vars(group):
     return [np.asarray(group[str(i)]) for i in range(len(group.keys()))]
 
 
-def _keras_file(path, optimizer, variables):
-    import io
-
-    h5py = None
+def keras_archive(path):
+    """``(config or None, metadata, the weights file as a BytesIO)`` of a ``.keras`` archive:
+    its ``config.json``, ``metadata.json`` (``{}`` where absent) and ``model.weights.h5``."""
     with zipfile.ZipFile(path) as z:
-        config = json.loads(z.read("config.json").decode("utf-8"))
-        meta = json.loads(z.read("metadata.json").decode("utf-8")) if "metadata.json" in z.namelist() else {}
-        weights = io.BytesIO(z.read("model.weights.h5"))
+        listing = z.namelist()
+        config = json.loads(z.read("config.json").decode("utf-8")) if "config.json" in listing else None
+        meta = json.loads(z.read("metadata.json").decode("utf-8")) if "metadata.json" in listing else {}
+        return config, meta, io.BytesIO(z.read("model.weights.h5"))
+
+
+def _keras_file(path, optimizer, variables):
+    config, meta, weights = keras_archive(path)
     h5py = _h5py(path)
     with h5py.File(weights, "r") as f:
         if "optimizer" not in f or "vars" not in f["optimizer"]:
             raise StateError("%s holds no optimizer state (saved without an optimizer, or one the format cannot "
                              "keep)." % path)
         arrays = _vars(f["optimizer"]["vars"])
-    opt_config = (config.get("compile_config") or {}).get("optimizer")
+    opt_config = ((config or {}).get("compile_config") or {}).get("optimizer")
     family = "keras3" if str(meta.get("keras_version", "3")).startswith("3") else "keras2"
     return _decode(path, arrays, opt_config, family, optimizer, variables)
 
 
 def _h5_model(path, f, optimizer, variables):
     group = f["optimizer_weights"]
-    names = _names(group)
+    names = h5_strings(group)
     arrays = [np.asarray(group[n]) for n in names]
     training = f.attrs.get("training_config")
     opt_config = None
     if training is not None:
-        training = json.loads(training.decode("utf-8") if isinstance(training, bytes) else training)
-        opt_config = training.get("optimizer_config")
-    version = f.attrs.get("keras_version", b"")
-    version = version.decode() if isinstance(version, bytes) else str(version)
+        opt_config = json.loads(h5_text(training)).get("optimizer_config")
+    version = h5_text(f.attrs.get("keras_version", b""))
     first = names[0].rsplit("/", 1)[-1] if names else ""
     if version.startswith("3"):
         family = "keras3"
@@ -113,12 +116,19 @@ def _h5_model(path, f, optimizer, variables):
     return header, slots, values
 
 
-def _names(group):
-    chunks = [k for k in group.attrs if k.startswith("weight_names")]
-    names = []
-    for key in sorted(chunks, key=lambda k: int(k[len("weight_names"):] or 0)):
-        names += [n.decode("utf-8") if isinstance(n, bytes) else str(n) for n in group.attrs[key]]
-    return names
+def h5_strings(group, attribute="weight_names"):
+    """The strings of an HDF5 group's list attribute (``weight_names``, ``layer_names``), which
+    Keras splits into ``weight_names0``, ``weight_names1``, ... when it is large."""
+    chunks = [k for k in group.attrs if k.startswith(attribute)]
+    out = []
+    for key in sorted(chunks, key=lambda k: int(k[len(attribute):] or 0)):
+        out += [h5_text(n) for n in group.attrs[key]]
+    return out
+
+
+def h5_text(value):
+    """An HDF5 attribute's string (h5py gives ``bytes`` or ``str`` by release)."""
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 def _legacy_variable(name, key):
