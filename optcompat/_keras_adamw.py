@@ -16,7 +16,7 @@ keras-adamw, in compiled steps too.  As keras-adamw does, ``get_config`` gives t
 import importlib
 import warnings
 
-from . import _detect, _rule, _schedules, _validate
+from . import _detect, _names, _rule, _schedules, _validate
 from ._common import Decoupled
 from ._penalties import weight_decays_from
 from ._rule import normalized_weight_decay
@@ -293,8 +293,7 @@ def classes(family):
     if family not in _MADE:
         module = _family_module(family)
         keras = module.keras
-        register = (getattr(getattr(keras, "saving", None), "register_keras_serializable", None)
-                    or keras.utils.register_keras_serializable)(package="optcompat.keras_adamw." + family)
+        register = _names.registrar(keras, "optcompat.keras_adamw." + family)
         made = {}
         nadam = module.decoupled(_detect.host_class(family, "Nadam"))
         for name, face, base in (("AdamW", _AdamWFace, module.AdamW), ("SGDW", _SGDWFace, module.SGDW),
@@ -318,7 +317,7 @@ def register_peer_names(family):
     if family != "legacy":
         return
     keras = _family_module(family).keras
-    custom = keras.utils.get_custom_objects()
+    custom = _names.custom_objects(keras)
     for name, cls in classes(family).items():
         if name not in custom and getattr(keras.optimizers, name, None) is None:
             custom[name] = cls

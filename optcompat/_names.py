@@ -22,10 +22,20 @@ from . import _detect
 COMMON = "optcompat"
 
 
-def _objects(keras):
+def custom_objects(keras):
+    """``keras``'s registry of custom objects, the dict ``load_model`` looks names up in
+    (``keras.saving``'s where that Keras has it, else ``keras.utils``')."""
     saving = getattr(keras, "saving", None)
     get = getattr(saving, "get_custom_objects", None) or keras.utils.get_custom_objects
     return get()
+
+
+def registrar(keras, package, name=None):
+    """``keras``'s ``register_keras_serializable(package=package, name=name)`` decorator
+    (``keras.saving``'s where that Keras has it, else ``keras.utils``')."""
+    saving = getattr(keras, "saving", None)
+    register = getattr(saving, "register_keras_serializable", None) or keras.utils.register_keras_serializable
+    return register(package=package, name=name)
 
 
 def _namespace(family):
@@ -53,7 +63,7 @@ def register(keras, family, cls):
         return cls
     here = _namespace(family)
     name = cls.__name__
-    objects = _objects(keras)
+    objects = custom_objects(keras)
     objects["%s>%s" % (COMMON, name)] = cls
     for other in _detect.FAMILIES:
         if other not in _detect.host_modules() or _namespace(other) != here:

@@ -4,7 +4,7 @@
 """
 import importlib
 
-from . import _common, _detect, _extension
+from . import _common, _detect, _extension, _names
 
 _FACE = __package__ + ".tfa"  # the classes' module: where users find them (a vendored copy's own)
 _MADE = {}  # (family, package) -> {name: class}
@@ -128,10 +128,7 @@ def _mixin(family):
 
 
 def _register(module, package, name=None):
-    keras = module.keras
-    register = getattr(getattr(keras, "saving", None), "register_keras_serializable", None) \
-        or keras.utils.register_keras_serializable
-    return register(package=package, name=name)
+    return _names.registrar(module.keras, package, name)
 
 
 def classes(family, package=None):
