@@ -88,7 +88,7 @@ def support():
         "keras3": "`keras.optimizers.Optimizer`",
         "keras2": "`tf.keras.optimizers.experimental.Optimizer` (2.9-2.10), `tf.keras.optimizers.Optimizer` "
                   "(2.11-2.15), `tf_keras.optimizers.Optimizer`",
-        "legacy": "`tf.keras.optimizers.Optimizer` (2.2-2.10), `tf.keras.optimizers.legacy.Optimizer` "
+        "legacy": "`tf.keras.optimizers.Optimizer` (1.15-2.10), `tf.keras.optimizers.legacy.Optimizer` "
                   "(2.11-2.15), `tf_keras.optimizers.legacy.Optimizer`",
     }
     for fam in _detect.FAMILIES:

@@ -16,7 +16,7 @@ family      adapter                     hosts
 ``keras2``  :mod:`optcompat.keras2`     ``build``/``update_step``: TF 2.9-2.10
                                         ``tf.keras.optimizers.experimental``, TF 2.11-2.15
                                         ``tf.keras.optimizers``, ``tf_keras.optimizers``
-``legacy``  :mod:`optcompat.legacy`     OptimizerV2 (``_set_hyper``): TF 2.2-2.10
+``legacy``  :mod:`optcompat.legacy`     OptimizerV2 (``_set_hyper``): TF 1.15-2.10
                                         ``tf.keras.optimizers``, TF 2.11-2.15 ``.legacy``,
                                         ``tf_keras.optimizers.legacy``
 ==========  ==========================  ===============================================
@@ -36,8 +36,12 @@ FAMILIES = ("keras3", "keras2", "legacy")
 RELEASES = {
     "keras3": "Keras 3.x (keras>=3.0) on the tensorflow, jax or torch backend",
     "keras2": "TensorFlow 2.9-2.15 (tf.keras new optimizers) or tf-keras (tf_keras.optimizers)",
-    "legacy": "TensorFlow 2.2-2.15 (tf.keras OptimizerV2) or tf-keras (tf_keras.optimizers.legacy)",
+    "legacy": "TensorFlow 1.15-2.15 (tf.keras OptimizerV2) or tf-keras (tf_keras.optimizers.legacy)",
 }
+
+# The first TensorFlow that optcompat's legacy family runs on: tf.keras's optimizers are
+# OptimizerV2 there (TF 1.15 runs fit in graph mode), and the matrix tests it (tox env tf115-cp37).
+TF_FIRST = (1, 15)
 
 # Distributions that provide the `tensorflow` package.
 _TF_DISTS = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-macos",
@@ -137,7 +141,7 @@ def host_modules(found=None):
     if tfk is not None:
         hosts["keras2"] = "tf_keras.optimizers.Optimizer"
         hosts["legacy"] = "tf_keras.optimizers.legacy.Optimizer"
-    if tf is not None and (2, 2) <= tf < (2, 16):
+    if tf is not None and TF_FIRST <= tf < (2, 16):
         if tf >= (2, 11):
             hosts["keras2"] = "tensorflow.keras.optimizers.Optimizer"
             hosts["legacy"] = "tensorflow.keras.optimizers.legacy.Optimizer"
@@ -191,6 +195,13 @@ def host_class(family, name):
     return load(require(family).rsplit(".", 1)[0] + "." + name)
 
 
+def writes_class_names(namespace):
+    """Whether the Keras module ``namespace`` (``keras.__name__``) writes a class's bare
+    ``__name__`` into saved configs rather than its registered name: tf.keras before TF 2.2."""
+    tf = _minor(versions()["tensorflow"])
+    return namespace.startswith("tensorflow") and tf is not None and tf < (2, 2)
+
+
 def has_keras_format(family):
     """Whether the family's Keras saves the ``.keras`` format (Keras 3, tf.keras >= 2.12,
     tf_keras); older releases save ``.h5``."""
@@ -217,7 +228,7 @@ def default_family(found=None):
             return "keras2"
         if keras is not None and keras >= (3, 0):
             return "keras3"
-    elif tf is not None and tf >= (2, 2):
+    elif tf is not None and tf >= TF_FIRST:
         return "keras2" if tf >= (2, 11) else "legacy"
     if keras is not None and keras >= (3, 0):
         return "keras3"
@@ -404,7 +415,7 @@ _STATE_DROPPED = (
     ("keras2", "tensorflow", (2, 9), (2, 10), "savedmodel", "a TF checkpoint (tf.train.Checkpoint)"),
     ("keras2", "tensorflow", (2, 11), (2, 11), "savedmodel", ".h5 or a TF checkpoint"),
     ("keras2", "tensorflow", (2, 12), None, "savedmodel", ".keras, .h5 or a TF checkpoint"),
-    ("legacy", "tensorflow", (2, 2), None, "savedmodel", ".h5 or a TF checkpoint"),
+    ("legacy", "tensorflow", TF_FIRST, None, "savedmodel", ".h5 or a TF checkpoint"),
     ("legacy", "tensorflow", (2, 13), None, "keras", ".h5 or a TF checkpoint"),
     ("keras3", "keras", (3, 0), None, "h5", ".keras"),
 )

@@ -66,6 +66,11 @@ class KerasAdamW(object):
     """The mixin placed first in a class (before optcompat's AdamW / SGDW / decoupled Nadam of a
     family): ``_keras_adamw(...)`` maps keras-adamw's arguments onto optcompat's, then builds."""
 
+    @staticmethod
+    def _wrote(config):
+        """Whether a config saved under a bare name (TF 1.15-2.1) is keras-adamw's."""
+        return "total_iterations" in config
+
     def _keras_adamw(self, kwargs, learning_rate, model, zero_penalties, total_iterations, total_iterations_wd,
                      use_cosine_annealing, lr_multipliers, weight_decays, autorestart, init_verbose, eta_min,
                      eta_max, t_cur):

@@ -32,10 +32,56 @@ def custom_objects(keras):
 
 def registrar(keras, package, name=None):
     """``keras``'s ``register_keras_serializable(package=package, name=name)`` decorator
-    (``keras.saving``'s where that Keras has it, else ``keras.utils``')."""
+    (``keras.saving``'s where that Keras has it, else ``keras.utils'``).
+
+    TF 1.15-2.1's tf.keras write a class's bare ``__name__`` into a saved config (TF 1.15 and
+    2.0 have no ``register_keras_serializable`` at all): there the decorator adds the class to
+    the registry under ``package>name`` (the name newer releases write) and under its bare name,
+    unless that is a name of the host's own (``CosineDecay``: the host's class keeps it)."""
     saving = getattr(keras, "saving", None)
-    register = getattr(saving, "register_keras_serializable", None) or keras.utils.register_keras_serializable
-    return register(package=package, name=name)
+    register = (getattr(saving, "register_keras_serializable", None)
+                or getattr(keras.utils, "register_keras_serializable", None))
+    if register is not None and not _detect.writes_class_names(keras.__name__):
+        return register(package=package, name=name)
+
+    def add(cls):
+        objects = custom_objects(keras)
+        objects["%s>%s" % (package, name or cls.__name__)] = cls
+        bare = cls.__name__
+        if isinstance(objects.get(bare), ByConfig):
+            objects[bare].classes.append(cls)
+        elif bare not in objects and not _host_names(keras, bare):
+            objects[bare] = ByConfig(cls)
+        return cls
+    return add
+
+
+class ByConfig(object):
+    """A bare name (``AdamW``) that several classes write where the host writes bare names
+    (TF 1.15-2.1): optcompat's, and its TFA and keras-adamw faces' (as TFA's and keras-adamw's
+    own files do).  A config loads into the last registered class whose ``_wrote(config)`` says
+    it wrote it (keras-adamw's face: ``total_iterations``; TFA's: no ``convention``), else
+    into the first; called, it is the first class."""
+
+    def __init__(self, first):
+        self.classes = [first]
+
+    def __call__(self, *args, **kwargs):
+        return self.classes[0](*args, **kwargs)
+
+    def writer(self, config):
+        wrote = [c for c in self.classes[1:] if getattr(c, "_wrote", lambda config: False)(config)]
+        return wrote[-1] if wrote else self.classes[0]
+
+    def from_config(self, config, custom_objects=None):
+        return self.writer(config).from_config(config, custom_objects=custom_objects)
+
+
+def _host_names(keras, name):
+    """Whether ``name`` is one of the host's own optimizers or schedules."""
+    places = (keras.optimizers, getattr(keras.optimizers, "schedules", None),
+              getattr(keras, "experimental", None))
+    return any(hasattr(place, name) for place in places if place is not None)
 
 
 def _namespace(family):

@@ -481,7 +481,7 @@ def make(schedules, xp, register_keras_serializable, host_name):
     made = {}
     hooks = {"xp": xp, "_host_name": host_name, "_classes": made,
              "_is_schedule": staticmethod(lambda value: isinstance(value, base)),
-             "_serialize": staticmethod(schedules.serialize),
+             "_serialize": staticmethod(lambda value: registered(value, schedules.serialize(value))),
              "_deserialize": staticmethod(schedules.deserialize),
              "__module__": _PUBLIC_MODULE}
     for declaration in DECLARATIONS:
@@ -492,6 +492,16 @@ def make(schedules, xp, register_keras_serializable, host_name):
 
 
 REGISTRY_PACKAGE = "optcompat"  # the schedules' registered names: "optcompat>CosineDecay"
+
+
+def registered(value, config):
+    """``config`` (the host's serialization of ``value``) naming an optcompat schedule by its
+    registered name where the host wrote its bare class name (TF 1.15-2.1's tf.keras, whose own
+    ``CosineDecay`` would otherwise be what the file loads)."""
+    if (getattr(value, "_optcompat_schedule", False) and isinstance(config, dict)
+            and config.get("class_name") == type(value).__name__ and "registered_name" not in config):
+        return dict(config, class_name="%s>%s" % (REGISTRY_PACKAGE, config["class_name"]))
+    return config
 
 
 def custom_objects(config, classes, given=None):

@@ -39,6 +39,12 @@ class DecoupledWeightDecayExtension(object):
         super(DecoupledWeightDecayExtension, self).__init__(*args, weight_decay=weight_decay, **kwargs)
         self._decay_var_list = None
 
+    @staticmethod
+    def _wrote(config):
+        """Whether a config saved under a bare name (TF 1.15-2.1) is TFA's or this face's: no
+        ``convention`` (TFA's own) or ``"tfa"``."""
+        return config.get("convention", "tfa") == "tfa"
+
     def __init_subclass__(cls, **kwargs):
         super(DecoupledWeightDecayExtension, cls).__init_subclass__(**kwargs)
         if any(issubclass(b, (_extension.Extension, _common.Decoupled)) for b in cls.__bases__):

@@ -44,8 +44,11 @@ Example:
 # ``clipnorm`` / ``clipvalue`` / ``global_clipnorm`` (where the release has them),
 # gradient aggregation across replicas, ``minimize``, checkpointing.  Private APIs of the
 # host are touched only in this module.
+import functools
 import re
 import warnings
+
+import numpy as np
 
 from . import _detect, _extension, _names, _optimizers, _schedules, _validate
 from ._common import Decoupled, _float32
@@ -61,7 +64,7 @@ __all__ = ["AdamW", "SGDW"]
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 # optcompat.schedules' classes for this tf.keras / tf_keras (shared with the keras2 family)
 SCHEDULES = _schedules.make(keras.optimizers.schedules, _tf.xp,
-                            keras.utils.register_keras_serializable, keras.__name__)
+                            functools.partial(_names.registrar, keras), keras.__name__)
 
 # Feature probe (no version test): `global_clipnorm` arrived in OptimizerV2 in TF 2.4.
 _HAS_GLOBAL_CLIPNORM = hasattr(_Optimizer, "global_clipnorm")
@@ -193,7 +196,8 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
 
     def _config_value(self, name):
         if name in self._hyper:
-            return self._as_given(name, _plain(self._serialize_hyperparameter(name)))
+            config = _schedules.registered(self._hyper[name], self._serialize_hyperparameter(name))
+            return self._as_given(name, _plain(config))
         return getattr(self, name)
 
     # -- decay mask --------------------------------------------------------------------
@@ -223,17 +227,21 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
         """``variable.ref()`` (TFA's key), a replica's component found as its container."""
         container = getattr(variable, "_distributed_container", None)
         container = container() if callable(container) else None
-        return (container if container is not None else variable).ref()
+        variable = container if container is not None else variable
+        return variable.ref() if hasattr(variable, "ref") else variable.experimental_ref()  # TF < 2.2
 
     # -- gradients are checked before the host changes anything ------------------------
     def apply_gradients(self, grads_and_vars, name=None, **kwargs):
         grads_and_vars = list(grads_and_vars)
         self._check_gradients(grads_and_vars, _tf.is_float, _tf.dtype_name, _tf.shapes)
         lr = self._hyper.get("learning_rate")
-        if callable(lr) and self._eager():  # (reading `iterations` first would create it here,
-            self._check_learning_rate(lr, self.iterations)  # outside the optimizer's scope)
+        # (reading `iterations` first would create it here, outside the optimizer's scope); the
+        # step as the host's _decayed_lr gives it to a schedule: a float tensor (a variable has no
+        # __array__ in TF 1.15-2.1, for a schedule that reads it with NumPy)
+        if callable(lr) and self._eager():
+            self._check_learning_rate(lr, tf.cast(self.iterations, tf.float32))
         if self._weight_decay_function() is not None and self._eager():
-            self._check_weight_decay(self.iterations)
+            self._check_weight_decay(tf.cast(self.iterations, tf.float32))
         return super().apply_gradients(grads_and_vars, name=name, **kwargs)
 
     def _scalar_variable(self, name, value):
@@ -323,7 +331,7 @@ def _register(cls):
     # "optcompat.legacy>AdamW": TF 2.9-2.15 and tf_keras have both this family and keras2
     # in one registry, and a registered name can be taken once.
     # The common names where this family is the registry's (:mod:`._names`).
-    cls = keras.utils.register_keras_serializable(package="optcompat.legacy")(cls)
+    cls = _names.registrar(keras, "optcompat.legacy")(cls)
     return _names.register(keras, "legacy", cls)
 
 
@@ -439,6 +447,16 @@ def decoupled(base):
 # -- optimizer state (optcompat.state): the host's own Adam / SGD, TFA's and keras-adamw's --
 class _StateAccess(Access):
     family = "legacy"
+
+    # through Keras's backend: eager, and in TF 1.x graph mode through Keras's session
+    def numpy(self, value):
+        return np.asarray(keras.backend.get_value(value) if tf.is_tensor(value) else value)
+
+    def assign(self, variable, value):
+        keras.backend.set_value(variable, value)
+
+    def set_iterations(self, optimizer, value):
+        keras.backend.set_value(optimizer.iterations, value)
 
     def slots(self, optimizer, variables, keys):
         if any(k not in optimizer.get_slot_names() for k in keys):

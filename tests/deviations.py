@@ -51,7 +51,7 @@ _TF29_210_SAVE = ("the TF 2.9/2.10 experimental (keras2) optimizers do not save 
                   "(measured on TF 2.10: 0.29 away from the uninterrupted run)")
 _SAVEDMODEL = ("load_model of a SavedModel rebuilds the optimizer from its config but does not "
                "restore its state: the host's own Adam comes back with iterations 0 and zero "
-               "slots (measured: legacy on TF 2.8, keras2 on TF 2.11, 2.15 and tf_keras 2.21); "
+               "slots (measured: legacy on TF 2.1 and 2.8, keras2 on TF 2.11, 2.15 and tf_keras 2.21); "
                "use .h5 / .keras or a checkpoint to resume")
 _LEGACY_KERAS = ("the .keras format cannot restore OptimizerV2 (optimizers.legacy) state: in Keras "
                  "2.13-2.14 load_model fails with \"'Adam' object has no attribute 'build'\", in "
@@ -83,7 +83,7 @@ DEVIATIONS = [
     Deviation("keras2", {"tensorflow": ">=2.9,<2.11"}, ("save", "h5"), _TF29_210_SAVE),
     Deviation("keras2", {"tensorflow": ">=2.9,<2.11"}, ("save", "savedmodel"), _TF29_210_SAVE),
     Deviation("keras2", {"tensorflow": ">=2.11,<2.22"}, ("save", "savedmodel"), _SAVEDMODEL),
-    Deviation("legacy", {"tensorflow": ">=2.2,<2.22"}, ("save", "savedmodel"), _SAVEDMODEL),
+    Deviation("legacy", {"tensorflow": ">=1.15,<2.22"}, ("save", "savedmodel"), _SAVEDMODEL),
     Deviation("legacy", {"tensorflow": ">=2.13,<2.22"}, ("save", "keras"), _LEGACY_KERAS),
     Deviation("keras3", {}, ("save", "h5"), _KERAS3_H5),
     # Keras 3 releases whose base optimizer, under ``gradient_accumulation_steps``, applies the
@@ -111,6 +111,15 @@ DEVIATIONS = [
     # the tests that need a jit-compiled fit are deselected there, and one checks it still fails
     # where a .keras file of a model compiled with a registered optimizer's name does not load
     # (test_names checks it still fails there and loads everywhere else)
+    # where the host's own schedules.serialize writes a class's bare name: test_schedules and
+    # test_import check it still comes back as the host's class there, and as optcompat's in an
+    # optimizer's config and a saved model everywhere
+    Deviation("legacy", {"tensorflow": "<2.2"}, "schedule_name",
+              "tf.keras before TF 2.2 writes a class's bare name: an optcompat schedule given to "
+              "the host's own tf.keras.optimizers.schedules.serialize by hand comes back from its "
+              "deserialize as TF's class of that name (CosineDecay, CosineDecayRestarts; WarmUp and "
+              "CosineAnnealing come back); in an optimizer's get_config and a saved model optcompat "
+              "writes 'optcompat>CosineDecay', which loads (measured: TF 1.15.5, 2.0.4, 2.1.4)"),
     Deviation("keras3", {"keras": ">=3.0,<3.4"}, "compile_name",
               "Keras 3.0-3.3's load_model of a .keras file whose compile() was given a registered "
               "optimizer's name (any: 'optcompat>AdamW', a user's own) fails: compile_from_config "
@@ -192,6 +201,7 @@ WHAT = {"oracle": "host `{0}` numbers", "save": "resume from `{0}`",
         "stale_weight_decay": "`weight_decay` set during `fit`",
         "jit_compile": "`fit` under `compile(jit_compile=True)`",
         "compile_name": "`.keras` of `compile(optimizer=\"optcompat>AdamW\")`",
+        "schedule_name": "`schedules.serialize` of an optcompat schedule",
         "mirrored": "`fit` under `MirroredStrategy`", "sparse": "{0} on sparse gradients",
         "multiworker": "`fit` under `MultiWorkerMirroredStrategy`",
         "parameter_server": "`fit` under `ParameterServerStrategy`", "peer": "{0} numbers"}

@@ -119,7 +119,7 @@ BASES = {
     "keras2": [({"tensorflow": ">=2.9,<2.11"}, "tensorflow.keras.optimizers.experimental.Optimizer"),
                ({"tensorflow": ">=2.11,<2.16"}, "tensorflow.keras.optimizers.Optimizer"),
                ({"tf_keras": ">=2.0"}, "tf_keras.optimizers.Optimizer")],
-    "legacy": [({"tensorflow": ">=2.2,<2.11"}, "tensorflow.keras.optimizers.Optimizer"),
+    "legacy": [({"tensorflow": ">=1.15,<2.11"}, "tensorflow.keras.optimizers.Optimizer"),
                ({"tensorflow": ">=2.11,<2.16"}, "tensorflow.keras.optimizers.legacy.Optimizer"),
                ({"tf_keras": ">=2.0"}, "tf_keras.optimizers.legacy.Optimizer")],
 }
@@ -148,7 +148,7 @@ def detect(found=None):
             default = "keras3"
     elif matches({"tensorflow": ">=2.11"}, found) and "keras2" in families:
         default = "keras2"
-    elif matches({"tensorflow": ">=2.2"}, found):
+    elif matches({"tensorflow": ">=1.15"}, found):
         default = "legacy"
     elif "keras3" in families:
         default = "keras3"
@@ -216,12 +216,27 @@ class Facts(object):
                 + (["keras"] if self.at(tensorflow=">=2.12") or self.base.startswith("tf_keras.") else []))
 
     @property
+    def writes_class_names(self):
+        """tf.keras before TF 2.2 writes a class's bare ``__name__`` into saved configs (and
+        TF 1.15 / 2.0 have no ``register_keras_serializable``); later Keras their registered name."""
+        return self.family in ("legacy", "keras2") and self.base.startswith("tensorflow.") \
+            and self.at(tensorflow="<2.2")
+
+    @property
     def fast_modes(self):
         """optcompat's fast paths on this host (test_fast_paths checks each is really there)."""
         return {"torch": ("foreach", "fused"), "tensorflow": ("fused",)}.get(self.backend, ())
 
 
 ENV = Env()
+
+# TF 1.15 runs in graph mode unless told otherwise.  Its env (tox: tf115) declares that the suite
+# runs with TF 2 behaviour, as TF 1.15 codebases that moved to eager do; tests/test_graph_mode.py
+# runs fit in graph mode, in fresh processes.
+if os.environ.get("OPTCOMPAT_ENV_TF2_BEHAVIOR") == "1":
+    import tensorflow as _tf
+
+    _tf.compat.v1.enable_v2_behavior()
 
 
 def load(path):
@@ -454,6 +469,10 @@ class TFKeras(_Host):
             mp.experimental.set_policy(name)
 
     def registered_name(self, cls):
+        """The name the host writes for ``cls`` in a saved config: its registered name, or its
+        bare class name in tf.keras before TF 2.2 (which has no ``get_registered_name``)."""
+        if self.facts.writes_class_names:
+            return cls.__name__
         return self.keras.utils.get_registered_name(cls)
 
     # variables

@@ -170,7 +170,8 @@ def test_the_base_layout_and_config(host):
     assert [config[k] for k in ("weight_decay", "convention", "exclude_from_weight_decay")] == [0.05, "tfa", ["bias"]]
     again = cls.from_config(config)
     assert (again.weight_decay, again.convention) == (0.05, "tfa")
-    assert host.registered_name(cls).endswith(">DecoupledNadam")
+    written = host.registered_name(cls)
+    assert written == "DecoupledNadam" if host.facts.writes_class_names else written.endswith(">DecoupledNadam")
 
 
 def test_fit_save_and_load(host, tmp_path):

@@ -40,7 +40,10 @@ TFK_LEG = "tf_keras.optimizers.legacy.Optimizer"
 #  available_families)
 CASES = [
     ("nothing", {}, None, {}, None, []),
-    ("tf2.1-unsupported", dict(tensorflow="2.1.4"), None, {}, None, []),
+    ("tf1.14-unsupported", dict(tensorflow="1.14.0"), None, {}, None, []),
+    ("tf1.15", dict(tensorflow="1.15.5"), None, {"legacy": TF_OPT}, "legacy", ["legacy"]),
+    ("tf2.0", dict(tensorflow="2.0.4"), None, {"legacy": TF_OPT}, "legacy", ["legacy"]),
+    ("tf2.1", dict(tensorflow="2.1.4"), None, {"legacy": TF_OPT}, "legacy", ["legacy"]),
     ("tf2.2", dict(tensorflow="2.2.3"), None, {"legacy": TF_OPT}, "legacy", ["legacy"]),
     ("tf2.8", dict(tensorflow="2.8.4", keras="2.8.0", tensorflow_addons="0.17.1"), None,
      {"legacy": TF_OPT}, "legacy", ["legacy"]),
@@ -83,7 +86,7 @@ CASES = [
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_detection_at_every_boundary(case, monkeypatch):
     """optcompat._detect.host_modules / default_family / available_families over version
-    strings (every boundary: TF 2.1/2.2, 2.8/2.9, 2.10/2.11, 2.15/2.16, tf-keras with and without
+    strings (every boundary: TF 1.14/1.15, 2.8/2.9, 2.10/2.11, 2.15/2.16, tf-keras with and without
     TF_USE_LEGACY_KERAS, Keras 2 / 3.0, keras-only hosts, nothing installed)."""
     _, given, legacy_env, modules, default, families = case
     monkeypatch.delenv("OPTCOMPAT_FAMILY", raising=False)

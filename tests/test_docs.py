@@ -64,7 +64,7 @@ def test_readme_comparison_is_the_matrix():
     its conventions are optcompat.CONVENTIONS."""
     cfg = _tox()
     envs = re.split(r"[,\s]+", cfg["tox"]["env_list"].strip())
-    tf = [tuple(int(p) for p in re.match(r"tf(2)(\d+)", e).groups()) for e in envs if re.match(r"tf\d+", e)]
+    tf = [tuple(int(p) for p in re.match(r"tf(\d)(\d+)", e).groups()) for e in envs if re.match(r"tf\d+", e)]
     keras = [tuple(int(p) for p in v) for v in re.findall(r"keras==(3)\.(\d+)\.\d+", cfg["testenv"]["deps"])]
     rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| \**`?([^|`*]+?)`?\**(?: `AdamW`)? \|.*$", readme(), re.M)}
     ours = rows["optcompat"]
@@ -76,7 +76,7 @@ def test_readme_comparison_is_the_matrix():
         found = set()
         for line in text.splitlines():
             if re.search(pattern, line):
-                found |= {tuple(int(p) for p in re.match(r"tf(2)(\d+)", f).groups())
+                found |= {tuple(int(p) for p in re.match(r"tf(\d)(\d+)", f).groups())
                           for f in line.split(":")[0].strip().split(",")}
         return found
 

@@ -31,7 +31,7 @@ def test_registered_name_resolves_to_the_class(host):
     for name in ("AdamW", "SGDW"):
         cls = getattr(host.module, name)
         registered = host.registered_name(cls)
-        assert registered.endswith(">" + name), registered
+        assert registered == name if host.facts.writes_class_names else registered.endswith(">" + name), registered
         opt = host.keras.optimizers.get(registered)
         assert type(opt) is cls
     model = host.dense_model()
