@@ -332,7 +332,7 @@ class Keras2Host(Keras3Host):
 
 
 class LegacyHost(Keras2Host):
-    """OptimizerV2 (TF 2.2-2.10's ``tf.keras.optimizers``, ``.legacy`` after): no host
+    """OptimizerV2 (TF 1.15-2.10's ``tf.keras.optimizers``, ``.legacy`` after): no host
     AdamW -- TensorFlow Addons' ``AdamW`` / ``SGDW`` are what its users had, and the
     host's own ``Adam`` (the fused kernel, no decay) is the yardstick."""
     family = "legacy"

@@ -871,7 +871,7 @@ def plot(results, png):
     return 0
 
 
-FAMILY_TITLES = {"legacy": "OptimizerV2 (TF 2.2-2.15, tf_keras legacy)", "keras2": "Keras 2 (TF 2.9-2.15, tf_keras)",
+FAMILY_TITLES = {"legacy": "OptimizerV2 (TF 1.15-2.15, tf_keras legacy)", "keras2": "Keras 2 (TF 2.9-2.15, tf_keras)",
                  "keras3": "Keras 3 (jax, torch, tensorflow)"}
 
 

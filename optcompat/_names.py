@@ -2,7 +2,7 @@
 every family and the files each family wrote keep loading.
 
 A Keras's registry (``register_keras_serializable``) is one per Keras: Keras 3's, tf.keras's
-(TF 2.2-2.15) and tf_keras's; the last two hold two families (``legacy`` and ``keras2``, from
+(TF 1.15-2.15) and tf_keras's; the last two hold two families (``legacy`` and ``keras2``, from
 TF 2.9).  In each registry:
 
 * ``optcompat>AdamW`` (``>SGDW``, ``>Decoupled<Base>``) is the class of the *registry's
@@ -17,6 +17,8 @@ Each class keeps writing the name it wrote before (Keras 3: ``optcompat>AdamW``;
 that wrote it, so it loads back into that family wherever that family exists (its optimizer
 state's layout is that family's), and into the registry's family elsewhere.
 """
+import inspect
+
 from . import _detect
 
 COMMON = "optcompat"
@@ -74,7 +76,10 @@ class ByConfig(object):
         return wrote[-1] if wrote else self.classes[0]
 
     def from_config(self, config, custom_objects=None):
-        return self.writer(config).from_config(config, custom_objects=custom_objects)
+        cls = self.writer(config)
+        if "custom_objects" in inspect.signature(cls.from_config).parameters:  # optimizers'
+            return cls.from_config(config, custom_objects=custom_objects)
+        return cls.from_config(config)  # schedules'
 
 
 def _host_names(keras, name):

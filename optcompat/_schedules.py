@@ -3,7 +3,7 @@ declarations that every family's schedule classes are made of (:func:`make`).
 
 The schedules moved between releases (``tf.keras.experimental.CosineDecay`` in TF 2.2,
 ``tf.keras.optimizers.schedules`` later, warm-up only from TF 2.13 / Keras 3) and their float32
-arithmetic differs; these give the same numbers on every release, from TF 2.2 to Keras 3 on
+arithmetic differs; these give the same numbers on every release, from TF 1.15 to Keras 3 on
 every backend.  ``xp`` provides ``cast``, ``cos``, ``floor``, ``log``, ``minimum``, ``power``
 and ``where`` (``keras.ops``, the TensorFlow namespace of :mod:`._tf`, or NumPy in the tests).
 Every formula takes ``step``, the optimizer's 0-based ``iterations`` (the steps already

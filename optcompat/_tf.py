@@ -28,7 +28,11 @@ def dtype_name(dtype):
 def shapes(gradient, variable):
     """Both static shapes as lists; ``[]`` and ``[]`` where either rank is unknown (only
     the dtype is checked then)."""
-    g, v = tf.TensorShape(gradient.shape), tf.TensorShape(variable.shape)
+    shape = getattr(gradient, "shape", None)
+    if shape is None:  # a tf.IndexedSlices of TF 1.15-2.1 (no .shape): its dense shape, if static
+        dense = tf.get_static_value(gradient.dense_shape)
+        shape = tf.TensorShape(None if dense is None else [int(d) for d in dense])
+    g, v = tf.TensorShape(shape), tf.TensorShape(variable.shape)
     if g.rank is None or v.rank is None:
         return [], []
     return g.as_list(), v.as_list()

@@ -43,7 +43,7 @@ class DecoupledWeightDecayExtension(object):
     def _wrote(config):
         """Whether a config saved under a bare name (TF 1.15-2.1) is TFA's or this face's: no
         ``convention`` (TFA's own) or ``"tfa"``."""
-        return config.get("convention", "tfa") == "tfa"
+        return "weight_decay" in config and config.get("convention", "tfa") == "tfa"
 
     def __init_subclass__(cls, **kwargs):
         super(DecoupledWeightDecayExtension, cls).__init_subclass__(**kwargs)

@@ -1,17 +1,17 @@
-"""AdamW, SGDW and `decoupled` for OptimizerV2: TF 2.2-2.15 and `tf_keras.optimizers.legacy`.
+"""AdamW, SGDW and `decoupled` for OptimizerV2: TF 1.15-2.15 and `tf_keras.optimizers.legacy`.
 
 `optcompat.legacy.AdamW` and `SGDW` are `optcompat.AdamW` / `SGDW` (the signatures, equations
-and examples above) as subclasses of `tf.keras.optimizers.Optimizer` (TF 2.2-2.10),
+and examples above) as subclasses of `tf.keras.optimizers.Optimizer` (TF 1.15-2.10),
 `tf.keras.optimizers.legacy.Optimizer` (TF 2.11-2.15) or `tf_keras.optimizers.legacy.Optimizer`
 -- the API that TensorFlow Addons and keras-adamw extended; where that is your default Keras (TF
-2.2-2.10), `optcompat.AdamW` is this one.  Hyperparameters are the host's: `opt.learning_rate
+1.15-2.10), `optcompat.AdamW` is this one.  Hyperparameters are the host's: `opt.learning_rate
 = x` (or `K.set_value`) takes effect on the next step, also inside a traced `tf.function`.
 Importing this module where none is installed raises `ImportError` naming the releases that
 have it.
 
 Example:
     ```python
-    # not run: needs TensorFlow 2.2-2.15 or tf_keras (the tests run the default family's optcompat.AdamW instead)
+    # not run: needs TensorFlow 1.15-2.15 or tf_keras (the tests run the default family's optcompat.AdamW instead)
     import tensorflow as tf
     from optcompat.legacy import AdamW
 
@@ -22,7 +22,7 @@ Example:
 # Developer notes (the module docstring before the API reference rendered it for users):
 # AdamW and SGDW for the OptimizerV2 API (``_set_hyper`` / ``add_slot`` / ``_resource_apply_*``).
 #
-# The host is ``tf.keras.optimizers.Optimizer`` in TensorFlow 2.2-2.10 (the default family
+# The host is ``tf.keras.optimizers.Optimizer`` in TensorFlow 1.15-2.10 (the default family
 # there), ``tf.keras.optimizers.legacy.Optimizer`` in 2.11-2.15 and
 # ``tf_keras.optimizers.legacy.Optimizer`` -- the API that keras-adamw and TensorFlow Addons
 # extended.  The family's hooks only (:mod:`._common` lists them; the optimizers are declared
@@ -335,7 +335,7 @@ def _register(cls):
     return _names.register(keras, "legacy", cls)
 
 
-AdamW, SGDW = (_optimizers.make(spec, _Legacy, "OptimizerV2 (TF 2.2-2.15, tf_keras.optimizers.legacy)",
+AdamW, SGDW = (_optimizers.make(spec, _Legacy, "OptimizerV2 (TF 1.15-2.15, tf_keras.optimizers.legacy)",
                                 __name__, _register) for spec in _optimizers.SPECS)
 
 

@@ -120,6 +120,13 @@ DEVIATIONS = [
               "deserialize as TF's class of that name (CosineDecay, CosineDecayRestarts; WarmUp and "
               "CosineAnnealing come back); in an optimizer's get_config and a saved model optcompat "
               "writes 'optcompat>CosineDecay', which loads (measured: TF 1.15.5, 2.0.4, 2.1.4)"),
+    # test_tfa checks a face's file still loads as TFA's class there with TFA imported
+    Deviation("legacy", {"tensorflow": "<2.1"}, "tfa_bare_name",
+              "TensorFlow Addons 0.6 (TF 2.0) registers its classes under their bare names "
+              "(AdamW, SGDW) when imported, as TF 2.0 writes them: with TFA imported, a file of "
+              "optcompat.tfa.AdamW loads as TFA's class, which refuses `convention`; load it with "
+              "custom_objects={'AdamW': optcompat.tfa.AdamW} (TFA 0.9 on TF 2.1 registers "
+              "'Addons>AdamW' and leaves the bare name to optcompat)"),
     Deviation("keras3", {"keras": ">=3.0,<3.4"}, "compile_name",
               "Keras 3.0-3.3's load_model of a .keras file whose compile() was given a registered "
               "optimizer's name (any: 'optcompat>AdamW', a user's own) fails: compile_from_config "
@@ -202,6 +209,7 @@ WHAT = {"oracle": "host `{0}` numbers", "save": "resume from `{0}`",
         "jit_compile": "`fit` under `compile(jit_compile=True)`",
         "compile_name": "`.keras` of `compile(optimizer=\"optcompat>AdamW\")`",
         "schedule_name": "`schedules.serialize` of an optcompat schedule",
+        "tfa_bare_name": "a `.h5` of `optcompat.tfa.AdamW` with TFA imported",
         "mirrored": "`fit` under `MirroredStrategy`", "sparse": "{0} on sparse gradients",
         "multiworker": "`fit` under `MultiWorkerMirroredStrategy`",
         "parameter_server": "`fit` under `ParameterServerStrategy`", "peer": "{0} numbers"}

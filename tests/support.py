@@ -297,8 +297,8 @@ class _Host(object):
                               k.layers.Dense(n_out)])
         return seeded(model, seed)
 
-    def load_model(self, path):
-        return self.keras.models.load_model(path)
+    def load_model(self, path, custom_objects=None):
+        return self.keras.models.load_model(path, custom_objects=custom_objects)
 
     @property
     def formats(self):
@@ -493,7 +493,9 @@ class TFKeras(_Host):
 
     # devices: "cpu" always, "gpu" where TensorFlow sees one (conftest.device)
     def devices(self):
-        return ["cpu"] + (["gpu"] if self.tf.config.list_physical_devices("GPU") else [])
+        listed = getattr(self.tf.config, "list_physical_devices", None) or \
+            self.tf.config.experimental.list_physical_devices  # TF 1.15 / 2.0
+        return ["cpu"] + (["gpu"] if listed("GPU") else [])
 
     def on(self, kind):
         """Context manager: create variables and run ops on device ``kind`` ("cpu", "gpu")."""
@@ -561,7 +563,7 @@ def import_peer(host, module, where):
 
 
 def tensorflow_addons(host):
-    return import_peer(host, "tensorflow_addons", "the tfa oracle runs on TF 2.2-2.15 (tox envs "
+    return import_peer(host, "tensorflow_addons", "the tfa oracle runs on TF 2.0-2.15 (tox envs "
                        "tf22..tf215 pin a TFA that works)")
 
 

@@ -22,9 +22,14 @@ TRAIN = textwrap.dedent("""
     family, mode, with_host = sys.argv[1], sys.argv[2], sys.argv[3] == "host"
     if mode == "mirrored":
         import tensorflow as tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(
-            cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+        if hasattr(tf.config, "set_logical_device_configuration"):
+            cpu = tf.config.list_physical_devices("CPU")[0]
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()])
+        else:  # TF 1.15 / 2.0
+            cpu = tf.config.experimental.list_physical_devices("CPU")[0]
+            tf.config.experimental.set_virtual_device_configuration(
+                cpu, [tf.config.experimental.VirtualDeviceConfiguration()] * 2)
     from support import data, make_host
 
     host = make_host(family)

@@ -137,6 +137,9 @@ def test_decay_var_list_takes_priority_over_exclusion(host, cls):
 def test_decay_var_list_equal_to_tensorflow_addons(host):
     """The list decays exactly its variables, over an exclusion (TFA 0.17+ has one)."""
     tfa = tensorflow_addons(host)
+    if host.facts.at(tensorflow_addons="<0.7"):
+        pytest.skip("TFA 0.6's decay_var_list puts the variables in a set, which TF 2.0 refuses "
+                    "(\"Variable is unhashable if Tensor equality is enabled\"); TFA 0.9+ runs it")
     if host.facts.at(tensorflow_addons=">=0.16,<0.17"):
         pytest.skip("TFA 0.16's decay_var_list does not restrict the decay: it decays every variable "
                     "exclude_from_weight_decay does not exclude (TFA 0.15 and 0.17+ decay the list only)")
@@ -181,7 +184,13 @@ def test_fit_config_save_and_load(host, tmp_path):
     resuming = [f for f in formats if match(("save", f), host.family, host.versions) is None]
     if not formats:
         pytest.skip("%s has no model file format here" % host.family)
-    loaded = host.load_model(host.save(model, (resuming or formats)[0], str(tmp_path / "m")))
+    path = host.save(model, (resuming or formats)[0], str(tmp_path / "m"))
+    custom = None
+    if match("tfa_bare_name", host.family, host.versions) and "AdamW" in host.keras.utils.get_custom_objects():
+        with pytest.raises(TypeError, match="convention"):  # TFA 0.6 took the bare name (deviations)
+            host.load_model(path)
+        custom = {"AdamW": type(opt)}
+    loaded = host.load_model(path, custom_objects=custom)
     assert type(loaded.optimizer) is type(opt)
     assert loaded.optimizer.get_config() == opt.get_config()
     if resuming:

@@ -9,7 +9,7 @@ host versions, the variables' names, shapes, dtypes).
 AdamW / SGD in every family, TensorFlow Addons' AdamW / SGDW, keras-adamw's AdamW / SGDW.
 `load` writes into optcompat's optimizers and the host's own, and also reads directly a file
 the host wrote (a TF checkpoint, an `.h5` model, a `.keras` file or a `.weights.h5`), so an
-OptimizerV2 checkpoint of TF 2.2-2.10 continues in Keras 2 and 3.
+OptimizerV2 checkpoint of TF 1.15-2.10 continues in Keras 2 and 3.
 
 Variables are matched by order, shape and dtype, and by name where both sides chose one: a
 name the host generated for a variable created without one -- TensorFlow's `Variable`,

@@ -4,7 +4,7 @@ or ``model.save_weights`` in TF format), from any family.
 A TF checkpoint names what it holds through its object graph (``_CHECKPOINTABLE_OBJECT_GRAPH``):
 the optimizer is the child ``optimizer`` of the saved root, and
 
-* OptimizerV2 (TF 2.2-2.15, tf_keras legacy; TensorFlow Addons', keras-adamw's) registers
+* OptimizerV2 (TF 1.15-2.15, tf_keras legacy; TensorFlow Addons', keras-adamw's) registers
   each slot as a *slot variable* of its model variable, by name (``m``, ``v``, ``vhat``,
   ``momentum``), and its step as the child ``iter``;
 * Keras 2 (TF 2.9+) and Keras 3 (tensorflow backend) keep slot lists as attributes

@@ -16,7 +16,7 @@ TensorFlow Addons (`tfa.layers`, `tfa.optimizers.RectifiedAdam`, ...) is refused
 message saying so.
 
 The family: OptimizerV2 (`optcompat.legacy`, TFA's own base) where the user's default Keras
-has it (TF 2.2-2.15, `TF_USE_LEGACY_KERAS`), else the default family (Keras 3 on every
+has it (TF 1.15-2.15, `TF_USE_LEGACY_KERAS`), else the default family (Keras 3 on every
 backend); `for_family` gives another family's classes.  `import optcompat.tfa` alone
 registers the default family's classes under TFA's names (`Addons>AdamW`, `Addons>SGDW`)
 where TensorFlow Addons is not installed, so a model file saved with TFA's optimizer loads
