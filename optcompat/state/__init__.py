@@ -193,7 +193,7 @@ def save(optimizer, path, variables):
 def state_of(optimizer, variables):
     """`optimizer`'s `State` for `variables` (nothing is written)."""
     access, info = _access.describe(optimizer)
-    variables = list(variables)
+    variables = access.leaves(variables)
     slots = access.slots(optimizer, variables, info["slots"])
     iterations = access.iterations(optimizer)
     if slots is None:  # not built: no step taken yet
@@ -207,6 +207,8 @@ def state_of(optimizer, variables):
         specs.append({"name": access.name(variable), "shape": list(value.shape), "dtype": value.dtype.name})
         values.append(value)
         arrays.append({k: (0 * value if s is None else access.numpy(s)) for k, s in kept.items()})
+    for spec, rate in zip(specs, access.variable_rates(optimizer, variables) or ()):
+        spec["weight_decay"] = rate  # torch's param groups: excluded variables at 0
     header = dict(kind=info["kind"], optimizer=info["optimizer"], family=access.family,
                   convention=info["convention"], hyperparameters=info["hyperparameters"],
                   versions=_access.versions(), iterations=int(iterations), slots=list(info["slots"]),
@@ -248,28 +250,28 @@ def load(optimizer, path, variables, allow_convention_change=False, restore_vari
     if not isinstance(match, str) or match not in MATCHES:
         raise ValueError("`match` must be one of %s (how variables are matched with the file's); received %r."
                          % (", ".join(repr(m) for m in MATCHES), match))
-    variables = list(variables)
-    state = path if isinstance(path, State) else read(path, optimizer, variables)
     access, info = _access.describe(optimizer)
+    variables = access.leaves(variables)
+    access.check(optimizer, variables)
+    state = path if isinstance(path, State) else read(path, optimizer, variables)
     source = state.header.get("source") or path
     _check(state, info, access, variables, allow_convention_change, restore_variables, source, match)
     _warn_hyperparameters(state, info, source)
     # nothing has changed so far; from here on every check has passed
-    access.build(optimizer, variables)
-    for variable, slots, saved in zip(variables, access.slots(optimizer, variables, info["slots"]), state.slots):
-        for key, slot in slots.items():
-            access.assign(slot, saved[key])
-    access.set_iterations(optimizer, state.iterations)
     hypers = state.header.get("hyperparameters", {})
     names = ["learning_rate"] + (["weight_decay"] if state.convention == info["convention"] else [])
+    changed = {}
     for name in names:
         value = hypers.get(name)
         current = info["hyperparameters"].get(name)
         if _plain_float(value) and _plain_float(current) and _common._float32(value) != _common._float32(current):
-            access.set_hyperparameter(optimizer, name, float(value))  # (a float32 readback is no change)
+            changed[name] = float(value)  # (a float32 readback is no change)
+    new = access.write(optimizer, variables, state, info, changed)
     if restore_variables:
         for variable, value in zip(variables, state.values):
             access.assign(variable, value)
+    if new is not None:  # optax: a new state; the optimizer's (a tuple of arrays) is as it was
+        return new
     return state
 
 
