@@ -251,6 +251,9 @@ def load(optimizer, path, variables, allow_convention_change=False, restore_vari
         raise ValueError("`match` must be one of %s (how variables are matched with the file's); received %r."
                          % (", ".join(repr(m) for m in MATCHES), match))
     access, info = _access.describe(optimizer)
+    if restore_variables and getattr(access, "functional", False):
+        raise ValueError("`restore_variables` cannot set optax's params (immutable arrays): take them from "
+                         "optcompat.state.read(path).values.")
     variables = access.leaves(variables)
     access.check(optimizer, variables)
     state = path if isinstance(path, State) else read(path, optimizer, variables)
