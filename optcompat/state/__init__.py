@@ -6,7 +6,11 @@ count and, per model variable, its slots -- Adam's `m`, `v` (`vhat` with amsgrad
 host versions, the variables' names, shapes, dtypes).
 
 `save` reads optcompat's AdamW / SGDW and what users migrate from: the host's own Adam /
-AdamW / SGD in every family, TensorFlow Addons' AdamW / SGDW, keras-adamw's AdamW / SGDW.
+AdamW / SGD in every family, TensorFlow Addons' AdamW / SGDW, keras-adamw's AdamW / SGDW --
+and the libraries runs move between: `torch.optim.AdamW` / `Adam` / `SGD` (with its parameters,
+in order; convention "torch") and an optax state of `adamw` / `adam` / `amsgrad` / `sgd` (with
+its params pytree; convention "optax"), which `load` writes too (for optax it returns the new
+state).  A `torch.save` of an optimizer's `state_dict` reads as a file.
 `load` writes into optcompat's optimizers and the host's own, and also reads directly a file
 the host wrote (a TF checkpoint, an `.h5` model, a `.keras` file or a `.weights.h5`), so an
 OptimizerV2 checkpoint of TF 2.2-2.10 continues in Keras 2 and 3.
@@ -173,17 +177,24 @@ def save(optimizer, path, variables):
 
     Args:
         optimizer: optcompat's AdamW / SGDW, the host's own Adam / AdamW / SGD (any family),
-            TensorFlow Addons' AdamW / SGDW or keras-adamw's AdamW / SGDW.  One that has not
-            taken a step yet saves zeros.
+            TensorFlow Addons' AdamW / SGDW or keras-adamw's AdamW / SGDW; a
+            `torch.optim.AdamW`, `Adam` or `SGD`; an optax state (`tx.init(params)` and its
+            updates) of `adamw`, `adam`, `amsgrad` or `sgd`, under `inject_hyperparams`,
+            `masked` or a `chain`.  One that has not taken a step yet saves zeros.
         path: the file to write.
-        variables: the model's trainable variables, in order (`model.trainable_variables`).
+        variables: the model's trainable variables, in order (`model.trainable_variables`);
+            torch: the optimizer's parameters, in order; optax: the params pytree (its
+            leaves in `jax.tree` order).
 
     Returns:
         The `State` written.
 
     Raises:
         StateError: the optimizer is none of those, or holds no slots for these variables
-            after taking steps.
+            after taking steps; torch: a parameter is not the optimizer's, or the optimizer
+            keeps what a decoupled Keras optimizer cannot express (Adam's / SGD's coupled
+            `weight_decay`, `dampening`, `maximize`, groups with other learning rates).
+        TypeError: torch: `variables` are not tensors.
     """
     state = state_of(optimizer, variables)
     write(state, path)
@@ -222,15 +233,22 @@ def load(optimizer, path, variables, allow_convention_change=False, restore_vari
 
     Sets the step count and every slot, and, as the host's own checkpoints do, a float
     learning rate (and a float `weight_decay` of the same convention).  Everything is checked
-    first, and nothing changes where a check fails.
+    first, and nothing changes where a check fails.  optax's state is immutable: for an optax
+    state, `load` returns a new one of the same structure, dtypes and devices (the `count`s,
+    moments or trace, and `inject_hyperparams`' float `learning_rate` / `weight_decay` from
+    the file), and the one passed in is left as it is.
 
     Args:
-        optimizer: optcompat's AdamW / SGDW or the host's own Adam / AdamW / SGD, any family.
+        optimizer: optcompat's AdamW / SGDW or the host's own Adam / AdamW / SGD, any family;
+            a `torch.optim.AdamW` / `Adam` / `SGD` (its `state` written as torch keeps it, on
+            each parameter's device and dtype); an optax state (`tx.init(params)`).
         path: optcompat's `.npz` or a file the host wrote (see `read`), or a `State`.
-        variables: the model's trainable variables, in the order they were saved.
+        variables: the model's trainable variables, in the order they were saved (torch: the
+            optimizer's parameters; optax: the params pytree).
         allow_convention_change: accept a file of another convention (the moments carry
             over, but the run will not continue as it was).
-        restore_variables: also set the variables to the values saved.
+        restore_variables: also set the variables to the values saved (not for optax: take
+            them from `read(path).values`).
         match: `"names"` (the default) matches variables by position, shape and dtype, and
             compares their names (the part after the last `/`) where both the file and the
             variable here have one that was chosen; a generated name (TensorFlow's
@@ -239,13 +257,14 @@ def load(optimizer, path, variables, allow_convention_change=False, restore_vari
             dtype alone: for a model whose variables were renamed since the file was saved.
 
     Returns:
-        The `State` loaded.
+        The `State` loaded; for an optax state, the new optax state.
 
     Raises:
         StateError: what differs: the optimizer kind (`adam`: Adam, AdamW; `sgd`: SGD,
             SGDW), its slots (amsgrad, momentum), the convention, the variables' count,
             shapes, dtypes or chosen names; or the file is truncated, corrupted or newer.
-        ValueError: `match` is not one of `"names"`, `"order"`.
+        ValueError: `match` is not one of `"names"`, `"order"`; `restore_variables` with
+            an optax state.
     """
     if not isinstance(match, str) or match not in MATCHES:
         raise ValueError("`match` must be one of %s (how variables are matched with the file's); received %r."
