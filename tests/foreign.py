@@ -41,8 +41,8 @@ def gradient(values, t):
 
 def keras_stage(job):
     """Run Keras 3 (this process's backend) for ``job``: {"run", "in" (a state file or None:
-    start from ``initial()``), "out" (where to save), "t0", "steps", "convention", "iterations": the file's step count, if not t0}; returns
-    the parameters' final values."""
+    start from ``initial()``), "out" (where to save), "t0", "steps", "convention",
+    "iterations" (the file's step count, where not t0)}; returns the parameters' final values."""
     import keras
 
     import optcompat

@@ -11,7 +11,7 @@ import os
 import numpy as np
 import pytest
 
-from foreign import KERAS, STEPS, TOL, gradient, initial, keras_stage
+from foreign import STEPS, TOL, gradient, initial, keras_stage
 
 optax = pytest.importorskip("optax", reason="optax is not installed: the optax state tests need it")
 jax = pytest.importorskip("jax", reason="jax is not installed: the optax state tests need it")
