@@ -255,7 +255,40 @@ BAD = {
                      lambda: _fresh("adamw-amsgrad"), "version 99, newer than"),
     "not-its-params": (lambda p, t: p, lambda: _fresh("adamw-amsgrad", foreign_params=True),
                        "is not one of AdamW's parameters"),
+    "corrupted": (lambda p, t: _flip_a_byte(p, str(t / "flipped.npz")), lambda: _fresh("adamw-amsgrad"),
+                  "corrupted"),
+    "other-decayed": (lambda p, t: saved(t, "adamw-groups"), lambda: _fresh("adamw"),
+                      r"decays variables \[0, 2\] and not \[1, 3\]"),
+    "torch-file-corrupted": (lambda p, t: _torch_file(t, corrupt=True), lambda: _fresh("adamw-amsgrad"),
+                             "cannot be read as a torch.save file"),
+    "torch-file-not-a-state-dict": (lambda p, t: _torch_file(t, other=True), lambda: _fresh("adamw-amsgrad"),
+                                    "holds no optimizer state_dict"),
 }
+
+
+def _flip_a_byte(path, out):
+    """One byte of a slot array's data changed (the zip's own CRC or the header's checksum)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        offset = z.getinfo("0/m.npy").header_offset
+    data = bytearray(open(path, "rb").read())
+    name_length, extra_length = (int.from_bytes(data[offset + i:offset + i + 2], "little") for i in (26, 28))
+    data[offset + 30 + name_length + extra_length + 140] ^= 0xFF  # in the array's data
+    open(out, "wb").write(bytes(data))
+    return out
+
+
+def _torch_file(tmp_path, corrupt=False, other=False):
+    ps = params()
+    opt = make("adamw-amsgrad", ps)
+    torch_steps(opt, ps, 0, 2)
+    path = str(tmp_path / "opt.pt")
+    torch.save({"weights": ps[0].detach()} if other else opt.state_dict(), path)
+    if corrupt:
+        data = open(path, "rb").read()
+        open(path, "wb").write(data[: len(data) // 2])
+    return path
 
 
 def _fresh(run, drop_last=False, dtype=None, foreign_params=False):
@@ -286,6 +319,25 @@ def test_a_refused_load_changes_nothing(bad, tmp_path):
     with pytest.raises(state.StateError, match=match):
         state.load(opt, path, ps, restore_variables=True)
     assert_unchanged(before, snapshot(opt, mine))
+
+
+@pytest.mark.skipif(keras_spec is None, reason="keras is not installed")
+def test_a_keras_optimizer_that_decays_other_variables_is_refused(tmp_path):
+    """torch's groups (biases at weight_decay 0) into optcompat's AdamW on Keras 3 without
+    exclude_from_weight_decay: refused, the optimizer not built; with it, loaded."""
+    import keras
+
+    import optcompat
+
+    path = saved(tmp_path, "adamw-groups")
+    variables = [keras.Variable(v, name=n) for v, n in zip(initial(), foreign.NAMES)]
+    opt = optcompat.AdamW(learning_rate=0.01, weight_decay=0.05, epsilon=1e-8, convention="torch")
+    with pytest.raises(state.StateError, match=r"decays variables \[0, 2\] and not \[1, 3\]"):
+        state.load(opt, path, variables)
+    assert not opt.built and int(keras.ops.convert_to_numpy(opt.iterations)) == 0
+    good = optcompat.AdamW(learning_rate=0.01, weight_decay=0.05, epsilon=1e-8, convention="torch",
+                           exclude_from_weight_decay=["bias"])
+    assert state.load(good, path, variables).iterations == 3
 
 
 def test_another_convention_loads_when_asked(tmp_path):

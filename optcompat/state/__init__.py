@@ -277,7 +277,7 @@ def load(optimizer, path, variables, allow_convention_change=False, restore_vari
     access.check(optimizer, variables)
     state = path if isinstance(path, State) else read(path, optimizer, variables)
     source = state.header.get("source") or path
-    _check(state, info, access, variables, allow_convention_change, restore_variables, source, match)
+    _check(state, info, access, variables, allow_convention_change, restore_variables, source, match, optimizer)
     _warn_hyperparameters(state, info, source)
     # nothing has changed so far; from here on every check has passed
     hypers = state.header.get("hyperparameters", {})
@@ -322,7 +322,8 @@ def _generated(name):
 _KIND_NAMES = {"adam": "an Adam-kind optimizer (Adam, AdamW)", "sgd": "an SGD-kind optimizer (SGD, SGDW)"}
 
 
-def _check(state, info, access, variables, allow_convention_change, restore_variables, source, match):
+def _check(state, info, access, variables, allow_convention_change, restore_variables, source, match,
+           optimizer=None):
     """Raise `StateError` naming the first difference; changes nothing."""
     if state.kind != info["kind"]:
         raise StateError(
@@ -369,6 +370,27 @@ def _check(state, info, access, variables, allow_convention_change, restore_vari
                              % (source, i, spec.get("name")))
     if not isinstance(state.iterations, int) or state.iterations < 0:
         raise StateError("%s is corrupted: step count %r." % (source, state.iterations))
+    if optimizer is not None:
+        _check_decayed(state, access, variables, source, optimizer, info)
+
+
+def _check_decayed(state, access, variables, source, optimizer, info):
+    """A file of per-variable decay rates (torch's param groups: some at 0) against which
+    variables the optimizer decays, where it can tell."""
+    rates = [spec.get("weight_decay") for spec in state.variables]
+    if not rates or any(r is None for r in rates) or len(rates) != len(variables):
+        return
+    decayed = access.decayed(optimizer, variables)
+    if decayed is None:
+        return
+    differ = [i for i, (r, d) in enumerate(zip(rates, decayed)) if (r > 0.0) != bool(d)]
+    if differ:
+        raise StateError(
+            "%s decays variables %s and not %s (the saved optimizer's parameter groups), but %s decays %s: the "
+            "run would not continue as it was. Exclude the same variables (exclude_from_weight_decay=[...]; "
+            "torch: a parameter group with weight_decay=0)."
+            % (source, [i for i, r in enumerate(rates) if r > 0.0], [i for i, r in enumerate(rates) if r <= 0.0],
+               info["optimizer"], [i for i, d in enumerate(decayed) if d] or "none"))
 
 
 def _why_conventions_differ(kind, a, b):

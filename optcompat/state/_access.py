@@ -84,6 +84,15 @@ class Access(object):
         """Per variable, its own weight decay rate where the optimizer's differ, else None."""
         return None
 
+    def decayed(self, optimizer, variables):
+        """Per variable, whether the optimizer decays it (given a rate): optcompat's own
+        ``exclude_from_weight_decay``; None where it cannot tell (the host's own optimizers)."""
+        from .._common import Decoupled
+
+        if isinstance(optimizer, Decoupled):
+            return [bool(optimizer._decays(v)) for v in variables]
+        return None
+
     def write(self, optimizer, variables, state, info, hyperparameters):
         """Set ``optimizer``'s state from ``state`` (every check has passed): slots, step
         count, the float ``hyperparameters`` ({name: value}) that differ.  Returns None (the

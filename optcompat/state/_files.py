@@ -51,8 +51,8 @@ def read(path, optimizer=None, variables=None):
         return _torch.read(path)
     if _positional.knows(str(path)):
         return _positional.read(str(path), optimizer, variables)
-    raise StateError("%s is not an optcompat state file (.npz), a TF checkpoint, a .keras file nor an HDF5 "
-                     "(.h5) file: no reader knows it." % (path,))
+    raise StateError("%s is not an optcompat state file (.npz), a TF checkpoint, a .keras file, an HDF5 "
+                     "(.h5) file nor a torch.save file: no reader knows it." % (path,))
 
 
 def _checkpoint(path, optimizer):

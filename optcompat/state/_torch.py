@@ -210,13 +210,20 @@ class _TorchAccess(Access):
 
     def set_hyperparameter(self, optimizer, name, value):
         key = {"learning_rate": "lr"}.get(name, name)
+        excluded = len({_float(g.get(key, 0.0)) == 0.0 for g in optimizer.param_groups}) > 1
         for group in optimizer.param_groups:
-            if key == "weight_decay" and not _float(group.get(key, 0.0)):
+            if key == "weight_decay" and excluded and not _float(group.get(key, 0.0)):
                 continue  # a group of excluded parameters stays excluded
             if hasattr(group[key], "fill_"):
                 group[key].fill_(value)
             else:
                 group[key] = value
+
+    def decayed(self, optimizer, variables):
+        """One group decays every parameter it is given a rate for; groups that differ, those
+        whose ``weight_decay`` is not 0."""
+        decays = [_float(g.get("weight_decay", 0.0)) for g in self._groups(optimizer, variables)]
+        return [d > 0.0 for d in decays] if len(set(decays)) > 1 else [True] * len(decays)
 
     def variable_rates(self, optimizer, variables):
         """Per variable, its group's ``weight_decay`` where the groups differ, else None."""
@@ -230,14 +237,21 @@ STATE = _TorchAccess()
 
 # -- a torch.save file of a state_dict ------------------------------------------------------
 def is_torch_file(path):
-    """Whether ``path`` is a ``torch.save`` file (a zip holding ``data.pkl``): cheap, no torch."""
+    """Whether ``path`` is a ``torch.save`` file (a zip holding ``<name>/data.pkl``; a damaged
+    one by its first entry's name): cheap, no torch."""
     import zipfile
 
     try:
         with zipfile.ZipFile(str(path)) as z:
             return any(n.endswith("/data.pkl") or n == "data.pkl" for n in z.namelist())
     except (OSError, zipfile.BadZipFile):
+        pass
+    try:
+        with open(str(path), "rb") as f:
+            head = f.read(512)
+    except OSError:
         return False
+    return head.startswith(b"PK\x03\x04") and b"data.pkl" in head
 
 
 def read(path):
