@@ -25,7 +25,9 @@ KERAS = {
     "adamw-groups": ("AdamW", dict(learning_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.05,
                                    exclude_from_weight_decay=["bias"])),
     "adamw": ("AdamW", dict(learning_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.05)),
+    "adam": ("AdamW", dict(learning_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.0)),
     "sgd-nesterov": ("SGDW", dict(learning_rate=0.05, momentum=0.9, nesterov=True, weight_decay=0.0)),
+    "sgd-momentum": ("SGDW", dict(learning_rate=0.05, momentum=0.8, weight_decay=0.0)),
 }
 
 

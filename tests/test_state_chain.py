@@ -225,10 +225,10 @@ def in_the_torch_chain(facts, params):
 
 
 @applies(in_the_torch_chain)
-@pytest.mark.parametrize("run", ("adamw-amsgrad", "sgd-nesterov"))
+@pytest.mark.parametrize("run", ("adamw-amsgrad", "sgd-nesterov", "sgd-momentum"))
 def test_a_torch_run_crosses_keras_on_tensorflow(host, run):
     """``[optcompat:state-chain-torch]`` (keras3-torch -> keras3-tf -> keras3-torch): torch's
-    AdamW (amsgrad) / SGD (Nesterov) 15 steps, optcompat on Keras 3's tensorflow backend 15
+    AdamW (amsgrad) / SGD (momentum; Nesterov) 15 steps, optcompat on Keras 3's tensorflow backend 15
     (convention "torch"), torch 15: within 1e-5 of 45 straight torch steps (tests/foreign.py;
     tests/test_state_torch.py runs the torch and jax backends in one env)."""
     import importlib.util

@@ -37,15 +37,19 @@ def make(run, ps, **extra):
                                  eps=1e-8, weight_decay=0.05, **extra)
     if run == "adamw":
         return torch.optim.AdamW(ps, lr=0.01, eps=1e-8, weight_decay=0.05, **extra)
+    if run == "adam":
+        return torch.optim.Adam(ps, lr=0.01, eps=1e-8, **extra)
     if run == "sgd-nesterov":
         return torch.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True, **extra)
+    if run == "sgd-momentum":
+        return torch.optim.SGD(ps, lr=0.05, momentum=0.8, **extra)
     raise KeyError(run)
 
 
 def torch_steps(opt, ps, t0, n):
     for t in range(t0, t0 + n):
         for p, g in zip(ps, gradient([p.detach().numpy() for p in ps], t)):
-            p.grad = torch.from_numpy(g)
+            p.grad = torch.from_numpy(g).to(p.dtype)
         opt.step()
 
 
@@ -77,13 +81,15 @@ def backend_missing(backend):
     return None
 
 
-RUNS = ("adamw-amsgrad", "sgd-nesterov", "adamw-groups")
+RUNS = ("adamw-amsgrad", "sgd-nesterov", "sgd-momentum", "adamw-groups", "adam")
+NO_STEP_COUNT = ("sgd-nesterov", "sgd-momentum")  # torch's SGD keeps none
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_torch_run_moves_through_keras_and_back(backend, tmp_path):
     """torch 15 steps -> optcompat on Keras 3 (``backend``) 15 steps -> torch 15 steps, equal to
-    45 straight torch steps within 1e-5, for AdamW (amsgrad; param groups) and SGD (Nesterov)."""
+    45 straight torch steps within 1e-5, for AdamW (amsgrad; param groups), Adam and SGD
+    (momentum; Nesterov)."""
     missing = backend_missing(backend)
     if missing:
         pytest.skip(missing)
@@ -94,7 +100,7 @@ def test_a_torch_run_moves_through_keras_and_back(backend, tmp_path):
         torch_steps(opt, ps, 0, STEPS)
         first = str(tmp_path / ("%s-torch.npz" % run))
         saved = state.save(opt, first, ps)
-        assert saved.header["convention"] == "torch" and saved.iterations == (STEPS if run != "sgd-nesterov" else 0)
+        assert saved.header["convention"] == "torch" and saved.iterations == (0 if run in NO_STEP_COUNT else STEPS)
         if run == "adamw-groups":
             assert [v["weight_decay"] for v in saved.variables] == [0.05, 0.0, 0.05, 0.0]
         firsts[run] = first
@@ -109,7 +115,7 @@ def test_a_torch_run_moves_through_keras_and_back(backend, tmp_path):
         back = make(run, ps)
         loaded = state.load(back, str(tmp_path / ("%s-keras.npz" % run)), ps, restore_variables=True)
         # torch's SGD keeps no step count: its file says 0, and Keras counts from there
-        assert loaded.iterations == (2 if run != "sgd-nesterov" else 1) * STEPS
+        assert loaded.iterations == (1 if run in NO_STEP_COUNT else 2) * STEPS
         assert loaded.header["family"] == "keras3"
         assert loaded.header["versions"]["keras"]
         torch_steps(back, ps, 2 * STEPS, STEPS)
@@ -119,7 +125,7 @@ def test_a_torch_run_moves_through_keras_and_back(backend, tmp_path):
               % (run, backend, diff, moved))
         assert moved > 100 * TOL
         assert diff < TOL, (run, backend, diff)
-        if run != "sgd-nesterov":  # torch's own step count, where torch keeps one
+        if run not in NO_STEP_COUNT:  # torch's own step count, where torch keeps one
             assert {float(s["step"]) for s in back.state.values()} == {3.0 * STEPS}
 
 
@@ -174,23 +180,35 @@ def test_a_torch_save_file_is_read_directly(tmp_path):
     assert converted.returncode == 0 and state.read(out).iterations == 5
 
 
-def test_loading_writes_state_as_torch_keeps_it(tmp_path):
-    """Loaded into a fresh optimizer: the state torch would hold after those steps (keys,
-    dtypes, devices), and the next step the same as the saved optimizer's."""
+# (capturable needs a CUDA device: torch refuses it on the CPU)
+IMPLEMENTATIONS = {"default": {}, "foreach": {"foreach": True}, "fused": {"fused": True}, "float64": {}}
+
+
+@pytest.mark.parametrize("run", ("adamw-amsgrad", "sgd-momentum"))
+@pytest.mark.parametrize("impl", sorted(IMPLEMENTATIONS))
+def test_loading_writes_state_as_torch_keeps_it(run, impl, tmp_path):
+    """Loaded into a fresh optimizer (torch's for-loop, foreach or fused kernels;
+    float64 parameters): the state torch would hold after those steps (keys, dtypes,
+    devices), and the next steps the same as the saved optimizer's."""
+    extra = IMPLEMENTATIONS[impl]
+    if impl == "fused" and run.startswith("sgd") and not hasattr(torch, "_fused_sgd_"):
+        pytest.skip("this torch has no fused SGD")
     ps = params()
-    opt = make("adamw-amsgrad", ps)
+    if impl == "float64":
+        ps = [torch.nn.Parameter(p.detach().double()) for p in ps]
+    opt = make(run, ps, **extra)
     torch_steps(opt, ps, 0, 4)
     state.save(opt, str(tmp_path / "s.npz"), ps)
     qs = [torch.nn.Parameter(p.detach().clone()) for p in ps]
-    fresh = make("adamw-amsgrad", qs)
+    fresh = make(run, qs, **extra)
     state.load(fresh, str(tmp_path / "s.npz"), qs)
     for p, q in zip(ps, qs):
         assert sorted(opt.state[p]) == sorted(fresh.state[q])
         for k, v in opt.state[p].items():
             w = fresh.state[q][k]
             assert (v.dtype, v.device, v.shape) == (w.dtype, w.device, w.shape) and torch.equal(v, w), k
-    torch_steps(opt, ps, 4, 1)
-    torch_steps(fresh, qs, 4, 1)
+    torch_steps(opt, ps, 4, 3)
+    torch_steps(fresh, qs, 4, 3)
     assert max_diff(values(ps), values(qs)) == 0.0
 
 

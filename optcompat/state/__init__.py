@@ -8,7 +8,7 @@ host versions, the variables' names, shapes, dtypes).
 `save` reads optcompat's AdamW / SGDW and what users migrate from: the host's own Adam /
 AdamW / SGD in every family, TensorFlow Addons' AdamW / SGDW, keras-adamw's AdamW / SGDW --
 and the libraries runs move between: `torch.optim.AdamW` / `Adam` / `SGD` (with its parameters,
-in order; convention "torch") and an optax state of `adamw` / `adam` / `amsgrad` / `sgd` (with
+in order; convention "torch") and an optax state of `adamw` / `adam` / `sgd` (with
 its params pytree; convention "optax"), which `load` writes too (for optax it returns the new
 state).  A `torch.save` of an optimizer's `state_dict` reads as a file.
 `load` writes into optcompat's optimizers and the host's own, and also reads directly a file
@@ -179,7 +179,7 @@ def save(optimizer, path, variables):
         optimizer: optcompat's AdamW / SGDW, the host's own Adam / AdamW / SGD (any family),
             TensorFlow Addons' AdamW / SGDW or keras-adamw's AdamW / SGDW; a
             `torch.optim.AdamW`, `Adam` or `SGD`; an optax state (`tx.init(params)` and its
-            updates) of `adamw`, `adam`, `amsgrad` or `sgd`, under `inject_hyperparams`,
+            updates) of `adamw`, `adam` or `sgd`, under `inject_hyperparams`,
             `masked` or a `chain`.  One that has not taken a step yet saves zeros.
         path: the file to write.
         variables: the model's trainable variables, in order (`model.trainable_variables`);

@@ -1,4 +1,4 @@
-"""optax's ``adamw`` / ``adam`` / ``amsgrad`` / ``sgd`` state, for :mod:`optcompat.state`.
+"""optax's ``adamw`` / ``adam`` / ``sgd`` state, for :mod:`optcompat.state`.
 
 optax is functional: its state is what ``tx.init(params)`` returns, a tuple of NamedTuples
 (a ``chain``'s one per transformation), and an update returns a new one.  So ``save`` reads a
@@ -9,10 +9,13 @@ devices -- holding the file's moments and step count; the state passed in is lef
 file                optax
 ==================  ===========================================================
 ``m``, ``v``        ``ScaleByAdamState.mu``, ``.nu`` (``adam``, ``adamw``)
-``vhat``            ``ScaleByAmsgradState.nu_max`` (``amsgrad``)
 ``momentum``        ``TraceState.trace`` (``sgd(momentum=...)``, ``trace``)
 step count          ``count`` (``ScaleByAdamState``; ``inject_hyperparams``' own)
 ==================  ===========================================================
+
+``optax.amsgrad`` is refused: its ``nu_max`` is the running maximum of the bias-corrected
+second moment, ``max(nu_max, nu / (1 - b2^t))``, where torch's and Keras's AMSGrad keep the
+maximum of the raw one and correct that -- another rule, whose state does not carry over.
 
 The state is found wherever it sits in the tuple: under ``chain`` (``optax.adamw`` is
 ``chain(scale_by_adam, add_decayed_weights, scale_by_learning_rate)``), ``masked`` and
@@ -78,13 +81,18 @@ def describe(opt_state):
                          "SGD's." % (len(found["slots"]), ", ".join(type(n).__name__ for n in found["slots"])))
     node = found["slots"][0] if found["slots"] else None
     fields = _fields(node) or ()
+    if _is_moments(fields) and "nu_max" in fields:
+        raise StateError(
+            "optax.amsgrad's nu_max is the running maximum of the bias-corrected second moment (max(nu_max, "
+            "nu / (1 - b2^t))); torch's and Keras's AMSGrad keep the maximum of the raw one (max(vhat, v)), "
+            "then correct it: another rule, whose state does not carry over.")
     if _is_moments(fields):
-        kind, slots = "adam", ["m", "v"] + (["vhat"] if "nu_max" in fields else [])
+        kind, slots = "adam", ["m", "v"]
     else:
         kind, slots = "sgd", (["momentum"] if node is not None else [])
     hypers = {}
     if kind == "adam":
-        hypers["amsgrad"] = "vhat" in slots
+        hypers["amsgrad"] = False
     for inject in found["inject"][:1]:
         for name, value in dict(inject.hyperparams).items():
             if name in HYPERS and _scalar(value) is not None:
