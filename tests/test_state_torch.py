@@ -400,3 +400,17 @@ def test_an_adam_without_decay_saves_and_variables_must_be_tensors(tmp_path):
     assert state.save(opt, str(tmp_path / "adam.npz"), ps).kind == "adam"
     with pytest.raises(TypeError, match="`variables` must be the optimizer's parameters"):
         state.save(opt, str(tmp_path / "x.npz"), [p.detach().numpy() for p in ps])
+
+
+def test_torch_save_files_of_sgd_and_of_an_unstepped_adamw(tmp_path):
+    ps = params()
+    opt = make("sgd-momentum", ps)
+    torch_steps(opt, ps, 0, 3)
+    torch.save(opt.state_dict(), str(tmp_path / "sgd.pt"))
+    read = state.read(str(tmp_path / "sgd.pt"))
+    assert read.kind == "sgd" and read.header["slots"] == ["momentum"] and read.iterations == 0
+    np.testing.assert_array_equal(read.slots[0]["momentum"], opt.state[ps[0]]["momentum_buffer"].numpy())
+    unstepped = make("adamw", params())
+    torch.save(unstepped.state_dict(), str(tmp_path / "adamw.pt"))
+    with pytest.raises(state.StateError, match="has not taken a step keeps none"):
+        state.read(str(tmp_path / "adamw.pt"))

@@ -29,7 +29,7 @@ import numpy as np
 
 from .. import _detect
 from ._access import Access
-from ._format import KINDS, StateError
+from ._format import StateError
 
 # file slot -> torch's state key
 KEYS = {"m": "exp_avg", "v": "exp_avg_sq", "vhat": "max_exp_avg_sq", "momentum": "momentum_buffer"}
@@ -278,21 +278,24 @@ def read(path):
     groups, state = saved["param_groups"], saved["state"]
     order = [i for g in groups for i in g["params"]]
     keys = sorted({k for s in state.values() for k in s if k in SLOT_OF})
-    kind = "adam" if "exp_avg" in keys else "sgd"
+    kind = "adam" if "exp_avg" in keys or "betas" in groups[0] else "sgd"
     # a state_dict does not say Adam or AdamW: torch >= 2.6 records decoupled_weight_decay
     name = "SGD" if kind == "sgd" else ("Adam" if groups[0].get("decoupled_weight_decay") is False else "AdamW")
     hypers = _hyperparameters(groups, kind, name, path)
-    slots = [k for k in KINDS[kind] if KEYS[k] in keys]
+    if kind == "adam":
+        slots = ["m", "v"] + (["vhat"] if hypers["amsgrad"] else [])
+    else:
+        slots = ["momentum"] if hypers["momentum"] > 0.0 else []
     missing = [i for i in order if slots and i not in state]
     if missing:
-        raise StateError("%s holds no state for parameters %s: every parameter must have taken the same steps."
-                         % (path, missing))
+        raise StateError("%s holds no state for parameters %s (an optimizer that has not taken a step keeps "
+                         "none): every parameter must have taken the same steps." % (path, missing))
     steps = {_float(state[i]["step"]) for i in order if i in state and "step" in state[i]}
     if len(steps) > 1:
         raise StateError("%s: the parameters have taken different numbers of steps (%s)." % (path, sorted(steps)))
     arrays = [{k: STATE.numpy(state[i][KEYS[k]]) for k in slots} for i in order]
     specs = []
-    for i, a in zip(order, arrays):
+    for a in arrays:
         if not a:  # SGD without momentum: torch keeps nothing, not even the shape
             break
         first = next(iter(a.values()))
