@@ -35,7 +35,8 @@ through them in order (``tests/test_state_chain.py`` in each: 25 steps, the opti
 weights passed on in ``optcompat.state``'s file, against 100 straight steps in the first env); its
 result goes to ``results/state_chain.json`` and a section of matrix.md, and a failure fails the run.
 Likewise ``[optcompat:state-chain-raw]``: a custom training loop's run of variables created without
-names (``results/state_chain_raw.json``).
+names (``results/state_chain_raw.json``); ``[optcompat:state-chain-torch]``: a ``torch.optim`` run
+through Keras 3 on tensorflow and back (``results/state_chain_torch.json``).
 Exit status: 0 when every env passed, the identity check passed and no env failed the version
 checks, else 1.
 matplotlib is installed into the tox bootstrap venv (.tox-bootstrap) on first use.
@@ -414,10 +415,16 @@ CHAIN_FILE = "state_chain.json"  # in results/ (no "env" key: not an env record)
 # tox.ini's chains, [optcompat:<name>]: the model.fit run (state-chain) and the custom training
 # loop's run of raw, unnamed variables (state-chain-raw); tests/test_state_chain.py tells them
 # apart by OPTCOMPAT_CHAIN_NAME
-CHAINS = ("state-chain", "state-chain-raw")
+CHAINS = ("state-chain", "state-chain-raw", "state-chain-torch")
 CHAIN_TEXT = {"state-chain": "25 steps of `model.fit` in each env",
               "state-chain-raw": "25 steps of a custom training loop in each env (variables created without "
-                                 "names, the backend's own gradients, `apply_gradients`)"}
+                                 "names, the backend's own gradients, `apply_gradients`)",
+              "state-chain-torch": "15 steps of `torch.optim` (AdamW, SGD), of optcompat on Keras 3's tensorflow "
+                                   "backend, of `torch.optim` again"}
+CHAIN_TITLE = {"state-chain": ("## A training run across releases", "State chain"),
+               "state-chain-raw": ("## A custom training loop's run across releases", "Raw-variable chain"),
+               "state-chain-torch": ("## A torch.optim run through Keras 3 on tensorflow", "Torch chain")}
+STRAIGHT = {"state-chain-torch": "45 straight torch steps"}  # the others: 100 straight steps
 
 
 def chain_file(name):
@@ -500,12 +507,12 @@ def render_chain(results):
 
 def render_one_chain(chain, chain_name):
     last = chain["done"][-1]["runs"] if chain["done"] else {}
-    lines = ["## A training run across releases" if chain_name == "state-chain" else
-             "## A custom training loop's run across releases", "",
+    lines = [CHAIN_TITLE[chain_name][0], "",
              "`tests/test_state_chain.py`, run by `%s` (%s): %s, the optimizer "
-             "state and the weights handed on in `optcompat.state`'s file, against 100 straight steps in the first "
+             "state and the weights handed on in `optcompat.state`'s file, against %s in the first "
              "env (tolerance 1e-5); %.0f s." % (chain.get("command", "python ci/matrix.py"), chain["started"],
-                                                CHAIN_TEXT[chain_name], chain["wall_s"]), "",
+                                                CHAIN_TEXT[chain_name], STRAIGHT.get(chain_name, "100 straight steps"),
+                                                chain["wall_s"]), "",
              "| run | %s | max abs diff vs straight | result |" % " | ".join("`%s`" % e for e in chain["stages"]),
              "|---|%s---:|---|" % ("---|" * len(chain["stages"]))]
     runs = sorted({r for stage in chain["done"] for r in stage["runs"]})
@@ -520,7 +527,7 @@ def render_one_chain(chain, chain_name):
         passed = chain["ok"] and (diff is None or diff < 1e-5)  # (the docs page's run has no straight run)
         lines.append("| %s | %s | %s | %s |" % (run, " | ".join(cells), "-" if diff is None else _g(diff),
                                                 "PASS" if passed else "**FAIL**"))
-    lines += ["", "**%s: %s**" % ("State chain" if chain_name == "state-chain" else "Raw-variable chain",
+    lines += ["", "**%s: %s**" % (CHAIN_TITLE[chain_name][1],
                                    "PASS" if chain["ok"] else "FAIL"), ""]
     return lines
 

@@ -437,3 +437,29 @@ def formats_dropping_state(family, found=None):
         if fam == family and have is not None and have >= first and (last is None or have <= last):
             out[fmt] = keeps
     return out
+
+
+# -- optimizers of other libraries (optcompat.state reads and writes their state) -----------
+def foreign_optimizer(obj):
+    """``"torch"`` for a ``torch.optim.Optimizer``, ``"optax"`` for an optax optimizer state
+    (what ``tx.init(params)`` returns: a tuple or NamedTuple holding one of optax's state
+    classes), else None.  Only a library already imported can have made ``obj``, so neither
+    is imported here."""
+    torch = sys.modules.get("torch")
+    optim = getattr(torch, "optim", None) if torch is not None else None
+    base = getattr(optim, "Optimizer", None)
+    if isinstance(base, type) and isinstance(obj, base):
+        return "torch"
+    if "optax" in sys.modules and isinstance(obj, tuple) and _holds_optax_state(obj, 0):
+        return "optax"
+    return None
+
+
+def _holds_optax_state(node, depth):
+    module = type(node).__module__ or ""
+    if module.split(".")[0] == "optax":
+        return True
+    if isinstance(node, tuple) and depth < 32:
+        return any(_holds_optax_state(child, depth + 1) for child in node)
+    return False
+

@@ -41,6 +41,15 @@ def test_state_module_loads_no_framework():
     assert json.loads(out.strip().splitlines()[-1]) == []
 
 
+def test_telling_torch_and_optax_optimizers_apart_imports_neither():
+    """optcompat.state asks whether an object is torch's or optax's from sys.modules alone: a
+    library not imported cannot have made it."""
+    out = python("import sys, json; import optcompat.state._access as a, optcompat._detect as d;"
+                 "assert d.foreign_optimizer((1, (2, 3))) is None and d.foreign_optimizer(object()) is None;"
+                 "print(json.dumps([m for m in %r + ('optax',) if m in sys.modules]))" % (HEAVY,))
+    assert json.loads(out.strip().splitlines()[-1]) == []
+
+
 def test_schedules_module_loads_no_framework():
     """optcompat.schedules resolves its classes on first use (the default family's Keras)."""
     out = python("import sys, json, optcompat.schedules; from optcompat import _schedules;"

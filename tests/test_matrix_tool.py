@@ -235,7 +235,8 @@ def test_the_state_chains_come_from_tox_ini_and_report_apart(tmp_path):
     """The model.fit chain and the raw-variable (custom loop) chain: both declared in tox.ini,
     the raw one TF 2.6 -> TF 2.15 -> Keras 3 on JAX -> TF 2.6 (issue 34), each with its own
     results file and section, a failure of one not hidden by the other."""
-    assert matrix.CHAINS == ("state-chain", "state-chain-raw")
+    assert matrix.CHAINS == ("state-chain", "state-chain-raw", "state-chain-torch")
+    assert matrix.chain_stages("state-chain-torch") == ["keras3-torch", "keras3-tf", "keras3-torch"]
     assert matrix.chain_stages("state-chain")[0] == "tf26"
     raw = matrix.chain_stages("state-chain-raw")
     assert raw == ["tf26", "tf215", "keras3-jax", "tf26"]

@@ -217,3 +217,60 @@ def test_a_raw_variable_run_crosses_the_chain(host):
         assert record["max_abs_diff_vs_straight"] < TOL, record
     with open(os.path.join(folder, "stage-%d.json" % i), "w") as f:
         json.dump(record, f, indent=1, sort_keys=True)
+
+
+# -- the torch chain: torch.optim -> Keras 3 on tensorflow -> torch.optim ---------------------
+def in_the_torch_chain(facts, params):
+    return bool(CHAIN_DIR and STAGE) and facts.family == ENV.default and CHAIN == "state-chain-torch"
+
+
+@applies(in_the_torch_chain)
+@pytest.mark.parametrize("run", ("adamw-amsgrad", "sgd-nesterov", "sgd-momentum"))
+def test_a_torch_run_crosses_keras_on_tensorflow(host, run):
+    """``[optcompat:state-chain-torch]`` (keras3-torch -> keras3-tf -> keras3-torch): torch's
+    AdamW (amsgrad) / SGD (momentum; Nesterov) 15 steps, optcompat on Keras 3's tensorflow backend 15
+    (convention "torch"), torch 15: within 1e-5 of 45 straight torch steps (tests/foreign.py;
+    tests/test_state_torch.py runs the torch and jax backends in one env)."""
+    import importlib.util
+
+    import foreign
+
+    i, n = (int(p) for p in STAGE.split("/"))
+    folder = os.path.join(CHAIN_DIR, run)
+    os.makedirs(folder, exist_ok=True)
+    previous = os.path.join(folder, "stage-%d.npz" % (i - 1))
+    out = os.path.join(folder, "stage-%d.npz" % i)
+    record = {"stage": i}
+    if importlib.util.find_spec("torch") is not None and host.backend != "tensorflow":
+        import torch
+
+        from test_state_torch import make, params, torch_steps, values
+
+        if i == 0:
+            straight = params()
+            torch_steps(make(run, straight), straight, 0, n * foreign.STEPS)
+            np.savez(os.path.join(folder, "straight.npz"), *values(straight))
+        ps = params() if i == 0 else [torch.nn.Parameter(torch.zeros(s)) for s in foreign.SHAPES]
+        opt = make(run, ps)
+        if i > 0:
+            state.load(opt, previous, ps, restore_variables=True)
+        torch_steps(opt, ps, i * foreign.STEPS, foreign.STEPS)
+        saved = state.save(opt, out, ps)
+        final = values(ps)
+    else:
+        assert host.family == "keras3" and host.backend == "tensorflow", "the Keras stage runs on tensorflow"
+        iterations = state.read(previous).iterations
+        final = foreign.keras_stage({"run": run, "in": previous, "out": out, "t0": i * foreign.STEPS,
+                                     "steps": foreign.STEPS, "convention": "torch", "iterations": iterations})
+        saved = state.read(out)
+    record.update(optimizer=saved.header["optimizer"], iterations=saved.iterations,
+                  versions=saved.header["versions"])
+    if i == n - 1:
+        with np.load(os.path.join(folder, "straight.npz")) as npz:
+            straight = [npz["arr_%d" % k] for k in range(len(npz.files))]
+        record["max_abs_diff_vs_straight"] = max(float(np.max(np.abs(a - b))) for a, b in zip(final, straight))
+        record["moved"] = max(float(np.max(np.abs(a - b))) for a, b in zip(foreign.initial(), straight))
+        assert record["moved"] > 100 * TOL
+        assert record["max_abs_diff_vs_straight"] < TOL, record
+    with open(os.path.join(folder, "stage-%d.json" % i), "w") as f:
+        json.dump(record, f, indent=1, sort_keys=True)

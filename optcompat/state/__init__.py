@@ -6,7 +6,11 @@ count and, per model variable, its slots -- Adam's `m`, `v` (`vhat` with amsgrad
 host versions, the variables' names, shapes, dtypes).
 
 `save` reads optcompat's AdamW / SGDW and what users migrate from: the host's own Adam /
-AdamW / SGD in every family, TensorFlow Addons' AdamW / SGDW, keras-adamw's AdamW / SGDW.
+AdamW / SGD in every family, TensorFlow Addons' AdamW / SGDW, keras-adamw's AdamW / SGDW --
+and the libraries runs move between: `torch.optim.AdamW` / `Adam` / `SGD` (with its parameters,
+in order; convention "torch") and an optax state of `adamw` / `adam` / `sgd` (with
+its params pytree; convention "optax"), which `load` writes too (for optax it returns the new
+state).  A `torch.save` of an optimizer's `state_dict` reads as a file.
 `load` writes into optcompat's optimizers and the host's own, and also reads directly a file
 the host wrote (a TF checkpoint, an `.h5` model, a `.keras` file or a `.weights.h5`), so an
 OptimizerV2 checkpoint of TF 1.15-2.10 continues in Keras 2 and 3.
@@ -173,17 +177,24 @@ def save(optimizer, path, variables):
 
     Args:
         optimizer: optcompat's AdamW / SGDW, the host's own Adam / AdamW / SGD (any family),
-            TensorFlow Addons' AdamW / SGDW or keras-adamw's AdamW / SGDW.  One that has not
-            taken a step yet saves zeros.
+            TensorFlow Addons' AdamW / SGDW or keras-adamw's AdamW / SGDW; a
+            `torch.optim.AdamW`, `Adam` or `SGD`; an optax state (`tx.init(params)` and its
+            updates) of `adamw`, `adam` or `sgd`, under `inject_hyperparams`,
+            `masked` or a `chain`.  One that has not taken a step yet saves zeros.
         path: the file to write.
-        variables: the model's trainable variables, in order (`model.trainable_variables`).
+        variables: the model's trainable variables, in order (`model.trainable_variables`);
+            torch: the optimizer's parameters, in order; optax: the params pytree (its
+            leaves in `jax.tree` order).
 
     Returns:
         The `State` written.
 
     Raises:
         StateError: the optimizer is none of those, or holds no slots for these variables
-            after taking steps.
+            after taking steps; torch: a parameter is not the optimizer's, or the optimizer
+            keeps what a decoupled Keras optimizer cannot express (Adam's / SGD's coupled
+            `weight_decay`, `dampening`, `maximize`, groups with other learning rates).
+        TypeError: torch: `variables` are not tensors.
     """
     state = state_of(optimizer, variables)
     write(state, path)
@@ -193,7 +204,7 @@ def save(optimizer, path, variables):
 def state_of(optimizer, variables):
     """`optimizer`'s `State` for `variables` (nothing is written)."""
     access, info = _access.describe(optimizer)
-    variables = list(variables)
+    variables = access.leaves(variables)
     slots = access.slots(optimizer, variables, info["slots"])
     iterations = access.iterations(optimizer)
     if slots is None:  # not built: no step taken yet
@@ -207,6 +218,8 @@ def state_of(optimizer, variables):
         specs.append({"name": access.name(variable), "shape": list(value.shape), "dtype": value.dtype.name})
         values.append(value)
         arrays.append({k: (0 * value if s is None else access.numpy(s)) for k, s in kept.items()})
+    for spec, rate in zip(specs, access.variable_rates(optimizer, variables) or ()):
+        spec["weight_decay"] = rate  # torch's param groups: excluded variables at 0
     header = dict(kind=info["kind"], optimizer=info["optimizer"], family=access.family,
                   convention=info["convention"], hyperparameters=info["hyperparameters"],
                   versions=_access.versions(), iterations=int(iterations), slots=list(info["slots"]),
@@ -220,15 +233,22 @@ def load(optimizer, path, variables, allow_convention_change=False, restore_vari
 
     Sets the step count and every slot, and, as the host's own checkpoints do, a float
     learning rate (and a float `weight_decay` of the same convention).  Everything is checked
-    first, and nothing changes where a check fails.
+    first, and nothing changes where a check fails.  optax's state is immutable: for an optax
+    state, `load` returns a new one of the same structure, dtypes and devices (the `count`s,
+    moments or trace, and `inject_hyperparams`' float `learning_rate` / `weight_decay` from
+    the file), and the one passed in is left as it is.
 
     Args:
-        optimizer: optcompat's AdamW / SGDW or the host's own Adam / AdamW / SGD, any family.
+        optimizer: optcompat's AdamW / SGDW or the host's own Adam / AdamW / SGD, any family;
+            a `torch.optim.AdamW` / `Adam` / `SGD` (its `state` written as torch keeps it, on
+            each parameter's device and dtype); an optax state (`tx.init(params)`).
         path: optcompat's `.npz` or a file the host wrote (see `read`), or a `State`.
-        variables: the model's trainable variables, in the order they were saved.
+        variables: the model's trainable variables, in the order they were saved (torch: the
+            optimizer's parameters; optax: the params pytree).
         allow_convention_change: accept a file of another convention (the moments carry
             over, but the run will not continue as it was).
-        restore_variables: also set the variables to the values saved.
+        restore_variables: also set the variables to the values saved (not for optax: take
+            them from `read(path).values`).
         match: `"names"` (the default) matches variables by position, shape and dtype, and
             compares their names (the part after the last `/`) where both the file and the
             variable here have one that was chosen; a generated name (TensorFlow's
@@ -237,39 +257,43 @@ def load(optimizer, path, variables, allow_convention_change=False, restore_vari
             dtype alone: for a model whose variables were renamed since the file was saved.
 
     Returns:
-        The `State` loaded.
+        The `State` loaded; for an optax state, the new optax state.
 
     Raises:
         StateError: what differs: the optimizer kind (`adam`: Adam, AdamW; `sgd`: SGD,
             SGDW), its slots (amsgrad, momentum), the convention, the variables' count,
             shapes, dtypes or chosen names; or the file is truncated, corrupted or newer.
-        ValueError: `match` is not one of `"names"`, `"order"`.
+        ValueError: `match` is not one of `"names"`, `"order"`; `restore_variables` with
+            an optax state.
     """
     if not isinstance(match, str) or match not in MATCHES:
         raise ValueError("`match` must be one of %s (how variables are matched with the file's); received %r."
                          % (", ".join(repr(m) for m in MATCHES), match))
-    variables = list(variables)
-    state = path if isinstance(path, State) else read(path, optimizer, variables)
     access, info = _access.describe(optimizer)
+    if restore_variables and getattr(access, "functional", False):
+        raise ValueError("`restore_variables` cannot set optax's params (immutable arrays): take them from "
+                         "optcompat.state.read(path).values.")
+    variables = access.leaves(variables)
+    access.check(optimizer, variables)
+    state = path if isinstance(path, State) else read(path, optimizer, variables)
     source = state.header.get("source") or path
-    _check(state, info, access, variables, allow_convention_change, restore_variables, source, match)
+    _check(state, info, access, variables, allow_convention_change, restore_variables, source, match, optimizer)
     _warn_hyperparameters(state, info, source)
     # nothing has changed so far; from here on every check has passed
-    access.build(optimizer, variables)
-    for variable, slots, saved in zip(variables, access.slots(optimizer, variables, info["slots"]), state.slots):
-        for key, slot in slots.items():
-            access.assign(slot, saved[key])
-    access.set_iterations(optimizer, state.iterations)
     hypers = state.header.get("hyperparameters", {})
     names = ["learning_rate"] + (["weight_decay"] if state.convention == info["convention"] else [])
+    changed = {}
     for name in names:
         value = hypers.get(name)
         current = info["hyperparameters"].get(name)
         if _plain_float(value) and _plain_float(current) and _common._float32(value) != _common._float32(current):
-            access.set_hyperparameter(optimizer, name, float(value))  # (a float32 readback is no change)
+            changed[name] = float(value)  # (a float32 readback is no change)
+    new = access.write(optimizer, variables, state, info, changed)
     if restore_variables:
         for variable, value in zip(variables, state.values):
             access.assign(variable, value)
+    if new is not None:  # optax: a new state; the optimizer's (a tuple of arrays) is as it was
+        return new
     return state
 
 
@@ -298,7 +322,8 @@ def _generated(name):
 _KIND_NAMES = {"adam": "an Adam-kind optimizer (Adam, AdamW)", "sgd": "an SGD-kind optimizer (SGD, SGDW)"}
 
 
-def _check(state, info, access, variables, allow_convention_change, restore_variables, source, match):
+def _check(state, info, access, variables, allow_convention_change, restore_variables, source, match,
+           optimizer=None):
     """Raise `StateError` naming the first difference; changes nothing."""
     if state.kind != info["kind"]:
         raise StateError(
@@ -345,6 +370,27 @@ def _check(state, info, access, variables, allow_convention_change, restore_vari
                              % (source, i, spec.get("name")))
     if not isinstance(state.iterations, int) or state.iterations < 0:
         raise StateError("%s is corrupted: step count %r." % (source, state.iterations))
+    if optimizer is not None:
+        _check_decayed(state, access, variables, source, optimizer, info)
+
+
+def _check_decayed(state, access, variables, source, optimizer, info):
+    """A file of per-variable decay rates (torch's param groups: some at 0) against which
+    variables the optimizer decays, where it can tell."""
+    rates = [spec.get("weight_decay") for spec in state.variables]
+    if not rates or any(r is None for r in rates) or len(rates) != len(variables):
+        return
+    decayed = access.decayed(optimizer, variables)
+    if decayed is None:
+        return
+    differ = [i for i, (r, d) in enumerate(zip(rates, decayed)) if (r > 0.0) != bool(d)]
+    if differ:
+        raise StateError(
+            "%s decays variables %s and not %s (the saved optimizer's parameter groups), but %s decays %s: the "
+            "run would not continue as it was. Exclude the same variables (exclude_from_weight_decay=[...]; "
+            "torch: a parameter group with weight_decay=0)."
+            % (source, [i for i, r in enumerate(rates) if r > 0.0], [i for i, r in enumerate(rates) if r <= 0.0],
+               info["optimizer"], [i for i, d in enumerate(decayed) if d] or "none"))
 
 
 def _why_conventions_differ(kind, a, b):

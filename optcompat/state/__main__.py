@@ -1,17 +1,20 @@
 """`python -m optcompat.state inspect FILE` / `convert IN OUT`.
 
 `inspect` prints what a state file holds -- optimizer, family, convention, step,
-hyperparameters, variables (a name the host generated for an unnamed variable is marked: `load`
-matches it by order, shape and dtype) -- for optcompat's `.npz` and for the files `optcompat.state.read`
-reads (a TF checkpoint, `.h5`, `.keras`, `.weights.h5`).  `convert` writes any of those as
-the portable `.npz` (e.g. an OptimizerV2 checkpoint, read where TensorFlow is installed, for
-a Keras 3 run on JAX).  `inspect` also gives the file's format, the versions it records and
-the variables' names where it has them.  Exit status 2 with the reason on a file it cannot read.
+hyperparameters, variables (a name the host generated for an unnamed variable is marked:
+`load` matches it by order, shape and dtype) -- for optcompat's `.npz` and for the files
+`optcompat.state.read` reads (a TF checkpoint, `.h5`, `.keras`, `.weights.h5`, a
+`torch.save` of an optimizer's `state_dict`).  `convert` writes any of those as the portable
+`.npz` (e.g. an OptimizerV2 checkpoint, read where TensorFlow is installed, for a Keras 3 run
+on JAX; a torch file, read where torch is installed, for a machine without it).  `inspect`
+also gives the file's format, the versions it records and the variables' names where it has
+them.  Exit status 2 with the reason on a file it cannot read.
 
 Example:
     ```bash
     python -m optcompat.state inspect run.npz
     python -m optcompat.state convert ckpt/model-100 run.npz   # a TF checkpoint of any family
+    python -m optcompat.state inspect opt.pt                   # torch.save(opt.state_dict(), ...)
     ```
 """
 import argparse

@@ -73,6 +73,39 @@ class Access(object):
     def index_of(self, optimizer, variable):
         raise NotImplementedError
 
+    def leaves(self, variables):
+        """The variables as a list, in order (optax: a params pytree's leaves)."""
+        return list(variables)
+
+    def check(self, optimizer, variables):
+        """Raise StateError where ``variables`` cannot be this optimizer's (before anything changes)."""
+
+    def variable_rates(self, optimizer, variables):
+        """Per variable, its own weight decay rate where the optimizer's differ, else None."""
+        return None
+
+    def decayed(self, optimizer, variables):
+        """Per variable, whether the optimizer decays it (given a rate): optcompat's own
+        ``exclude_from_weight_decay``; None where it cannot tell (the host's own optimizers)."""
+        from .._common import Decoupled
+
+        if isinstance(optimizer, Decoupled):
+            return [bool(optimizer._decays(v)) for v in variables]
+        return None
+
+    def write(self, optimizer, variables, state, info, hyperparameters):
+        """Set ``optimizer``'s state from ``state`` (every check has passed): slots, step
+        count, the float ``hyperparameters`` ({name: value}) that differ.  Returns None (the
+        optimizer changed in place); a functional library (optax) returns its new state."""
+        self.build(optimizer, variables)
+        for slots, saved in zip(self.slots(optimizer, variables, info["slots"]), state.slots):
+            for key, slot in slots.items():
+                self.assign(slot, saved[key])
+        self.set_iterations(optimizer, state.iterations)
+        for name, value in hyperparameters.items():
+            self.set_hyperparameter(optimizer, name, value)
+        return None
+
     def listed_slots(self, optimizer, variables, keys):
         """Keras 2 / 3: the slot lists (``SLOT_LISTS``) at each variable's index."""
         lists = {k: getattr(optimizer, SLOT_LISTS[k], None) for k in keys}
@@ -92,6 +125,8 @@ class Access(object):
 def versions():
     found = {k: v for k, v in _detect.versions().items() if v}
     found["python"] = "%d.%d.%d" % sys.version_info[:3]
+    if _detect.installed("optax"):
+        found["optax"] = _detect.installed("optax")
     return found
 
 
@@ -141,6 +176,9 @@ def describe(optimizer):
     and ``optimizer`` (its class's path).  Raises StateError for another optimizer."""
     from .._common import Decoupled
 
+    foreign = _detect.foreign_optimizer(optimizer)
+    if foreign is not None:  # torch.optim's, an optax state: their own module
+        return importlib.import_module("._%s" % foreign, __package__).describe(optimizer)
     family, namespace = family_of(optimizer)
     cls = type(optimizer)
     path = "%s.%s" % (cls.__module__, cls.__qualname__)

@@ -45,12 +45,14 @@ def read(path, optimizer=None, variables=None):
         raise FileNotFoundError("No such file or checkpoint: %r" % (path,))
     if _is_checkpoint(path):
         return _checkpoint(str(path)[:-len(".index")] if str(path).endswith(".index") else str(path), optimizer)
-    from . import _positional
+    from . import _positional, _torch
 
+    if _torch.is_torch_file(path):
+        return _torch.read(path)
     if _positional.knows(str(path)):
         return _positional.read(str(path), optimizer, variables)
-    raise StateError("%s is not an optcompat state file (.npz), a TF checkpoint, a .keras file nor an HDF5 "
-                     "(.h5) file: no reader knows it." % (path,))
+    raise StateError("%s is not an optcompat state file (.npz), a TF checkpoint, a .keras file, an HDF5 "
+                     "(.h5) file nor a torch.save file: no reader knows it." % (path,))
 
 
 def _checkpoint(path, optimizer):

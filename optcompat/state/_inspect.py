@@ -18,7 +18,7 @@ where they do not line up, the names stay unknown.
 import re
 import zipfile
 
-from . import State, StateError, _format, read
+from . import State, StateError, _format, _torch, read
 from ._positional import _h5py, h5_strings, h5_text, keras_archive
 
 
@@ -135,6 +135,8 @@ def summary(path):
     header = dict(state.header)
     if _checkpoint(path):
         fmt, versions, variables = "TF checkpoint", {}, None
+    elif _torch.is_torch_file(path):
+        fmt, versions, variables = "torch.save of an optimizer state_dict", {}, None
     else:
         fmt, versions, variables = _file(path)
     header.update(format=fmt, format_version=None, versions=dict(header.get("versions") or {}, **versions),
