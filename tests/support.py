@@ -231,12 +231,14 @@ class Facts(object):
 ENV = Env()
 
 # TF 1.15 runs in graph mode unless told otherwise.  Its env (tox: tf115) declares that the suite
-# runs with TF 2 behaviour, as TF 1.15 codebases that moved to eager do; tests/test_graph_mode.py
-# runs fit in graph mode, in fresh processes.
+# runs with TF 2 behaviour, as TF 1.15 codebases that moved to eager do (tests/tf2_behavior's
+# sitecustomize does it in each of the env's processes; here for a pytest run outside tox);
+# tests/test_graph_mode.py runs fit in graph mode, in fresh processes.
 if os.environ.get("OPTCOMPAT_ENV_TF2_BEHAVIOR") == "1":
     import tensorflow as _tf
 
-    _tf.compat.v1.enable_v2_behavior()
+    if not _tf.executing_eagerly():
+        _tf.compat.v1.enable_v2_behavior()
 
 
 def load(path):
@@ -486,7 +488,8 @@ class TFKeras(_Host):
         return np.asarray(v.numpy() if hasattr(v, "numpy") else v)
 
     def slots(self, opt):
-        opt = getattr(opt, "inner_optimizer", opt)  # through a LossScaleOptimizer
+        # through a LossScaleOptimizer (TF 1.15's keeps its optimizer as `_optimizer` only)
+        opt = getattr(opt, "inner_optimizer", None) or getattr(opt, "_optimizer", None) or opt
         variables = opt.variables
         variables = variables() if callable(variables) else variables  # a method in OptimizerV2
         return [self.value(v) for v in variables]

@@ -7,6 +7,7 @@ The loss is linear in the weights (``mean(y * x @ w)``), so each step's gradient
 ``mean(y * x)`` whatever the weights: the reference replays the same gradients (tests/reference.py).
 """
 import json
+import os
 import subprocess
 import sys
 
@@ -68,8 +69,10 @@ print("RESULT " + json.dumps(out))
 def run(tmp_path, case):
     script = tmp_path / "graph_fit.py"
     script.write_text(SCRIPT)
+    env = dict(os.environ)
+    env.pop("OPTCOMPAT_ENV_TF2_BEHAVIOR", None)  # graph mode: not the suite's TF 2 behaviour
     out = subprocess.run([sys.executable, str(script), case, str(tmp_path / "model.h5")],
-                         cwd=str(tmp_path), timeout=600, **CAPTURE)
+                         cwd=str(tmp_path), env=env, timeout=600, **CAPTURE)
     lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
     assert out.returncode == 0 and lines, out.stdout[-3000:] + out.stderr[-3000:]
     return json.loads(lines[-1][len("RESULT "):])

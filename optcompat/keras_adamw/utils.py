@@ -70,7 +70,9 @@ def reset_seeds(reset_graph_with_backend=None, verbose=1):
     random.seed(2)
     tf = sys.modules.get("tensorflow")
     if tf is not None and hasattr(tf, "random"):
-        tf.random.set_seed(3)
+        # TF 2's name; TF 1.15's is tf.compat.v1.set_random_seed (its tf.random has no set_seed)
+        set_tf_seed = getattr(tf.random, "set_seed", None) or tf.compat.v1.set_random_seed
+        set_tf_seed(3)
     keras = sys.modules.get("keras")
     set_seed = getattr(getattr(keras, "utils", None), "set_random_seed", None)
     if set_seed is not None and "keras3" in _detect.host_modules():  # the imported keras is Keras 3
