@@ -725,11 +725,12 @@ def version_failures(records, latest=False, versions_of=None, newest=None):
 
 def print_version_checks(records, bad, latest, newest=None):
     checked = sorted({r["env"] for r in records} & set(newest or {}), key=natural)
-    what = "pre-releases" + (", newest releases in %s" % ", ".join(checked) if checked else
-                             ", newest not checked" if newest is None else "") + (", latest patches" if latest else "")
+    what = ["pre-releases"] + (["newest releases (%s)" % ", ".join(checked)] if checked else
+                               ["newest not checked (--no-newest)"] if newest is None else [])
+    what += ["latest patches"] if latest else []
     for env in sorted(bad, key=natural):
         print("versions: FAIL %s: %s" % (env, "; ".join(bad[env])))
-    print("versions: %s (%s of %d envs)" % ("PASS" if not bad else "FAIL", what, len(records)), flush=True)
+    print("versions: %s (%d envs: %s)" % ("PASS" if not bad else "FAIL", len(records), "; ".join(what)), flush=True)
 
 
 def render_newest(records, newest, versions_of=None):
@@ -744,10 +745,12 @@ def render_newest(records, newest, versions_of=None):
     lines = ["## Newest releases", "",
              "The envs that tox.ini's `[optcompat:newest]` declares must have the newest final release "
              "of these distributions that the registry serves for their Python (`pip index versions`).", "",
-             "| env | distribution | installed | registry's newest | result |", "|---|---|---|---|---|"]
+             "| env | Python | distribution | installed | registry's newest | result |", "|---|---|---|---|---|---|"]
+    python = {rec["env"]: ".".join((rec.get("python") or "-").split(".")[:2]) for rec in records}
     for env, c in rows:
-        lines.append("| `%s` | %s | %s | %s | %s |" % (env, c["package"], c["version"] or "-", c["newest"] or "-",
-                                                     "PASS" if c["ok"] else "**FAIL**: " + c["why"]))
+        lines.append("| `%s` | %s | %s | %s | %s | %s |" % (env, python[env], c["package"], c["version"] or "-",
+                                                          c["newest"] or "-",
+                                                          "PASS" if c["ok"] else "**FAIL**: " + c["why"]))
     return lines + [""]
 
 

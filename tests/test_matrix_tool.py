@@ -322,8 +322,8 @@ def test_the_report_has_the_newest_check(tmp_path):
     assert row.endswith("| **FAIL** |")
     assert "`keras3-torch` failed: not the newest release: torch 2.13.0+cpu (newest 2.15.0)" in md
     assert "## Newest releases" in md
-    assert "| `keras3-torch` | keras | 3.15.1 | 3.15.1 | PASS |" in md
-    assert "| `keras3-torch` | torch | 2.13.0+cpu | 2.15.0 | **FAIL**: torch 2.13.0+cpu (newest 2.15.0) |" in md
+    assert "| `keras3-torch` | 3.8 | keras | 3.15.1 | 3.15.1 | PASS |" in md
+    assert "| `keras3-torch` | 3.8 | torch | 2.13.0+cpu | 2.15.0 | **FAIL**: torch 2.13.0+cpu (newest 2.15.0) |" in md
     # --no-newest: the report says the check was left out
     md = matrix.render_markdown([old], [], "python ci/matrix.py", "now", "matrix.png", newest=None)
     assert "Not checked (`--no-newest`)." in md
