@@ -36,6 +36,8 @@ serves for the env's Python (``pip index versions --only-binary=:all: --python-v
 not installed; the reason names package, version and newest (``torch 2.13.0+cpu (newest 2.15.0)``).
 Where the registry cannot be asked, the env fails and the reason says so, never a silent pass; a run,
 ``--check`` and ``--report-only`` check it, ``--no-newest`` leaves it out (the report says so).
+The test command (``ci/test.py``, CI) shares the runner but not this check: a release upstream
+does not turn CI red.
 ``--latest-patch`` also fails an env whose TensorFlow / Keras / tf-keras is not the newest patch of
 its minor that the package registry serves (``pip index versions``: it needs the registry).
 When the run has every env of tox.ini's ``[optcompat:state-chain]``, one training run is then handed
