@@ -8,6 +8,7 @@
     python ci/matrix.py --report-only             rewrite matrix.md / matrix.png from docs/results
     python ci/matrix.py --check                   only the checks of docs/results: identity, pre-releases
     python ci/matrix.py --check --latest-patch    ... and TF / Keras / tf-keras on the latest patch (registry)
+    python ci/matrix.py --check --no-newest       ... without asking the registry for the newest releases
     python ci/matrix.py --chain-only              only the state chains (below)
 
 The envs run through ``ci/tox -p J`` (J = ``-j``, default: the number of cores); a progress
@@ -28,6 +29,15 @@ docs/ always shows one run: a run removes docs/results/*.json first (``--out DIR
 elsewhere).  An env that resolved a pre-release (rc, dev, a, b) of any installed distribution fails,
 and the report and the progress line name the package and version (the record's ``distributions``,
 written by ``ci/record.py``; a ``*-nightly`` distribution a host pins is shown, not failed).
+"Newest" envs test the newest releases: tox.ini's ``[optcompat:newest]`` declares, per env, the
+distributions that must be the newest (``keras3-torch = keras, torch``), and an env fails when one of
+them (the record's ``distributions``) is older than the newest final release the package registry
+serves for the env's Python (``pip index versions --only-binary=:all: --python-version X.Y``), or is
+not installed; the reason names package, version and newest (``torch 2.13.0+cpu (newest 2.15.0)``).
+Where the registry cannot be asked, the env fails and the reason says so, never a silent pass; a run,
+``--check`` and ``--report-only`` check it, ``--no-newest`` leaves it out (the report says so).
+The test command (``ci/test.py``, CI) shares the runner but not this check: a release upstream
+does not turn CI red.
 ``--latest-patch`` also fails an env whose TensorFlow / Keras / tf-keras is not the newest patch of
 its minor that the package registry serves (``pip index versions``: it needs the registry).
 When the run has every env of tox.ini's ``[optcompat:state-chain]``, one training run is then handed
@@ -38,7 +48,7 @@ Likewise ``[optcompat:state-chain-raw]``: a custom training loop's run of variab
 names (``results/state_chain_raw.json``); ``[optcompat:state-chain-torch]``: a ``torch.optim`` run
 through Keras 3 on tensorflow and back (``results/state_chain_torch.json``).
 Exit status: 0 when every env passed, the identity check passed and no env failed the version
-checks, else 1.
+checks (pre-releases, newest, latest patches), else 1.
 matplotlib is installed into the tox bootstrap venv (.tox-bootstrap) on first use.
 Python 3.8+, standard library only (the plot runs in the bootstrap venv).
 """
@@ -89,6 +99,20 @@ def tox_config():
             name, _, envs = line.partition("=")
             labels[name.strip()] = split(envs)
     return split(cfg["tox"]["env_list"]), labels
+
+
+NEWEST_SECTION = "optcompat:newest"
+
+
+def newest_declared():
+    """``{env: [distribution]}`` from tox.ini's ``[optcompat:newest]``: the distributions each
+    "newest" env must have at the registry's newest final release (PEP 503 names)."""
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(os.path.join(ROOT, "tox.ini"))
+    if not cfg.has_section(NEWEST_SECTION):
+        return {}
+    return {env: [canonical(d) for d in re.split(r"[,\s]+", value) if d]
+            for env, value in cfg.items(NEWEST_SECTION)}
 
 
 def select_envs(envs_arg, label):
@@ -262,12 +286,16 @@ _INDEX = {}
 
 def registry_versions(name, python):
     """Versions of ``name`` the package registry serves wheels of for Python ``python`` (X.Y):
-    ``pip index versions`` from the bootstrap venv (needs the registry: ``--latest-patch`` only)."""
+    ``pip index versions`` from the bootstrap venv (needs the registry: the newest check and
+    ``--latest-patch``); None where the registry answered none (or pip could not be run)."""
     key = (name, python)
     if key not in _INDEX:
-        out = subprocess.run([BOOT_PYTHON, "-m", "pip", "index", "versions", name, "--pre", "--only-binary=:all:",
-                              "--python-version", python, "--disable-pip-version-check"],
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True).stdout
+        try:
+            out = subprocess.run([BOOT_PYTHON, "-m", "pip", "index", "versions", name, "--pre", "--only-binary=:all:",
+                                  "--python-version", python, "--disable-pip-version-check"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, universal_newlines=True).stdout
+        except OSError:
+            out = ""
         m = re.search(r"^Available versions: (.*)$", out, re.M)
         _INDEX[key] = [v.strip() for v in m.group(1).split(",")] if m else None
     return _INDEX[key]
@@ -294,8 +322,67 @@ def not_latest_patch(rec, versions_of=registry_versions):
     return behind
 
 
-def collect(env, status, seconds, results, started, command):
-    """Merge what tox said and the env's junit counts into results/<env>.json; return it."""
+def newest_release(available):
+    """The newest final release in ``available`` (pre-releases and dev releases left out; a local
+    ``+cpu`` or a ``.post`` counts as its release), or None."""
+    finals = [v for v in available or () if not is_prerelease(v) and _release(v)]
+    return max(finals, key=_release) if finals else None
+
+
+def newest_checks(rec, packages, versions_of=registry_versions):
+    """For each of ``packages`` (declared newest for the env): ``{package, version, newest, ok,
+    why}`` -- the record's installed version against the registry's newest final release for the
+    env's Python.  Not installed, or no answer from the registry: not ok, ``why`` says which."""
+    python = ".".join((rec.get("python") or "3").split(".")[:2])
+    dists = {canonical(k): v for k, v in (rec.get("distributions") or {}).items() if v}
+    out = []
+    for name in packages:
+        name = canonical(name)
+        row = {"package": name, "version": dists.get(name), "newest": None, "ok": False, "why": None}
+        out.append(row)
+        if row["version"] is None:
+            row["why"] = "%s not installed (the record lists no such distribution)" % name
+            continue
+        try:
+            available = versions_of(name, python)
+        except Exception as e:  # noqa: BLE001 -- an injected or failing registry query: say so
+            available, err = None, ": %s" % e
+        else:
+            err = ""
+        row["newest"] = newest_release(available)
+        if not available:
+            row["why"] = "%s %s (newest unknown: the registry could not be asked for Python %s%s)" % (
+                name, row["version"], python, err)
+            continue
+        if row["newest"] is None:
+            row["why"] = "%s %s (newest unknown: the registry serves no final release for Python %s)" % (
+                name, row["version"], python)
+            continue
+        row["ok"] = _release(row["version"]) >= _release(row["newest"])
+        if not row["ok"]:
+            row["why"] = "%s %s (newest %s)" % (name, row["version"], row["newest"])
+    return out
+
+
+def not_newest(rec, packages, versions_of=registry_versions):
+    """``["torch 2.13.0+cpu (newest 2.15.0)"]``: each of ``packages`` the env does not have at the
+    registry's newest final release (or that could not be checked, saying why); [] when all are."""
+    return [c["why"] for c in newest_checks(rec, packages, versions_of) if not c["ok"]]
+
+
+def newest_failure(rec, newest, versions_of=None):
+    """The reason the env fails the newest check (tox.ini ``[optcompat:newest]``: ``newest`` is
+    ``{env: [distribution]}``), or None (passed, or the env declares no newest distribution)."""
+    packages = (newest or {}).get(rec.get("env"))
+    if not packages:
+        return None
+    behind = not_newest(rec, packages, versions_of or registry_versions)
+    return "not the newest release: " + ", ".join(behind) if behind else None
+
+
+def collect(env, status, seconds, results, started, command, newest=None):
+    """Merge what tox said and the env's junit counts into results/<env>.json; return it.
+    ``newest``: tox.ini's ``[optcompat:newest]`` (``newest_declared()``), or None: not checked."""
     path = os.path.join(results, env + ".json")
     rec = load_record(path)
     if rec is None or rec.get("env") != env:
@@ -312,7 +399,7 @@ def collect(env, status, seconds, results, started, command):
             counts = None
     if counts is not None:
         counts["deselected"] = deselected_count(os.path.join(TOXWORKDIR, env, "log"), started)
-    reason = prerelease_failure(rec)
+    reason = "; ".join(r for r in [prerelease_failure(rec), newest_failure(rec, newest)] if r) or None
     if reason and status == "OK":
         status = "FAIL"
     rec["run"] = {"status": status, "wall_s": seconds, "tests": counts, "command": command,
@@ -331,8 +418,9 @@ def fmt_counts(counts):
     return s
 
 
-def run_matrix(envs, jobs, results, command, log_path):
-    """Run ``envs`` through ci/tox -p jobs; print progress; return True when every env passed."""
+def run_matrix(envs, jobs, results, command, log_path, newest=None):
+    """Run ``envs`` through ci/tox -p jobs; print progress; return True when every env passed.
+    ``newest``: ``{env: [distribution]}`` to check against the registry (None: no newest check)."""
     if not os.path.isdir(results):
         os.makedirs(results)
     for old in glob.glob(os.path.join(results, "*.json")):
@@ -373,7 +461,7 @@ def run_matrix(envs, jobs, results, command, log_path):
             fin = parse_finish(line, envs) if line else None
             if fin and fin[0] not in done:
                 env, status, seconds = fin
-                rec = collect(env, status, seconds, results, started, command)
+                rec = collect(env, status, seconds, results, started, command, newest)
                 done[env] = rec
                 fams = ", ".join(sorted(rec.get("families", {}))) or "no family"
                 if rec.get("not_recorded"):
@@ -396,7 +484,7 @@ def run_matrix(envs, jobs, results, command, log_path):
     rc = proc.wait()
     for env in envs:  # tox never reported it (e.g. an unknown env, or tox itself failed)
         if env not in done:
-            done[env] = collect(env, "FAIL", None, results, started, command)
+            done[env] = collect(env, "FAIL", None, results, started, command, newest)
             print("[-/%d] %-22s FAIL (tox reported no result; see the log)" % (len(envs), env), flush=True)
     total_s = time.time() - started
     for env in envs:  # the whole run's wall time and parallelism, for --report-only
@@ -627,12 +715,14 @@ def _g(x):
     return "-" if x is None else "%.3g" % x
 
 
-def version_failures(records, latest=False, versions_of=None):
-    """``{env: [reason]}`` for every env that resolved a pre-release or, with ``latest``, a
-    TensorFlow / Keras / tf-keras that is not the newest patch of its minor on the registry."""
+def version_failures(records, latest=False, versions_of=None, newest=None):
+    """``{env: [reason]}`` for every env that resolved a pre-release, or (``newest``: tox.ini's
+    ``[optcompat:newest]``) does not have a declared-newest distribution at the registry's newest
+    release, or, with ``latest``, a TensorFlow / Keras / tf-keras that is not the newest patch of
+    its minor on the registry."""
     bad = {}
     for rec in records:
-        reasons = [r for r in [prerelease_failure(rec)] if r]
+        reasons = [r for r in [prerelease_failure(rec), newest_failure(rec, newest, versions_of)] if r]
         if latest:
             behind = not_latest_patch(rec, versions_of or registry_versions)
             if behind:
@@ -642,15 +732,39 @@ def version_failures(records, latest=False, versions_of=None):
     return bad
 
 
-def print_version_checks(records, bad, latest):
-    what = "pre-releases" + (" and latest patches" if latest else "")
+def print_version_checks(records, bad, latest, newest=None):
+    checked = sorted({r["env"] for r in records} & set(newest or {}), key=natural)
+    what = ["pre-releases"] + (["newest releases (%s)" % ", ".join(checked)] if checked else
+                               ["newest not checked (--no-newest)"] if newest is None else [])
+    what += ["latest patches"] if latest else []
     for env in sorted(bad, key=natural):
         print("versions: FAIL %s: %s" % (env, "; ".join(bad[env])))
-    print("versions: %s (%s of %d envs)" % ("PASS" if not bad else "FAIL", what, len(records)), flush=True)
+    print("versions: %s (%d envs: %s)" % ("PASS" if not bad else "FAIL", len(records), "; ".join(what)), flush=True)
+
+
+def render_newest(records, newest, versions_of=None):
+    """The report's section on tox.ini's ``[optcompat:newest]``: each declared distribution of each
+    env in the run, its version, the registry's newest final release, and the result."""
+    if newest is None:
+        return ["## Newest releases", "", "Not checked (`--no-newest`).", ""]
+    rows = [(rec["env"], c) for rec in records for c in newest_checks(rec, newest.get(rec["env"]) or [],
+                                                                     versions_of or registry_versions)]
+    if not rows:
+        return []
+    lines = ["## Newest releases", "",
+             "The envs that tox.ini's `[optcompat:newest]` declares must have the newest final release "
+             "of these distributions that the registry serves for their Python (`pip index versions`).", "",
+             "| env | Python | distribution | installed | registry's newest | result |", "|---|---|---|---|---|---|"]
+    python = {rec["env"]: ".".join((rec.get("python") or "-").split(".")[:2]) for rec in records}
+    for env, c in rows:
+        lines.append("| `%s` | %s | %s | %s | %s | %s |" % (env, python[env], c["package"], c["version"] or "-",
+                                                          c["newest"] or "-",
+                                                          "PASS" if c["ok"] else "**FAIL**: " + c["why"]))
+    return lines + [""]
 
 
 def render_markdown(records, checks, command, when, png_name, total_s=None, cores=None, version_bad=None,
-                    results=None):
+                    results=None, newest=None, versions_of=None):
     total = ""
     if total_s is not None:
         total = "; %.0f s wall time in all on %s cores" % (total_s, cores or "?")
@@ -661,7 +775,9 @@ def render_markdown(records, checks, command, when, png_name, total_s=None, core
         "Generated by `%s` on %s (optcompat %s%s). Each env ran the test suite, then "
         "`ci/record.py`; the records are in `results/`. An env fails when a test fails or when it "
         "resolved a pre-release (rc, dev, a, b) of any distribution (column *pre-releases*: `none` "
-        "means none was installed; a record without `distributions` shows its host packages only). "
+        "means none was installed; a record without `distributions` shows its host packages only), "
+        "and when an env that tox.ini declares newest is older than the registry's newest release "
+        "(section *Newest releases*). "
         "*skipped* counts the cases pytest collected and skipped (with the reason in its log), "
         "*deselected* those a marker left out of the env's run."
         % (command, when, _optcompat_version(records), total),
@@ -707,8 +823,8 @@ def render_markdown(records, checks, command, when, png_name, total_s=None, core
             notes.append("`%s/%s` recorder error: `%s`" % (rec["env"], fam, err.strip().splitlines()[-1]))
     if notes:
         lines += [""] + ["* %s" % n for n in notes]
+    lines += [""] + render_newest(records, newest, versions_of)
     lines += [
-        "",
         "## Cross-release identity",
         "",
         "Every env x family ran the same 40-step fixed-gradient updates (`tests/test_trajectories.py` "
@@ -758,17 +874,18 @@ def ensure_plotter():
     return BOOT_PYTHON
 
 
-def write_report(out, command, when=None, total_s=None, latest=False):
+def write_report(out, command, when=None, total_s=None, latest=False, newest=None):
     """Write out/matrix.md and out/matrix.png from out/results; return (identity ok, plot ok,
-    versions ok)."""
+    versions ok).  ``newest``: tox.ini's ``[optcompat:newest]``, or None (not checked)."""
     results = os.path.join(out, "results")
     records = load_records(results)
     checks = identity(records)
-    version_bad = version_failures(records, latest)
+    version_bad = version_failures(records, latest, newest=newest)
     when = when or utc(time.time())
     if total_s is None:  # --report-only: what the run recorded
         total_s = next((r["run"].get("total_s") for r in records if (r.get("run") or {}).get("total_s")), None)
-    md = render_markdown(records, checks, command, when, "matrix.png", total_s, os.cpu_count(), version_bad, results)
+    md = render_markdown(records, checks, command, when, "matrix.png", total_s, os.cpu_count(), version_bad, results,
+                         newest)
     with open(os.path.join(out, "matrix.md"), "w") as f:
         f.write(md)
     png = os.path.join(out, "matrix.png")
@@ -779,7 +896,7 @@ def write_report(out, command, when=None, total_s=None, latest=False):
         print("matrix: could not plot: %s" % e, file=sys.stderr)
         plot_ok = False
     print_checks(checks)
-    print_version_checks(records, version_bad, latest)
+    print_version_checks(records, version_bad, latest, newest)
     print("matrix: wrote %s, %s and %s" % (os.path.relpath(os.path.join(out, "matrix.md"), ROOT),
                                           os.path.relpath(png, ROOT),
                                           os.path.relpath(os.path.join(out, "identity.png"), ROOT)))
@@ -944,6 +1061,9 @@ def main(argv=None):
     ap.add_argument("--latest-patch", action="store_true",
                     help="also fail an env whose TensorFlow / Keras / tf-keras is not the newest patch of its "
                          "minor that the package registry serves (asks the registry: pip index versions)")
+    ap.add_argument("--no-newest", action="store_true",
+                    help="do not check the envs of tox.ini [optcompat:newest] against the registry's newest "
+                         "releases (checked by default; it asks the registry: pip index versions)")
     ap.add_argument("--chain-only", action="store_true",
                     help="only hand a training run through the envs of tox.ini [optcompat:state-chain] "
                          "(tests/test_state_chain.py); the matrix runs it after its envs when it has them all")
@@ -951,6 +1071,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.plot:
         return plot(*args.plot)
+    newest = None if args.no_newest else newest_declared()
     out = os.path.abspath(args.out)
     results = os.path.join(out, "results")
     if args.check:
@@ -960,14 +1081,14 @@ def main(argv=None):
             return 1
         checks = identity(records)
         print_checks(checks)
-        bad = version_failures(records, args.latest_patch)
-        print_version_checks(records, bad, args.latest_patch)
+        bad = version_failures(records, args.latest_patch, newest=newest)
+        print_version_checks(records, bad, args.latest_patch, newest)
         return 0 if identity_ok(checks) and not bad else 1
     if args.report_only:
         recs = load_records(results)
         command = next((r["run"]["command"] for r in recs if r.get("run", {}).get("command")), "python ci/matrix.py")
         when = next((r["run"]["started"] for r in recs if r.get("run", {}).get("started")), None)
-        ident, plotted, versions_ok = write_report(out, command, when, latest=args.latest_patch)
+        ident, plotted, versions_ok = write_report(out, command, when, latest=args.latest_patch, newest=newest)
         return 0 if ident and plotted and versions_ok else 1
     if args.chain_only:
         for folder in (results, TOXWORKDIR):
@@ -978,13 +1099,15 @@ def main(argv=None):
     jobs = max(1, min(args.jobs, len(envs)))
     command = "python ci/matrix.py " + " ".join(
         (["--envs " + ",".join(envs)] if args.envs else ["--label " + args.label] if args.label else [])
-        + ["-j %d" % args.jobs] + (["--latest-patch"] if args.latest_patch else []))
+        + ["-j %d" % args.jobs] + (["--latest-patch"] if args.latest_patch else [])
+        + (["--no-newest"] if args.no_newest else []))
     if not os.path.isdir(TOXWORKDIR):
         os.makedirs(TOXWORKDIR)
     started = time.time()
-    envs_ok, total_s = run_matrix(envs, jobs, results, command.strip(), os.path.join(TOXWORKDIR, "matrix.log"))
+    envs_ok, total_s = run_matrix(envs, jobs, results, command.strip(), os.path.join(TOXWORKDIR, "matrix.log"),
+                                  newest)
     chain_ok = run_chains(envs, results, command.strip())  # None: the selection lacks their envs
-    ident, plotted, versions_ok = write_report(out, command.strip(), utc(started), total_s, args.latest_patch)
+    ident, plotted, versions_ok = write_report(out, command.strip(), utc(started), total_s, args.latest_patch, newest)
     print("matrix: envs %s, identity %s, versions %s, state chain %s, plot %s; %.0fs in all" % (
         "OK" if envs_ok else "FAILED", "PASS" if ident else "FAIL", "PASS" if versions_ok else "FAIL",
         "not run" if chain_ok is None else "PASS" if chain_ok else "FAIL", "OK" if plotted else "FAILED",

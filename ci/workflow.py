@@ -193,8 +193,8 @@ def render(cfg):
         "#   gpu   label %s: the same, on a self-hosted runner labelled %s," % (
             ", ".join(GPU_LABELS), ", ".join(GPU_RUNS_ON)),
         "#         only where the repository variable %s is 'true'" % GPU_SWITCH,
-        "# The torch envs install torch with pip (tox.ini commands_pre): on a hosted runner",
-        "# that is PyPI's CUDA build, a few GB per torch job.",
+        "# The torch envs install PyPI's CUDA torch build on a hosted runner, a few GB per torch",
+        "# job: keras3-torch's torch 2.15 (tox.ini deps, uv), the older Keras's 2.13 (pip, commands_pre).",
         "name: tests",
         "",
         "on:",

@@ -248,3 +248,83 @@ def test_the_state_chains_come_from_tox_ini_and_report_apart(tmp_path):
     assert "25 steps of `model.fit`" in text and "custom training loop" in text
     assert "| run | `tf26` | `tf215` | `keras3-jax` | `tf26` |" in text
     assert "| 3e-07 | PASS |" in text and "| 0.0002 | **FAIL** |" in text
+
+
+def test_newest_envs_are_declared_in_tox_ini():
+    """tox.ini's [optcompat:newest]: the "newest" envs and the distributions that must be the
+    registry's newest in each (every one an env of env_list)."""
+    declared = matrix.newest_declared()
+    assert declared["keras3-torch"] == ["keras", "torch"]
+    assert declared["keras3-jax"] == ["keras", "jax"]
+    assert declared["keras3-tf"] == ["keras", "tensorflow-cpu"]
+    assert declared["tf221"] == declared["tf221-cp312"] == ["tensorflow"]
+    assert declared["tf221-tfkeras"] == declared["tf221-tfkeras-legacy"] == ["tensorflow", "tf-keras"]
+    env_list, labels = matrix.tox_config()
+    assert set(declared) <= set(env_list) and set(declared) <= set(labels["matrix"])
+
+
+def test_newest_check_fails_an_env_behind_the_registry_naming_package_version_and_newest():
+    served = {"torch": ["2.15.0", "2.16.0rc1", "2.14.1", "2.13.0+cpu", "2.13.0"],
+              "keras": ["3.16.0.dev2026112403", "3.15.1", "3.15.0"]}
+    asked = []
+
+    def versions_of(name, python):
+        asked.append((name, python))
+        return served.get(name)
+
+    newest = {"keras3-torch": ["keras", "torch"]}
+    old = versioned(env="keras3-torch", distributions={"keras": "3.15.1", "torch": "2.13.0+cpu", "numpy": "2.3.0"})
+    old["python"] = "3.11.7"
+    assert matrix.not_newest(old, ["keras", "torch"], versions_of) == ["torch 2.13.0+cpu (newest 2.15.0)"]
+    assert ("torch", "3.11") in asked  # the registry is asked for the env's own Python
+    reason = "not the newest release: torch 2.13.0+cpu (newest 2.15.0)"
+    assert matrix.newest_failure(old, newest, versions_of) == reason
+    assert matrix.version_failures([old], versions_of=versions_of, newest=newest) == {"keras3-torch": [reason]}
+    # the newest final release, a local CUDA build counted as its release: passes (pre-releases
+    # and dev releases on the registry are not "newer")
+    new = versioned(env="keras3-torch", distributions={"keras": "3.15.1", "torch": "2.15.0+cu132"})
+    assert matrix.not_newest(new, ["keras", "torch"], versions_of) == []
+    assert matrix.version_failures([new], versions_of=versions_of, newest=newest) == {}
+    # an env that declares nothing is not checked; no newest map: no check
+    other = versioned(env="keras3-torch-k33", distributions={"keras": "3.3.3", "torch": "2.13.0+cpu"})
+    assert matrix.version_failures([other], versions_of=versions_of, newest=newest) == {}
+    assert matrix.version_failures([old], versions_of=versions_of) == {}
+
+
+def test_newest_check_fails_where_the_registry_cannot_be_asked_or_the_package_is_missing():
+    newest = {"tf221": ["tensorflow"]}
+    rec = versioned(env="tf221", distributions={"tensorflow": "2.21.0"})
+    rec["python"] = "3.13.0"
+    no_answer = matrix.newest_failure(rec, newest, lambda name, python: None)
+    assert no_answer == ("not the newest release: tensorflow 2.21.0 (newest unknown: the registry could not "
+                         "be asked for Python 3.13)")
+
+    def offline(name, python):
+        raise OSError("no network")
+    assert "could not be asked for Python 3.13: no network" in matrix.newest_failure(rec, newest, offline)
+    only_rc = matrix.newest_failure(rec, newest, lambda name, python: ["2.22.0rc0"])
+    assert "serves no final release for Python 3.13" in only_rc
+    missing = versioned(env="tf221", distributions={"tensorflow-cpu": "2.21.0"})
+    assert "tensorflow not installed" in matrix.newest_failure(missing, newest, lambda n, p: ["2.21.0"])
+    # the same env on the newest: passes
+    assert matrix.newest_failure(rec, newest, lambda n, p: ["2.22.0rc0", "2.21.0", "2.20.0"]) is None
+
+
+def test_the_report_has_the_newest_check(tmp_path):
+    served = {"torch": ["2.15.0", "2.13.0"], "keras": ["3.15.1"]}
+    versions_of = lambda name, python: served.get(name)  # noqa: E731
+    newest = {"keras3-torch": ["keras", "torch"]}
+    old = versioned(env="keras3-torch", distributions={"keras": "3.15.1", "torch": "2.13.0+cpu"})
+    old["run"] = {"status": "OK", "tests": {"passed": 3, "failed": 0, "errors": 0, "skipped": 0}}
+    bad = matrix.version_failures([old], versions_of=versions_of, newest=newest)
+    md = matrix.render_markdown([old], [], "python ci/matrix.py", "now", "matrix.png", version_bad=bad,
+                                newest=newest, versions_of=versions_of)
+    row = next(line for line in md.splitlines() if line.startswith("| `keras3-torch` | 3.8"))
+    assert row.endswith("| **FAIL** |")
+    assert "`keras3-torch` failed: not the newest release: torch 2.13.0+cpu (newest 2.15.0)" in md
+    assert "## Newest releases" in md
+    assert "| `keras3-torch` | 3.8 | keras | 3.15.1 | 3.15.1 | PASS |" in md
+    assert "| `keras3-torch` | 3.8 | torch | 2.13.0+cpu | 2.15.0 | **FAIL**: torch 2.13.0+cpu (newest 2.15.0) |" in md
+    # --no-newest: the report says the check was left out
+    md = matrix.render_markdown([old], [], "python ci/matrix.py", "now", "matrix.png", newest=None)
+    assert "Not checked (`--no-newest`)." in md

@@ -61,7 +61,7 @@ def test_keras_rows(host, row):
 
 
 @pytest.mark.applies(lambda facts, params: facts.family == ENV.default)
-@pytest.mark.installed("torch")  # the keras3-torch envs (torch 2.13.0)
+@pytest.mark.installed("torch")  # the keras3-torch envs (torch 2.15; 2.13.0 with an older Keras)
 @pytest.mark.parametrize("row", rows("torch"), ids=ids("torch"))
 def test_torch_rows(host, row):
     """torch.optim's optimizers (and scheduler), stepped on torch parameters, and optcompat's

@@ -82,7 +82,7 @@ def _torch_trajectory(opt_cls, kw, x0, grads, sched=None):
     return out
 
 
-@pytest.mark.installed("torch")  # the keras3-torch envs have torch 2.13.0
+@pytest.mark.installed("torch")  # the keras3-torch envs: torch 2.15 (keras3-torch), 2.13.0 (older Keras)
 @pytest.mark.parametrize("amsgrad", [False, True])
 @pytest.mark.parametrize("schedule", [False, True])
 def test_torch_convention_equals_torch_adamw(host, amsgrad, schedule):
@@ -99,7 +99,7 @@ def test_torch_convention_equals_torch_adamw(host, amsgrad, schedule):
     assert worst(ours, theirs) <= ORACLE_TOL
 
 
-@pytest.mark.installed("torch")  # the keras3-torch envs have torch 2.13.0
+@pytest.mark.installed("torch")  # the keras3-torch envs: torch 2.15 (keras3-torch), 2.13.0 (older Keras)
 @pytest.mark.parametrize("nesterov", [False, True])
 def test_torch_convention_equals_torch_sgd(host, nesterov):
     # torch's SGD decay is coupled (added to the gradient), so the oracle runs without decay.
