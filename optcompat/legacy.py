@@ -157,6 +157,7 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
         # `opt.weight_decay = x` (between steps: a callback) lands here: checked like the argument
         if name == "weight_decay":
             value = _schedules.adopt(value, self._SCHEDULES)
+            self._own_keras("weight_decay", value)
             plain = not (tf.is_tensor(value) or callable(value))
             if plain:
                 value = _validate.at_least("weight_decay", value)
@@ -177,7 +178,9 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
     def _weight_decay_rate(self, dtype, iterations):
         value = self._hyper["weight_decay"]
         if isinstance(value, _Schedule):  # (_get_hyper calls a plain callable, not a schedule)
-            return tf.cast(value(iterations), dtype)
+            return tf.cast(_validate.traced_rate("weight_decay", value(iterations)), dtype)
+        if callable(value):  # as _get_hyper calls it, its value checked where it is a number
+            return tf.identity(tf.cast(_validate.traced_rate("weight_decay", value()), dtype))
         return self._hyper_value("weight_decay", dtype)
 
     def _weight_decay_function(self):
@@ -232,6 +235,9 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
         lr = self._hyper.get("learning_rate")
         if callable(lr) and self._eager():  # (reading `iterations` first would create it here,
             self._check_learning_rate(lr, self.iterations)  # outside the optimizer's scope)
+        elif callable(lr):  # traced: a plain callable's Python number, read outside the graph
+            with tf.init_scope():
+                self._check_learning_rate(lr, None)
         if self._weight_decay_function() is not None and self._eager():
             self._check_weight_decay(self.iterations)
         return super().apply_gradients(grads_and_vars, name=name, **kwargs)
@@ -351,7 +357,9 @@ class _Extension(_AfterStep, _extension.Extension):
     def _weight_decay_at(self, iterations, dtype=tf.float32):
         value = self._hyper["weight_decay"]
         if isinstance(value, _Schedule):  # (_get_hyper calls a plain callable and casts; not a schedule)
-            return tf.cast(value(iterations), dtype)
+            return tf.cast(_validate.traced_rate("weight_decay", value(iterations)), dtype)
+        if callable(value):  # as _get_hyper calls it, its value checked where it is a number
+            return tf.cast(_validate.traced_rate("weight_decay", value()), dtype)
         return self._get_hyper("weight_decay", dtype)
 
     def apply_gradients(self, grads_and_vars, name=None, **kwargs):
