@@ -26,12 +26,11 @@ and where it cannot (JAX's stateless steps) the adapter saves the host's list an
 """
 import numbers
 import os
-import re
 import struct
 import sys
 import warnings
 
-from . import _detect, _rule, _schedules, _validate
+from . import _decay, _detect, _rule, _schedules, _validate
 
 _DROPPED = {}  # family -> formats_dropping_state(family), read once
 
@@ -97,10 +96,8 @@ class Decoupled(object):
                                               checked["convention"])
         self._init_host(checked, name, kwargs)
         self._init_weight_decay(checked["weight_decay"])
-        self.convention = checked["convention"]
-        self._exclude_names = checked["exclude_from_weight_decay"]
-        self._exclude_re = re.compile("|".join(self._exclude_names)) if self._exclude_names else None
-        self._lr0 = lr0
+        # (outside the host's attribute tracking, as the dicts below)
+        self.__dict__["_decay"] = _decay.Decay(checked["convention"], checked["exclude_from_weight_decay"], lr0)
         # plain dicts, outside the host's attribute tracking (which would wrap them)
         self.__dict__.update(_lr_multipliers=multipliers, _weight_decays=decays, _strict_names=strict,
                              _own_rates_cache={}, _fast_path=fast_path)
@@ -110,6 +107,11 @@ class Decoupled(object):
         if isinstance(checked["learning_rate"], float):
             self._remember("learning_rate", checked["learning_rate"])
         self.__dict__["_optcompat_made"] = True  # setters are checked from here on (__setattr__)
+
+    @property
+    def convention(self):
+        """The weight-decay convention (``optcompat.CONVENTIONS``), fixed when made."""
+        return self._decay.convention
 
     def _own_keras(self, name, value):
         """Refuse a schedule or optimizer of another installed Keras (tf_keras beside Keras 3)."""
@@ -292,7 +294,7 @@ class Decoupled(object):
         return id(variable)
 
     def _decays(self, variable):
-        if self._exclude_re is not None and self._exclude_re.search(self._variable_name(variable)):
+        if self._decay.excludes(self._variable_name(variable)):
             return False
         return self._host_allows_decay(variable)
 
@@ -338,7 +340,7 @@ class Decoupled(object):
 
     # -- the step ------------------------------------------------------------------------
     def _lr0_value(self, dtype):
-        return None if self._lr0 is None else self.xp.cast(self._lr0, dtype)
+        return self._decay.lr0_value(self.xp, dtype)
 
     def _rates(self, dtype, learning_rate, iterations, variable=None):
         """``{"lr": lr_t, "decay": d_t}`` in ``dtype`` (``d_t`` the float 0.0 where the decay
@@ -537,8 +539,7 @@ class Decoupled(object):
     def _decoupled_config(self):
         self._warn_if_saving_drops_state()
         config = {name: self._config_value(name) for name in self._kept}
-        config.update(convention=self.convention,
-                      exclude_from_weight_decay=list(self._exclude_names) or None,
+        config.update(self._decay.config(),
                       lr_multipliers=dict(self._lr_multipliers) or None,
                       weight_decays={k: list(d) for k, d in self._weight_decays.items()} or None,
                       strict_names=self._strict_names, fast_path=self.fast_path)

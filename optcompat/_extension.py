@@ -24,7 +24,7 @@ traced after it.  OptimizerV2 keeps it as a hyperparameter, as TensorFlow Addons
 import inspect
 import numbers
 
-from . import _detect, _rule, _schedules, _validate
+from . import _decay, _detect, _rule, _schedules, _validate
 from ._common import _takes_step
 from ._conventions import DEFAULT
 
@@ -55,22 +55,21 @@ class Extension(object):
         convention = _validate.convention(kwargs.pop("convention", DEFAULT))
         exclude = _validate.name_patterns("exclude_from_weight_decay", kwargs.pop("exclude_from_weight_decay", None))
         self._init_base(args, kwargs)
-        self.convention = convention
-        self._exclude_names = exclude
-        self._exclude_re = None
-        if exclude:
-            import re
-
-            self._exclude_re = re.compile("|".join(exclude))
-        self._lr0 = _validate.initial_learning_rate(self._initial_rate(), convention)
+        lr0 = _validate.initial_learning_rate(self._initial_rate(), convention)
+        self.__dict__["_decay"] = _decay.Decay(convention, exclude, lr0)  # (outside any tracking)
         self._store_weight_decay(weight_decay)
+
+    @property
+    def convention(self):
+        """The weight-decay convention (``optcompat.CONVENTIONS``), fixed when made."""
+        return self._decay.convention
 
     def _init_base(self, args, kwargs):
         super(Extension, self).__init__(*args, **kwargs)
 
     def _decays(self, variable):
         name = getattr(variable, "path", None) or variable.name
-        if self._exclude_re is not None and self._exclude_re.search(name):
+        if self._decay.excludes(name):
             return False
         return self._host_allows_decay(variable)
 
@@ -137,7 +136,7 @@ class Extension(object):
         """``x - d_t x`` for ``variable`` (the rule's decay, :mod:`._rule`)."""
         dtype = variable.dtype
         lr = xp.cast(lr, dtype)
-        lr0 = None if self._lr0 is None else xp.cast(self._lr0, dtype)
+        lr0 = self._decay.lr0_value(xp, dtype)
         decay = _rule.decay_coefficient(self.convention, xp.cast(weight_decay, dtype), lr, lr0)
         return _rule.decayed(self.convention, variable, decay)
 
@@ -147,8 +146,7 @@ class Extension(object):
             value = self._SCHEDULE_MODULE.serialize(value)
         elif callable(value):  # as OptimizerV2 saves a callable hyperparameter: its value now
             value = float(value())
-        config.update(weight_decay=value, convention=self.convention,
-                      exclude_from_weight_decay=list(self._exclude_names) or None)
+        config.update(self._decay.config(), weight_decay=value)
         return config
 
     @classmethod

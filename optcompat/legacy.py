@@ -44,7 +44,6 @@ Example:
 # ``clipnorm`` / ``clipvalue`` / ``global_clipnorm`` (where the release has them),
 # gradient aggregation across replicas, ``minimize``, checkpointing.  Private APIs of the
 # host are touched only in this module.
-import re
 import warnings
 
 from . import _detect, _extension, _names, _optimizers, _schedules, _validate
@@ -188,8 +187,8 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
         return value if callable(value) else None
 
     def _lr0_value(self, dtype):
-        if self._lr0 is not None:
-            return tf.cast(self._lr0, dtype)
+        if self._decay.lr0 is not None:
+            return tf.cast(self._decay.lr0, dtype)
         if isinstance(self._hyper["learning_rate"], _Schedule):
             return tf.cast(self._hyper["learning_rate"](0), dtype)
         return None  # a float or callable rate: eta_t = 1 (lr_t / lr_t would be 0/0 at 0)
@@ -205,10 +204,7 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
         expressions searched in variable names) from weight decay, as Keras 3 does."""
         for v in var_list or ():
             self._exclude_exact.add(v.name)
-        names = _validate.name_patterns("var_names", var_names)
-        if names:
-            self._exclude_names = self._exclude_names + names
-            self._exclude_re = re.compile("|".join(self._exclude_names))
+        self._decay.exclude_more(_validate.name_patterns("var_names", var_names))
 
     @staticmethod
     def _variable_name(variable):
