@@ -26,12 +26,11 @@ and where it cannot (JAX's stateless steps) the adapter saves the host's list an
 """
 import numbers
 import os
-import re
 import struct
 import sys
 import warnings
 
-from . import _detect, _rule, _schedules, _validate
+from . import _decay, _detect, _rule, _schedules, _validate
 
 _DROPPED = {}  # family -> formats_dropping_state(family), read once
 
@@ -86,6 +85,8 @@ class Decoupled(object):
         # takes one made again for its own Keras (_schedules.adopt)
         learning_rate = _schedules.adopt(self._take_aliases(learning_rate, kwargs), self._SCHEDULES)
         weight_decay = _schedules.adopt(weight_decay, self._SCHEDULES)
+        self._own_keras("learning_rate", learning_rate)
+        self._own_keras("weight_decay", weight_decay)
         checked = _validate.common(learning_rate, weight_decay, convention, clipnorm, clipvalue,
                                    global_clipnorm, exclude, self._is_schedule,
                                    allow_callable=self._CALLABLE_RATES,
@@ -95,10 +96,8 @@ class Decoupled(object):
                                               checked["convention"])
         self._init_host(checked, name, kwargs)
         self._init_weight_decay(checked["weight_decay"])
-        self.convention = checked["convention"]
-        self._exclude_names = checked["exclude_from_weight_decay"]
-        self._exclude_re = re.compile("|".join(self._exclude_names)) if self._exclude_names else None
-        self._lr0 = lr0
+        # (outside the host's attribute tracking, as the dicts below)
+        self.__dict__["_decay"] = _decay.Decay(checked["convention"], checked["exclude_from_weight_decay"], lr0)
         # plain dicts, outside the host's attribute tracking (which would wrap them)
         self.__dict__.update(_lr_multipliers=multipliers, _weight_decays=decays, _strict_names=strict,
                              _own_rates_cache={}, _fast_path=fast_path)
@@ -107,6 +106,36 @@ class Decoupled(object):
         self._kept = tuple(own)  # get_config writes them back (_decoupled_config)
         if isinstance(checked["learning_rate"], float):
             self._remember("learning_rate", checked["learning_rate"])
+        self.__dict__["_optcompat_made"] = True  # setters are checked from here on (__setattr__)
+
+    @property
+    def convention(self):
+        """The weight-decay convention (``optcompat.CONVENTIONS``), fixed when made."""
+        return self._decay.convention
+
+    def _own_keras(self, name, value):
+        """Refuse a schedule or optimizer of another installed Keras (tf_keras beside Keras 3)."""
+        _validate.own_keras(name, value, self._is_schedule, _detect.keras_of, type(self))
+
+    # the settable hyperparameters checked as their arguments are (weight_decay: its property)
+    _SETTERS = ("learning_rate", "lr", "beta_1", "beta_2", "momentum")
+
+    def __setattr__(self, name, value):
+        if name in self._SETTERS and "_optcompat_made" in self.__dict__:
+            value = self._checked_setting(name, value)
+        super(Decoupled, self).__setattr__(name, value)
+
+    def _checked_setting(self, name, value):
+        """``opt.<name> = value`` between steps, checked as the argument is, before the host
+        stores it (a refused value changes nothing)."""
+        if name in ("learning_rate", "lr"):
+            value = _schedules.adopt(value, self._SCHEDULES)
+            self._own_keras(name, value)
+            return _validate.learning_rate(value, self._is_schedule, self._CALLABLE_RATES,
+                                           self._read_hyper, name=name)
+        if name in self.HYPERS:
+            return _validate.host_value(name, value, _validate.in_unit_interval, self._read_hyper)
+        return value
 
     def _reference_rate(self, learning_rate):
         """``lr_0``, what ``eta_t = lr_t / lr_0`` is measured against: an optcompat schedule's
@@ -183,6 +212,7 @@ class Decoupled(object):
             return
         if self._weight_decay_variable is None:  # created without one: a plain value or callable
             value = _schedules.adopt(value, self._SCHEDULES)
+            self._own_keras("weight_decay", value)
             self._weight_decay = _validate.decay_rate(value, self._is_schedule, optional=True)
             return
         if callable(value) and not isinstance(value, numbers.Number):
@@ -211,7 +241,8 @@ class Decoupled(object):
         if self._weight_decay_variable is None:
             value = self._weight_decay
             if callable(value):
-                return self.xp.cast(value(iterations) if _takes_step(value) else value(), dtype)
+                value = _validate.traced_rate("weight_decay", value(iterations) if _takes_step(value) else value())
+                return self.xp.cast(value, dtype)
             return value or 0.0
         value = self._concrete(self._weight_decay_variable)
         if value is None:
@@ -263,7 +294,7 @@ class Decoupled(object):
         return id(variable)
 
     def _decays(self, variable):
-        if self._exclude_re is not None and self._exclude_re.search(self._variable_name(variable)):
+        if self._decay.excludes(self._variable_name(variable)):
             return False
         return self._host_allows_decay(variable)
 
@@ -309,14 +340,14 @@ class Decoupled(object):
 
     # -- the step ------------------------------------------------------------------------
     def _lr0_value(self, dtype):
-        return None if self._lr0 is None else self.xp.cast(self._lr0, dtype)
+        return self._decay.lr0_value(self.xp, dtype)
 
     def _rates(self, dtype, learning_rate, iterations, variable=None):
         """``{"lr": lr_t, "decay": d_t}`` in ``dtype`` (``d_t`` the float 0.0 where the decay
         is a concrete 0), and ``weight_decay``, the ``lambda`` it came from (at ``iterations``);
         ``variable``'s own (:meth:`_own_rates_of`; ``l1``: ``d1_t``) where given."""
         own = None if variable is None else self._own_rates_of(variable)
-        lr = self.xp.cast(learning_rate, dtype)
+        lr = self.xp.cast(_validate.traced_rate("learning_rate", learning_rate), dtype)
         eta = self._schedule_multiplier(dtype)
         if eta is not None:
             lr = lr * eta
@@ -388,10 +419,21 @@ class Decoupled(object):
 
     # -- checks before a step --------------------------------------------------------------
     def _check_learning_rate(self, schedule, iterations, name="learning_rate"):
-        """Before a step, refuse a NaN/inf/negative rate from a schedule or callable.
-
-        Only where values are concrete (eager); inside tf.function / jit they are symbolic."""
-        if not callable(schedule) or not self._eager():
+        """Before a step, refuse a NaN/inf/negative rate from a schedule or callable, where
+        its value is concrete: at the counter ``iterations`` in an eager step; for
+        ``iterations`` None (a step about to be traced) a plain callable's Python number.  A
+        traced step checks the values it computes too (:meth:`_rates`)."""
+        if not callable(schedule):
+            return
+        if iterations is None:
+            if not _takes_step(schedule):
+                try:
+                    value = schedule()
+                except Exception:  # reads what is there only in the step: the host's to call
+                    return
+                _validate.traced_rate(name, value)
+            return
+        if not self._eager():
             return
         try:
             step = int(iterations)
@@ -497,8 +539,7 @@ class Decoupled(object):
     def _decoupled_config(self):
         self._warn_if_saving_drops_state()
         config = {name: self._config_value(name) for name in self._kept}
-        config.update(convention=self.convention,
-                      exclude_from_weight_decay=list(self._exclude_names) or None,
+        config.update(self._decay.config(),
                       lr_multipliers=dict(self._lr_multipliers) or None,
                       weight_decays={k: list(d) for k, d in self._weight_decays.items()} or None,
                       strict_names=self._strict_names, fast_path=self.fast_path)

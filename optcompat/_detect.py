@@ -181,6 +181,28 @@ def family_of_class(cls):
     return None
 
 
+# the Keras base classes whose subclasses a message names by their Keras (keras_of)
+_KERAS_BASES = ("LearningRateSchedule", "Optimizer", "OptimizerV2")
+_KERAS_TOPS = {"keras": "keras", "tf_keras": "tf_keras", "tensorflow": "tensorflow"}
+
+
+def keras_of(value):
+    """The Keras a schedule or optimizer (an instance or a class) belongs to, as a message
+    names it (``"Keras 2 (tf_keras 2.15.1)"``, ``"Keras 3 (keras 3.6.0)"``, ``"Keras 2
+    (tf.keras of tensorflow 2.5.3)"``), from the module of its Keras base class; None for
+    anything else.  Reads module names and installed versions only."""
+    cls = value if isinstance(value, type) else type(value)
+    for base in getattr(cls, "__mro__", ()):
+        top = base.__module__.split(".")[0]
+        if base.__name__ in _KERAS_BASES and top in _KERAS_TOPS:
+            version = versions()[top]
+            if top == "tensorflow":
+                return "Keras 2 (tf.keras of tensorflow %s)" % version
+            major = (release(version) or (2,))[0]
+            return "Keras %d (%s %s)" % (3 if major >= 3 else 2, top, version)
+    return None
+
+
 def host(family):
     """``(keras, OptimizerBase)`` of an installed family: the Keras namespace module
     (``keras``, ``tf.keras`` or ``tf_keras``) and the optimizer base class to subclass.

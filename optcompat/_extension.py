@@ -14,8 +14,9 @@ then the base optimizer takes its step, with its own slots, variables and file l
 unchanged: a file of ``Nadam`` loads into ``decoupled(Nadam)`` and the reverse.
 ``weight_decay`` is a float >= 0, a ``LearningRateSchedule`` (``lambda_t`` its value at the
 0-based step, as TensorFlow Addons calls it) or a callable (``lambda_t = f()``; in Keras 2
-and 3 also ``f(step)``), checked before each eager step (a NaN, inf or negative value is
-refused before anything changes) and saved with the optimizer (a schedule serialized, a
+and 3 also ``f(step)``), checked where its value is known -- before each eager step, and
+when a compiled step is traced where it is a Python number then (a NaN, inf or negative
+value is refused before anything changes) -- and saved with the optimizer (a schedule serialized, a
 callable as its value then).  Keras 2 and 3 keep ``weight_decay`` as a Python value (no
 optimizer variable: the layout stays the base's); a value set between steps reaches steps
 traced after it.  OptimizerV2 keeps it as a hyperparameter, as TensorFlow Addons does.
@@ -23,7 +24,7 @@ traced after it.  OptimizerV2 keeps it as a hyperparameter, as TensorFlow Addons
 import inspect
 import numbers
 
-from . import _rule, _schedules, _validate
+from . import _decay, _detect, _rule, _schedules, _validate
 from ._common import _takes_step
 from ._conventions import DEFAULT
 
@@ -47,27 +48,28 @@ class Extension(object):
         if "weight_decay" not in kwargs:
             raise TypeError("%s needs `weight_decay` (a float >= 0, a schedule or a callable: the decoupled "
                             "decay), as a keyword argument." % type(self).__name__)
-        weight_decay = _validate.decay_rate(_schedules.adopt(kwargs.pop("weight_decay"), self._SCHEDULES),
-                                            self._is_schedule)
+        weight_decay = _schedules.adopt(kwargs.pop("weight_decay"), self._SCHEDULES)
+        for name, value in (("weight_decay", weight_decay), ("learning_rate", kwargs.get("learning_rate"))):
+            _validate.own_keras(name, value, self._is_schedule, _detect.keras_of, type(self))
+        weight_decay = _validate.decay_rate(weight_decay, self._is_schedule)
         convention = _validate.convention(kwargs.pop("convention", DEFAULT))
         exclude = _validate.name_patterns("exclude_from_weight_decay", kwargs.pop("exclude_from_weight_decay", None))
         self._init_base(args, kwargs)
-        self.convention = convention
-        self._exclude_names = exclude
-        self._exclude_re = None
-        if exclude:
-            import re
-
-            self._exclude_re = re.compile("|".join(exclude))
-        self._lr0 = _validate.initial_learning_rate(self._initial_rate(), convention)
+        lr0 = _validate.initial_learning_rate(self._initial_rate(), convention)
+        self.__dict__["_decay"] = _decay.Decay(convention, exclude, lr0)  # (outside any tracking)
         self._store_weight_decay(weight_decay)
+
+    @property
+    def convention(self):
+        """The weight-decay convention (``optcompat.CONVENTIONS``), fixed when made."""
+        return self._decay.convention
 
     def _init_base(self, args, kwargs):
         super(Extension, self).__init__(*args, **kwargs)
 
     def _decays(self, variable):
         name = getattr(variable, "path", None) or variable.name
-        if self._exclude_re is not None and self._exclude_re.search(name):
+        if self._decay.excludes(name):
             return False
         return self._host_allows_decay(variable)
 
@@ -86,18 +88,19 @@ class Extension(object):
     def _weight_decay_at(self, iterations):
         """This step's ``lambda_t``: a schedule's value at ``iterations``, a callable's value."""
         value = self._given_weight_decay()
-        if callable(value):
-            return value(iterations) if _takes_step(value) else value()
+        if callable(value):  # (a Python number is known while a compiled step is traced)
+            return _validate.traced_rate("weight_decay", value(iterations) if _takes_step(value) else value())
         return value
 
     def _check_weight_decay_at(self, step):
         """Before an eager step (``step`` the concrete counter), refuse a NaN, inf or negative
         value of a schedule or callable ``weight_decay``, before anything changes."""
-        if not callable(self._given_weight_decay()):
+        function = self._given_weight_decay()
+        if not callable(function):
             return
         step = int(step)
         try:
-            value = float(self._weight_decay_at(step))
+            value = float(function(step) if _takes_step(function) else function())
         except (TypeError, ValueError):  # symbolic: checked where it is concrete
             return
         _validate.current_rate("weight_decay", value, step)
@@ -133,7 +136,7 @@ class Extension(object):
         """``x - d_t x`` for ``variable`` (the rule's decay, :mod:`._rule`)."""
         dtype = variable.dtype
         lr = xp.cast(lr, dtype)
-        lr0 = None if self._lr0 is None else xp.cast(self._lr0, dtype)
+        lr0 = self._decay.lr0_value(xp, dtype)
         decay = _rule.decay_coefficient(self.convention, xp.cast(weight_decay, dtype), lr, lr0)
         return _rule.decayed(self.convention, variable, decay)
 
@@ -143,8 +146,7 @@ class Extension(object):
             value = self._SCHEDULE_MODULE.serialize(value)
         elif callable(value):  # as OptimizerV2 saves a callable hyperparameter: its value now
             value = float(value())
-        config.update(weight_decay=value, convention=self.convention,
-                      exclude_from_weight_decay=list(self._exclude_names) or None)
+        config.update(self._decay.config(), weight_decay=value)
         return config
 
     @classmethod

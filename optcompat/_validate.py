@@ -6,6 +6,7 @@ only they can know (e.g. whether a learning rate is one of their schedules).
 """
 import math
 import numbers
+import re
 
 from ._conventions import CONVENTIONS
 
@@ -90,7 +91,7 @@ def convention(value):
     return value
 
 
-def learning_rate(value, is_schedule, allow_callable=True, read=None):
+def learning_rate(value, is_schedule, allow_callable=True, read=None, name="learning_rate"):
     """A float >= 0, a host schedule, a tensor, or (where the host supports it) a callable."""
     if is_schedule(value):
         return value
@@ -98,18 +99,41 @@ def learning_rate(value, is_schedule, allow_callable=True, read=None):
         if allow_callable:
             return value
         raise ArgumentTypeError(
-            "`learning_rate` must be a float in [0, inf) or a LearningRateSchedule for this "
-            "optimizer family (it cannot call a plain function each step); received %r." % (value,))
-    return host_value("learning_rate", value, at_least, read)
+            "`%s` must be a float in [0, inf) or a LearningRateSchedule for this optimizer "
+            "family (it cannot call a plain function each step); received %r." % (name, value))
+    return host_value(name, value, at_least, read)
 
 
 def current_rate(name, value, step):
     """A schedule's or callable's value at use time (``learning_rate``, ``weight_decay``): a
-    finite number >= 0, checked where it is concrete."""
+    finite number >= 0, checked where it is concrete: at the concrete iteration ``step``, or
+    (``step`` None) a Python number while a compiled step is traced."""
     if not (value >= 0.0 and math.isfinite(value)):
+        when = ("at iteration %s" % step if step is not None else
+                "when the compiled step was traced (model.fit, tf.function, jax.jit)")
         raise ValueError(
             "`%s` must be a finite number in [0, inf) at every step; the schedule or callable "
-            "gave %r at iteration %s. No variable or slot was changed." % (name, value, step))
+            "gave %r %s. No variable or slot was changed." % (name, value, when))
+
+
+def traced_rate(name, value):
+    """``value`` as a step computes it (a schedule's or callable's): checked by
+    :func:`current_rate` where it is a Python number -- known while a compiled step is traced,
+    which would bake it into the step; a tensor is the host's to compute."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        current_rate(name, float(value), None)
+    return value
+
+
+def own_keras(name, value, is_schedule, keras_of, owner):
+    """Refuse a schedule or optimizer of another installed Keras (``keras_of(value)`` names
+    it, ``keras_of(owner)`` this optimizer's): this family's Keras cannot call it."""
+    other = None if is_schedule(value) else keras_of(value)
+    if other is not None:
+        raise ArgumentTypeError(
+            "`%s` (%s) belongs to %s; this optimizer is %s's, which cannot use it: give one of "
+            "this Keras's `optimizers.schedules` (or optcompat.schedules), a float or a callable."
+            % (name, type(value).__name__, other, keras_of(owner)))
 
 
 def decay_rate(value, is_schedule, optional=False, read=None):
@@ -144,6 +168,11 @@ def name_patterns(name, value):
     for v in value:
         if not isinstance(v, str):
             raise ArgumentTypeError("`%s` must contain only strings; received %r." % (name, v))
+        try:
+            re.compile(v)
+        except re.error as error:
+            raise ValueError("`%s` must contain regular expressions (searched in variable "
+                             "names); %r is not one: %s." % (name, v, error))
     return list(value)
 
 

@@ -128,8 +128,11 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
     def apply_gradients(self, grads_and_vars, *args, **kwargs):
         grads_and_vars = list(grads_and_vars)
         self._check_gradients(grads_and_vars, _tf.is_float, _tf.dtype_name, _tf.shapes)
-        self._check_learning_rate(self._learning_rate, self.iterations)
-        self._check_weight_decay(self.iterations)
+        # where the step is traced, read outside its graph: the values at the counter the
+        # traced step starts from (a schedule's too), checked before it exists
+        with tf.init_scope():
+            self._check_learning_rate(self._learning_rate, self.iterations)
+            self._check_weight_decay(self.iterations)
         with _tf_fast.step_scope(self):
             result = super().apply_gradients(grads_and_vars, *args, **kwargs)
         self._after_step()  # (ordered after the step: TensorFlow orders a function's stateful ops)

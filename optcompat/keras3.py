@@ -237,6 +237,9 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
         if self.built:
             return
         self._check_names(var_list)
+        # the first step's values where they are concrete now: JAX's trainer detaches the
+        # model's variables before that step is traced, and an error inside it leaves them so
+        self._check_rates()
         super().build(var_list)
         self._build_slots(var_list, lambda v, key: self.add_variable_from_reference(
             v, name=self._SLOT_NAMES[key]))
@@ -265,19 +268,22 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
         grads = [_cast_float(g, v) for g, v in zip(grads, variables)] + grads[len(variables):]
         self._check_gradients(zip(grads, variables), keras.backend.is_float_dtype,
                               keras.backend.standardize_dtype)
+        self._check_rates()
+        result = super().apply(grads, trainable_variables)
+        self._after_step()  # (inside a stateless JAX step too: what it assigns is returned)
+        return result
+
+    def _check_rates(self):
+        """A schedule's or callable's rates at the step counter, where it is concrete."""
         if (callable(self._learning_rate) or self._weight_decay_function() is not None) and self._eager():
             # only a schedule or callable can go bad; read the step counter for them where it
             # is concrete (Keras 3.0's Variable has no int(), hence convert_to_numpy)
             try:
                 step = int(ops.convert_to_numpy(self.iterations))
             except Exception:  # a jax tracer
-                pass
-            else:
-                self._check_learning_rate(self._learning_rate, step)
-                self._check_weight_decay(step)
-        result = super().apply(grads, trainable_variables)
-        self._after_step()  # (inside a stateless JAX step too: what it assigns is returned)
-        return result
+                return
+            self._check_learning_rate(self._learning_rate, step)
+            self._check_weight_decay(step)
 
     def get_config(self):
         config = super().get_config()

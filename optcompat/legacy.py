@@ -45,7 +45,6 @@ Example:
 # gradient aggregation across replicas, ``minimize``, checkpointing.  Private APIs of the
 # host are touched only in this module.
 import functools
-import re
 import warnings
 
 import numpy as np
@@ -160,6 +159,7 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
         # `opt.weight_decay = x` (between steps: a callback) lands here: checked like the argument
         if name == "weight_decay":
             value = _schedules.adopt(value, self._SCHEDULES)
+            self._own_keras("weight_decay", value)
             plain = not (tf.is_tensor(value) or callable(value))
             if plain:
                 value = _validate.at_least("weight_decay", value)
@@ -180,7 +180,9 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
     def _weight_decay_rate(self, dtype, iterations):
         value = self._hyper["weight_decay"]
         if isinstance(value, _Schedule):  # (_get_hyper calls a plain callable, not a schedule)
-            return tf.cast(value(iterations), dtype)
+            return tf.cast(_validate.traced_rate("weight_decay", value(iterations)), dtype)
+        if callable(value):  # as _get_hyper calls it, its value checked where it is a number
+            return tf.identity(tf.cast(_validate.traced_rate("weight_decay", value()), dtype))
         return self._hyper_value("weight_decay", dtype)
 
     def _weight_decay_function(self):
@@ -188,8 +190,8 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
         return value if callable(value) else None
 
     def _lr0_value(self, dtype):
-        if self._lr0 is not None:
-            return tf.cast(self._lr0, dtype)
+        if self._decay.lr0 is not None:
+            return tf.cast(self._decay.lr0, dtype)
         if isinstance(self._hyper["learning_rate"], _Schedule):
             return tf.cast(self._hyper["learning_rate"](0), dtype)
         return None  # a float or callable rate: eta_t = 1 (lr_t / lr_t would be 0/0 at 0)
@@ -206,10 +208,7 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
         expressions searched in variable names) from weight decay, as Keras 3 does."""
         for v in var_list or ():
             self._exclude_exact.add(v.name)
-        names = _validate.name_patterns("var_names", var_names)
-        if names:
-            self._exclude_names = self._exclude_names + names
-            self._exclude_re = re.compile("|".join(self._exclude_names))
+        self._decay.exclude_more(_validate.name_patterns("var_names", var_names))
 
     @staticmethod
     def _variable_name(variable):
@@ -240,6 +239,9 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
         # __array__ in TF 1.15-2.1, for a schedule that reads it with NumPy)
         if callable(lr) and self._eager():
             self._check_learning_rate(lr, tf.cast(self.iterations, tf.float32))
+        elif callable(lr):  # traced: a plain callable's Python number, read outside the graph
+            with tf.init_scope():
+                self._check_learning_rate(lr, None)
         if self._weight_decay_function() is not None and self._eager():
             self._check_weight_decay(tf.cast(self.iterations, tf.float32))
         return super().apply_gradients(grads_and_vars, name=name, **kwargs)
@@ -359,7 +361,9 @@ class _Extension(_AfterStep, _extension.Extension):
     def _weight_decay_at(self, iterations, dtype=tf.float32):
         value = self._hyper["weight_decay"]
         if isinstance(value, _Schedule):  # (_get_hyper calls a plain callable and casts; not a schedule)
-            return tf.cast(value(iterations), dtype)
+            return tf.cast(_validate.traced_rate("weight_decay", value(iterations)), dtype)
+        if callable(value):  # as _get_hyper calls it, its value checked where it is a number
+            return tf.cast(_validate.traced_rate("weight_decay", value()), dtype)
         return self._get_hyper("weight_decay", dtype)
 
     def apply_gradients(self, grads_and_vars, name=None, **kwargs):
