@@ -658,6 +658,27 @@ def host_run(host, make, x0, grads):
     return steps(host, opt, x0, grads)[0]
 
 
+def truncated_copy(path, out):
+    """``out``: the first half of the file at ``path`` (an optcompat.state file cut short)."""
+    data = open(path, "rb").read()
+    open(out, "wb").write(data[: len(data) // 2])
+    return out
+
+
+def corrupted_copy(path, out):
+    """``out``: the optcompat.state file at ``path`` with one byte of a slot array's data changed
+    (the zip's own CRC or the header's checksum must catch it)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        offset = z.getinfo("0/m.npy").header_offset
+    data = bytearray(open(path, "rb").read())
+    name_length, extra_length = (int.from_bytes(data[offset + i:offset + i + 2], "little") for i in (26, 28))
+    data[offset + 30 + name_length + extra_length + 140] ^= 0xFF  # in the array's data (after its npy header)
+    open(out, "wb").write(bytes(data))
+    return out
+
+
 def data(n=64, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 4)).astype(np.float32)

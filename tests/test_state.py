@@ -11,12 +11,11 @@ and the model exactly as they were."""
 import json
 import subprocess
 import sys
-import zipfile
 
 import numpy as np
 import pytest
 
-from support import ENV, applies, flat, has_builtin, make_host, tensorflow_addons
+from support import ENV, applies, corrupted_copy, flat, has_builtin, make_host, tensorflow_addons, truncated_copy
 from test_host_interop import CASES, compiled, hosts_own_is_an_oracle, train
 
 state = pytest.importorskip("optcompat.state")
@@ -232,8 +231,9 @@ BAD = {
     "other-slots": (lambda h, p, t: (a_target(h, "adamw", amsgrad=True), p, None), "amsgrad differs"),
     "other-convention": (lambda h, p, t: (a_target(h, "adamw", convention="torch"), p, None),
                          "convention 'keras', but the optimizer uses 'torch'.*epsilon"),
-    "truncated": (lambda h, p, t: (a_target(h), _truncate(p, t), None), "truncated or corrupted"),
-    "corrupted": (lambda h, p, t: (a_target(h), _flip_a_byte(p, t), None), "corrupted"),
+    "truncated": (lambda h, p, t: (a_target(h), truncated_copy(p, str(t / "truncated.npz")), None),
+                  "truncated or corrupted"),
+    "corrupted": (lambda h, p, t: (a_target(h), corrupted_copy(p, str(t / "corrupted.npz")), None), "corrupted"),
     "newer-format": (lambda h, p, t: (a_target(h), _rewrite(p, str(t / "new.npz"),
                                                             lambda hd: hd.update(format_version=99)), None),
                      "version 99, newer than"),
@@ -248,24 +248,6 @@ def _trained(model, host):
     model.fit(train_x, np.zeros((32, 2), np.float32), batch_size=16, epochs=1, verbose=0)
     return model
 
-
-def _truncate(path, tmp_path):
-    data = open(path, "rb").read()
-    out = str(tmp_path / "truncated.npz")
-    open(out, "wb").write(data[: len(data) // 2])
-    return out
-
-
-def _flip_a_byte(path, tmp_path):
-    """One byte of a slot array's data changed (the zip's own CRC or the header's checksum)."""
-    with zipfile.ZipFile(path) as z:
-        offset = z.getinfo("0/m.npy").header_offset
-    data = bytearray(open(path, "rb").read())
-    name_length, extra_length = (int.from_bytes(data[offset + i:offset + i + 2], "little") for i in (26, 28))
-    data[offset + 30 + name_length + extra_length + 140] ^= 0xFF  # in the array's data (after its npy header)
-    out = str(tmp_path / "corrupted.npz")
-    open(out, "wb").write(bytes(data))
-    return out
 
 
 def _text_file(tmp_path):
@@ -328,7 +310,8 @@ def test_inspect_and_convert_on_the_command_line(host, tmp_path):
     assert a.header["iterations"] == b.header["iterations"] and a.variables == b.variables
     for x, y in zip(a.slots, b.slots):
         np.testing.assert_array_equal(x["momentum"], y["momentum"])
-    bad = subprocess.run(run + ["inspect", _truncate(path, tmp_path)], stdout=subprocess.PIPE,
+    cut = truncated_copy(path, str(tmp_path / "truncated.npz"))
+    bad = subprocess.run(run + ["inspect", cut], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
     assert bad.returncode == 2 and "truncated or corrupted" in bad.stderr
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from foreign import STEPS, TOL, gradient, initial, keras_stage
+from support import corrupted_copy, truncated_copy
 
 optax = pytest.importorskip("optax", reason="optax is not installed: the optax state tests need it")
 jax = pytest.importorskip("jax", reason="jax is not installed: the optax state tests need it")
@@ -156,23 +157,6 @@ def _amsgrad_file(p, t):
     return out
 
 
-def _flip_a_byte(path, out):
-    """One byte of a slot array's data changed (the zip's own CRC or the header's checksum)."""
-    import zipfile
-
-    with zipfile.ZipFile(path) as z:
-        offset = z.getinfo("0/m.npy").header_offset
-    data = bytearray(open(path, "rb").read())
-    name_length, extra_length = (int.from_bytes(data[offset + i:offset + i + 2], "little") for i in (26, 28))
-    data[offset + 30 + name_length + extra_length + 140] ^= 0xFF  # in the array's data
-    open(out, "wb").write(bytes(data))
-    return out
-
-
-def _truncate(path, out):
-    data = open(path, "rb").read()
-    open(out, "wb").write(data[: len(data) // 2])
-    return out
 
 
 BAD = {
@@ -184,8 +168,8 @@ BAD = {
     "other-shapes": (lambda p, t: p, lambda: [jax.numpy.zeros((4, 2)), jax.numpy.zeros(2),
                                               jax.numpy.zeros((3, 2)), jax.numpy.zeros(2)], "in the file, but"),
     "other-dtype": (lambda p, t: p, lambda: [x.astype(jax.numpy.bfloat16) for x in params()], "bfloat16 here"),
-    "truncated": (lambda p, t: _truncate(p, str(t / "cut.npz")), None, "truncated or corrupted"),
-    "corrupted": (lambda p, t: _flip_a_byte(p, str(t / "flipped.npz")), None, "corrupted"),
+    "truncated": (lambda p, t: truncated_copy(p, str(t / "cut.npz")), None, "truncated or corrupted"),
+    "corrupted": (lambda p, t: corrupted_copy(p, str(t / "flipped.npz")), None, "corrupted"),
     "newer-format": (lambda p, t: _rewrite(p, str(t / "new.npz"), lambda h: h.update(format_version=99)), None,
                      "version 99, newer than"),
 }

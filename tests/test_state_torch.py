@@ -17,6 +17,7 @@ import pytest
 
 import foreign
 from foreign import STEPS, TOL, gradient, initial
+from support import corrupted_copy, truncated_copy
 
 torch = pytest.importorskip("torch", reason="torch is not installed: the torch.optim state tests need it")
 state = pytest.importorskip("optcompat.state")
@@ -247,11 +248,6 @@ def _rewrite(path, out, edit):
     return out
 
 
-def _truncate(path, out):
-    data = open(path, "rb").read()
-    open(out, "wb").write(data[: len(data) // 2])
-    return out
-
 
 def _other_shapes():
     ps = [torch.nn.Parameter(torch.zeros(s)) for s in ((4, 2), (2,), (3, 2), (2,))]
@@ -267,13 +263,13 @@ BAD = {
     "fewer-params": (lambda p, t: p, lambda: _fresh("adamw-amsgrad", drop_last=True), "4 variables, but 3"),
     "other-shapes": (lambda p, t: p, _other_shapes, r"\(4, 3\) float32 in the file"),
     "other-dtype": (lambda p, t: p, lambda: _fresh("adamw-amsgrad", dtype=torch.float64), "float64 here"),
-    "truncated": (lambda p, t: _truncate(p, str(t / "cut.npz")), lambda: _fresh("adamw-amsgrad"),
+    "truncated": (lambda p, t: truncated_copy(p, str(t / "cut.npz")), lambda: _fresh("adamw-amsgrad"),
                   "truncated or corrupted"),
     "newer-format": (lambda p, t: _rewrite(p, str(t / "new.npz"), lambda h: h.update(format_version=99)),
                      lambda: _fresh("adamw-amsgrad"), "version 99, newer than"),
     "not-its-params": (lambda p, t: p, lambda: _fresh("adamw-amsgrad", foreign_params=True),
                        "is not one of AdamW's parameters"),
-    "corrupted": (lambda p, t: _flip_a_byte(p, str(t / "flipped.npz")), lambda: _fresh("adamw-amsgrad"),
+    "corrupted": (lambda p, t: corrupted_copy(p, str(t / "flipped.npz")), lambda: _fresh("adamw-amsgrad"),
                   "corrupted"),
     "other-decayed": (lambda p, t: saved(t, "adamw-groups"), lambda: _fresh("adamw"),
                       r"decays variables \[0, 2\] and not \[1, 3\]"),
@@ -283,18 +279,6 @@ BAD = {
                                     "holds no optimizer state_dict"),
 }
 
-
-def _flip_a_byte(path, out):
-    """One byte of a slot array's data changed (the zip's own CRC or the header's checksum)."""
-    import zipfile
-
-    with zipfile.ZipFile(path) as z:
-        offset = z.getinfo("0/m.npy").header_offset
-    data = bytearray(open(path, "rb").read())
-    name_length, extra_length = (int.from_bytes(data[offset + i:offset + i + 2], "little") for i in (26, 28))
-    data[offset + 30 + name_length + extra_length + 140] ^= 0xFF  # in the array's data
-    open(out, "wb").write(bytes(data))
-    return out
 
 
 def _torch_file(tmp_path, corrupt=False, other=False):
