@@ -3,18 +3,15 @@
 
 Construction (:meth:`Decoupled._construct`) checks every argument before the host's
 ``__init__``; the step (:meth:`Decoupled._apply_one`) computes the declaration's
-coefficients, picks each variable's decay and runs the rule or a fast path.  A family
-adapter supplies only its hooks:
+coefficients, picks each variable's decay and runs the rule or a fast path.  The framework
+is reached through the family's :class:`._host.Host` (``self._host``: schedules, rates,
+optcompat's own variables); the decay's settings are a :class:`._decay.Decay`.  A family's
+optimizer class adds only the methods its host class calls or lets it override:
 
 ``_init_host(checked, name, kwargs)``     the host's ``__init__`` and learning rate
-``_initial_rate(learning_rate)``          ``lr_0`` as a float where it has one, else None
-``_is_schedule(value)``, ``_CALLABLE_RATES``  what the host's learning rates may be
-``_scalar_variable(name, value)``, ``_concrete(variable)``  ``weight_decay``'s storage
-``_hold(name, variable)``                 keeping it as an attribute (outside the host's list)
 ``_hyper_value(name, dtype)``             a step-time argument (``beta_1``, ``momentum``)
 ``_slot_values(variable)``                the variable's slots (:meth:`_slots_at` its index)
-``_assign(variable, value)``              writing a new value
-``_host_allows_decay(variable)``, ``_dense(gradient)``, ``_eager()``, ``_fast_one(...)``
+``_dense(gradient)``, ``_eager()``, ``_fast_one(...)``  (:class:`._tf.FusedKernels`)
 
 ``weight_decay`` lives in an optimizer variable, as Keras keeps a float learning rate: a
 change between steps (``opt.weight_decay = x`` in a callback) reaches steps that were traced
@@ -30,7 +27,7 @@ import struct
 import sys
 import warnings
 
-from . import _decay, _detect, _rule, _schedules, _validate
+from . import _decay, _detect, _host, _rule, _schedules, _validate
 
 _DROPPED = {}  # family -> formats_dropping_state(family), read once
 
@@ -45,9 +42,7 @@ def _takes_step(schedule):
     return hasattr(schedule, "get_config") and hasattr(schedule, "__call__")
 
 
-class Decoupled(object):
-    xp = None
-    _CALLABLE_RATES = True  # whether the host calls a plain function as the learning rate
+class Decoupled(_host.Hosted):
     @property
     def fast_path(self):
         """``"auto"`` / ``"fused"`` / ``"foreach"`` (torch): how the rule is evaluated, never what
@@ -58,49 +53,43 @@ class Decoupled(object):
     @fast_path.setter
     def fast_path(self, value):
         self.__dict__["_fast_path"] = _validate.fast_path(value)
-    _SCHEDULES = {}  # optcompat.schedules' classes for this family's Keras (each adapter's)
-    _SCHEDULE_MODULE = None  # the host's keras.optimizers.schedules (each adapter's)
 
     def _fast_modes(self):
         """The ``fast_path`` values that select a fast path on this host."""
         return ()
 
-    @staticmethod
-    def _read_hyper(value):
-        """A hyperparameter given as a host tensor (or, OptimizerV2, a callable): its value now
-        as a float, None where it is symbolic; :data:`._validate.OTHER` for anything else."""
-        return _validate.OTHER
-
     # -- construction ------------------------------------------------------------------
-    def _construct(self, own, learning_rate, weight_decay, convention, exclude, clipnorm,
-                   clipvalue, global_clipnorm, name, kwargs, per_variable=(None, None, False), fast_path="auto"):
-        """Check everything, then build: the host, the decoupled decay, ``own`` (the
-        declaration's checked arguments: betas, epsilon, momentum, ...), ``per_variable``
-        (``lr_multipliers``, ``weight_decays``, ``strict_names``)."""
-        multipliers = _validate.lr_multipliers(per_variable[0])
-        decays = _validate.weight_decays(per_variable[1])
-        strict = _validate.boolean("strict_names", per_variable[2])
+    def _construct(self, own, *, learning_rate, weight_decay, convention, exclude, clipnorm, clipvalue,
+                   global_clipnorm, name, kwargs, lr_multipliers=None, weight_decays=None,
+                   strict_names=False, fast_path="auto"):
+        """Check everything, then build: the host, the decoupled decay (a
+        :class:`._decay.Decay`), ``own`` (the declaration's checked arguments: betas, epsilon,
+        momentum, ...)."""
+        multipliers = _validate.lr_multipliers(lr_multipliers)
+        decays = _validate.weight_decays(weight_decays)
+        strict = _validate.boolean("strict_names", strict_names)
         fast_path = _validate.fast_path(fast_path)
+        host = self._host
         # optcompat.schedules' classes are the default family's: another family's optimizer
         # takes one made again for its own Keras (_schedules.adopt)
-        learning_rate = _schedules.adopt(self._take_aliases(learning_rate, kwargs), self._SCHEDULES)
-        weight_decay = _schedules.adopt(weight_decay, self._SCHEDULES)
+        learning_rate = _schedules.adopt(self._take_aliases(learning_rate, kwargs), host.schedules)
+        weight_decay = _schedules.adopt(weight_decay, host.schedules)
         self._own_keras("learning_rate", learning_rate)
         self._own_keras("weight_decay", weight_decay)
         checked = _validate.common(learning_rate, weight_decay, convention, clipnorm, clipvalue,
-                                   global_clipnorm, exclude, self._is_schedule,
-                                   allow_callable=self._CALLABLE_RATES,
-                                   optional_decay=self.OPTIONAL_DECAY, read=self._read_hyper)
+                                   global_clipnorm, exclude, host.is_schedule,
+                                   allow_callable=host.callable_rates,
+                                   optional_decay=self.OPTIONAL_DECAY, read=host.read_hyper)
         self._check_host_arguments(checked)
-        lr0 = _validate.initial_learning_rate(self._reference_rate(checked["learning_rate"]),
+        lr0 = _validate.initial_learning_rate(host.reference_rate(checked["learning_rate"]),
                                               checked["convention"])
         self._init_host(checked, name, kwargs)
         self._init_weight_decay(checked["weight_decay"])
-        # (outside the host's attribute tracking, as the dicts below)
-        self.__dict__["_decay"] = _decay.Decay(checked["convention"], checked["exclude_from_weight_decay"], lr0)
-        # plain dicts, outside the host's attribute tracking (which would wrap them)
-        self.__dict__.update(_lr_multipliers=multipliers, _weight_decays=decays, _strict_names=strict,
-                             _own_rates_cache={}, _fast_path=fast_path)
+        # outside the host's attribute tracking (which would wrap what it holds)
+        self.__dict__.update(
+            _decay=_decay.Decay(checked["convention"], checked["exclude_from_weight_decay"], lr0,
+                                multipliers=multipliers, decays=decays, strict=strict),
+            _fast_path=fast_path)
         for key, value in own.items():
             self._keep(key, value)
         self._kept = tuple(own)  # get_config writes them back (_decoupled_config)
@@ -115,7 +104,7 @@ class Decoupled(object):
 
     def _own_keras(self, name, value):
         """Refuse a schedule or optimizer of another installed Keras (tf_keras beside Keras 3)."""
-        _validate.own_keras(name, value, self._is_schedule, _detect.keras_of, type(self))
+        _validate.own_keras(name, value, self._host.is_schedule, _detect.keras_of, type(self))
 
     # the settable hyperparameters checked as their arguments are (weight_decay: its property)
     _SETTERS = ("learning_rate", "lr", "beta_1", "beta_2", "momentum")
@@ -129,21 +118,13 @@ class Decoupled(object):
         """``opt.<name> = value`` between steps, checked as the argument is, before the host
         stores it (a refused value changes nothing)."""
         if name in ("learning_rate", "lr"):
-            value = _schedules.adopt(value, self._SCHEDULES)
+            value = _schedules.adopt(value, self._host.schedules)
             self._own_keras(name, value)
-            return _validate.learning_rate(value, self._is_schedule, self._CALLABLE_RATES,
-                                           self._read_hyper, name=name)
+            return _validate.learning_rate(value, self._host.is_schedule, self._host.callable_rates,
+                                           self._host.read_hyper, name=name)
         if name in self.HYPERS:
-            return _validate.host_value(name, value, _validate.in_unit_interval, self._read_hyper)
+            return _validate.host_value(name, value, _validate.in_unit_interval, self._host.read_hyper)
         return value
-
-    def _reference_rate(self, learning_rate):
-        """``lr_0``, what ``eta_t = lr_t / lr_0`` is measured against: an optcompat schedule's
-        ``base_learning_rate`` (its peak after a warm-up), another schedule's value at step 0,
-        None for a float or callable rate."""
-        if getattr(learning_rate, "_optcompat_schedule", False):
-            return learning_rate.base_rate(self._initial_rate)
-        return self._initial_rate(learning_rate)
 
     def _take_aliases(self, learning_rate, kwargs):
         return learning_rate
@@ -153,10 +134,6 @@ class Decoupled(object):
 
     def _keep(self, key, value):
         setattr(self, key, value)
-
-    def _hold(self, name, variable):
-        """Keep ``variable`` (optcompat's own, e.g. ``weight_decay``'s) as attribute ``name``."""
-        setattr(self, name, variable)
 
     def _remember(self, name, value):
         """Note the float ``value`` given for ``name``: its config gives it back (not a float32
@@ -185,16 +162,16 @@ class Decoupled(object):
         if value is None or callable(value):
             # None: no decay and no variable (SGDW's default, as Keras's SGD); a schedule or
             # callable: called in each step (no variable to hold a value)
-            self._hold("_weight_decay_variable", None)
+            self._host.hold(self, "_weight_decay_variable", None)
             self._weight_decay = value
             return
         if not isinstance(value, float):  # a tensor: its value, in the variable (as a tensor learning rate)
-            value = self._read_hyper(value)
+            value = self._host.read_hyper(value)
             if value is None:
                 raise _validate.ArgumentTypeError(
                     "`weight_decay` must be a concrete value when the optimizer is made; received a "
                     "symbolic tensor (give a float, a schedule or a callable).")
-        self._hold("_weight_decay_variable", self._scalar_variable("weight_decay", value))
+        self._host.hold(self, "_weight_decay_variable", self._host.scalar_variable(self, "weight_decay", value))
         self._set_weight_decay(value)
 
     @property
@@ -202,7 +179,7 @@ class Decoupled(object):
         """The decoupled decay ``lambda`` (a float, a schedule or callable, or None: none);
         settable between steps."""
         variable = getattr(self, "_weight_decay_variable", None)
-        value = None if variable is None else self._concrete(variable)
+        value = None if variable is None else self._host.concrete(variable)
         return getattr(self, "_weight_decay", None) if value is None else self._given(value)
 
     @weight_decay.setter
@@ -211,9 +188,9 @@ class Decoupled(object):
             self._weight_decay = value  # the host's __init__ (its default); _construct follows
             return
         if self._weight_decay_variable is None:  # created without one: a plain value or callable
-            value = _schedules.adopt(value, self._SCHEDULES)
+            value = _schedules.adopt(value, self._host.schedules)
             self._own_keras("weight_decay", value)
-            self._weight_decay = _validate.decay_rate(value, self._is_schedule, optional=True)
+            self._weight_decay = _validate.decay_rate(value, self._host.is_schedule, optional=True)
             return
         if callable(value) and not isinstance(value, numbers.Number):
             raise _validate.ArgumentTypeError(
@@ -244,7 +221,7 @@ class Decoupled(object):
                 value = _validate.traced_rate("weight_decay", value(iterations) if _takes_step(value) else value())
                 return self.xp.cast(value, dtype)
             return value or 0.0
-        value = self._concrete(self._weight_decay_variable)
+        value = self._host.concrete(self._weight_decay_variable)
         if value is None:
             return self.xp.cast(self._weight_decay_variable, dtype)
         return self._given(value)
@@ -285,58 +262,20 @@ class Decoupled(object):
     def _display_name(self, variable):
         return self._variable_name(variable)
 
-    def _host_allows_decay(self, variable):
-        return True
-
-    def _identity(self, variable):
-        """A key that finds ``variable`` again however the host hands it to a step (e.g. a
-        ``decay_var_list``, optcompat.tfa): each family's own (its adapter)."""
-        return id(variable)
-
     def _decays(self, variable):
         if self._decay.excludes(self._variable_name(variable)):
             return False
-        return self._host_allows_decay(variable)
+        return self._host.allows_decay(self, variable)
 
     # -- a variable's own rates: lr_multipliers, weight_decays (keras-adamw's) -----------------
-    @staticmethod
-    def _names_of(variable):
-        """The names a ``weight_decays`` key may give for ``variable``: its path (Keras 3), its
-        name, and that name without TensorFlow's ``:0``."""
-        names = [getattr(variable, "path", None), variable.name]
-        if variable.name.endswith(":0"):
-            names.append(variable.name[:-2])
-        return [n for n in names if n]
-
-    @staticmethod
-    def _key_names_one_of(key, names):
-        """Whether a ``weight_decays`` key names one of ``names`` (with or without ``:0``)."""
-        return key in names or (key.endswith(":0") and key[:-2] in names)
-
     def _own_rates_of(self, variable):
-        """``(factor, (l1, l2) or None)``: ``variable``'s lr multiplier (the first pattern its
-        name contains, as keras-adamw matches them) and its own decays; None where it has
-        neither (it takes the step's shared coefficients)."""
-        if not (self._lr_multipliers or self._weight_decays):
-            return None
-        key = self._variable_name(variable)
-        if key not in self._own_rates_cache:
-            factor = next((f for p, f in self._lr_multipliers.items() if p in key), 1.0)
-            names = self._names_of(variable)
-            decays = next((d for k, d in self._weight_decays.items() if self._key_names_one_of(k, names)), None)
-            self._own_rates_cache[key] = None if (factor == 1.0 and decays is None) else (factor, decays)
-        return self._own_rates_cache[key]
+        """``(factor, (l1, l2) or None)``, or None (:meth:`._decay.Decay.own_rates`)."""
+        return self._decay.own_rates(self._variable_name(variable), _decay.names_of(variable))
 
     def _check_names(self, var_list):
-        """``strict_names``: refuse, before any slot exists, a pattern or name matching nothing."""
-        if not self._strict_names:
-            return
-        names = [self._variable_name(v) for v in var_list]
-        _validate.unmatched("lr_multipliers", [p for p in self._lr_multipliers if not any(p in n for n in names)],
-                            names)
-        every = set(n for v in var_list for n in self._names_of(v))
-        _validate.unmatched("weight_decays", [k for k in self._weight_decays if not self._key_names_one_of(k, every)],
-                            names)
+        """``strict_names``: refuse a pattern or name matching nothing, before any slot exists."""
+        self._decay.check_names([self._variable_name(v) for v in var_list],
+                                [n for v in var_list for n in _decay.names_of(v)])
 
     # -- the step ------------------------------------------------------------------------
     def _lr0_value(self, dtype):
@@ -382,10 +321,6 @@ class Decoupled(object):
             c["l1"] = _rule.decay_coefficient(self.convention, l1, follows, lr0, eta)
         return c
 
-    def _value_of(self, variable):
-        """``variable`` as the rule reads it (Keras 3: its tensor; Keras 3.0's ops take no Variable)."""
-        return variable
-
     def _dense(self, gradient):
         """The gradient as a dense tensor (hosts that pass ``tf.IndexedSlices`` override)."""
         return gradient
@@ -411,11 +346,11 @@ class Decoupled(object):
                 return op
         xp = self.xp
         c = self._step_coefficients(xp, variable.dtype, rate(), iterations, variable if own else None)
-        new = self._new_values(xp, self._value_of(variable), xp.cast(gradient, variable.dtype), slots, c,
+        new = self._new_values(xp, self._host.value_of(variable), xp.cast(gradient, variable.dtype), slots, c,
                                c["decay"] if decays else 0.0, c.get("l1") if decays else None)
         for target, value in zip((variable,) + slots, new):
             if target is not None:
-                self._assign(target, value)
+                self._host.assign(self, target, value)
 
     # -- checks before a step --------------------------------------------------------------
     def _check_learning_rate(self, schedule, iterations, name="learning_rate"):
@@ -448,7 +383,7 @@ class Decoupled(object):
         Variable has no ``__float__``."""
         if isinstance(value, numbers.Real):
             return float(value)
-        got = self._read_hyper(value)
+        got = self._host.read_hyper(value)
         return float(value) if got is _validate.OTHER else got
 
     def _weight_decay_function(self):
@@ -478,14 +413,14 @@ class Decoupled(object):
         value = getattr(self, name)
         if isinstance(value, (numbers.Number, str)) or value is None:
             return value
-        got = self._read_hyper(value)  # a tensor given: its value now
+        got = self._host.read_hyper(value)  # a tensor given: its value now
         return value if got is _validate.OTHER else got
 
     def _serialize_rate(self, value):
         """A rate for ``get_config``: a schedule serialized by the host, a plain callable as its
         value now (as OptimizerV2 saves a callable hyperparameter), a number as it is."""
-        if self._is_schedule(value):
-            return self._SCHEDULE_MODULE.serialize(value)
+        if self._host.is_schedule(value):
+            return self._host.schedule_module.serialize(value)
         if callable(value):
             return self._as_float(value())
         return value
@@ -494,11 +429,11 @@ class Decoupled(object):
     def _deserialize_rates(cls, config, custom_objects=None):
         """``config`` with its serialized schedules (``learning_rate``, ``weight_decay``) made
         again by the host, optcompat's own found by class name too (:func:`._schedules.custom_objects`)."""
-        config = dict(config)
+        config, host = dict(config), cls._host
         for key in ("learning_rate", "weight_decay"):
             if isinstance(config.get(key), dict):
-                config[key] = cls._SCHEDULE_MODULE.deserialize(config[key], custom_objects=_schedules.custom_objects(
-                    config[key], cls._SCHEDULES, custom_objects))
+                found = _schedules.custom_objects(config[key], host.schedules, custom_objects)
+                config[key] = host.schedule_module.deserialize(config[key], custom_objects=found)
         return config
 
     _FAMILY = None  # each adapter's family name
@@ -539,8 +474,5 @@ class Decoupled(object):
     def _decoupled_config(self):
         self._warn_if_saving_drops_state()
         config = {name: self._config_value(name) for name in self._kept}
-        config.update(self._decay.config(),
-                      lr_multipliers=dict(self._lr_multipliers) or None,
-                      weight_decays={k: list(d) for k, d in self._weight_decays.items()} or None,
-                      strict_names=self._strict_names, fast_path=self.fast_path)
+        config.update(self._decay.config(), fast_path=self.fast_path, **self._decay.rates_config())
         return config

@@ -1,27 +1,46 @@
 """Decoupled weight decay's settings as one host-free component.
 
-AdamW / SGDW (:class:`._common.Decoupled`) and the ``decoupled()`` classes
-(:class:`._extension.Extension`) each hold one :class:`Decay`, built once from checked
-arguments: the convention, the exclusion patterns and ``lr_0``.  It answers which variable
-names decay, ``lr_0`` in a step's dtype, and its part of the config; it reaches no framework
-(the step hands it ``xp``).
+AdamW / SGDW (:class:`._common.Decoupled`), the ``decoupled()`` classes
+(:class:`._extension.Extension`) and keras-adamw's NadamW each hold one :class:`Decay`, built
+once from checked arguments: the convention, the exclusion patterns, ``lr_0`` and the
+variables' own rates (``lr_multipliers``, ``weight_decays``, ``strict_names``).  It answers
+which variable names decay, a variable's own rates, ``lr_0`` in a step's dtype, and its part of
+the config; it reaches no framework (the step hands it ``xp``, the adapter the names).
 """
 import re
+
+from . import _validate
+
+
+def names_of(variable):
+    """The names a ``weight_decays`` key may give for ``variable``: its path (Keras 3), its
+    name, and that name without TensorFlow's ``:0``."""
+    names = [getattr(variable, "path", None), variable.name]
+    if variable.name.endswith(":0"):
+        names.append(variable.name[:-2])
+    return [n for n in names if n]
+
+
+def _names_one_of(key, names):
+    """Whether a ``weight_decays`` key names one of ``names`` (with or without ``:0``)."""
+    return key in names or (key.endswith(":0") and key[:-2] in names)
 
 
 class Decay(object):
     """``convention`` (checked), ``exclude`` (checked patterns, regular expressions searched
     in variable names), ``lr0`` (a float or None: the learning rate the decay is measured
-    against, :func:`._validate.initial_learning_rate`)."""
+    against, :func:`._validate.initial_learning_rate`); ``multipliers`` (``{pattern:
+    factor}``), ``decays`` (``{variable name: (l1, l2)}``) and ``strict`` checked too."""
 
-    __slots__ = ("convention", "exclude", "lr0", "_pattern")
+    __slots__ = ("convention", "exclude", "lr0", "multipliers", "decays", "strict", "_pattern", "_own")
 
-    def __init__(self, convention, exclude, lr0):
+    def __init__(self, convention, exclude, lr0, multipliers=None, decays=None, strict=False):
         self.convention = convention
         self.lr0 = lr0
         self.exclude = []
         self._pattern = None
         self.exclude_more(exclude)
+        self.own_rates_from(multipliers, decays, strict)
 
     def exclude_more(self, patterns):
         """Add checked ``patterns`` (``opt.exclude_from_weight_decay(var_names=...)``)."""
@@ -33,9 +52,45 @@ class Decay(object):
         """Whether a pattern matches the variable name ``name`` (it then gets no decay)."""
         return self._pattern is not None and self._pattern.search(name) is not None
 
+    def own_rates_from(self, multipliers, decays, strict=False):
+        """Set the variables' own rates (checked), forgetting what was found before."""
+        self.multipliers = multipliers or {}
+        self.decays = decays or {}
+        self.strict = strict
+        self._own = {}
+
+    def own_rates(self, key, names):
+        """``(factor, (l1, l2) or None)`` for the variable named ``key`` (``names``: every name
+        it goes by, :func:`names_of`): its lr multiplier (the first pattern ``key`` contains,
+        as keras-adamw matches them) and its own decays; None where it has neither (it takes
+        the step's shared coefficients)."""
+        if not (self.multipliers or self.decays):
+            return None
+        if key not in self._own:
+            factor = next((f for p, f in self.multipliers.items() if p in key), 1.0)
+            decays = next((d for k, d in self.decays.items() if _names_one_of(k, names)), None)
+            self._own[key] = None if (factor == 1.0 and decays is None) else (factor, decays)
+        return self._own[key]
+
+    def check_names(self, keys, names):
+        """``strict``: refuse, before any slot exists, a pattern or name matching none of the
+        variables (``keys`` their names, ``names`` every name they go by)."""
+        if not self.strict:
+            return
+        _validate.unmatched("lr_multipliers", [p for p in self.multipliers if not any(p in k for k in keys)],
+                            keys)
+        every = set(names)
+        _validate.unmatched("weight_decays", [k for k in self.decays if not _names_one_of(k, every)], keys)
+
     def lr0_value(self, xp, dtype):
         """``lr_0`` in ``dtype``, or None."""
         return None if self.lr0 is None else xp.cast(self.lr0, dtype)
 
     def config(self):
         return {"convention": self.convention, "exclude_from_weight_decay": list(self.exclude) or None}
+
+    def rates_config(self):
+        """``lr_multipliers`` / ``weight_decays`` / ``strict_names`` as AdamW's config has them."""
+        return {"lr_multipliers": dict(self.multipliers) or None,
+                "weight_decays": {k: list(d) for k, d in self.decays.items()} or None,
+                "strict_names": self.strict}

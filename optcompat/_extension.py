@@ -24,38 +24,32 @@ traced after it.  OptimizerV2 keeps it as a hyperparameter, as TensorFlow Addons
 import inspect
 import numbers
 
-from . import _decay, _detect, _rule, _schedules, _validate
+from . import _decay, _detect, _host, _rule, _schedules, _validate
 from ._common import _takes_step
 from ._conventions import DEFAULT
 
 _MADE = {}  # (hook class, base class) -> the decoupled class
 
 
-class Extension(object):
+class Extension(_host.Hosted):
     """The mixin placed before the base optimizer class; ``__init__`` takes the base's
     arguments plus ``weight_decay``, ``convention`` and ``exclude_from_weight_decay``.  A family
-    gives ``_SCHEDULES``, ``_SCHEDULE_MODULE`` and ``_is_schedule`` (its adapter's) and the
-    hooks below that raise ``NotImplementedError``."""
-
-    _SCHEDULES = {}
-    _SCHEDULE_MODULE = None
-
-    @staticmethod
-    def _is_schedule(value):
-        raise NotImplementedError
+    gives its host (``_host``, :class:`._host.Host`) and where its base keeps ``weight_decay``
+    (``_store_weight_decay``, ``_given_weight_decay``)."""
 
     def __init__(self, *args, **kwargs):
         if "weight_decay" not in kwargs:
             raise TypeError("%s needs `weight_decay` (a float >= 0, a schedule or a callable: the decoupled "
                             "decay), as a keyword argument." % type(self).__name__)
-        weight_decay = _schedules.adopt(kwargs.pop("weight_decay"), self._SCHEDULES)
+        host = self._host
+        weight_decay = _schedules.adopt(kwargs.pop("weight_decay"), host.schedules)
         for name, value in (("weight_decay", weight_decay), ("learning_rate", kwargs.get("learning_rate"))):
-            _validate.own_keras(name, value, self._is_schedule, _detect.keras_of, type(self))
-        weight_decay = _validate.decay_rate(weight_decay, self._is_schedule)
+            _validate.own_keras(name, value, host.is_schedule, _detect.keras_of, type(self))
+        weight_decay = _validate.decay_rate(weight_decay, host.is_schedule)
         convention = _validate.convention(kwargs.pop("convention", DEFAULT))
         exclude = _validate.name_patterns("exclude_from_weight_decay", kwargs.pop("exclude_from_weight_decay", None))
         self._init_base(args, kwargs)
-        lr0 = _validate.initial_learning_rate(self._initial_rate(), convention)
+        lr0 = _validate.initial_learning_rate(host.reference_rate(host.learning_rate_of(self)), convention)
         self.__dict__["_decay"] = _decay.Decay(convention, exclude, lr0)  # (outside any tracking)
         self._store_weight_decay(weight_decay)
 
@@ -71,10 +65,7 @@ class Extension(object):
         name = getattr(variable, "path", None) or variable.name
         if self._decay.excludes(name):
             return False
-        return self._host_allows_decay(variable)
-
-    def _host_allows_decay(self, variable):
-        return True
+        return self._host.allows_decay(self, variable)
 
     def _given_weight_decay(self):
         """``weight_decay`` as stored (a number, schedule or callable)."""
@@ -126,12 +117,6 @@ class Extension(object):
         """What the optimizer advances itself once per step (as :meth:`._common.Decoupled._after_step`)."""
         return None
 
-    def _hold(self, name, variable):
-        setattr(self, name, variable)
-
-    def _value_of(self, variable):
-        return variable
-
     def _decayed_value(self, xp, variable, lr, weight_decay):
         """``x - d_t x`` for ``variable`` (the rule's decay, :mod:`._rule`)."""
         dtype = variable.dtype
@@ -142,8 +127,8 @@ class Extension(object):
 
     def _extension_config(self, config):
         value = self._given_weight_decay()
-        if self._is_schedule(value):
-            value = self._SCHEDULE_MODULE.serialize(value)
+        if self._host.is_schedule(value):
+            value = self._host.schedule_module.serialize(value)
         elif callable(value):  # as OptimizerV2 saves a callable hyperparameter: its value now
             value = float(value())
         config.update(self._decay.config(), weight_decay=value)
@@ -153,8 +138,9 @@ class Extension(object):
     def from_config(cls, config, custom_objects=None):
         value = config.get("weight_decay")
         if isinstance(value, dict):  # a serialized schedule, optcompat's found by class name too
-            config = dict(config, weight_decay=cls._SCHEDULE_MODULE.deserialize(
-                value, custom_objects=_schedules.custom_objects(value, cls._SCHEDULES, custom_objects)))
+            host = cls._host
+            config = dict(config, weight_decay=host.schedule_module.deserialize(
+                value, custom_objects=_schedules.custom_objects(value, host.schedules, custom_objects)))
         base = super(Extension, cls).from_config
         try:
             takes = "custom_objects" in inspect.signature(base).parameters
@@ -165,7 +151,7 @@ class Extension(object):
 
 
 def make(hooks, base, register):
-    """The class ``decoupled(base)`` for a family whose hook class is ``hooks``: named
+    """The class ``decoupled(base)`` for a family whose :class:`Extension` is ``hooks``: named
     ``Decoupled<Base>``, registered by ``register``, made once per base class."""
     if (hooks, base) not in _MADE:
         name = "Decoupled" + base.__name__

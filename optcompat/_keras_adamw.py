@@ -16,8 +16,7 @@ keras-adamw, in compiled steps too.  As keras-adamw does, ``get_config`` gives t
 import importlib
 import warnings
 
-from . import _detect, _names, _rule, _schedules, _validate
-from ._common import Decoupled
+from . import _decay, _detect, _names, _rule, _schedules, _validate
 from ._penalties import weight_decays_from
 from ._rule import normalized_weight_decay
 
@@ -121,8 +120,8 @@ class KerasAdamW(object):
                              use_cosine_annealing=use_cosine_annealing, autorestart=autorestart, eta_min=eta_min,
                              eta_max=eta_max, init_verbose=_validate.boolean("init_verbose", init_verbose),
                              zero_penalties=zero_penalties, _raw_weight_decays=raw, _init_notified=False)
-        self._hold("t_cur", self._scalar_variable("t_cur", float(t_cur)))
-        self._hold("eta_t", self._scalar_variable("eta_t", eta_t))
+        self._host.hold(self, "t_cur", self._host.scalar_variable(self, "t_cur", float(t_cur)))
+        self._host.hold(self, "eta_t", self._host.scalar_variable(self, "eta_t", eta_t))
 
     _TAKES_DECAY = False  # OptimizerV2 takes `decay` (its time-inverse learning-rate decay)
 
@@ -147,7 +146,7 @@ class KerasAdamW(object):
     @property
     def lr_multipliers(self):
         """keras-adamw's ``{pattern: factor}`` (None: none)."""
-        return dict(self._lr_multipliers) or None
+        return dict(self._decay.multipliers) or None
 
     @property
     def weight_decays(self):
@@ -162,21 +161,21 @@ class KerasAdamW(object):
         rate = self.learning_rate
         if callable(rate) and not hasattr(rate, "dtype"):  # a schedule: at this step
             rate = rate(self.iterations)
-        return self.xp.cast(rate, "float32") * self.xp.cast(self._value_of(self.eta_t), "float32")
+        return self.xp.cast(rate, "float32") * self.xp.cast(self._host.value_of(self.eta_t), "float32")
 
     # -- the step ------------------------------------------------------------------------------
     def _schedule_multiplier(self, dtype):
-        return self.xp.cast(self._value_of(self.eta_t), dtype)
+        return self.xp.cast(self._host.value_of(self.eta_t), dtype)
 
     def _after_step(self):
         """keras-adamw's order: the step used ``eta_t``; then ``t_cur`` advances and, with
         annealing, ``eta_t`` is set from it (:func:`._schedules.annealing_counter`)."""
         xp, total = self.xp, float(self.total_iterations)
-        t_next = _schedules.annealing_counter(xp, self.xp.cast(self._value_of(self.t_cur), "float32"), total,
+        t_next = _schedules.annealing_counter(xp, self.xp.cast(self._host.value_of(self.t_cur), "float32"), total,
                                               self.autorestart)
-        done = [self._assign(self.t_cur, t_next)]
+        done = [self._host.assign(self, self.t_cur, t_next)]
         if self.use_cosine_annealing:
-            done.append(self._assign(self.eta_t, _schedules.annealing_multiplier(
+            done.append(self._host.assign(self, self.eta_t, _schedules.annealing_multiplier(
                 xp, t_next, total, self.eta_min, self.eta_max)))
         return [op for op in done if op is not None]
 
@@ -197,7 +196,7 @@ class KerasAdamW(object):
         normalization), and ``t_cur`` / ``eta_t`` as they are now (as keras-adamw saves them)."""
         config = super(KerasAdamW, self).get_config()
         config.update({name: getattr(self, name) for name in _OWN})
-        t_cur, eta_t = (self._concrete(v) for v in (self.t_cur, self.eta_t))
+        t_cur, eta_t = (self._host.concrete(v) for v in (self.t_cur, self.eta_t))
         config.update(weight_decays={k: list(v) for k, v in self._raw_weight_decays.items()} or None,
                       lr_multipliers=self.lr_multipliers,
                       t_cur=None if t_cur is None else int(round(t_cur)), eta_t=eta_t)
@@ -248,31 +247,26 @@ class _NadamWFace(KerasAdamW):
 
     def _keras_adamw_init(self, learning_rate, lr_multipliers, weight_decays, kwargs):
         multipliers = _validate.lr_multipliers(lr_multipliers)
-        self.__dict__.update(_lr_multipliers=multipliers, _weight_decays=_validate.weight_decays(weight_decays),
-                             _own_cache={})
+        decays = _validate.weight_decays(weight_decays)
         for key in ("strict_names", "fast_path"):  # (AdamW's arguments, in its config)
             kwargs.pop(key, None)
         super(KerasAdamW, self).__init__(learning_rate=learning_rate, **kwargs)
+        self._decay.own_rates_from(multipliers, decays)
 
     def _own(self, variable):
-        """``(factor, (l1, l2) or None)``: ``variable``'s multiplier and decays, as AdamW finds them
-        (:meth:`._common.Decoupled._own_rates_of`)."""
-        key = Decoupled._variable_name(variable)
-        if key not in self._own_cache:
-            names = Decoupled._names_of(variable)
-            self._own_cache[key] = (
-                next((f for p, f in self._lr_multipliers.items() if p in key), 1.0),
-                next((d for k, d in self._weight_decays.items() if Decoupled._key_names_one_of(k, names)), None))
-        return self._own_cache[key]
+        """``(factor, (l1, l2) or None)``: ``variable``'s multiplier and decays, as AdamW finds
+        them (:meth:`._decay.Decay.own_rates`)."""
+        key = getattr(variable, "path", None) or variable.name
+        return self._decay.own_rates(key, _decay.names_of(variable)) or (1.0, None)
 
     def _rate_scale(self):
-        return self._value_of(self.eta_t)
+        return self._host.value_of(self.eta_t)
 
     def _rate_factor(self, variable):
         return self._own(variable)[0]
 
     def _decay_off(self):
-        return not self._weight_decays
+        return not self._decay.decays
 
     def _decays(self, variable):
         return self._own(variable)[1] is not None and super(_NadamWFace, self)._decays(variable)
@@ -280,8 +274,8 @@ class _NadamWFace(KerasAdamW):
     def _decayed_value(self, xp, variable, lr, weight_decay):
         """``x - eta_t l2 x - eta_t l1 sign(x)`` (:mod:`._rule`; keras-adamw's decay of NadamW)."""
         l1, l2 = self._own(variable)[1]
-        x = self._value_of(variable)
-        eta = xp.cast(self._value_of(self.eta_t), variable.dtype)
+        x = self._host.value_of(variable)
+        eta = xp.cast(self._host.value_of(self.eta_t), variable.dtype)
         decay = _rule.decay_coefficient(self.convention, xp.cast(l2, variable.dtype), lr, None, eta)
         shrink = _rule.shrinkage(xp, x, _rule.decay_coefficient(self.convention, l1, lr, None, eta) if l1 else None)
         return _rule.decayed(self.convention, x, decay, shrink)

@@ -132,10 +132,12 @@ class AdamWSpec(Spec):
                  epsilon=1e-7, amsgrad=False, convention=DEFAULT, exclude_from_weight_decay=None,
                  clipnorm=None, clipvalue=None, global_clipnorm=None, name="AdamW",
                  lr_multipliers=None, weight_decays=None, strict_names=False, fast_path="auto", **kwargs):
-        own = _validate.adamw(beta_1, beta_2, epsilon, amsgrad, self._read_hyper)
-        self._construct(own, learning_rate, weight_decay, convention, exclude_from_weight_decay,
-                        clipnorm, clipvalue, global_clipnorm, name, kwargs,
-                        (lr_multipliers, weight_decays, strict_names), fast_path)
+        own = _validate.adamw(beta_1, beta_2, epsilon, amsgrad, self._host.read_hyper)
+        self._construct(own, learning_rate=learning_rate, weight_decay=weight_decay,
+                        convention=convention, exclude=exclude_from_weight_decay,
+                        clipnorm=clipnorm, clipvalue=clipvalue, global_clipnorm=global_clipnorm,
+                        name=name, kwargs=kwargs, lr_multipliers=lr_multipliers,
+                        weight_decays=weight_decays, strict_names=strict_names, fast_path=fast_path)
 
     def _has_slot(self, key):
         return key != "vhat" or self.amsgrad
@@ -188,10 +190,12 @@ class SGDWSpec(Spec):
                  convention=DEFAULT, exclude_from_weight_decay=None, clipnorm=None,
                  clipvalue=None, global_clipnorm=None, name="SGDW", lr_multipliers=None,
                  weight_decays=None, strict_names=False, fast_path="auto", **kwargs):
-        own = _validate.sgdw(momentum, nesterov, self._read_hyper)
-        self._construct(own, learning_rate, weight_decay, convention, exclude_from_weight_decay,
-                        clipnorm, clipvalue, global_clipnorm, name, kwargs,
-                        (lr_multipliers, weight_decays, strict_names), fast_path)
+        own = _validate.sgdw(momentum, nesterov, self._host.read_hyper)
+        self._construct(own, learning_rate=learning_rate, weight_decay=weight_decay,
+                        convention=convention, exclude=exclude_from_weight_decay,
+                        clipnorm=clipnorm, clipvalue=clipvalue, global_clipnorm=global_clipnorm,
+                        name=name, kwargs=kwargs, lr_multipliers=lr_multipliers,
+                        weight_decays=weight_decays, strict_names=strict_names, fast_path=fast_path)
         # a Python bool fixed here decides whether the slot exists (momentum stays settable);
         # a tensor or callable momentum: by its value now (a symbolic one: a slot)
         m = self._as_float(own["momentum"])

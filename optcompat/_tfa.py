@@ -14,14 +14,15 @@ _MIXINS = {}  # a family's hook class -> DecoupledWeightDecayExtension with thos
 
 class _Listed(object):
     """The variables of a ``decay_var_list``, found by the family's key for a variable
-    (``_identity``: TFA's ``ref()`` on OptimizerV2; kept here so no other variable takes an id)."""
+    (:meth:`._host.Host.identity`: TFA's ``ref()`` on OptimizerV2; kept here so no other
+    variable takes an id)."""
 
-    def __init__(self, variables, identity):
-        self.variables, self.identity = list(variables), identity
-        self.keys = set(identity(v) for v in self.variables)
+    def __init__(self, variables, optimizer):
+        self.variables, self.optimizer = list(variables), optimizer
+        self.keys = set(optimizer._host.identity(optimizer, v) for v in self.variables)
 
     def __contains__(self, variable):
-        return self.identity(variable) in self.keys
+        return self.optimizer._host.identity(self.optimizer, variable) in self.keys
 
 
 class DecoupledWeightDecayExtension(object):
@@ -64,7 +65,7 @@ class DecoupledWeightDecayExtension(object):
     def _set_decay_var_list(self, var_list, decay_var_list=None):
         """TFA's: ``decay_var_list`` decays exactly those; None: every variable the exclusion
         leaves (``_do_use_weight_decay``)."""
-        self._decay_var_list = _Listed(decay_var_list, self._identity) if decay_var_list else None
+        self._decay_var_list = _Listed(decay_var_list, self) if decay_var_list else None
 
     def _do_use_weight_decay(self, var):
         """Whether ``var`` decays in this call (TFA's name)."""

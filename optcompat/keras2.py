@@ -33,7 +33,7 @@ Example:
 # declared in :mod:`._optimizers`.  Sparse gradients (``tf.IndexedSlices``, e.g. from
 # ``Embedding``) are densified before the rule (:func:`._tf.dense`).  ``jit_compile=True``
 # (the host's XLA path) runs the same code.
-from . import _detect, _extension, _names, _optimizers, _schedules, _validate
+from . import _detect, _extension, _host, _names, _optimizers, _schedules, _validate
 from ._common import Decoupled
 from .state._access import Access
 
@@ -50,23 +50,47 @@ SCHEDULES = _schedules.make(_host_schedules, _tf.xp, keras.utils.register_keras_
                             keras.__name__)
 
 
-class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
-    """The Keras 2 hooks of :class:`._common.Decoupled`."""
-
-    _FAMILY = "keras2"
-    _SCHEDULES = SCHEDULES
-    _SCHEDULE_MODULE = _host_schedules
+class _Host(_host.Host):
+    """Keras 2 for the core (:class:`._host.Host`)."""
 
     xp = _tf.xp
-    _CALLABLE_RATES = False  # _build_learning_rate takes a float or a schedule
+    schedules = SCHEDULES
+    schedule_module = _host_schedules
+    callable_rates = False  # _build_learning_rate takes a float or a schedule
 
-    @staticmethod
-    def _is_schedule(value):
-        return isinstance(value, _host_schedules.LearningRateSchedule)
-
-    @staticmethod
-    def _initial_rate(learning_rate):
+    def initial_rate(self, learning_rate):
         return float(learning_rate(0)) if isinstance(learning_rate, _host_schedules.LearningRateSchedule) else None
+
+    def read_hyper(self, value):
+        return _tf.read_hyper(value, OTHER=_validate.OTHER)
+
+    def scalar_variable(self, optimizer, name, value):
+        # as _build_learning_rate makes the learning rate's: tracked by attribute (checkpoints),
+        # not in `variables` (the .keras / .h5 layout is the host's; get_config has the value)
+        with tf.init_scope():
+            return tf.Variable(value, name=name, dtype=keras.backend.floatx(), trainable=False)
+
+    def concrete(self, variable):
+        """``variable``'s value as a float where it is concrete now; None inside a tf.function."""
+        return float(variable.numpy()) if tf.executing_eagerly() else None
+
+    def identity(self, optimizer, variable):
+        return optimizer._var_key(variable)  # Keras 2's own key (a replica's component: its container's)
+
+    def allows_decay(self, optimizer, variable):
+        # TF 2.11+ also offers opt.exclude_from_weight_decay(var_list=..., var_names=...).
+        host = getattr(_Optimizer, "_use_weight_decay", None)
+        return host is None or host(optimizer, variable)
+
+
+HOST = _Host()
+
+
+class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
+    """The Keras 2 optimizer methods of :class:`._common.Decoupled`."""
+
+    _FAMILY = "keras2"
+    _host = HOST
 
     def _init_host(self, checked, name, kwargs):
         kwargs.pop("weight_decay", None)
@@ -78,28 +102,6 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
 
     def _apply_weight_decay(self, variables):
         return None  # TF 2.11+ base-class decay: the rule applies it instead
-
-    @staticmethod
-    def _read_hyper(value):
-        return _tf.read_hyper(value, OTHER=_validate.OTHER)
-
-    def _scalar_variable(self, name, value):
-        # as _build_learning_rate makes the learning rate's: tracked by attribute (checkpoints),
-        # not in `variables` (the .keras / .h5 layout is the host's; get_config has the value)
-        with tf.init_scope():
-            return tf.Variable(value, name=name, dtype=keras.backend.floatx(), trainable=False)
-
-    def _concrete(self, variable):
-        """``variable``'s value as a float where it is concrete now; None inside a tf.function."""
-        return float(variable.numpy()) if tf.executing_eagerly() else None
-
-    def _identity(self, variable):
-        return self._var_key(variable)  # Keras 2's own key (a replica's component: its container's)
-
-    def _host_allows_decay(self, variable):
-        # TF 2.11+ also offers opt.exclude_from_weight_decay(var_list=..., var_names=...).
-        host = getattr(_Optimizer, "_use_weight_decay", None)
-        return host is None or host(self, variable)
 
     # the host's own slot names (Adam: m, v, vhat; SGD: m), and its SGD's momentum slot
     # for every variable even with momentum 0 (unused): files list them by position
@@ -118,9 +120,6 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
 
     def _slot_values(self, variable):
         return self._slots_at(self._index_dict[self._var_key(variable)])
-
-    def _assign(self, variable, value):
-        return variable.assign(value)
 
     def update_step(self, gradient, variable):
         return self._apply_one(gradient, variable, lambda: self.learning_rate, self.iterations)
@@ -173,10 +172,7 @@ class _Extension(_extension.Extension):
     """Keras 2's hooks of :class:`._extension.Extension`: the decay at the start of each
     variable's ``update_step`` (TF 2.9-2.10 have no ``_apply_weight_decay``; 2.11+'s is off)."""
 
-    _SCHEDULES = _Keras2._SCHEDULES
-    _SCHEDULE_MODULE = _Keras2._SCHEDULE_MODULE
-    _is_schedule = staticmethod(_Keras2._is_schedule)
-    _identity = _Keras2._identity
+    _host = HOST
 
     def _store_weight_decay(self, value):
         self.weight_decay = value
@@ -184,23 +180,8 @@ class _Extension(_extension.Extension):
     def _given_weight_decay(self):
         return self.weight_decay
 
-    def _initial_rate(self):
-        lr = self._learning_rate
-        if getattr(lr, "_optcompat_schedule", False):
-            return lr.base_rate(_Keras2._initial_rate)
-        return _Keras2._initial_rate(lr)
-
-    def _host_allows_decay(self, variable):
-        host = getattr(_Optimizer, "_use_weight_decay", None)
-        return host is None or host(self, variable)
-
     def _apply_weight_decay(self, variables):
         return None  # TF 2.11+'s own decay: update_step applies the convention's
-
-    xp = _tf.xp
-    _scalar_variable = _Keras2._scalar_variable
-    _assign = _Keras2._assign
-    _concrete = _Keras2._concrete
 
     @property
     def learning_rate(self):

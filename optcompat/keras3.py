@@ -18,16 +18,18 @@ Example:
 # Developer notes (the module docstring before the API reference rendered it for users):
 # AdamW and SGDW for Keras 3 (``keras.optimizers.Optimizer``; tensorflow, jax, torch backends).
 #
-# The family's hooks only (:mod:`._common` lists them); the optimizers are declared in
-# :mod:`._optimizers` and the math is :mod:`._rule`, over ``keras.ops``.  What differs per
-# backend is one hook class, chosen once at import as Keras chooses its own optimizer's
-# backend class: :class:`_TensorFlow` (TensorFlow's fused kernels, :mod:`._tf`),
-# :class:`_Torch` (all variables at once, :mod:`._torch_fast`), :class:`_Backend` (jax, and
-# any other).  The host base class keeps everything else it does: schedules, clipping, EMA,
+# The family's host (:class:`_Host`, what the core asks of Keras 3: :mod:`._host`) and its
+# optimizer classes' methods; the optimizers are declared in :mod:`._optimizers` and the math
+# is :mod:`._rule`, over ``keras.ops``.  What differs per backend is chosen once at import, as
+# Keras chooses its own optimizer's backend class: the host (:class:`_TensorFlowHost`,
+# :class:`_TorchHost`, :class:`_Host`) and a class of step methods -- :class:`_TensorFlow`
+# (TensorFlow's fused kernels, :mod:`._tf`), :class:`_Torch` (all variables at once,
+# :mod:`._torch_fast`), :class:`_Plain` (jax, and any other).  The host base class keeps
+# everything else it does: schedules, clipping, EMA,
 # gradient accumulation, loss scaling, ``tf.distribute`` hooks, stateless JAX training, saving.
 import numpy as np
 
-from . import _detect, _extension, _names, _schedules, _validate
+from . import _detect, _extension, _host, _names, _schedules, _validate
 from ._common import Decoupled
 from ._optimizers import SPECS, make
 from .state._access import Access
@@ -44,30 +46,85 @@ SCHEDULES = _schedules.make(keras.optimizers.schedules, ops,
                             keras.saving.register_keras_serializable, "Keras 3")
 
 
-class _Backend(object):
-    """Hooks of a backend whose values are concrete unless traced (jax: a tracer refuses
-    ``float()``), with no fast path."""
+class _Host(_host.Host):
+    """Keras 3 for the core (:class:`._host.Host`), on a backend whose values are concrete
+    unless traced (jax: a tracer refuses ``float()``)."""
 
+    xp = ops
+    schedules = SCHEDULES
+    schedule_module = keras.optimizers.schedules
     # Whether optcompat's own weight_decay variable is one of the optimizer's `variables`
     # (which the host's own AdamW does not have): JAX's stateless steps receive only those
     # (a variable read from outside them is a constant of the trace), so it must be there;
     # elsewhere a traced step reads it where it is, and it is kept out of the host's list.
-    _TRACKS_WEIGHT_DECAY = True
+    tracks_weight_decay = True
 
-    def _hold(self, name, variable):
+    def initial_rate(self, learning_rate):
+        if not isinstance(learning_rate, _Schedule):
+            return None
+        return float(ops.convert_to_numpy(learning_rate(0)))
+
+    def read_hyper(self, value):
+        if not (ops.is_tensor(value) or isinstance(value, keras.Variable)):
+            return _validate.OTHER
+        try:
+            return float(ops.convert_to_numpy(value))
+        except Exception:  # a jax tracer, a symbolic TF tensor
+            return None
+
+    def scalar_variable(self, optimizer, name, value):
+        # named as the base class names its learning rate's (`hold` decides the tracking)
+        with keras.name_scope(optimizer.name, caller=optimizer):
+            return keras.Variable(value, name=name, dtype=keras.backend.floatx(), trainable=False)
+
+    def hold(self, optimizer, name, variable):
         if variable is not None:  # optcompat's own: out of the host's layout (_host_variables)
-            self.__dict__.setdefault("_optcompat_held", []).append(variable)
-        if self._TRACKS_WEIGHT_DECAY or variable is None:
-            setattr(self, name, variable)  # Keras's tracker adds it to `variables`
+            optimizer.__dict__.setdefault("_optcompat_held", []).append(variable)
+        if self.tracks_weight_decay or variable is None:
+            setattr(optimizer, name, variable)  # Keras's tracker adds it to `variables`
         else:
-            object.__setattr__(self, name, variable)  # past Keras's tracker
+            object.__setattr__(optimizer, name, variable)  # past Keras's tracker
 
-    def _concrete(self, variable):
+    def concrete(self, variable):
         """``variable``'s value as a float where it is concrete now; None inside a traced step."""
         try:
             return float(ops.convert_to_numpy(variable))
         except Exception:  # a jax tracer, a symbolic TF tensor
             return None
+
+    def assign(self, optimizer, variable, value):
+        optimizer.assign(variable, value)
+
+    def value_of(self, variable):
+        # a Keras Variable's tensor (a property); the tensorflow backend may hand the tf.Variable
+        # itself, whose `value` is a method
+        value = getattr(variable, "value", None)
+        return variable if value is None or callable(value) else value
+
+    def identity(self, optimizer, variable):
+        # Keras's own key: the tensorflow backend hands a step the tf.Variable inside
+        return optimizer._var_key(variable)
+
+    def allows_decay(self, optimizer, variable):
+        return optimizer._use_weight_decay(variable)  # honours opt.exclude_from_weight_decay(...)
+
+
+class _TensorFlowHost(_Host):
+    tracks_weight_decay = False
+
+    def hold(self, optimizer, name, variable):
+        _Host.hold(self, optimizer, name, variable)
+        if variable is not None:  # a TF checkpoint keeps it by its name, not by position
+            optimizer._track_trackable(variable, name=variable.name)
+
+
+class _TorchHost(_Host):
+    tracks_weight_decay = False
+
+    def concrete(self, variable):
+        if _detect.torch_compiling():
+            return None  # dynamo would break the graph on a float()
+        return _Host.concrete(self, variable)
 
 
 def _tensorflow_hooks():
@@ -75,14 +132,7 @@ def _tensorflow_hooks():
     eager test, dense gradients and ``_fast_one``), coefficients shared per step."""
     from . import _tf
 
-    class _TensorFlow(_tf.FusedKernels, _Backend):
-        _TRACKS_WEIGHT_DECAY = False
-
-        def _hold(self, name, variable):
-            _Backend._hold(self, name, variable)
-            if variable is not None:  # a TF checkpoint keeps it by its name, not by position
-                self._track_trackable(variable, name=variable.name)
-
+    class _TensorFlow(_tf.FusedKernels):
         def apply(self, grads, trainable_variables=None):
             with _tf._tf_fast.step_scope(self):  # coefficients built once per step, not per variable
                 return super().apply(grads, trainable_variables)
@@ -90,19 +140,16 @@ def _tensorflow_hooks():
     return _TensorFlow
 
 
-class _Torch(_Backend):
+class _Plain(object):
+    """jax, and any other backend: the rule, variable by variable (no fast path)."""
+
+
+class _Torch(object):
     """The torch backend: every variable at once (:mod:`._torch_fast`), except under
     ``torch.compile`` (``jit_compile=True``), where the per-variable rule compiles."""
 
-    _TRACKS_WEIGHT_DECAY = False
-
     def _fast_modes(self):
         return ("foreach", "fused")
-
-    def _concrete(self, variable):
-        if _detect.torch_compiling():
-            return None  # dynamo would break the graph on a float()
-        return _Backend._concrete(self, variable)
 
     def _eager(self):
         return not _detect.torch_compiling()
@@ -118,7 +165,7 @@ class _Torch(_Backend):
         from . import _torch_fast
 
         if (_torch_fast.mode(self.fast_path) is None or _detect.torch_compiling()
-                or self._lr_multipliers or self._weight_decays):  # (variables' own rates: the rule)
+                or self._decay.multipliers or self._decay.decays):  # (variables' own rates: the rule)
             # dynamo cannot trace the fused kernels (no fake tensor impl) nor read
             # coefficients as floats; inductor fuses the per-variable rule instead
             return super()._backend_update_step(grads, trainable_variables, learning_rate)
@@ -135,45 +182,23 @@ class _Torch(_Backend):
                              decays, step, settings)
 
 
-# Chosen once: Keras 3 fixes its backend at import.
-_BACKEND = {"tensorflow": _tensorflow_hooks, "torch": lambda: _Torch}.get(
-    keras.backend.backend(), lambda: _Backend)()
+# Chosen once: Keras 3 fixes its backend at import.  The host for the core, and the
+# optimizer's backend methods (fast paths)
+_BACKEND_NAME = keras.backend.backend()
+HOST = {"tensorflow": _TensorFlowHost, "torch": _TorchHost}.get(_BACKEND_NAME, _Host)()
+_BACKEND = {"tensorflow": _tensorflow_hooks, "torch": lambda: _Torch}.get(_BACKEND_NAME, lambda: _Plain)()
 
 
 class _Keras3(_BACKEND, Decoupled, _Optimizer):
-    """The Keras 3 hooks of :class:`._common.Decoupled`."""
+    """The Keras 3 optimizer methods of :class:`._common.Decoupled`."""
 
     _FAMILY = "keras3"
-    _SCHEDULES = SCHEDULES
-    _SCHEDULE_MODULE = keras.optimizers.schedules
-
-    xp = ops
-
-    @staticmethod
-    def _is_schedule(value):
-        return isinstance(value, _Schedule)
-
-    def _identity(self, variable):
-        # Keras's own key: the tensorflow backend hands a step the tf.Variable inside
-        return self._var_key(variable)
-
-    @staticmethod
-    def _initial_rate(learning_rate):
-        return float(ops.convert_to_numpy(learning_rate(0))) if isinstance(learning_rate, _Schedule) else None
-
-    @staticmethod
-    def _read_hyper(value):
-        if not (ops.is_tensor(value) or isinstance(value, keras.Variable)):
-            return _validate.OTHER
-        try:
-            return float(ops.convert_to_numpy(value))
-        except Exception:  # a jax tracer, a symbolic TF tensor
-            return None
+    _host = HOST
 
     def _init_host(self, checked, name, kwargs):
         lr = checked["learning_rate"]
         if not (isinstance(lr, float) or callable(lr)):  # a tensor: its value (Keras keeps a float in a variable)
-            lr = self._read_hyper(lr)
+            lr = HOST.read_hyper(lr)
         _Optimizer.__init__(
             self,
             learning_rate=lr,
@@ -190,16 +215,11 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
     def _apply_weight_decay(self, variables):
         return None  # decay is part of the rule: each convention scales it differently
 
-    def _scalar_variable(self, name, value):
-        # named as the base class names its learning rate's (`_hold` decides the tracking)
-        with keras.name_scope(self.name, caller=self):
-            return keras.Variable(value, name=name, dtype=keras.backend.floatx(), trainable=False)
-
     # -- files list optimizer variables by position: the host's own list ------------------
     def _host_variables(self):
         """``variables`` as the host's own AdamW / SGD lists them: without optcompat's own
         (``weight_decay``'s; keras_adamw's ``t_cur``, ``eta_t``: there on JAX only, see
-        _TRACKS_WEIGHT_DECAY; their values are in ``get_config``)."""
+        ``_Host.tracks_weight_decay``; their values are in ``get_config``)."""
         held = self.__dict__.get("_optcompat_held", ())
         return [v for v in self.variables if not any(v is h for h in held)]
 
@@ -227,9 +247,6 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
         for variable, value in zip(layout, values):
             variable.assign(value)
 
-    def _host_allows_decay(self, variable):
-        return self._use_weight_decay(variable)  # honours opt.exclude_from_weight_decay(...)
-
     # Keras 3's own slot names (Adam: momentum, velocity, velocity_hat)
     _SLOT_NAMES = {"m": "momentum", "v": "velocity", "vhat": "velocity_hat", "momentum": "momentum"}
 
@@ -246,15 +263,6 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
 
     def _slot_values(self, variable):
         return self._slots_at(self._get_variable_index(variable))
-
-    def _assign(self, variable, value):
-        self.assign(variable, value)
-
-    def _value_of(self, variable):
-        # a Keras Variable's tensor (a property); the tensorflow backend may hand the tf.Variable
-        # itself, whose `value` is a method
-        value = getattr(variable, "value", None)
-        return variable if value is None or callable(value) else value
 
     def update_step(self, gradient, variable, learning_rate):
         return self._apply_one(gradient, variable, lambda: learning_rate, self.iterations)
@@ -329,22 +337,13 @@ class _Extension(_extension.Extension):
     """Keras 3's hooks of :class:`._extension.Extension`: the decay where Keras 3 applies its
     own (``_apply_weight_decay``, before the step, in every backend and in stateless JAX steps)."""
 
-    _SCHEDULES = _Keras3._SCHEDULES
-    _SCHEDULE_MODULE = _Keras3._SCHEDULE_MODULE
-    _is_schedule = staticmethod(_Keras3._is_schedule)
-    _identity = _Keras3._identity
+    _host = HOST
 
     def _store_weight_decay(self, value):
         self.weight_decay = value  # the base class's attribute (its config has it)
 
     def _given_weight_decay(self):
         return self.weight_decay
-
-    def _initial_rate(self):
-        return _schedule_base(self._learning_rate, _Keras3._initial_rate)
-
-    def _host_allows_decay(self, variable):
-        return self._use_weight_decay(variable)  # opt.exclude_from_weight_decay(...)
 
     def _apply_weight_decay(self, variables):
         if self._decay_off():
@@ -353,16 +352,6 @@ class _Extension(_extension.Extension):
         for variable in variables:
             if self._decays(variable):
                 variable.assign(self._decayed_value(ops, variable, lr, weight_decay))
-
-    xp = ops
-    _TRACKS_WEIGHT_DECAY = _Keras3._TRACKS_WEIGHT_DECAY
-    _scalar_variable = _Keras3._scalar_variable
-    _hold = _Keras3._hold
-    _concrete = _Keras3._concrete
-    _value_of = _Keras3._value_of
-
-    def _assign(self, variable, value):
-        self.assign(variable, value)
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         scale = self._rate_scale()  # the step's (keras_adamw's eta_t): every variable's rate
@@ -404,13 +393,6 @@ def _torch_parallel(cls):
         if base.__name__ == "TorchParallelOptimizer" and base.__module__.startswith("keras"):
             return base
     return None
-
-
-def _schedule_base(learning_rate, initial_rate):
-    """lr_0 of a learning rate: an optcompat schedule's base, another schedule's value at 0."""
-    if getattr(learning_rate, "_optcompat_schedule", False):
-        return learning_rate.base_rate(initial_rate)
-    return initial_rate(learning_rate)
 
 
 def decoupled(base):

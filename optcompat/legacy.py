@@ -49,7 +49,7 @@ import warnings
 
 import numpy as np
 
-from . import _detect, _extension, _names, _optimizers, _schedules, _validate
+from . import _detect, _extension, _host, _names, _optimizers, _schedules, _validate
 from ._common import Decoupled, _float32
 from .state._access import Access, StateError
 
@@ -91,25 +91,70 @@ class _AfterStep(object):
         return op if not after else tf.group(op, *after)
 
 
-class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
-    """The OptimizerV2 hooks of :class:`._common.Decoupled`."""
-
-    _FAMILY = "legacy"
-    _SCHEDULES = SCHEDULES
-    _SCHEDULE_MODULE = keras.optimizers.schedules
+class _Host(_host.Host):
+    """OptimizerV2 for the core (:class:`._host.Host`)."""
 
     xp = _tf.xp
+    schedules = SCHEDULES
+    schedule_module = keras.optimizers.schedules
+
+    def initial_rate(self, learning_rate):
+        """A schedule's value at step 0 (else None: eta = 1)."""
+        if not isinstance(learning_rate, _Schedule):
+            return None
+        with tf.init_scope():  # eager, even when built inside a tf.function
+            value = learning_rate(0)
+        try:
+            return float(keras.backend.get_value(value) if tf.is_tensor(value) else value)
+        except Exception:  # a TF1 graph: evaluated in the graph at each step instead
+            return None
+
+    def learning_rate_of(self, optimizer):
+        return optimizer._hyper["learning_rate"]
+
+    def read_hyper(self, value):
+        return _tf.read_hyper(value, callables=True, OTHER=_validate.OTHER)  # whatever _set_hyper takes
+
+    def scalar_variable(self, optimizer, name, value):
+        # a Keras backend variable (initialized by Keras's session in TF1 graph mode), tracked by
+        # attribute (checkpoints), not in `weights` (the file layout stays the host's)
+        with tf.init_scope():
+            return keras.backend.variable(value, dtype="float32", name=name)
+
+    def concrete(self, variable):
+        """``variable``'s value as a float (TF1 graph mode: through Keras's session); None
+        inside a tf.function."""
+        try:
+            return float(keras.backend.get_value(variable))
+        except Exception:  # symbolic
+            return None
+
+    def assign(self, optimizer, variable, value):
+        return variable.assign(value, use_locking=optimizer._use_locking, read_value=False)
+
+    def identity(self, optimizer, variable):
+        """``variable.ref()`` (TFA's key), a replica's component found as its container."""
+        container = getattr(variable, "_distributed_container", None)
+        container = container() if callable(container) else None
+        variable = container if container is not None else variable
+        return variable.ref() if hasattr(variable, "ref") else variable.experimental_ref()  # TF < 2.2
+
+    def allows_decay(self, optimizer, variable):
+        # opt.exclude_from_weight_decay(var_list=...) of optcompat's classes
+        return variable.name not in getattr(optimizer, "_exclude_exact", ())
+
+
+HOST = _Host()
+
+
+class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
+    """The OptimizerV2 optimizer methods of :class:`._common.Decoupled`."""
+
+    _FAMILY = "legacy"
+    _host = HOST
     # apply_gradients accepts `experimental_aggregate_gradients` (passed on to the base
     # class), so Keras may aggregate (and clip) gradients before calling it.
     _HAS_AGGREGATE_GRAD = True
-
-    @staticmethod
-    def _is_schedule(value):
-        return isinstance(value, _Schedule)
-
-    @staticmethod
-    def _read_hyper(value):
-        return _tf.read_hyper(value, callables=True, OTHER=_validate.OTHER)  # whatever _set_hyper takes
 
     def _take_aliases(self, learning_rate, kwargs):
         if "lr" in kwargs:  # the host's deprecated alias
@@ -124,17 +169,6 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
                 "`global_clipnorm` needs TensorFlow >= 2.4 (this OptimizerV2 has no global "
                 "clipping); received global_clipnorm=%r. Use `clipnorm` or `clipvalue`."
                 % (checked["global_clipnorm"],))
-
-    def _initial_rate(self, learning_rate):
-        """A schedule's value at step 0 (else None: eta = 1)."""
-        if not isinstance(learning_rate, _Schedule):
-            return None
-        with tf.init_scope():  # eager, even when built inside a tf.function
-            value = learning_rate(0)
-        try:
-            return float(keras.backend.get_value(value) if tf.is_tensor(value) else value)
-        except Exception:  # a TF1 graph: evaluated in the graph at each step instead
-            return None
 
     def _init_host(self, checked, name, kwargs):
         kwargs.update({k: checked[k] for k in ("clipnorm", "clipvalue", "global_clipnorm")
@@ -158,7 +192,7 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
     def _set_hyper(self, name, value):
         # `opt.weight_decay = x` (between steps: a callback) lands here: checked like the argument
         if name == "weight_decay":
-            value = _schedules.adopt(value, self._SCHEDULES)
+            value = _schedules.adopt(value, HOST.schedules)
             self._own_keras("weight_decay", value)
             plain = not (tf.is_tensor(value) or callable(value))
             if plain:
@@ -219,16 +253,6 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
         name = variable.name
         return name[:-2] if name.endswith(":0") else name
 
-    def _host_allows_decay(self, variable):
-        return variable.name not in self._exclude_exact
-
-    def _identity(self, variable):
-        """``variable.ref()`` (TFA's key), a replica's component found as its container."""
-        container = getattr(variable, "_distributed_container", None)
-        container = container() if callable(container) else None
-        variable = container if container is not None else variable
-        return variable.ref() if hasattr(variable, "ref") else variable.experimental_ref()  # TF < 2.2
-
     # -- gradients are checked before the host changes anything ------------------------
     def apply_gradients(self, grads_and_vars, name=None, **kwargs):
         grads_and_vars = list(grads_and_vars)
@@ -245,24 +269,6 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
         if self._weight_decay_function() is not None and self._eager():
             self._check_weight_decay(tf.cast(self.iterations, tf.float32))
         return super().apply_gradients(grads_and_vars, name=name, **kwargs)
-
-    def _scalar_variable(self, name, value):
-        # a Keras backend variable (initialized by Keras's session in TF1 graph mode), tracked by
-        # attribute (checkpoints), not in `weights` (the file layout stays the host's)
-        with tf.init_scope():
-            return keras.backend.variable(value, dtype="float32", name=name)
-
-    def _assign(self, variable, value):
-        return variable.assign(value, use_locking=self._use_locking, read_value=False)
-
-    @staticmethod
-    def _concrete(variable):
-        """``variable``'s value as a float (TF1 graph mode: through Keras's session); None
-        inside a tf.function."""
-        try:
-            return float(keras.backend.get_value(variable))
-        except Exception:  # symbolic
-            return None
 
     # -- slots and the step ------------------------------------------------------------
     def _create_slots(self, var_list):
@@ -347,10 +353,7 @@ class _Extension(_AfterStep, _extension.Extension):
     ``weight_decay`` a hyperparameter, the decay before the base's ``_resource_apply_*``.  A
     sparse gradient's variable decays whole, as with optcompat's AdamW (every weight, every step)."""
 
-    _SCHEDULES = SCHEDULES
-    _SCHEDULE_MODULE = _Legacy._SCHEDULE_MODULE
-    _is_schedule = staticmethod(_Legacy._is_schedule)
-    _identity = _Legacy._identity
+    _host = HOST
 
     def _store_weight_decay(self, value):
         self._set_hyper("weight_decay", value)
@@ -375,17 +378,6 @@ class _Extension(_AfterStep, _extension.Extension):
         if name == "weight_decay" and isinstance(value, float):  # (opt.weight_decay = x lands here)
             self.__dict__["_weight_decay_given"] = value  # get_config gives it, not a float32 rounding
         super()._set_hyper(name, value)
-
-    def _initial_rate(self):
-        lr = self._hyper["learning_rate"]
-        if getattr(lr, "_optcompat_schedule", False):
-            return lr.base_rate(lambda s: _Legacy._initial_rate(self, s))
-        return _Legacy._initial_rate(self, lr)
-
-    xp = _tf.xp
-    _scalar_variable = _Legacy._scalar_variable
-    _assign = _Legacy._assign
-    _concrete = staticmethod(_Legacy._concrete)
 
     def _decay_then(self, var, apply):
         if not self._decays(var):

@@ -1,0 +1,91 @@
+"""What the shared core asks of a family's host: one :class:`Host` object per family.
+
+The core -- AdamW / SGDW (:class:`._common.Decoupled`), the ``decoupled()`` classes
+(:class:`._extension.Extension`) and keras-adamw's extras (:mod:`._keras_adamw`) -- reaches
+the framework only through ``self._host``: the family's ``HOST``, made once in the family's
+module (``legacy``, ``keras2``, ``keras3``) and chosen there at import, as
+``keras/src/optimizers/optimizer.py`` chooses its backend class (Keras 3: one per backend).
+Every class of a family holds the same object (:class:`Hosted`); no hook is copied from one
+class onto another.
+
+The contract (``optimizer`` is the optcompat optimizer asking):
+
+``xp``                              the array namespace the rule runs on (:mod:`._rule`)
+``schedules``, ``schedule_module``  optcompat.schedules' classes for this Keras; the host's own
+``callable_rates``                  whether the host calls a plain function as the learning rate
+``is_schedule(value)``              a host ``LearningRateSchedule``
+``initial_rate(learning_rate)``     a schedule's value at step 0 as a float, else None
+``reference_rate(learning_rate)``   ``lr_0``, what ``eta_t = lr_t / lr_0`` is measured against
+``learning_rate_of(optimizer)``     the rate as the host keeps it (a float, schedule, callable)
+``read_hyper(value)``               a host tensor's value as a float (None: symbolic), or
+                                    :data:`._validate.OTHER` for anything else
+``scalar_variable(optimizer, name, value)``, ``hold(optimizer, name, variable)``
+                                    a float32 variable of optcompat's own (``weight_decay``,
+                                    ``t_cur``), and keeping it as an attribute
+``concrete(variable)``              its value as a float now; None inside a traced step
+``assign(optimizer, variable, value)``, ``value_of(variable)``
+                                    writing a new value; the value as the rule reads it
+``identity(optimizer, variable)``   a key that finds ``variable`` however a step hands it
+``allows_decay(optimizer, variable)``  the host's own exclusion (``exclude_from_weight_decay``)
+"""
+from . import _validate
+
+
+class Host(object):
+    """The defaults; a family's subclass overrides what its framework does otherwise."""
+
+    xp = None
+    schedules = {}
+    schedule_module = None
+    callable_rates = True
+
+    def is_schedule(self, value):
+        return isinstance(value, self.schedule_module.LearningRateSchedule)
+
+    def initial_rate(self, learning_rate):
+        raise NotImplementedError
+
+    def reference_rate(self, learning_rate):
+        """``lr_0``: an optcompat schedule's ``base_learning_rate`` (its peak after a warm-up),
+        another schedule's value at step 0, None for a float or callable rate."""
+        if getattr(learning_rate, "_optcompat_schedule", False):
+            return learning_rate.base_rate(self.initial_rate)
+        return self.initial_rate(learning_rate)
+
+    def learning_rate_of(self, optimizer):
+        return optimizer._learning_rate
+
+    def read_hyper(self, value):
+        return _validate.OTHER
+
+    def scalar_variable(self, optimizer, name, value):
+        raise NotImplementedError
+
+    def hold(self, optimizer, name, variable):
+        setattr(optimizer, name, variable)
+
+    def concrete(self, variable):
+        raise NotImplementedError
+
+    def assign(self, optimizer, variable, value):
+        return variable.assign(value)
+
+    def value_of(self, variable):
+        return variable
+
+    def identity(self, optimizer, variable):
+        return id(variable)
+
+    def allows_decay(self, optimizer, variable):
+        return True
+
+
+class Hosted(object):
+    """A class of the core that holds its family's :class:`Host` (``_host``, set by the
+    family's class)."""
+
+    _host = Host()
+
+    @property
+    def xp(self):
+        return self._host.xp
