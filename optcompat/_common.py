@@ -329,28 +329,37 @@ class Decoupled(_host.Hosted):
         """Whether values are concrete now (TensorFlow hosts: not inside a tf.function)."""
         return True
 
-    def _fast_one(self, gradient, variable, slots, rate, iterations, decays):
+    def _fast_one(self, gradient, variable, slots, rate, iterations, decays, shared=None):
         """``(True, op)`` having run this variable's step on a fast path, else ``(False, None)``."""
         return False, None
 
-    def _apply_one(self, gradient, variable, rate, iterations):
-        """One step on one variable (Keras 2 / 3 ``update_step``); ``rate()`` gives the
-        learning rate, ``iterations`` is the 0-based step count."""
+    def _apply_one(self, gradient, variable, rate, iterations, shared=None):
+        """One step on one variable, every family's (Keras 2 / 3 ``update_step``, OptimizerV2's
+        ``_resource_apply_dense``): ``rate()`` gives the learning rate, ``iterations`` is the
+        0-based step count; ``shared``: the step's coefficients for the variable's dtype where
+        the host computed them once for all variables (OptimizerV2's ``apply_state``).  Returns
+        the step's writes as the host takes them (:meth:`._host.Host.group`)."""
         slots = self._slot_values(variable)
         gradient = self._dense(gradient)
         decays = self._decays(variable)
         own = self._own_rates_of(variable) is not None  # its own coefficients: the rule, op by op
         if not own:
-            done, op = self._fast_one(gradient, variable, slots, rate, iterations, decays)
+            done, op = self._fast_one(gradient, variable, slots, rate, iterations, decays, shared)
             if done:
                 return op
-        xp = self.xp
-        c = self._step_coefficients(xp, variable.dtype, rate(), iterations, variable if own else None)
-        new = self._new_values(xp, self._host.value_of(variable), xp.cast(gradient, variable.dtype), slots, c,
+        xp, host = self.xp, self._host
+        dtype = getattr(variable.dtype, "base_dtype", variable.dtype)
+        c = shared if shared is not None and not own else self._step_coefficients(
+            xp, dtype, rate(), iterations, variable if own else None)
+        x, slot_values = self._values_of(variable, slots)
+        new = self._new_values(xp, x, xp.cast(gradient, dtype), slot_values, c,
                                c["decay"] if decays else 0.0, c.get("l1") if decays else None)
-        for target, value in zip((variable,) + slots, new):
-            if target is not None:
-                self._host.assign(self, target, value)
+        return host.group([host.assign(self, target, value)
+                           for target, value in zip((variable,) + slots, new) if target is not None])
+
+    def _values_of(self, variable, slots):
+        """``variable``'s value and its slots' as the rule reads them."""
+        return self._host.value_of(variable), slots
 
     # -- checks before a step --------------------------------------------------------------
     def _check_learning_rate(self, schedule, iterations, name="learning_rate"):

@@ -23,8 +23,9 @@ The contract (``optimizer`` is the optcompat optimizer asking):
                                     a float32 variable of optcompat's own (``weight_decay``,
                                     ``t_cur``), and keeping it as an attribute
 ``concrete(variable)``              its value as a float now; None inside a traced step
-``assign(optimizer, variable, value)``, ``value_of(variable)``
-                                    writing a new value; the value as the rule reads it
+``assign(optimizer, variable, value)``, ``value_of(variable)``, ``group(writes)``
+                                    writing a new value; the value as the rule reads it; a
+                                    step's writes as the host's per-variable step returns them
 ``identity(optimizer, variable)``   a key that finds ``variable`` however a step hands it
 ``allows_decay(optimizer, variable)``  the host's own exclusion (``exclude_from_weight_decay``)
 """
@@ -72,6 +73,9 @@ class Host(object):
 
     def value_of(self, variable):
         return variable
+
+    def group(self, writes):
+        return None
 
     def identity(self, optimizer, variable):
         return id(variable)

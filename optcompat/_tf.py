@@ -76,7 +76,7 @@ class FusedKernels(object):
     def _dense(self, gradient):
         return dense(gradient)
 
-    def _fast_one(self, gradient, variable, slots, rate, iterations, decays):
+    def _fast_one(self, gradient, variable, slots, rate, iterations, decays, shared=None):
         if not _tf_fast.usable(tf, self.fast_path, getattr(self, "amsgrad", False), variable, self.convention):
             return False, None
         dtype = tf.as_dtype(variable.dtype)
@@ -85,7 +85,7 @@ class FusedKernels(object):
             c = self._step_coefficients(self.xp, dtype, rate(), iterations)
             return _tf_fast.kernel_coefficients(tf, self.kind, c, dtype)
 
-        c = _tf_fast.shared(tf, self, variable, make)
+        c = _tf_fast.shared(tf, self, variable, make) if shared is None else shared
         decay = c["decay"] if decays else None
         return True, _tf_fast.apply(tf, self.kind, variable.handle, [s.handle for s in slots if s is not None],
                                     tf.cast(gradient, dtype), c, decay, self.convention,

@@ -132,6 +132,9 @@ class _Host(_host.Host):
     def assign(self, optimizer, variable, value):
         return variable.assign(value, use_locking=optimizer._use_locking, read_value=False)
 
+    def group(self, writes):
+        return tf.group(*writes)
+
     def identity(self, optimizer, variable):
         """``variable.ref()`` (TFA's key), a replica's component found as its container."""
         container = getattr(variable, "_distributed_container", None)
@@ -294,19 +297,10 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
         var_device, var_dtype = var.device, var.dtype.base_dtype
         c = ((apply_state or {}).get((var_device, var_dtype))
              or self._fallback_apply_state(var_device, var_dtype))
-        decays = self._decays(var)
-        slots = self._slot_values(var)
-        if self._own_rates_of(var) is not None:  # its own coefficients (lr_multipliers, weight_decays)
-            c = self._step_coefficients(self.xp, var_dtype, c["lr_t"], self.iterations, var)
-        elif _tf_fast.usable(tf, self.fast_path, getattr(self, "amsgrad", False), var, self.convention):
-            return _tf_fast.apply(tf, self.kind, var.handle, [s.handle for s in slots if s is not None], grad,
-                                  c, c["decay"] if decays else None, self.convention,
-                                  self._decay_may_be_zero(), getattr(self, "nesterov", False))
-        targets = (var,) + slots
-        new = self._new_values(self.xp, var.value(), grad, tuple(None if s is None else s.value() for s in slots),
-                               c, c["decay"] if decays else 0.0, c.get("l1") if decays else None)
-        return tf.group(*[t.assign(value, use_locking=self._use_locking, read_value=False)
-                          for t, value in zip(targets, new) if t is not None])
+        return self._apply_one(grad, var, lambda: c["lr_t"], self.iterations, shared=c)
+
+    def _values_of(self, variable, slots):
+        return variable.value(), tuple(None if s is None else s.value() for s in slots)
 
     def _resource_apply_sparse(self, grad, var, indices, apply_state=None):
         # Dense semantics (see the module docstring): the rows' sum as a dense gradient.

@@ -1,0 +1,139 @@
+"""The compiled step's program, op by op, in one host env: what a refactoring must leave alone.
+
+    python benchmarks/graphs.py [--root TREE] [--out X.json]
+
+For each optcompat optimizer of this env's family (``BENCH_FAMILY`` as in ``bench.py``: Keras
+3 on its backend, ``keras2``, ``legacy``) -- AdamW, AdamW with amsgrad and ``fast_path=None``
+(the rule op by op), SGDW with Nesterov momentum -- one step on three variables (a kernel, a
+bias that a pattern excludes from the decay, a kernel with its own ``lr_multipliers`` factor)
+is traced as the benchmarks time it (TensorFlow: ``apply_gradients`` / ``apply`` under
+``tf.function``; JAX: the jitted ``stateless_apply``) and its ops are counted by type (TF graph
+ops; jaxpr primitives, nested jaxprs included).  torch steps are not traced (eager).  ``--root``
+measures another checkout's optcompat (the tree before a change), so two runs in one env give
+the counts before and after, and ``--diff A.json B.json`` prints what changed.  Not a test.
+"""
+import argparse
+import collections
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _cases():
+    return {"AdamW": dict(kind="AdamW"),
+            "AdamW amsgrad fast_path=None": dict(kind="AdamW", amsgrad=True, fast_path=None),
+            "SGDW nesterov": dict(kind="SGDW", momentum=0.9, nesterov=True)}
+
+
+def _optimizer(oc, case):
+    case = dict(case)
+    kind = case.pop("kind")
+    return getattr(oc, kind)(learning_rate=1e-3, weight_decay=4e-3, exclude_from_weight_decay=["bias"],
+                             lr_multipliers={"scaled": 0.5}, **case)
+
+
+def _values():
+    import numpy as np
+
+    rng = np.random.RandomState(0)
+    return [("kernel", rng.randn(4, 3).astype("float32")), ("bias", rng.randn(3).astype("float32")),
+            ("scaled_kernel", rng.randn(3, 2).astype("float32"))]
+
+
+def _tf_counts(graph):
+    return collections.Counter(op.type for op in graph.get_operations())
+
+
+def _jaxpr_counts(jaxpr, counts=None):
+    counts = collections.Counter() if counts is None else counts
+    for eqn in jaxpr.eqns:
+        counts[eqn.primitive.name] += 1
+        for value in eqn.params.values():
+            for sub in (value if isinstance(value, (list, tuple)) else [value]):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    _jaxpr_counts(inner, counts)
+    return counts
+
+
+def trace(family):
+    """``{case: {op type: count}}`` for this env's family."""
+    out = {}
+    if family in ("legacy", "keras2"):
+        import tensorflow as tf
+
+        oc = __import__("optcompat." + family, fromlist=["AdamW"])
+        for name, case in _cases().items():
+            variables = [tf.Variable(v, name=n) for n, v in _values()]
+            grads = [tf.constant(v * 0.1) for _, v in _values()]
+            opt = _optimizer(oc, case)
+
+            @tf.function
+            def step():
+                opt.apply_gradients(zip(grads, variables))
+            step()  # (OptimizerV2 creates its slots in the first trace: count the second's)
+            out[name] = _tf_counts(step.get_concrete_function().graph)
+        return out
+    import keras
+
+    oc = __import__("optcompat.keras3", fromlist=["AdamW"])
+    backend = keras.backend.backend()
+    for name, case in _cases().items():
+        variables = [keras.Variable(v, name=n) for n, v in _values()]
+        grads = [keras.ops.convert_to_tensor(v * 0.1) for _, v in _values()]
+        opt = _optimizer(oc, case)
+        opt.build(variables)
+        if backend == "jax":
+            import jax
+
+            jaxpr = jax.make_jaxpr(lambda tv, ov, g: opt.stateless_apply(ov, g, tv))(
+                [v.value for v in variables], [v.value for v in opt.variables], grads)
+            out[name] = _jaxpr_counts(jaxpr.jaxpr)
+        elif backend == "tensorflow":
+            import tensorflow as tf
+
+            step = tf.function(lambda: opt.apply(grads, variables))
+            out[name] = _tf_counts(step.get_concrete_function().graph)
+        else:
+            return {}
+    return out
+
+
+def diff(before, after):
+    lines = []
+    for case in sorted(set(before) | set(after)):
+        a, b = before.get(case, {}), after.get(case, {})
+        total = "%s: %d -> %d ops" % (case, sum(a.values()), sum(b.values()))
+        changed = ["%s %d -> %d" % (k, a.get(k, 0), b.get(k, 0)) for k in sorted(set(a) | set(b))
+                   if a.get(k, 0) != b.get(k, 0)]
+        lines.append(total + ("; " + ", ".join(changed) if changed else "; the same op for op"))
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--root", default=os.path.dirname(HERE), help="the checkout whose optcompat is traced")
+    ap.add_argument("--out")
+    ap.add_argument("--diff", nargs=2, metavar=("BEFORE", "AFTER"))
+    args = ap.parse_args(argv)
+    if args.diff:
+        before, after = (json.load(open(p))["graphs"] for p in args.diff)
+        print(diff(before, after))
+        return
+    sys.path.insert(0, os.path.abspath(args.root))
+    import optcompat
+
+    family = os.environ.get("BENCH_FAMILY") or "keras3"
+    record = {"root": os.path.abspath(args.root), "family": family, "describe": optcompat.describe(),
+              "graphs": {k: dict(v) for k, v in trace(family).items()}}
+    text = json.dumps(record, indent=1, sort_keys=True, default=str)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+    print("\n".join("%s: %d ops" % (k, sum(v.values())) for k, v in record["graphs"].items()))
+
+
+if __name__ == "__main__":
+    main()
