@@ -430,7 +430,7 @@ def _keras_config_backend():
 # family and release (measured: tests/deviations.py keeps each as a ("save", FORMAT) record,
 # test_save_resume checks the host's own Adam still loses its state there, and
 # tests/test_state_formats.py holds this table to those records).  Saving optcompat's
-# optimizer in one of them warns (_common.Decoupled._warn_if_saving_drops_state).
+# optimizer in one of them warns (_saving.warn_if_dropping_state).
 # (family, package, first release, last release, format, what keeps the state instead)
 _STATE_DROPPED = (
     ("keras2", "tensorflow", (2, 9), (2, 10), "h5", "a TF checkpoint (tf.train.Checkpoint)"),

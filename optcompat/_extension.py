@@ -25,7 +25,6 @@ import inspect
 import numbers
 
 from . import _decay, _detect, _host, _rule, _schedules, _validate
-from ._common import _takes_step
 from ._conventions import DEFAULT
 
 _MADE = {}  # (hook class, base class) -> the decoupled class
@@ -80,7 +79,7 @@ class Extension(_host.Hosted):
         """This step's ``lambda_t``: a schedule's value at ``iterations``, a callable's value."""
         value = self._given_weight_decay()
         if callable(value):  # (a Python number is known while a compiled step is traced)
-            return _validate.traced_rate("weight_decay", value(iterations) if _takes_step(value) else value())
+            return _validate.traced_rate("weight_decay", value(iterations) if _schedules.takes_step(value) else value())
         return value
 
     def _check_weight_decay_at(self, step):
@@ -91,7 +90,7 @@ class Extension(_host.Hosted):
             return
         step = int(step)
         try:
-            value = float(function(step) if _takes_step(function) else function())
+            value = float(function(step) if _schedules.takes_step(function) else function())
         except (TypeError, ValueError):  # symbolic: checked where it is concrete
             return
         _validate.current_rate("weight_decay", value, step)

@@ -13,6 +13,7 @@ The contract (``optimizer`` is the optcompat optimizer asking):
 ``xp``                              the array namespace the rule runs on (:mod:`._rule`)
 ``schedules``, ``schedule_module``  optcompat.schedules' classes for this Keras; the host's own
 ``callable_rates``                  whether the host calls a plain function as the learning rate
+``decay_store``                     where ``weight_decay`` lives (:mod:`._weight_decay`)
 ``is_schedule(value)``              a host ``LearningRateSchedule``
 ``initial_rate(learning_rate)``     a schedule's value at step 0 as a float, else None
 ``reference_rate(learning_rate)``   ``lr_0``, what ``eta_t = lr_t / lr_0`` is measured against
@@ -29,13 +30,14 @@ The contract (``optimizer`` is the optcompat optimizer asking):
 ``identity(optimizer, variable)``   a key that finds ``variable`` however a step hands it
 ``allows_decay(optimizer, variable)``  the host's own exclusion (``exclude_from_weight_decay``)
 """
-from . import _validate
+from . import _validate, _weight_decay
 
 
 class Host(object):
     """The defaults; a family's subclass overrides what its framework does otherwise."""
 
     xp = None
+    decay_store = _weight_decay.VariableStore
     schedules = {}
     schedule_module = None
     callable_rates = True

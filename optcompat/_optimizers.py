@@ -11,7 +11,7 @@ optimizer has.
 import textwrap
 import types
 
-from . import _rule, _validate
+from . import _checks, _rule, _validate
 from ._conventions import DEFAULT
 
 _SHARED_ARGS = """
@@ -198,7 +198,7 @@ class SGDWSpec(Spec):
                         weight_decays=weight_decays, strict_names=strict_names, fast_path=fast_path)
         # a Python bool fixed here decides whether the slot exists (momentum stays settable);
         # a tensor or callable momentum: by its value now (a symbolic one: a slot)
-        m = self._as_float(own["momentum"])
+        m = _checks.as_float(self, own["momentum"])
         self._has_momentum = m is None or m > 0
 
     def _has_slot(self, key):

@@ -469,6 +469,12 @@ _PUBLIC_MODULE = __name__.rsplit(".", 1)[0] + ".schedules"  # (a vendored copy's
 _MADE = {}  # the host's schedule base class -> {name: class}: families sharing a Keras share them
 
 
+def takes_step(schedule):
+    """Whether ``schedule`` is called with the step (a LearningRateSchedule, as the host calls
+    one), not with nothing (a plain callable)."""
+    return hasattr(schedule, "get_config") and hasattr(schedule, "__call__")
+
+
 def make(schedules, xp, register_keras_serializable, host_name):
     """The schedule classes of a host whose schedules module is ``schedules`` (its
     ``LearningRateSchedule``, ``serialize``, ``deserialize``), over ``xp``, registered with

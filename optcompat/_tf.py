@@ -89,4 +89,4 @@ class FusedKernels(object):
         decay = c["decay"] if decays else None
         return True, _tf_fast.apply(tf, self.kind, variable.handle, [s.handle for s in slots if s is not None],
                                     tf.cast(gradient, dtype), c, decay, self.convention,
-                                    self._decay_may_be_zero(), getattr(self, "nesterov", False))
+                                    self._decay_store.may_be_zero(), getattr(self, "nesterov", False))

@@ -33,7 +33,7 @@ Example:
 # declared in :mod:`._optimizers`.  Sparse gradients (``tf.IndexedSlices``, e.g. from
 # ``Embedding``) are densified before the rule (:func:`._tf.dense`).  ``jit_compile=True``
 # (the host's XLA path) runs the same code.
-from . import _detect, _extension, _host, _names, _optimizers, _schedules, _validate
+from . import _checks, _detect, _extension, _host, _names, _optimizers, _saving, _schedules, _validate
 from ._common import Decoupled
 from .state._access import Access
 
@@ -126,12 +126,12 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
 
     def apply_gradients(self, grads_and_vars, *args, **kwargs):
         grads_and_vars = list(grads_and_vars)
-        self._check_gradients(grads_and_vars, _tf.is_float, _tf.dtype_name, _tf.shapes)
+        _checks.gradients(self, grads_and_vars, _tf.is_float, _tf.dtype_name, _tf.shapes)
         # where the step is traced, read outside its graph: the values at the counter the
         # traced step starts from (a schedule's too), checked before it exists
         with tf.init_scope():
-            self._check_learning_rate(self._learning_rate, self.iterations)
-            self._check_weight_decay(self.iterations)
+            _checks.rate(self, self._learning_rate, self.iterations)
+            _checks.weight_decay(self, self.iterations)
         with _tf_fast.step_scope(self):
             result = super().apply_gradients(grads_and_vars, *args, **kwargs)
         self._after_step()  # (ordered after the step: TensorFlow orders a function's stateful ops)
@@ -140,8 +140,9 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
     def get_config(self):
         config = super().get_config()
         lr = self._serialize_hyperparameter(self._learning_rate)
-        config.update(self._decoupled_config(), name=self.name, weight_decay=self._serialize_rate(self.weight_decay),
-                      learning_rate=lr if isinstance(lr, dict) else self._as_given("learning_rate", float(lr)))
+        config.update(_saving.config(self), name=self.name,
+                      weight_decay=_saving.serialize_rate(self, self.weight_decay),
+                      learning_rate=lr if isinstance(lr, dict) else _saving.as_given(self, "learning_rate", float(lr)))
         return config
 
     # Keras 3's and OptimizerV2's (a file another family wrote)
@@ -151,7 +152,7 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        config = cls._deserialize_rates(cls._portable_config(config), custom_objects)
+        config = _saving.deserialize_rates(cls, _saving.portable(cls, config), custom_objects)
         config.pop("is_legacy_optimizer", None)
         return cls(**config)
 

@@ -29,7 +29,7 @@ Example:
 # gradient accumulation, loss scaling, ``tf.distribute`` hooks, stateless JAX training, saving.
 import numpy as np
 
-from . import _detect, _extension, _host, _names, _schedules, _validate
+from . import _checks, _detect, _extension, _host, _names, _saving, _schedules, _validate
 from ._common import Decoupled
 from ._optimizers import SPECS, make
 from .state._access import Access
@@ -274,7 +274,7 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
         variables = self._trainable_variables if trainable_variables is None else trainable_variables
         # a float gradient of another float dtype is cast, as Keras's own optimizers do it
         grads = [_cast_float(g, v) for g, v in zip(grads, variables)] + grads[len(variables):]
-        self._check_gradients(zip(grads, variables), keras.backend.is_float_dtype,
+        _checks.gradients(self, zip(grads, variables), keras.backend.is_float_dtype,
                               keras.backend.standardize_dtype)
         self._check_rates()
         result = super().apply(grads, trainable_variables)
@@ -283,21 +283,21 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
 
     def _check_rates(self):
         """A schedule's or callable's rates at the step counter, where it is concrete."""
-        if (callable(self._learning_rate) or self._weight_decay_function() is not None) and self._eager():
+        if (callable(self._learning_rate) or self._decay_store.function() is not None) and self._eager():
             # only a schedule or callable can go bad; read the step counter for them where it
             # is concrete (Keras 3.0's Variable has no int(), hence convert_to_numpy)
             try:
                 step = int(ops.convert_to_numpy(self.iterations))
             except Exception:  # a jax tracer
                 return
-            self._check_learning_rate(self._learning_rate, step)
-            self._check_weight_decay(step)
+            _checks.rate(self, self._learning_rate, step)
+            _checks.weight_decay(self, step)
 
     def get_config(self):
         config = super().get_config()
-        config.update(self._decoupled_config(), weight_decay=self._serialize_rate(self.weight_decay))
+        config.update(_saving.config(self), weight_decay=_saving.serialize_rate(self, self.weight_decay))
         if isinstance(config.get("learning_rate"), float):
-            config["learning_rate"] = self._as_given("learning_rate", config["learning_rate"])
+            config["learning_rate"] = _saving.as_given(self, "learning_rate", config["learning_rate"])
         return config
 
     # Keras 2's and OptimizerV2's (a file another family wrote): Keras 3 compiles per model
@@ -307,7 +307,7 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        return cls(**cls._deserialize_rates(cls._portable_config(config), custom_objects))
+        return cls(**_saving.deserialize_rates(cls, _saving.portable(cls, config), custom_objects))
 
 
 def _cast_float(gradient, variable):

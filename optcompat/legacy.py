@@ -49,8 +49,8 @@ import warnings
 
 import numpy as np
 
-from . import _detect, _extension, _host, _names, _optimizers, _schedules, _validate
-from ._common import Decoupled, _float32
+from . import _checks, _detect, _extension, _host, _names, _optimizers, _saving, _schedules, _validate
+from ._common import Decoupled
 from .state._access import Access, StateError
 
 keras, _Optimizer = _detect.host("legacy")  # ImportError naming the releases if absent
@@ -91,10 +91,47 @@ class _AfterStep(object):
         return op if not after else tf.group(op, *after)
 
 
+class _HyperStore(object):
+    """``weight_decay`` as OptimizerV2 keeps a hyperparameter (:mod:`._weight_decay`'s
+    contract): ``_set_hyper`` (checked in ``_Legacy._set_hyper``, where ``opt.weight_decay = x``
+    lands too; a variable once built, so a change reaches traced steps), ``_get_hyper``; a
+    schedule at the step, a callable as the host calls it.  None (SGDW's default: no decay) is a
+    hyperparameter at 0, given as None."""
+
+    def __init__(self, optimizer, value):
+        self.optimizer = optimizer
+        optimizer._set_hyper("weight_decay", 0.0 if value is None else value)
+        if value is None:
+            _saving.remember(optimizer, "weight_decay", None)
+
+    def value(self):
+        return self.optimizer._get_hyper("weight_decay")
+
+    def set(self, value):
+        self.optimizer._set_hyper("weight_decay", value)
+
+    def rate(self, dtype, iterations):
+        optimizer = self.optimizer
+        value = optimizer._hyper["weight_decay"]
+        if isinstance(value, _Schedule):  # (_get_hyper calls a plain callable, not a schedule)
+            return tf.cast(_validate.traced_rate("weight_decay", value(iterations)), dtype)
+        if callable(value):  # as _get_hyper calls it, its value checked where it is a number
+            return tf.identity(tf.cast(_validate.traced_rate("weight_decay", value()), dtype))
+        return optimizer._hyper_value("weight_decay", dtype)
+
+    def function(self):
+        value = self.optimizer._hyper.get("weight_decay")
+        return value if callable(value) else None
+
+    def may_be_zero(self):
+        return getattr(self.optimizer, "_weight_decay", None) == 0.0
+
+
 class _Host(_host.Host):
     """OptimizerV2 for the core (:class:`._host.Host`)."""
 
     xp = _tf.xp
+    decay_store = _HyperStore
     schedules = SCHEDULES
     schedule_module = keras.optimizers.schedules
 
@@ -182,27 +219,17 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
         self._exclude_exact = set()
 
     # -- hyperparameters -------------------------------------------------------------------
-    def _init_weight_decay(self, value):
-        self._set_hyper("weight_decay", 0.0 if value is None else value)
-        if value is None:  # SGDW's default: no decay (a hyperparameter at 0, given as None)
-            self._remember("weight_decay", None)
-
-    @property
-    def weight_decay(self):
-        """The decoupled decay ``lambda``: the hyperparameter (a variable once built)."""
-        return self._get_hyper("weight_decay")
-
     def _set_hyper(self, name, value):
         # `opt.weight_decay = x` (between steps: a callback) lands here: checked like the argument
         if name == "weight_decay":
             value = _schedules.adopt(value, HOST.schedules)
-            self._own_keras("weight_decay", value)
+            _checks.own_keras(self, "weight_decay", value)
             plain = not (tf.is_tensor(value) or callable(value))
             if plain:
                 value = _validate.at_least("weight_decay", value)
-            self._weight_decay = value if plain else None  # the float last given (_decay_may_be_zero)
+            self._weight_decay = value if plain else None  # the float last given (may_be_zero)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            self._remember(name, float(value))  # get_config gives it back, not its float32 rounding
+            _saving.remember(self, name, float(value))  # get_config gives it back, not its float32 rounding
         super()._set_hyper(name, value)
 
     def _keep(self, key, value):
@@ -214,18 +241,6 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
     def _hyper_value(self, name, dtype):
         return tf.identity(self._get_hyper(name, dtype))
 
-    def _weight_decay_rate(self, dtype, iterations):
-        value = self._hyper["weight_decay"]
-        if isinstance(value, _Schedule):  # (_get_hyper calls a plain callable, not a schedule)
-            return tf.cast(_validate.traced_rate("weight_decay", value(iterations)), dtype)
-        if callable(value):  # as _get_hyper calls it, its value checked where it is a number
-            return tf.identity(tf.cast(_validate.traced_rate("weight_decay", value()), dtype))
-        return self._hyper_value("weight_decay", dtype)
-
-    def _weight_decay_function(self):
-        value = self._hyper.get("weight_decay")
-        return value if callable(value) else None
-
     def _lr0_value(self, dtype):
         if self._decay.lr0 is not None:
             return tf.cast(self._decay.lr0, dtype)
@@ -236,7 +251,7 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
     def _config_value(self, name):
         if name in self._hyper:
             config = _schedules.registered(self._hyper[name], self._serialize_hyperparameter(name))
-            return self._as_given(name, _plain(config))
+            return _saving.as_given(self, name, _plain(config))
         return getattr(self, name)
 
     # -- decay mask --------------------------------------------------------------------
@@ -259,18 +274,18 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
     # -- gradients are checked before the host changes anything ------------------------
     def apply_gradients(self, grads_and_vars, name=None, **kwargs):
         grads_and_vars = list(grads_and_vars)
-        self._check_gradients(grads_and_vars, _tf.is_float, _tf.dtype_name, _tf.shapes)
+        _checks.gradients(self, grads_and_vars, _tf.is_float, _tf.dtype_name, _tf.shapes)
         lr = self._hyper.get("learning_rate")
         # (reading `iterations` first would create it here, outside the optimizer's scope); the
         # step as the host's _decayed_lr gives it to a schedule: a float tensor (a variable has no
         # __array__ in TF 1.15-2.1, for a schedule that reads it with NumPy)
         if callable(lr) and self._eager():
-            self._check_learning_rate(lr, tf.cast(self.iterations, tf.float32))
+            _checks.rate(self, lr, tf.cast(self.iterations, tf.float32))
         elif callable(lr):  # traced: a plain callable's Python number, read outside the graph
             with tf.init_scope():
-                self._check_learning_rate(lr, None)
-        if self._weight_decay_function() is not None and self._eager():
-            self._check_weight_decay(tf.cast(self.iterations, tf.float32))
+                _checks.rate(self, lr, None)
+        if self._decay_store.function() is not None and self._eager():
+            _checks.weight_decay(self, tf.cast(self.iterations, tf.float32))
         return super().apply_gradients(grads_and_vars, name=name, **kwargs)
 
     # -- slots and the step ------------------------------------------------------------
@@ -319,13 +334,13 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         # the base class's, the schedules made first (optcompat's found by class name too)
-        return super().from_config(cls._deserialize_rates(cls._portable_config(config), custom_objects),
+        return super().from_config(_saving.deserialize_rates(cls, _saving.portable(cls, config), custom_objects),
                                    custom_objects=custom_objects)
 
     def get_config(self):
         config = super().get_config()
         config.update({h: self._config_value(h) for h in ("learning_rate", "weight_decay")})
-        config.update(self._decoupled_config(), decay=self._initial_decay)
+        config.update(_saving.config(self), decay=self._initial_decay)
         return config
 
 
@@ -410,7 +425,7 @@ class _Extension(_AfterStep, _extension.Extension):
     def get_config(self):
         config = self._extension_config(super().get_config())
         stored, given = _plain(self._serialize_hyperparameter("weight_decay")), self.__dict__.get("_weight_decay_given")
-        config["weight_decay"] = given if given is not None and stored in (given, _float32(given)) else stored
+        config["weight_decay"] = given if given is not None and stored in (given, _saving.float32(given)) else stored
         return config
 
 

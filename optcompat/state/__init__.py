@@ -47,7 +47,7 @@ Example:
 import re
 import warnings
 
-from .. import _common
+from .. import _saving
 from . import _access, _files, _format
 from ._format import FORMAT_VERSION, KINDS, StateError
 
@@ -286,7 +286,7 @@ def load(optimizer, path, variables, allow_convention_change=False, restore_vari
     for name in names:
         value = hypers.get(name)
         current = info["hyperparameters"].get(name)
-        if _plain_float(value) and _plain_float(current) and _common._float32(value) != _common._float32(current):
+        if _plain_float(value) and _plain_float(current) and _saving.float32(value) != _saving.float32(current):
             changed[name] = float(value)  # (a float32 readback is no change)
     new = access.write(optimizer, variables, state, info, changed)
     if restore_variables:
