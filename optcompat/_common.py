@@ -15,7 +15,7 @@ optimizer class adds only the methods its host class calls or lets it override:
 """
 import numbers
 
-from . import _checks, _decay, _host, _rule, _saving, _schedules, _validate
+from . import _checks, _decay, _host, _saving, _schedules, _validate
 
 
 class Decoupled(_host.Hosted):
@@ -115,29 +115,6 @@ class Decoupled(_host.Hosted):
             return
         store.set(value)
 
-    # -- slots -------------------------------------------------------------------------
-    # slots the host's own optimizer creates even where it does not use them (Keras 2's SGD:
-    # a momentum slot per variable with momentum 0): created alike, never read
-    _UNUSED_SLOTS = ()
-
-    def _build_slots(self, var_list, make):
-        """Each slot's list of variables, ``make(variable, key)`` each, in the host's order:
-        a group's slots variable by variable (SLOT_GROUPS); None for a slot it lacks."""
-        for group in self.SLOT_GROUPS:
-            keys = [k for k in group if self._has_slot(k) or k in self._UNUSED_SLOTS]
-            lists = {k: [] for k in keys}
-            for v in var_list:
-                for k in keys:
-                    lists[k].append(make(v, k))
-            for k in group:
-                setattr(self, self.SLOT_ATTRIBUTES[k], lists.get(k))
-
-    def _slots_at(self, index):
-        """The slot variables of the model variable at ``index``, in the declaration's order
-        (None for a slot this optimizer does not use)."""
-        return tuple(getattr(self, self.SLOT_ATTRIBUTES[key])[index] if self._has_slot(key) else None
-                     for key in self.SLOTS)
-
     # -- which variables decay -----------------------------------------------------------
     @staticmethod
     def _variable_name(variable):
@@ -174,7 +151,9 @@ class Decoupled(_host.Hosted):
         eta = self._schedule_multiplier(dtype)
         if eta is not None:
             lr = lr * eta
-        return self._variable_rates(dtype, lr, iterations, *(own or (1.0, None)), eta=eta)
+        return self._decay.coefficients(
+            lr, lambda: self._decay_store.rate(dtype, iterations), own=own, eta=eta,
+            lr0=None if eta is not None else self._lr0_value(dtype))
 
     def _schedule_multiplier(self, dtype):
         """``eta_t`` where the optimizer holds the schedule multiplier itself (keras-adamw's
@@ -188,22 +167,6 @@ class Decoupled(_host.Hosted):
         (keras-adamw's ``t_cur`` and ``eta_t``); each adapter calls it where its host's step
         ends.  Returns the ops (graph mode), or None: nothing (the default)."""
         return None
-
-    def _variable_rates(self, dtype, lr, iterations, factor, decays, eta=None):
-        """``lr_t * factor``, and ``d_t`` (``d1_t``) from a variable's own decays or, for None,
-        ``weight_decay``: where ``d_t`` follows ``lr_t`` (keras, torch) the factor's rate, else
-        the schedule multiplier (``eta``, or ``lr_t / lr_0`` of the optimizer's rate) (factor 1,
-        decays None: the step's shared coefficients)."""
-        own_lr = lr if factor == 1.0 else lr * factor
-        follows = own_lr if _rule.CONVENTIONS[self.convention].decay == "lr" else lr
-        l1, weight_decay = (0.0, self._decay_store.rate(dtype, iterations)) if decays is None else decays
-        c = {"lr": own_lr, "decay": 0.0, "weight_decay": weight_decay}
-        lr0 = None if eta is not None else self._lr0_value(dtype)
-        if not (isinstance(weight_decay, float) and weight_decay == 0.0):
-            c["decay"] = _rule.decay_coefficient(self.convention, weight_decay, follows, lr0, eta)
-        if l1:
-            c["l1"] = _rule.decay_coefficient(self.convention, l1, follows, lr0, eta)
-        return c
 
     def _dense(self, gradient):
         """The gradient as a dense tensor (hosts that pass ``tf.IndexedSlices`` override)."""

@@ -9,7 +9,7 @@ the config; it reaches no framework (the step hands it ``xp``, the adapter the n
 """
 import re
 
-from . import _validate
+from . import _rule, _validate
 
 
 def names_of(variable):
@@ -81,6 +81,25 @@ class Decay(object):
                             keys)
         every = set(names)
         _validate.unmatched("weight_decays", [k for k in self.decays if not _names_one_of(k, every)], keys)
+
+    def coefficients(self, lr, weight_decay, own=None, eta=None, lr0=None):
+        """A variable's ``{"lr": lr_t * factor, "decay": d_t, "weight_decay": lambda}`` (and
+        ``"l1": d1_t`` where it has an L1 decay) from the step's ``lr`` (``lr_t``, times
+        ``eta`` where the optimizer holds it), ``weight_decay()`` (the step's ``lambda``,
+        called only where the variable has no decays of its own), ``own`` (:meth:`own_rates`;
+        None: the shared coefficients) and ``lr0`` (None: ``eta_t = 1``, or ``eta`` given).
+        Where ``d_t`` follows ``lr_t`` (keras, torch) it takes the factor's rate, else the
+        schedule multiplier; a concrete zero ``lambda`` gives the float 0.0 (no decay op)."""
+        factor, decays = own or (1.0, None)
+        own_lr = lr if factor == 1.0 else lr * factor
+        follows = own_lr if _rule.CONVENTIONS[self.convention].decay == "lr" else lr
+        l1, rate = (0.0, weight_decay()) if decays is None else decays
+        c = {"lr": own_lr, "decay": 0.0, "weight_decay": rate}
+        if not (isinstance(rate, float) and rate == 0.0):
+            c["decay"] = _rule.decay_coefficient(self.convention, rate, follows, lr0, eta)
+        if l1:
+            c["l1"] = _rule.decay_coefficient(self.convention, l1, follows, lr0, eta)
+        return c
 
     def lr0_value(self, xp, dtype):
         """``lr_0`` in ``dtype``, or None."""

@@ -100,6 +100,28 @@ class Spec(object):
     def _has_slot(self, key):
         return True
 
+    # slots the host's own optimizer creates even where it does not use them (Keras 2's SGD:
+    # a momentum slot per variable with momentum 0): created alike, never read
+    _UNUSED_SLOTS = ()
+
+    def _build_slots(self, var_list, make):
+        """Each slot's list of variables, ``make(variable, key)`` each, in the host's order:
+        a group's slots variable by variable (SLOT_GROUPS); None for a slot it lacks."""
+        for group in self.SLOT_GROUPS:
+            keys = [k for k in group if self._has_slot(k) or k in self._UNUSED_SLOTS]
+            lists = {k: [] for k in keys}
+            for v in var_list:
+                for k in keys:
+                    lists[k].append(make(v, k))
+            for k in group:
+                setattr(self, self.SLOT_ATTRIBUTES[k], lists.get(k))
+
+    def _slots_at(self, index):
+        """The slot variables of the model variable at ``index``, in the declaration's order
+        (None for a slot this optimizer does not use)."""
+        return tuple(getattr(self, self.SLOT_ATTRIBUTES[key])[index] if self._has_slot(key) else None
+                     for key in self.SLOTS)
+
 
 class AdamWSpec(Spec):
     __doc__ = _doc(
