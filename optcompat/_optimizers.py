@@ -172,15 +172,17 @@ class AdamWSpec(Spec):
         c["step"] = step = xp.cast(iterations + 1, dtype)
         c["beta_1"], c["beta_2"] = (self._hyper_value(h, dtype) for h in self.HYPERS)
         c["alpha"], c["eps_hat"] = _rule.adam_coefficients(
-            xp, self.convention, step, c["lr"], c["beta_1"], c["beta_2"], self.epsilon)
+            xp, self.convention, step=step, lr=c["lr"], beta_1=c["beta_1"], beta_2=c["beta_2"],
+            epsilon=self.epsilon)
         return c
 
     def _new_values(self, xp, x, g, slots, c, decay, l1=None):
         """``(x, m, v, vhat)`` after the step (``vhat`` None without amsgrad); ``l1``: an L1
         decay's ``d1_t`` (:data:`._rule.DECAY_DOC`)."""
-        m, v, vmax = slots
-        return _rule.adam_update(xp, self.convention, x, g, m, v, vmax, c["alpha"], c["eps_hat"],
-                                 decay, c["beta_1"], c["beta_2"], _rule.shrinkage(xp, x, l1))
+        m, v, vhat = slots
+        return _rule.adam_update(xp, self.convention, x=x, g=g, m=m, v=v, vhat=vhat, alpha=c["alpha"],
+                                 eps_hat=c["eps_hat"], decay=decay, beta_1=c["beta_1"],
+                                 beta_2=c["beta_2"], shrink=_rule.shrinkage(xp, x, l1))
 
 
 class SGDWSpec(Spec):
@@ -235,8 +237,9 @@ class SGDWSpec(Spec):
 
     def _new_values(self, xp, x, g, slots, c, decay, l1=None):
         """``(x, buf)`` after the step (``buf`` None without momentum)."""
-        return _rule.sgd_update(self.convention, x, g, slots[0], c["lr"], decay, c["momentum"],
-                                self.nesterov, _rule.shrinkage(xp, x, l1))
+        return _rule.sgd_update(self.convention, x=x, g=g, buf=slots[0], lr=c["lr"], decay=decay,
+                                momentum=c["momentum"], nesterov=self.nesterov,
+                                shrink=_rule.shrinkage(xp, x, l1))
 
 
 SPECS = (AdamWSpec, SGDWSpec)

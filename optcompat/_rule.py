@@ -84,7 +84,7 @@ def shrinkage(xp, x, l1):
     return None if l1 is None else l1 * xp.sign(x)
 
 
-def adam_coefficients(xp, convention, step, lr, beta_1, beta_2, epsilon):
+def adam_coefficients(xp, convention, *, step, lr, beta_1, beta_2, epsilon):
     """Return ``(alpha_t, eps_hat_t)`` for the 1-based ``step`` (a float tensor)."""
     bias_2 = 1 - xp.power(beta_2, step)
     alpha = lr * xp.sqrt(bias_2) / (1 - xp.power(beta_1, step))
@@ -93,7 +93,7 @@ def adam_coefficients(xp, convention, step, lr, beta_1, beta_2, epsilon):
     return alpha, epsilon
 
 
-def adam_update(xp, convention, x, g, m, v, vmax, alpha, eps_hat, decay, beta_1, beta_2, shrink=None):
+def adam_update(xp, convention, *, x, g, m, v, vhat, alpha, eps_hat, decay, beta_1, beta_2, shrink=None):
     r"""AdamW update ($g$ the gradient; returns `(x, m, v, vhat)`, `vhat` None without amsgrad):
 
     $$
@@ -112,14 +112,14 @@ def adam_update(xp, convention, x, g, m, v, vmax, alpha, eps_hat, decay, beta_1,
     """
     m = m + (g - m) * (1 - beta_1)
     v = v + (g * g - v) * (1 - beta_2)
-    if vmax is not None:
-        vmax = xp.maximum(vmax, v)
-    x = stepped(convention, x, decay, (m * alpha) / (xp.sqrt(v if vmax is None else vmax) + eps_hat), shrink,
+    if vhat is not None:
+        vhat = xp.maximum(vhat, v)
+    x = stepped(convention, x, decay, (m * alpha) / (xp.sqrt(v if vhat is None else vhat) + eps_hat), shrink,
                 subtract=True)
-    return x, m, v, vmax
+    return x, m, v, vhat
 
 
-def sgd_update(convention, x, g, buf, lr, decay, momentum, nesterov, shrink=None):
+def sgd_update(convention, *, x, g, buf, lr, decay, momentum, nesterov, shrink=None):
     r"""SGDW update with momentum $\mu$ (returns `(x, buf)`; no buffer when $\mu = 0$):
 
     $$

@@ -87,6 +87,7 @@ class FusedKernels(object):
 
         c = _tf_fast.shared(tf, self, variable, make) if shared is None else shared
         decay = c["decay"] if decays else None
-        return True, _tf_fast.apply(tf, self.kind, variable.handle, [s.handle for s in slots if s is not None],
-                                    tf.cast(gradient, dtype), c, decay, self.convention,
-                                    self._decay_store.may_be_zero(), getattr(self, "nesterov", False))
+        return True, _tf_fast.apply(
+            tf, self.kind, var=variable.handle, slots=[s.handle for s in slots if s is not None],
+            grad=tf.cast(gradient, dtype), c=c, decay=decay, convention=self.convention,
+            decay_may_be_zero=self._decay_store.may_be_zero(), nesterov=getattr(self, "nesterov", False))

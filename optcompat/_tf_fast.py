@@ -104,7 +104,7 @@ def kernel_coefficients(tf, kind, c, dtype):
     return c
 
 
-def apply(tf, kind, var, slots, grad, c, decay, convention, decay_may_be_zero, nesterov=False):
+def apply(tf, kind, *, var, slots, grad, c, decay, convention, decay_may_be_zero, nesterov=False):
     """One step on resource handles: ``var``, its ``slots`` (AdamW: ``m``, ``v``; SGDW: the
     momentum buffer, or none), the dense gradient ``grad`` in the variable's dtype, the
     coefficients ``c`` (:func:`kernel_coefficients`) and this variable's decay ``decay``
@@ -114,10 +114,13 @@ def apply(tf, kind, var, slots, grad, c, decay, convention, decay_may_be_zero, n
         decay = None
     if kind == "adamw":
         m, v = slots
-        return apply_adam(tf, var, m, v, grad, c["lr"], c["beta_1"], c["beta_2"], c["beta_1_power"],
-                          c["beta_2_power"], c["eps_hat"], decay, dtype, convention, decay_may_be_zero)
-    return apply_sgd(tf, var, slots[0] if slots else None, grad, c["lr"], c["momentum"], nesterov, decay,
-                     dtype, convention, decay_may_be_zero)
+        return apply_adam(tf, var=var, m=m, v=v, grad=grad, lr=c["lr"], beta_1=c["beta_1"],
+                          beta_2=c["beta_2"], beta_1_power=c["beta_1_power"],
+                          beta_2_power=c["beta_2_power"], eps_hat=c["eps_hat"], decay=decay,
+                          dtype=dtype, convention=convention, decay_may_be_zero=decay_may_be_zero)
+    return apply_sgd(tf, var=var, buf=slots[0] if slots else None, grad=grad, lr=c["lr"],
+                     momentum=c["momentum"], nesterov=nesterov, decay=decay, dtype=dtype,
+                     convention=convention, decay_may_be_zero=decay_may_be_zero)
 
 
 def _decay(tf, var, decay, dtype, decay_form, may_be_zero=False):
@@ -143,7 +146,8 @@ def _decay(tf, var, decay, dtype, decay_form, may_be_zero=False):
     return [tf.cond(tf.equal(decay, 0), lambda: tf.constant(False), assign)]
 
 
-def apply_sgd(tf, var, buf, grad, lr, momentum, nesterov, decay, dtype, convention, decay_may_be_zero=False):
+def apply_sgd(tf, *, var, buf, grad, lr, momentum, nesterov, decay, dtype, convention,
+              decay_may_be_zero=False):
     """SGDW on resource handles (``buf`` None without momentum): the decay, then the kernel
     whose update is the rule's for the convention's momentum form (:func:`._rule.sgd_update`):
 
@@ -164,8 +168,8 @@ def apply_sgd(tf, var, buf, grad, lr, momentum, nesterov, decay, dtype, conventi
                       use_nesterov=bool(nesterov))
 
 
-def apply_adam(tf, var, m, v, grad, lr, beta_1, beta_2, beta_1_power, beta_2_power, eps_hat, decay, dtype,
-               convention, decay_may_be_zero=False):
+def apply_adam(tf, *, var, m, v, grad, lr, beta_1, beta_2, beta_1_power, beta_2_power, eps_hat, decay,
+               dtype, convention, decay_may_be_zero=False):
     """AdamW on resource handles ``var``, ``m``, ``v``: ``x <- decayed(x)`` in the
     convention's rounding (skipped when ``decay`` is None), then ``ResourceApplyAdam``;
     returns the op (ordered explicitly, for TF1 graphs too).  Coefficients: tensors or floats;

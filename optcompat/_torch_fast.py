@@ -75,7 +75,7 @@ def groups(grads, variables, decays):
     return [(dtype, key[2], pairs) for key, (dtype, pairs) in found.items()]
 
 
-def step(kind, fast_path, xs, gs, slots, c, decays, t, settings):
+def step(kind, fast_path, *, xs, gs, slots, c, decays, t, settings):
     """One step of ``kind`` ("adamw", "sgdw") on the tensors ``xs`` (weights, in place),
     ``gs`` (gradients), ``slots`` (one list per declared slot, None for an absent one),
     with the step coefficients ``c`` of their dtype, ``decays`` (whether they decay), ``t()``

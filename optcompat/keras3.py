@@ -178,8 +178,8 @@ class _Torch(object):
             gs, vs = zip(*pairs)
             slots = [None if column[0] is None else [s.value for s in column]
                      for column in zip(*(self._slot_values(v) for v in vs))]
-            _torch_fast.step(self.kind, self.fast_path, [v.value for v in vs], list(gs), slots, c,
-                             decays, step, settings)
+            _torch_fast.step(self.kind, self.fast_path, xs=[v.value for v in vs], gs=list(gs),
+                             slots=slots, c=c, decays=decays, t=step, settings=settings)
 
 
 # Chosen once: Keras 3 fixes its backend at import.  The host for the core, and the
