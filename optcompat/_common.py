@@ -115,18 +115,9 @@ class Decoupled(_host.Hosted):
             return
         store.set(value)
 
-    # -- which variables decay -----------------------------------------------------------
-    @staticmethod
-    def _variable_name(variable):
-        return getattr(variable, "path", None) or variable.name
-
+    # -- which variables decay (:meth:`._host.Hosted._decays`) ----------------------------
     def _display_name(self, variable):
         return self._variable_name(variable)
-
-    def _decays(self, variable):
-        if self._decay.excludes(self._variable_name(variable)):
-            return False
-        return self._host.allows_decay(self, variable)
 
     # -- a variable's own rates: lr_multipliers, weight_decays (keras-adamw's) -----------------
     def _own_rates_of(self, variable):

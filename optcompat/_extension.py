@@ -60,12 +60,6 @@ class Extension(_host.Hosted):
     def _init_base(self, args, kwargs):
         super(Extension, self).__init__(*args, **kwargs)
 
-    def _decays(self, variable):
-        name = getattr(variable, "path", None) or variable.name
-        if self._decay.excludes(name):
-            return False
-        return self._host.allows_decay(self, variable)
-
     def _given_weight_decay(self):
         """``weight_decay`` as stored (a number, schedule or callable)."""
         raise NotImplementedError

@@ -95,3 +95,14 @@ class Hosted(object):
     @property
     def xp(self):
         return self._host.xp
+
+    @staticmethod
+    def _variable_name(variable):
+        """The name exclusion patterns and ``lr_multipliers`` are matched against."""
+        return getattr(variable, "path", None) or variable.name
+
+    def _decays(self, variable):
+        """Whether ``variable`` decays: no exclusion pattern matches it and the host allows it."""
+        if self._decay.excludes(self._variable_name(variable)):
+            return False
+        return self._host.allows_decay(self, variable)
