@@ -10,7 +10,11 @@ is traced as the benchmarks time it (TensorFlow: ``apply_gradients`` / ``apply``
 ``tf.function``; JAX: the jitted ``stateless_apply``) and its ops are counted by type (TF graph
 ops; jaxpr primitives, nested jaxprs included).  torch steps are not traced (eager).  ``--root``
 measures another checkout's optcompat (the tree before a change), so two runs in one env give
-the counts before and after, and ``--diff A.json B.json`` prints what changed.  Not a test.
+the counts before and after, and ``--diff A.json B.json`` prints what changed.
+
+``--rooms``: instead, the modules of optcompat that one eager step of AdamW calls into, in order
+(Python's profiler, every call and return), and how often the step changes module: how far a
+reader follows a gradient through the code.  Not a test.
 """
 import argparse
 import collections
@@ -101,6 +105,43 @@ def trace(family):
     return out
 
 
+def rooms(family):
+    """The optcompat modules an eager AdamW step (the three variables above) runs in, in
+    order, one entry per change of module, and the count of changes."""
+    import numpy as np
+
+    if family in ("legacy", "keras2"):
+        import tensorflow as tf
+
+        oc = __import__("optcompat." + family, fromlist=["AdamW"])
+        variables = [tf.Variable(v, name=n) for n, v in _values()]
+        opt = _optimizer(oc, _cases()["AdamW"])
+        step = lambda: opt.apply_gradients(zip([tf.constant(v * 0.1) for _, v in _values()], variables))  # noqa: E731
+    else:
+        import keras
+
+        oc = __import__("optcompat.keras3", fromlist=["AdamW"])
+        variables = [keras.Variable(v, name=n) for n, v in _values()]
+        opt = _optimizer(oc, _cases()["AdamW"])
+        step = lambda: opt.apply([np.asarray(v * 0.1) for _, v in _values()], variables)  # noqa: E731
+    step()  # (the first step builds)
+    package = os.path.dirname(oc.__file__) + os.sep
+    seen = []
+
+    def profile(frame, event, arg):
+        where = frame.f_code.co_filename
+        if event in ("call", "return") and where.startswith(package):
+            module = where[len(package):]
+            if not seen or seen[-1] != module:
+                seen.append(module)
+    sys.setprofile(profile)
+    try:
+        step()
+    finally:
+        sys.setprofile(None)
+    return {"modules": seen, "changes": max(len(seen) - 1, 0), "distinct": sorted(set(seen))}
+
+
 def diff(before, after):
     lines = []
     for case in sorted(set(before) | set(after)):
@@ -117,6 +158,7 @@ def main(argv=None):
     ap.add_argument("--root", default=os.path.dirname(HERE), help="the checkout whose optcompat is traced")
     ap.add_argument("--out")
     ap.add_argument("--diff", nargs=2, metavar=("BEFORE", "AFTER"))
+    ap.add_argument("--rooms", action="store_true", help="the modules one eager step runs in")
     args = ap.parse_args(argv)
     if args.diff:
         before, after = (json.load(open(p))["graphs"] for p in args.diff)
@@ -126,6 +168,11 @@ def main(argv=None):
     import optcompat
 
     family = os.environ.get("BENCH_FAMILY") or "keras3"
+    if args.rooms:
+        found = rooms(family)
+        print("%d changes of module, %d modules: %s" % (found["changes"], len(found["distinct"]),
+                                                        " > ".join(found["modules"])))
+        return
     record = {"root": os.path.abspath(args.root), "family": family, "describe": optcompat.describe(),
               "graphs": {k: dict(v) for k, v in trace(family).items()}}
     text = json.dumps(record, indent=1, sort_keys=True, default=str)

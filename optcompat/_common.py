@@ -97,7 +97,7 @@ class Decoupled(_host.Hosted):
 
     def _hyper_value(self, name, dtype):
         value = getattr(self, name)
-        return value if isinstance(value, float) else self.xp.cast(value, dtype)  # a tensor given
+        return value if isinstance(value, float) else self._host.xp.cast(value, dtype)  # a tensor given
 
     # -- weight_decay: the host's store (:mod:`._weight_decay`) ---------------------------
     @property
@@ -131,14 +131,14 @@ class Decoupled(_host.Hosted):
 
     # -- the step ------------------------------------------------------------------------
     def _lr0_value(self, dtype):
-        return self._decay.lr0_value(self.xp, dtype)
+        return self._decay.lr0_value(self._host.xp, dtype)
 
     def _rates(self, dtype, learning_rate, iterations, variable=None):
         """``{"lr": lr_t, "decay": d_t}`` in ``dtype`` (``d_t`` the float 0.0 where the decay
         is a concrete 0), and ``weight_decay``, the ``lambda`` it came from (at ``iterations``);
         ``variable``'s own (:meth:`_own_rates_of`; ``l1``: ``d1_t``) where given."""
         own = None if variable is None else self._own_rates_of(variable)
-        lr = self.xp.cast(_validate.traced_rate("learning_rate", learning_rate), dtype)
+        lr = self._host.xp.cast(_validate.traced_rate("learning_rate", learning_rate), dtype)
         eta = self._schedule_multiplier(dtype)
         if eta is not None:
             lr = lr * eta
@@ -185,7 +185,7 @@ class Decoupled(_host.Hosted):
             done, op = self._fast_one(gradient, variable, slots, rate, iterations, decays, shared)
             if done:
                 return op
-        xp, host = self.xp, self._host
+        xp, host = self._host.xp, self._host
         dtype = getattr(variable.dtype, "base_dtype", variable.dtype)
         c = shared if shared is not None and not own else self._step_coefficients(
             xp, dtype, rate(), iterations, variable if own else None)

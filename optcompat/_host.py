@@ -92,10 +92,6 @@ class Hosted(object):
 
     _host = Host()
 
-    @property
-    def xp(self):
-        return self._host.xp
-
     @staticmethod
     def _variable_name(variable):
         """The name exclusion patterns and ``lr_multipliers`` are matched against."""

@@ -161,17 +161,17 @@ class KerasAdamW(object):
         rate = self.learning_rate
         if callable(rate) and not hasattr(rate, "dtype"):  # a schedule: at this step
             rate = rate(self.iterations)
-        return self.xp.cast(rate, "float32") * self.xp.cast(self._host.value_of(self.eta_t), "float32")
+        return self._host.xp.cast(rate, "float32") * self._host.xp.cast(self._host.value_of(self.eta_t), "float32")
 
     # -- the step ------------------------------------------------------------------------------
     def _schedule_multiplier(self, dtype):
-        return self.xp.cast(self._host.value_of(self.eta_t), dtype)
+        return self._host.xp.cast(self._host.value_of(self.eta_t), dtype)
 
     def _after_step(self):
         """keras-adamw's order: the step used ``eta_t``; then ``t_cur`` advances and, with
         annealing, ``eta_t`` is set from it (:func:`._schedules.annealing_counter`)."""
-        xp, total = self.xp, float(self.total_iterations)
-        t_next = _schedules.annealing_counter(xp, self.xp.cast(self._host.value_of(self.t_cur), "float32"), total,
+        xp, total = self._host.xp, float(self.total_iterations)
+        t_next = _schedules.annealing_counter(xp, self._host.xp.cast(self._host.value_of(self.t_cur), "float32"), total,
                                               self.autorestart)
         done = [self._host.assign(self, self.t_cur, t_next)]
         if self.use_cosine_annealing:

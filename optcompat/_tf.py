@@ -82,7 +82,7 @@ class FusedKernels(object):
         dtype = tf.as_dtype(variable.dtype)
 
         def make():  # once per step, graph, device and dtype inside step_scope
-            c = self._step_coefficients(self.xp, dtype, rate(), iterations)
+            c = self._step_coefficients(self._host.xp, dtype, rate(), iterations)
             return _tf_fast.kernel_coefficients(tf, self.kind, c, dtype)
 
         c = _tf_fast.shared(tf, self, variable, make) if shared is None else shared

@@ -303,7 +303,7 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
     def _prepare_local(self, var_device, var_dtype, apply_state):
         super()._prepare_local(var_device, var_dtype, apply_state)  # lr_t (schedule, decay)
         coefficients = apply_state[(var_device, var_dtype)]
-        c = self._step_coefficients(self.xp, var_dtype, coefficients["lr_t"], self.iterations)
+        c = self._step_coefficients(self._host.xp, var_dtype, coefficients["lr_t"], self.iterations)
         c["decay"] = tf.identity(c["decay"])
         # for the fused kernel (:mod:`._tf_fast`), once per step and dtype
         coefficients.update(_tf_fast.kernel_coefficients(tf, self.kind, c, var_dtype))
