@@ -49,7 +49,7 @@ def rate(optimizer, schedule, iterations, name="learning_rate"):
                 return
             _validate.traced_rate(name, value)
         return
-    if not optimizer._eager():
+    if not optimizer._host.eager():
         return
     try:
         step = int(iterations)
@@ -60,9 +60,9 @@ def rate(optimizer, schedule, iterations, name="learning_rate"):
         _validate.current_rate(name, value, step)
 
 
-def weight_decay(optimizer, iterations):
-    """Before a step, refuse a NaN/inf/negative ``weight_decay`` from a schedule or callable."""
-    function = optimizer._decay_store.function()
+def weight_decay(optimizer, iterations, function):
+    """Before a step, refuse a NaN/inf/negative ``weight_decay`` from a schedule or callable
+    ``function`` (None: a number, checked where it was set)."""
     if function is not None:
         rate(optimizer, function, iterations, "weight_decay")
 

@@ -11,7 +11,7 @@ optimizer class adds only the methods its host class calls or lets it override:
 ``_init_host(checked, name, kwargs)``     the host's ``__init__`` and learning rate
 ``_hyper_value(name, dtype)``             a step-time argument (``beta_1``, ``momentum``)
 ``_slot_values(variable)``                the variable's slots (:meth:`_slots_at` its index)
-``_dense(gradient)``, ``_eager()``, ``_fast_one(...)``  (:class:`._tf.FusedKernels`)
+``_dense(gradient)``, ``_fast_one(...)``             (:class:`._tf.FusedKernels`)
 """
 import numbers
 
@@ -162,10 +162,6 @@ class Decoupled(_host.Hosted):
     def _dense(self, gradient):
         """The gradient as a dense tensor (hosts that pass ``tf.IndexedSlices`` override)."""
         return gradient
-
-    def _eager(self):
-        """Whether values are concrete now (TensorFlow hosts: not inside a tf.function)."""
-        return True
 
     def _fast_one(self, gradient, variable, slots, rate, iterations, decays, shared=None):
         """``(True, op)`` having run this variable's step on a fast path, else ``(False, None)``."""

@@ -24,7 +24,7 @@ traced after it.  OptimizerV2 keeps it as a hyperparameter, as TensorFlow Addons
 import inspect
 import numbers
 
-from . import _decay, _detect, _host, _rule, _schedules, _validate
+from . import _checks, _decay, _detect, _host, _rule, _schedules, _validate
 from ._conventions import DEFAULT
 
 _MADE = {}  # (hook class, base class) -> the decoupled class
@@ -80,14 +80,7 @@ class Extension(_host.Hosted):
         """Before an eager step (``step`` the concrete counter), refuse a NaN, inf or negative
         value of a schedule or callable ``weight_decay``, before anything changes."""
         function = self._given_weight_decay()
-        if not callable(function):
-            return
-        step = int(step)
-        try:
-            value = float(function(step) if _schedules.takes_step(function) else function())
-        except (TypeError, ValueError):  # symbolic: checked where it is concrete
-            return
-        _validate.current_rate("weight_decay", value, step)
+        _checks.weight_decay(self, step, function if callable(function) else None)
 
     # -- what optcompat.keras_adamw's NadamW sets (keras-adamw's eta_t and lr_multipliers) -------
     def _rate_scale(self):

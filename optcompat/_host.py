@@ -24,6 +24,7 @@ The contract (``optimizer`` is the optcompat optimizer asking):
                                     a float32 variable of optcompat's own (``weight_decay``,
                                     ``t_cur``), and keeping it as an attribute
 ``concrete(variable)``              its value as a float now; None inside a traced step
+``eager()``                         whether values are concrete now (not inside a traced step)
 ``assign(optimizer, variable, value)``, ``value_of(variable)``, ``group(writes)``
                                     writing a new value; the value as the rule reads it; a
                                     step's writes as the host's per-variable step returns them
@@ -69,6 +70,9 @@ class Host(object):
 
     def concrete(self, variable):
         raise NotImplementedError
+
+    def eager(self):
+        return True
 
     def assign(self, optimizer, variable, value):
         return variable.assign(value)

@@ -210,7 +210,7 @@ class Schedule(object):
         return args
 
     def __call__(self, step):
-        xp = self._host.xp
+        xp = self.xp
         return self.value(xp, xp.cast(step, "float32"))
 
     def get_config(self):

@@ -70,9 +70,6 @@ class FusedKernels(object):
     def _fast_modes(self):
         return ("fused",)
 
-    def _eager(self):
-        return tf.executing_eagerly()
-
     def _dense(self, gradient):
         return dense(gradient)
 

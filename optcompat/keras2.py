@@ -74,6 +74,9 @@ class _Host(_host.Host):
         """``variable``'s value as a float where it is concrete now; None inside a tf.function."""
         return float(variable.numpy()) if tf.executing_eagerly() else None
 
+    def eager(self):
+        return tf.executing_eagerly()
+
     def identity(self, optimizer, variable):
         return optimizer._var_key(variable)  # Keras 2's own key (a replica's component: its container's)
 
@@ -131,7 +134,7 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
         # traced step starts from (a schedule's too), checked before it exists
         with tf.init_scope():
             _checks.rate(self, self._learning_rate, self.iterations)
-            _checks.weight_decay(self, self.iterations)
+            _checks.weight_decay(self, self.iterations, self._decay_store.function())
         with _tf_fast.step_scope(self):
             result = super().apply_gradients(grads_and_vars, *args, **kwargs)
         self._after_step()  # (ordered after the step: TensorFlow orders a function's stateful ops)

@@ -112,6 +112,11 @@ class _Host(_host.Host):
 class _TensorFlowHost(_Host):
     tracks_weight_decay = False
 
+    def eager(self):
+        import tensorflow as tf
+
+        return tf.executing_eagerly()
+
     def hold(self, optimizer, name, variable):
         _Host.hold(self, optimizer, name, variable)
         if variable is not None:  # a TF checkpoint keeps it by its name, not by position
@@ -125,6 +130,9 @@ class _TorchHost(_Host):
         if _detect.torch_compiling():
             return None  # dynamo would break the graph on a float()
         return _Host.concrete(self, variable)
+
+    def eager(self):
+        return not _detect.torch_compiling()
 
 
 def _tensorflow_hooks():
@@ -150,9 +158,6 @@ class _Torch(object):
 
     def _fast_modes(self):
         return ("foreach", "fused")
-
-    def _eager(self):
-        return not _detect.torch_compiling()
 
     def _settings(self):
         """The convention and the declaration's arguments, as Python values (what torch's
@@ -283,7 +288,7 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
 
     def _check_rates(self):
         """A schedule's or callable's rates at the step counter, where it is concrete."""
-        if (callable(self._learning_rate) or self._decay_store.function() is not None) and self._eager():
+        if (callable(self._learning_rate) or self._decay_store.function() is not None) and HOST.eager():
             # only a schedule or callable can go bad; read the step counter for them where it
             # is concrete (Keras 3.0's Variable has no int(), hence convert_to_numpy)
             try:
@@ -291,7 +296,7 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
             except Exception:  # a jax tracer
                 return
             _checks.rate(self, self._learning_rate, step)
-            _checks.weight_decay(self, step)
+            _checks.weight_decay(self, step, self._decay_store.function())
 
     def get_config(self):
         config = super().get_config()

@@ -166,6 +166,9 @@ class _Host(_host.Host):
         except Exception:  # symbolic
             return None
 
+    def eager(self):
+        return tf.executing_eagerly()
+
     def assign(self, optimizer, variable, value):
         return variable.assign(value, use_locking=optimizer._use_locking, read_value=False)
 
@@ -279,13 +282,13 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
         # (reading `iterations` first would create it here, outside the optimizer's scope); the
         # step as the host's _decayed_lr gives it to a schedule: a float tensor (a variable has no
         # __array__ in TF 1.15-2.1, for a schedule that reads it with NumPy)
-        if callable(lr) and self._eager():
+        if callable(lr) and HOST.eager():
             _checks.rate(self, lr, tf.cast(self.iterations, tf.float32))
         elif callable(lr):  # traced: a plain callable's Python number, read outside the graph
             with tf.init_scope():
                 _checks.rate(self, lr, None)
-        if self._decay_store.function() is not None and self._eager():
-            _checks.weight_decay(self, tf.cast(self.iterations, tf.float32))
+        if self._decay_store.function() is not None and HOST.eager():
+            _checks.weight_decay(self, tf.cast(self.iterations, tf.float32), self._decay_store.function())
         return super().apply_gradients(grads_and_vars, name=name, **kwargs)
 
     # -- slots and the step ------------------------------------------------------------
