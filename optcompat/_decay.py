@@ -32,7 +32,8 @@ class Decay(object):
     against, :func:`._validate.initial_learning_rate`); ``multipliers`` (``{pattern:
     factor}``), ``decays`` (``{variable name: (l1, l2)}``) and ``strict`` checked too."""
 
-    __slots__ = ("convention", "exclude", "lr0", "multipliers", "decays", "strict", "_pattern", "_own")
+    __slots__ = ("convention", "exclude", "lr0", "multipliers", "decays", "strict", "_pattern",
+                 "_own")
 
     def __init__(self, convention, exclude, lr0, multipliers=None, decays=None, strict=False):
         self.convention = convention
@@ -77,10 +78,11 @@ class Decay(object):
         variables (``keys`` their names, ``names`` every name they go by)."""
         if not self.strict:
             return
-        _validate.unmatched("lr_multipliers", [p for p in self.multipliers if not any(p in k for k in keys)],
-                            keys)
+        patterns = [p for p in self.multipliers if not any(p in k for k in keys)]
+        _validate.unmatched("lr_multipliers", patterns, keys)
         every = set(names)
-        _validate.unmatched("weight_decays", [k for k in self.decays if not _names_one_of(k, every)], keys)
+        unnamed = [k for k in self.decays if not _names_one_of(k, every)]
+        _validate.unmatched("weight_decays", unnamed, keys)
 
     def coefficients(self, lr, weight_decay, own=None, eta=None, lr0=None):
         """A variable's ``{"lr": lr_t * factor, "decay": d_t, "weight_decay": lambda}`` (and
@@ -106,7 +108,8 @@ class Decay(object):
         return None if self.lr0 is None else xp.cast(self.lr0, dtype)
 
     def config(self):
-        return {"convention": self.convention, "exclude_from_weight_decay": list(self.exclude) or None}
+        return {"convention": self.convention,
+                "exclude_from_weight_decay": list(self.exclude) or None}
 
     def rates_config(self):
         """``lr_multipliers`` / ``weight_decays`` / ``strict_names`` as AdamW's config has them."""

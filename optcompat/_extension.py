@@ -24,7 +24,7 @@ traced after it.  OptimizerV2 keeps it as a hyperparameter, as TensorFlow Addons
 import inspect
 import numbers
 
-from . import _checks, _decay, _detect, _host, _rule, _schedules, _validate
+from . import _checks, _decay, _host, _rule, _schedules, _validate
 from ._conventions import DEFAULT
 
 _MADE = {}  # (hook class, base class) -> the decoupled class
@@ -38,17 +38,19 @@ class Extension(_host.Hosted):
 
     def __init__(self, *args, **kwargs):
         if "weight_decay" not in kwargs:
-            raise TypeError("%s needs `weight_decay` (a float >= 0, a schedule or a callable: the decoupled "
-                            "decay), as a keyword argument." % type(self).__name__)
+            raise TypeError("%s needs `weight_decay` (a float >= 0, a schedule or a callable: the "
+                            "decoupled decay), as a keyword argument." % type(self).__name__)
         host = self._host
         weight_decay = _schedules.adopt(kwargs.pop("weight_decay"), host.schedules)
-        for name, value in (("weight_decay", weight_decay), ("learning_rate", kwargs.get("learning_rate"))):
-            _validate.own_keras(name, value, host.is_schedule, _detect.keras_of, type(self))
+        _checks.own_keras(self, "weight_decay", weight_decay)
+        _checks.own_keras(self, "learning_rate", kwargs.get("learning_rate"))
         weight_decay = _validate.decay_rate(weight_decay, host.is_schedule)
         convention = _validate.convention(kwargs.pop("convention", DEFAULT))
-        exclude = _validate.name_patterns("exclude_from_weight_decay", kwargs.pop("exclude_from_weight_decay", None))
+        exclude = _validate.name_patterns("exclude_from_weight_decay",
+                                          kwargs.pop("exclude_from_weight_decay", None))
         self._init_base(args, kwargs)
-        lr0 = _validate.initial_learning_rate(host.reference_rate(host.learning_rate_of(self)), convention)
+        lr0 = _validate.initial_learning_rate(host.reference_rate(host.learning_rate_of(self)),
+                                              convention)
         self.__dict__["_decay"] = _decay.Decay(convention, exclude, lr0)  # (outside any tracking)
         self._store_weight_decay(weight_decay)
 
@@ -73,7 +75,8 @@ class Extension(_host.Hosted):
         """This step's ``lambda_t``: a schedule's value at ``iterations``, a callable's value."""
         value = self._given_weight_decay()
         if callable(value):  # (a Python number is known while a compiled step is traced)
-            return _validate.traced_rate("weight_decay", value(iterations) if _schedules.takes_step(value) else value())
+            value = value(iterations) if _schedules.takes_step(value) else value()
+            return _validate.traced_rate("weight_decay", value)
         return value
 
     def _check_weight_decay_at(self, step):
@@ -100,7 +103,8 @@ class Extension(_host.Hosted):
         return scale if factor == 1.0 else scale * factor
 
     def _after_step(self):
-        """What the optimizer advances itself once per step (as :meth:`._common.Decoupled._after_step`)."""
+        """What the optimizer advances itself once per step (as AdamW's,
+        :meth:`._common.Decoupled._after_step`)."""
         return None
 
     def _decayed_value(self, xp, variable, lr, weight_decay):
@@ -126,7 +130,8 @@ class Extension(_host.Hosted):
         if isinstance(value, dict):  # a serialized schedule, optcompat's found by class name too
             host = cls._host
             config = dict(config, weight_decay=host.schedule_module.deserialize(
-                value, custom_objects=_schedules.custom_objects(value, host.schedules, custom_objects)))
+                value,
+                custom_objects=_schedules.custom_objects(value, host.schedules, custom_objects)))
         base = super(Extension, cls).from_config
         try:
             takes = "custom_objects" in inspect.signature(base).parameters

@@ -49,7 +49,8 @@ def serialize_rate(optimizer, value):
 
 def deserialize_rates(cls, config, custom_objects=None):
     """``config`` with its serialized schedules (``learning_rate``, ``weight_decay``) made
-    again by the host, optcompat's own found by class name too (:func:`._schedules.custom_objects`)."""
+    again by the host, optcompat's own found by class name too
+    (:func:`._schedules.custom_objects`)."""
     config, host = dict(config), cls._host
     for key in ("learning_rate", "weight_decay"):
         if isinstance(config.get(key), dict):
@@ -71,8 +72,9 @@ def _format_on_stack(frame):
     while frame is not None:
         code = frame.f_code
         where = code.co_filename.replace(os.sep, "/")
-        saving = next((fmt for fmt, sites in _detect.SAVE_SITES.items()
-                       if any(part in where and code.co_name == name for part, name in sites)), saving)
+        here = [fmt for fmt, sites in _detect.SAVE_SITES.items()
+                if any(part in where and code.co_name == name for part, name in sites)]
+        saving = here[0] if here else saving
         frame = frame.f_back
     return saving
 
@@ -88,12 +90,13 @@ def warn_if_dropping_state(optimizer):
     dropped = _DROPPED[family]
     saving = _format_on_stack(sys._getframe(2)) if dropped else None
     if saving in dropped:
+        written = {"h5": ".h5", "keras": ".keras", "savedmodel": "a SavedModel"}[saving]
         warnings.warn(
-            "optcompat: %s saved as %s keeps no optimizer state this release can restore (the host's own "
-            "optimizers lose it there too): a model loaded from it trains on from step 0 with empty slots. "
-            "To resume, save as %s, or keep the state with optcompat.state.save(...)."
-            % (type(optimizer).__name__, {"h5": ".h5", "keras": ".keras", "savedmodel": "a SavedModel"}[saving],
-               dropped[saving]), UserWarning, stacklevel=3)
+            "optcompat: %s saved as %s keeps no optimizer state this release can restore (the "
+            "host's own optimizers lose it there too): a model loaded from it trains on from step "
+            "0 with empty slots. To resume, save as %s, or keep the state with "
+            "optcompat.state.save(...)." % (type(optimizer).__name__, written, dropped[saving]),
+            UserWarning, stacklevel=3)
 
 
 def config(optimizer):
@@ -101,5 +104,6 @@ def config(optimizer):
     ``fast_path``."""
     warn_if_dropping_state(optimizer)
     values = {name: optimizer._config_value(name) for name in optimizer._kept}
-    values.update(optimizer._decay.config(), fast_path=optimizer.fast_path, **optimizer._decay.rates_config())
+    values.update(optimizer._decay.config(), fast_path=optimizer.fast_path,
+                  **optimizer._decay.rates_config())
     return values
