@@ -12,6 +12,11 @@ ops; jaxpr primitives, nested jaxprs included).  torch steps are not traced (eag
 measures another checkout's optcompat (the tree before a change), so two runs in one env give
 the counts before and after, and ``--diff A.json B.json`` prints what changed.
 
+``--digest``: instead, a digest of the weights after 5 steps of AdamW and SGDW (momentum) in
+each convention (TensorFlow families: under ``tf.function``, ``--xla``: ``jit_compile``; Keras 3:
+``opt.apply`` as its backend runs it): equal digests from two trees are the same results to the
+bit.
+
 ``--rooms``: instead, the modules of optcompat that one eager step of AdamW calls into, in order
 (Python's profiler, every call and return), and how often the step changes module: how far a
 reader follows a gradient through the code.  Not a test.
@@ -105,6 +110,46 @@ def trace(family):
     return out
 
 
+def digest(family, xla=False):
+    """``{"AdamW keras": sha1 of the weights after 5 steps, ...}``."""
+    import hashlib
+
+    import numpy as np
+
+    out = {}
+    rng = np.random.RandomState(0)
+    tf_family = family in ("legacy", "keras2")
+    if tf_family:
+        import tensorflow as tf
+
+        oc = __import__("optcompat." + family, fromlist=["AdamW"])
+    else:
+        import keras
+
+        oc = __import__("optcompat.keras3", fromlist=["AdamW"])
+    for convention in ("keras", "tfa", "paper", "torch", "optax", "keras-adamw"):
+        for kind in ("AdamW", "SGDW"):
+            values = [rng.randn(257, 33).astype("float32"), rng.randn(1000).astype("float32")]
+            grads = [[rng.randn(*v.shape).astype("float32") for v in values] for _ in range(5)]
+            extra = dict(momentum=0.9) if kind == "SGDW" else {}
+            opt = getattr(oc, kind)(learning_rate=0.01, weight_decay=0.05, convention=convention, **extra)
+            if tf_family:
+                variables = [tf.Variable(v) for v in values]
+                step = tf.function(lambda g: [opt.apply_gradients(zip(g, variables))] and None,
+                                   jit_compile=xla)
+                for g in grads:
+                    step([tf.constant(x) for x in g])
+                weights = [v.numpy() for v in variables]
+            else:
+                variables = [keras.Variable(v) for v in values]
+                opt.build(variables)
+                for g in grads:
+                    opt.apply([keras.ops.convert_to_tensor(x) for x in g], variables)
+                weights = [keras.ops.convert_to_numpy(v) for v in variables]
+            out["%s %s" % (kind, convention)] = hashlib.sha1(b"".join(w.tobytes() for w in weights)).hexdigest()
+    return out
+
+
 def rooms(family):
     """The optcompat modules an eager AdamW step (the three variables above) runs in, in
     order, one entry per change of module, and the count of changes."""
@@ -159,6 +204,8 @@ def main(argv=None):
     ap.add_argument("--out")
     ap.add_argument("--diff", nargs=2, metavar=("BEFORE", "AFTER"))
     ap.add_argument("--rooms", action="store_true", help="the modules one eager step runs in")
+    ap.add_argument("--digest", action="store_true", help="a digest of the weights after 5 steps")
+    ap.add_argument("--xla", action="store_true", help="with --digest: compiled by XLA")
     args = ap.parse_args(argv)
     if args.diff:
         before, after = (json.load(open(p))["graphs"] for p in args.diff)
@@ -168,6 +215,10 @@ def main(argv=None):
     import optcompat
 
     family = os.environ.get("BENCH_FAMILY") or "keras3"
+    if args.digest:
+        for case, value in sorted(digest(family, args.xla).items()):
+            print("%-18s %s" % (case, value))
+        return
     if args.rooms:
         found = rooms(family)
         print("%d changes of module, %d modules: %s" % (found["changes"], len(found["distinct"]),
