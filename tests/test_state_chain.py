@@ -1,7 +1,7 @@
 """One training run handed from env to env through optcompat.state's file: 25 steps in each
-stage of the chain tox.ini declares (``[optcompat:state-chain]``: TF 2.6's OptimizerV2 ->
-TF 2.15's Keras 2 -> Keras 3 on JAX -> Keras 3 on torch), ending within 1e-5 of 100 straight
-steps in the first env.
+stage of the chain tox.ini declares (``[optcompat:state-chain]``: TF 1.15's OptimizerV2, with
+TF 2 behaviour (``tf115-cp37``) -> TF 2.6's OptimizerV2 -> TF 2.15's Keras 2 -> Keras 3 on JAX
+-> Keras 3 on torch), ending within 1e-5 of 125 straight steps (25 per stage) in the first env.
 
 ``python ci/matrix.py`` runs it after the matrix, one stage after another, each in its own
 env (``OPTCOMPAT_CHAIN_DIR``: the folder the stages hand the file through;
@@ -10,8 +10,9 @@ previous stage's file -- the optimizer's state and the model's weights
 (``restore_variables=True``) -- into a fresh model, trains its 25 steps (its own slice of
 the data, batch 16, ``model.fit``) and saves.  Three runs: optcompat's AdamW (amsgrad, an
 exponential-decay schedule, decay 0.05) and SGDW (Nesterov momentum, decay 0.01) throughout,
-and the host's own Adam in the first stage continued by optcompat's AdamW (decay 0) -- handed
-on once in the file, once as the first env's own TF checkpoint (read directly by the second).
+and the host's own Adam in the first stage (TF 1.15's) continued by optcompat's AdamW (decay 0) --
+handed on once in the file, once as the first env's own TF checkpoint (read directly by the
+second, TF 2.6).
 
 A second chain (``[optcompat:state-chain-raw]``: TF 2.6 -> TF 2.15 -> Keras 3 on JAX -> TF
 2.6; ``OPTCOMPAT_CHAIN_NAME=state-chain-raw``) hands on a custom training loop's run: raw
@@ -45,7 +46,8 @@ def in_the_raw_chain(facts, params):
 
 
 # host-adam-checkpoint: the first env writes a TF checkpoint of its own Adam, which the second
-# reads directly (an OptimizerV2 checkpoint of TF 2.6 in TF 2.15's Keras 2: TF 2.11+ refuses it)
+# reads directly with optcompat.state (TF 1.15's OptimizerV2 checkpoint, read in TF 2.6; Keras's
+# own restore of an OptimizerV2 checkpoint is refused by TF 2.11+'s Keras 2)
 RUNS = ("adamw", "host-adam", "host-adam-checkpoint", "sgdw")
 
 
@@ -110,8 +112,9 @@ def test_a_run_crosses_the_chain(host, run):
 
 @applies(in_a_chain)
 def test_the_upgrading_page_runs_across_the_chain(host):
-    """docs/upgrading.md as a user follows it: its "before" block in the first env (TF 2.6's
-    own Adam), its "after" block in every later Keras 3 env, on the file the first wrote."""
+    """docs/upgrading.md as a user follows it: its "before" block in the first env (TF 1.15's
+    own Adam, with TF 2 behaviour), its "after" block in every later Keras 3 env, on the file the
+    first wrote."""
     from test_upgrading_doc import block, run_in
 
     i, n = (int(p) for p in STAGE.split("/"))
