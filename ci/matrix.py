@@ -1017,7 +1017,8 @@ def render_header_run(records, command, when, total_s, cores):
     for s in runs:
         wall = "wall time not recorded" if s["wall_s"] is None else (
             "%.0f s%s" % (s["wall_s"], " (cut off: to its last env's end)" if s["cut"] else ""))
-        parts.append("`%s` on %s: %d envs, %s" % (s["command"], s["started"], len(s["envs"]), wall))
+        parts.append("`%s` on %s: %d env%s, %s" % (s["command"], s["started"], len(s["envs"]),
+                                                    "" if len(s["envs"]) == 1 else "s", wall))
     known = [s["wall_s"] for s in runs if s["wall_s"] is not None]
     missing = len(runs) - len(known)
     total = "; %.0f s wall time in all, summed over the %d sittings%s, on %s cores" % (

@@ -536,7 +536,7 @@ def test_the_header_says_how_many_sittings_and_sums_their_wall_time(tmp_path):
     header = next(line for line in md.splitlines() if line.startswith("Generated"))
     assert header.startswith("Generated in 2 sittings, resumed with `--resume` (`python ci/matrix.py --label "
                              "matrix` on 2026-12-04 03:39 UTC: 2 envs, 4000 s; `python ci/matrix.py --label matrix "
-                             "--resume` on 2026-12-05 09:00 UTC: 1 envs, 3865 s)")
+                             "--resume` on 2026-12-05 09:00 UTC: 1 env, 3865 s)")
     assert "7865 s wall time in all, summed over the 2 sittings, on 2 cores" in header
     # a sitting cut off before it wrote its total: counted from its start to its last env's end, and said
     del records[0]["run"]["total_s"], records[1]["run"]["total_s"]
