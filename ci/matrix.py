@@ -5,6 +5,7 @@
     python ci/matrix.py --label ci                the CI subset
     python ci/matrix.py --label matrix            one env per TensorFlow minor + the Keras 3 envs
     python ci/matrix.py --envs keras3-jax,tf28 -j 2
+    python ci/matrix.py --label matrix --resume   go on with a cut-off run: keep the envs already done
     python ci/matrix.py --report-only             rewrite matrix.md / matrix.png from docs/results
     python ci/matrix.py --check                   only the checks of docs/results: identity, pre-releases
     python ci/matrix.py --check --latest-patch    ... and TF / Keras / tf-keras on the latest patch (registry)
@@ -25,8 +26,22 @@ env's test counts and wall time to it, then writes from those records, and nothi
 * ``docs/matrix.png``: the fit's loss curves overlaid for every env x family, and the
   fixed-gradient error against the float64 reference.
 
-docs/ always shows one run: a run removes docs/results/*.json first (``--out DIR`` writes
-elsewhere).  An env that resolved a pre-release (rc, dev, a, b) of any installed distribution fails,
+docs/ always shows one source: a run removes docs/results/*.json first (``--out DIR`` writes
+elsewhere), unless ``--resume`` (below).  Every record, and every state chain's file, holds
+``source``: the sha256 of the code it tested (``source_digest()``: the files of ``SOURCE_PATHS``
+-- optcompat/, tests/, ci/record.py, tox.ini, setup.cfg, pyproject.toml -- as they are in the
+working tree; why those files: see ``SOURCE_PATHS``), ``commit`` (``git rev-parse HEAD``) and
+``dirty`` (the tree differed from that commit in those files).  The report states the digest and
+commit; when the records (chains included) are not all of one digest, it names the envs of each,
+and the run, ``--check`` and ``--report-only`` fail.
+``--resume`` goes on with a run that was cut off (the full matrix takes longer than a sitting):
+the selection's envs whose record in results/ has the current tree's digest and passed (run
+status OK) are kept, never deleted or rerun; the others run (their old records removed first),
+and the records of envs outside the selection stay as they are (another digest among them fails
+the report).  It prints which envs are kept and which run.  A state chain whose envs are all in
+the selection runs again unless its file has the current digest and passed.  The report's header
+says how many sittings the records come from, when each started, and the wall time summed over
+them.  An env that resolved a pre-release (rc, dev, a, b) of any installed distribution fails,
 and the report and the progress line name the package and version (the record's ``distributions``,
 written by ``ci/record.py``; a ``*-nightly`` distribution a host pins is shown, not failed).
 "Newest" envs test the newest releases: tox.ini's ``[optcompat:newest]`` declares, per env, the
@@ -42,19 +57,20 @@ does not turn CI red.
 its minor that the package registry serves (``pip index versions``: it needs the registry).
 When the run has every env of tox.ini's ``[optcompat:state-chain]``, one training run is then handed
 through them in order (``tests/test_state_chain.py`` in each: 25 steps, the optimizer state and
-weights passed on in ``optcompat.state``'s file, against 100 straight steps in the first env); its
+weights passed on in ``optcompat.state``'s file, against 25 straight steps per stage in the first env); its
 result goes to ``results/state_chain.json`` and a section of matrix.md, and a failure fails the run.
 Likewise ``[optcompat:state-chain-raw]``: a custom training loop's run of variables created without
 names (``results/state_chain_raw.json``); ``[optcompat:state-chain-torch]``: a ``torch.optim`` run
 through Keras 3 on tensorflow and back (``results/state_chain_torch.json``).
-Exit status: 0 when every env passed, the identity check passed and no env failed the version
-checks (pre-releases, newest, latest patches), else 1.
+Exit status: 0 when every env passed, the identity check passed, the records are of one source
+and no env failed the version checks (pre-releases, newest, latest patches), else 1.
 matplotlib is installed into the tox bootstrap venv (.tox-bootstrap) on first use.
 Python 3.8+, standard library only (the plot runs in the bootstrap venv).
 """
 import argparse
 import configparser
 import glob
+import hashlib
 import json
 import os
 import queue
@@ -130,6 +146,136 @@ def select_envs(envs_arg, label):
             raise SystemExit("matrix: bad env names: %s" % ", ".join(bad))
         return envs
     return env_list
+
+
+# --------------------------------------------------------------------------- the source a record tested
+# What an env's record depends on: the package under test (optcompat/, built into the wheel tox
+# installs), the suite every env runs (tests/, which ci/record.py imports too: the harness, the
+# reference, problem()), the recorder (ci/record.py), the envs' pins, settings and commands
+# (tox.ini), and the wheel's build (setup.cfg, pyproject.toml).  ci/matrix.py itself is left out
+# on purpose: it runs the envs and checks and renders their records, but changes nothing an env
+# computes, so a change to the report does not make the records stale.
+SOURCE_PATHS = ("optcompat", "tests", "ci/record.py", "tox.ini", "setup.cfg", "pyproject.toml")
+
+
+def _git(args, root):
+    return subprocess.run(["git"] + args, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          check=True).stdout.decode("utf-8", "surrogateescape")
+
+
+def source_files(root=ROOT):
+    """The files of SOURCE_PATHS git knows of, sorted: the tracked ones (``git ls-files``) and the
+    untracked ones git does not ignore (pytest collects an untracked test module, and a new file
+    under optcompat/ goes into the wheel, so they count as what was tested).  Outside a git
+    checkout (an unpacked sdist): every file there but ``__pycache__`` and ``*.pyc``."""
+    try:
+        out = _git(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--"] + list(SOURCE_PATHS),
+                   root)
+        return sorted({p for p in out.split("\0") if p})
+    except (OSError, subprocess.CalledProcessError):
+        found = set()
+        for top in SOURCE_PATHS:
+            full = os.path.join(root, top)
+            if os.path.isfile(full):
+                found.add(top)
+            for folder, dirs, files in os.walk(full):
+                dirs[:] = [d for d in dirs if d != "__pycache__"]
+                found.update(os.path.relpath(os.path.join(folder, f), root).replace(os.sep, "/")
+                             for f in files if not f.endswith(".pyc"))
+        return sorted(found)
+
+
+def source_digest(root=ROOT):
+    """sha256 over SOURCE_PATHS' files in sorted path order, read from the working tree (what the
+    envs install and run, committed or not): each file's path, its length and its bytes (a file
+    tracked but deleted counts as deleted).  The same tree gives the same digest; a change to any
+    byte, a new, removed or renamed file gives another."""
+    h = hashlib.sha256()
+    for path in source_files(root):
+        try:
+            with open(os.path.join(root, path), "rb") as f:
+                data = f.read()
+            h.update(b"F %d %s\0" % (len(data), path.encode("utf-8", "surrogateescape")))
+            h.update(data)
+        except FileNotFoundError:
+            h.update(b"D %s\0" % path.encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def source_info(root=ROOT):
+    """``{source, commit, dirty}``: the digest of SOURCE_PATHS (source_digest), ``git rev-parse
+    HEAD``, and whether the working tree differs from that commit in SOURCE_PATHS (modified,
+    staged, deleted or untracked files: then ``commit`` alone does not give the tested code)."""
+    try:
+        commit = _git(["rev-parse", "HEAD"], root).strip()
+        dirty = bool(_git(["status", "--porcelain", "--untracked-files=all", "--"] + list(SOURCE_PATHS),
+                          root).strip())
+    except (OSError, subprocess.CalledProcessError):
+        commit, dirty = None, None
+    return {"source": source_digest(root), "commit": commit, "dirty": dirty}
+
+
+def resume_plan(envs, results, source):
+    """``(keep, run)`` for ``--resume``: the envs of ``envs`` whose record in ``results`` was made
+    from ``source`` (the digest) and passed (run status OK) are kept; every other env runs."""
+    keep, run = [], []
+    for env in envs:
+        rec = load_record(os.path.join(results, env + ".json"))
+        ok = (rec is not None and rec.get("env") == env and rec.get("source") == source
+              and (rec.get("run") or {}).get("status") == "OK")
+        (keep if ok else run).append(env)
+    return keep, run
+
+
+def chain_kept(results, name, source):
+    """True when ``results``'s file of chain ``name`` was made from ``source`` and passed."""
+    chain = load_record(os.path.join(results, chain_file(name)))
+    return bool(chain) and chain.get("source") == source and chain.get("ok") is True
+
+
+def _short(digest):
+    return (digest or "none")[:12]
+
+
+def source_check(records, results=None):
+    """Whether every record (and every state chain's file in ``results``) was made from one
+    source: ``{ok, digests: {digest or None: [names]}, commits, dirty}``.  Records written before
+    ci/matrix.py recorded the source have None; all None is reported, not failed (nothing to
+    compare), None beside a digest fails."""
+    digests, commits, dirty = {}, {}, []
+    items = [(r["env"], r) for r in records]
+    for name in CHAINS if results else ():
+        chain = load_record(os.path.join(results, chain_file(name)))
+        if chain is not None:
+            items.append((name, chain))
+    for name, rec in items:
+        digests.setdefault(rec.get("source"), []).append(name)
+        if rec.get("commit"):
+            commits.setdefault(rec["commit"], []).append(name)
+        if rec.get("dirty"):
+            dirty.append(name)
+    return {"ok": len(digests) <= 1, "digests": digests, "commits": commits, "dirty": dirty}
+
+
+def source_failure(check):
+    """``"records of 2 sources: abc... (tf22, tf23); def... (tf24)"``, or None (one source)."""
+    if check["ok"]:
+        return None
+    return "records of %d sources: %s" % (len(check["digests"]), "; ".join(
+        "%s (%s)" % (d or "no digest recorded", ", ".join(sorted(names, key=natural)))
+        for d, names in sorted(check["digests"].items(), key=lambda kv: (kv[0] is None, kv[0] or ""))))
+
+
+def print_source_check(check, current=None):
+    if check["ok"]:
+        digest = next(iter(check["digests"]), None)
+        print("source: PASS %s" % ("all records of source %s (commit %s%s)" % (
+            digest, ", ".join(sorted(check["commits"])) or "?", "; dirty tree" if check["dirty"] else "")
+            if digest else "no source digest recorded"), flush=True)
+    else:
+        print("source: FAIL %s" % source_failure(check), flush=True)
+    if current is not None and any(check["digests"]) and current not in check["digests"]:
+        print("source: note: the working tree is source %s, not the records'" % current, flush=True)
 
 
 # --------------------------------------------------------------------------- running
@@ -380,9 +526,13 @@ def newest_failure(rec, newest, versions_of=None):
     return "not the newest release: " + ", ".join(behind) if behind else None
 
 
-def collect(env, status, seconds, results, started, command, newest=None):
+def collect(env, status, seconds, results, started, command, newest=None, source=None):
     """Merge what tox said and the env's junit counts into results/<env>.json; return it.
-    ``newest``: tox.ini's ``[optcompat:newest]`` (``newest_declared()``), or None: not checked."""
+    ``newest``: tox.ini's ``[optcompat:newest]`` (``newest_declared()``), or None: not checked.
+    ``source``: ``source_info()`` at the run's start; the record gets its ``source`` digest,
+    ``commit`` and ``dirty`` -- or, when the tree's digest is another one now (SOURCE_PATHS changed
+    while the env ran), ``source`` None and a ``source_note``: such a record is never kept by
+    ``--resume``, and fails the one-source check."""
     path = os.path.join(results, env + ".json")
     rec = load_record(path)
     if rec is None or rec.get("env") != env:
@@ -403,7 +553,15 @@ def collect(env, status, seconds, results, started, command, newest=None):
     if reason and status == "OK":
         status = "FAIL"
     rec["run"] = {"status": status, "wall_s": seconds, "tests": counts, "command": command,
-                  "started": utc(started), "reason": reason}
+                  "started": utc(started), "sitting": round(started, 3), "finished": round(time.time(), 3),
+                  "reason": reason}
+    if source is not None:
+        rec.update(source=source["source"], commit=source["commit"], dirty=source["dirty"])
+        now = source_digest()
+        if now != source["source"]:
+            rec["source"] = None
+            rec["source_note"] = "the source changed while the env ran (%s at the start, %s at its end)" % (
+                source["source"], now)
     save_record(path, rec)
     return rec
 
@@ -418,13 +576,26 @@ def fmt_counts(counts):
     return s
 
 
-def run_matrix(envs, jobs, results, command, log_path, newest=None):
+def clear_records(results, envs, resume=False):
+    """Before a run: without ``resume`` remove every record of ``results`` (the chains' files too:
+    results/ holds exactly one run); with it only ``envs``' records (they run again)."""
+    paths = [os.path.join(results, env + ".json") for env in envs] if resume else \
+        glob.glob(os.path.join(results, "*.json"))
+    for path in paths:
+        if os.path.exists(path):
+            os.remove(path)
+
+
+def run_matrix(envs, jobs, results, command, log_path, newest=None, resume=False, source=None):
     """Run ``envs`` through ci/tox -p jobs; print progress; return True when every env passed.
-    ``newest``: ``{env: [distribution]}`` to check against the registry (None: no newest check)."""
+    ``newest``: ``{env: [distribution]}`` to check against the registry (None: no newest check).
+    ``source``: ``source_info()`` (default: read now), recorded in every record.  Without
+    ``resume`` results/ is emptied first (it holds exactly one run); with it only the records of
+    ``envs`` are replaced (``main`` has left out the envs it keeps), the others stay."""
     if not os.path.isdir(results):
         os.makedirs(results)
-    for old in glob.glob(os.path.join(results, "*.json")):
-        os.remove(old)  # results/ holds exactly one run
+    source = source or source_info()
+    clear_records(results, envs, resume)
     for env in envs:
         junit = os.path.join(TOXWORKDIR, env, "tmp", "junit.xml")
         if os.path.exists(junit):
@@ -461,7 +632,7 @@ def run_matrix(envs, jobs, results, command, log_path, newest=None):
             fin = parse_finish(line, envs) if line else None
             if fin and fin[0] not in done:
                 env, status, seconds = fin
-                rec = collect(env, status, seconds, results, started, command, newest)
+                rec = collect(env, status, seconds, results, started, command, newest, source)
                 done[env] = rec
                 fams = ", ".join(sorted(rec.get("families", {}))) or "no family"
                 if rec.get("not_recorded"):
@@ -484,7 +655,7 @@ def run_matrix(envs, jobs, results, command, log_path, newest=None):
     rc = proc.wait()
     for env in envs:  # tox never reported it (e.g. an unknown env, or tox itself failed)
         if env not in done:
-            done[env] = collect(env, "FAIL", None, results, started, command, newest)
+            done[env] = collect(env, "FAIL", None, results, started, command, newest, source)
             print("[-/%d] %-22s FAIL (tox reported no result; see the log)" % (len(envs), env), flush=True)
     total_s = time.time() - started
     for env in envs:  # the whole run's wall time and parallelism, for --report-only
@@ -512,7 +683,14 @@ CHAIN_TEXT = {"state-chain": "25 steps of `model.fit` in each env",
 CHAIN_TITLE = {"state-chain": ("## A training run across releases", "State chain"),
                "state-chain-raw": ("## A custom training loop's run across releases", "Raw-variable chain"),
                "state-chain-torch": ("## A torch.optim run through Keras 3 on tensorflow", "Torch chain")}
-STRAIGHT = {"state-chain-torch": "45 straight torch steps"}  # the others: 100 straight steps
+CHAIN_STEPS = {"state-chain": 25, "state-chain-raw": 25, "state-chain-torch": 15}  # per stage
+
+
+def straight_text(name, stages):
+    """What the chain's end is compared with: the same number of steps straight in the first env
+    (``tests/test_state_chain.py``: 25 a stage; the torch chain, 15 a stage of torch's own)."""
+    n = CHAIN_STEPS.get(name, 25) * len(stages)
+    return "%d straight torch steps" % n if name == "state-chain-torch" else "%d straight steps" % n
 
 
 def chain_file(name):
@@ -527,26 +705,34 @@ def chain_stages(name="state-chain"):
     return [e for e in re.split(r"[,\s]+", section.get("stages", "")) if e]
 
 
-def run_chains(envs, results, command):
-    """Every chain of CHAINS whose envs ``envs`` has (all when None): None where none ran,
-    else whether all passed."""
+def run_chains(envs, results, command, resume=False, source=None):
+    """Every chain of CHAINS whose envs ``envs`` has (all when None): None where none ran (or was
+    kept), else whether all passed.  With ``resume``, a chain whose results file was made from
+    ``source`` (``source_info()``; default: read now) and passed is kept, not run again."""
     ok = None
+    source = source or source_info()
     for name in CHAINS:
         stages = chain_stages(name)
         if stages and (envs is None or all(e in envs for e in stages)):
+            if resume and chain_kept(results, name, source["source"]):
+                print("%s: kept (--resume): results/%s is of source %s and passed" % (
+                    name, chain_file(name), _short(source["source"])), flush=True)
+                continue
             log = os.path.join(TOXWORKDIR, "chain.log" if name == "state-chain" else name + ".log")
-            passed = run_chain(stages, results, log, command, name)
+            passed = run_chain(stages, results, log, command, name, source)
             ok = passed and ok is not False
     return ok
 
 
-def run_chain(stages, results, log_path, command="python ci/matrix.py", name="state-chain"):
+def run_chain(stages, results, log_path, command="python ci/matrix.py", name="state-chain", source=None):
     """Run tests/test_state_chain.py's chain ``name`` in each env of ``stages``, one after
-    another, handing the state files through one folder; write results/<chain_file(name)>;
-    return True when every stage passed."""
+    another, handing the state files through one folder; write results/<chain_file(name)> (with
+    ``source_info()``'s source digest, commit and dirty flag, like an env's record); return True
+    when every stage passed."""
     import shutil
     import tempfile
 
+    source = source or source_info()
     folder = tempfile.mkdtemp(prefix="optcompat-chain-")
     done, ok, started = [], True, time.time()
     print("%s: %s (tests/test_state_chain.py; files in %s)" % (name, " -> ".join(stages), folder), flush=True)
@@ -575,11 +761,16 @@ def run_chain(stages, results, log_path, command="python ci/matrix.py", name="st
                     break
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    with open(os.path.join(results, chain_file(name)), "w") as f:
-        json.dump({"name": name, "stages": stages, "done": done, "ok": ok and len(done) == len(stages),
-                   "command": command,
-                   "started": utc(started), "wall_s": round(time.time() - started, 1)}, f, indent=1, sort_keys=True)
-    return ok and len(done) == len(stages)
+    chain = {"name": name, "stages": stages, "done": done, "ok": ok and len(done) == len(stages),
+             "command": command, "started": utc(started), "wall_s": round(time.time() - started, 1),
+             "source": source["source"], "commit": source["commit"], "dirty": source["dirty"]}
+    now = source_digest()
+    if now != source["source"]:  # SOURCE_PATHS changed while it ran: of no one source
+        chain["source"] = None
+        chain["source_note"] = "the source changed while the chain ran (%s at the start, %s at its end)" % (
+            source["source"], now)
+    save_record(os.path.join(results, chain_file(name)), chain)
+    return chain["ok"]
 
 
 def render_chain(results):
@@ -599,7 +790,7 @@ def render_one_chain(chain, chain_name):
              "`tests/test_state_chain.py`, run by `%s` (%s): %s, the optimizer "
              "state and the weights handed on in `optcompat.state`'s file, against %s in the first "
              "env (tolerance 1e-5); %.0f s." % (chain.get("command", "python ci/matrix.py"), chain["started"],
-                                                CHAIN_TEXT[chain_name], STRAIGHT.get(chain_name, "100 straight steps"),
+                                                CHAIN_TEXT[chain_name], straight_text(chain_name, chain["stages"]),
                                                 chain["wall_s"]), "",
              "| run | %s | max abs diff vs straight | result |" % " | ".join("`%s`" % e for e in chain["stages"]),
              "|---|%s---:|---|" % ("---|" * len(chain["stages"]))]
@@ -763,16 +954,86 @@ def render_newest(records, newest, versions_of=None):
     return lines + [""]
 
 
+def sittings(records):
+    """The sittings (runs of ``ci/matrix.py``) the records come from, in order: ``[{started,
+    command, envs, wall_s, cut}]``.  ``wall_s``: the sitting's tox run (``total_s``), or, where it
+    was cut off before writing that, from its start to its last env's end (``cut``: True), or
+    None where neither is known."""
+    found = {}
+    for rec in records:
+        run = rec.get("run") or {}
+        if not run:
+            continue
+        key = run.get("sitting") or (run.get("started") or "?", run.get("command") or "?")
+        s = found.setdefault(key, {"started": run.get("started") or "?", "command": run.get("command") or "?",
+                                   "envs": [], "total_s": None, "finished": None, "t0": run.get("sitting")})
+        s["envs"].append(rec["env"])
+        if run.get("total_s") is not None:
+            s["total_s"] = run["total_s"]
+        if run.get("finished") is not None:
+            s["finished"] = max(s["finished"] or 0.0, run["finished"])
+    out = []
+    for key, s in sorted(found.items(), key=lambda kv: (kv[1]["t0"] or 0.0, kv[1]["started"])):
+        wall, cut = s["total_s"], False
+        if wall is None and s["finished"] is not None and s["t0"] is not None:
+            wall, cut = s["finished"] - s["t0"], True
+        out.append({"started": s["started"], "command": s["command"], "envs": s["envs"], "wall_s": wall,
+                    "cut": cut, "t0": s["t0"]})
+    return out
+
+
+def render_source(check):
+    """The report's lines on the source the records were made from (``source_check``)."""
+    paths = ", ".join(p + ("/" if "." not in p else "") for p in SOURCE_PATHS)
+    if not check["ok"]:
+        return ["**Source: FAIL**: the records are not all of one source (sha256 of %s); rerun the envs of the "
+                "other digests (`--resume` reruns the envs whose digest is not the tree's):" % paths, ""] + [
+            "* `%s`: %s" % (d or "no digest recorded", ", ".join("`%s`" % n for n in sorted(names, key=natural)))
+            for d, names in sorted(check["digests"].items(), key=lambda kv: (kv[0] is None, kv[0] or ""))] + [""]
+    digest = next(iter(check["digests"]), None)
+    if digest is None:
+        return ["Source: not recorded (records written before `ci/matrix.py` recorded the digest of the "
+                "tested code).", ""]
+    commits = ", ".join("`%s`" % c for c in sorted(check["commits"])) or "not recorded"
+    return ["Source: every record is of the same code, sha256 `%s` of %s in the working tree; commit %s%s." % (
+        digest, paths, commits, " (the tree differed from the commit in those files: %s)" % ", ".join(
+            "`%s`" % n for n in sorted(check["dirty"], key=natural)) if check["dirty"] else
+        ", the tree clean in those files"), ""]
+
+
+def render_header_run(records, command, when, total_s, cores):
+    """The header's "Generated by ..." part: one sitting as before; several (``--resume``) listed,
+    the wall time summed over them."""
+    runs = sittings(records)
+    if len(runs) == 1 and runs[0]["t0"] is not None:  # the records say which sitting made them
+        command, when, total_s = runs[0]["command"], runs[0]["started"], runs[0]["wall_s"]
+        if runs[0]["cut"]:
+            return "Generated by `%s` on %s" % (command, when), \
+                "; %.0f s wall time (cut off: to its last env's end) on %s cores" % (total_s, cores or "?")
+    if len(runs) <= 1:
+        total = "" if total_s is None else "; %.0f s wall time in all on %s cores" % (total_s, cores or "?")
+        return "Generated by `%s` on %s" % (command, when), total
+    parts = []
+    for s in runs:
+        wall = "wall time not recorded" if s["wall_s"] is None else (
+            "%.0f s%s" % (s["wall_s"], " (cut off: to its last env's end)" if s["cut"] else ""))
+        parts.append("`%s` on %s: %d env%s, %s" % (s["command"], s["started"], len(s["envs"]),
+                                                    "" if len(s["envs"]) == 1 else "s", wall))
+    known = [s["wall_s"] for s in runs if s["wall_s"] is not None]
+    missing = len(runs) - len(known)
+    total = "; %.0f s wall time in all, summed over the %d sittings%s, on %s cores" % (
+        sum(known), len(runs), "" if not missing else " (%d without a recorded wall time)" % missing, cores or "?")
+    return "Generated in %d sittings, resumed with `--resume` (%s)" % (len(runs), "; ".join(parts)), total
+
+
 def render_markdown(records, checks, command, when, png_name, total_s=None, cores=None, version_bad=None,
                     results=None, newest=None, versions_of=None):
-    total = ""
-    if total_s is not None:
-        total = "; %.0f s wall time in all on %s cores" % (total_s, cores or "?")
+    generated, total = render_header_run(records, command, when, total_s, cores)
     lines = [
         "# Test matrix",
         "",
         "<!-- generated by ci/matrix.py: do not edit by hand; rerun the command below -->",
-        "Generated by `%s` on %s (optcompat %s%s). Each env ran the test suite, then "
+        "%s (optcompat %s%s). Each env ran the test suite, then "
         "`ci/record.py`; the records are in `results/`. An env fails when a test fails or when it "
         "resolved a pre-release (rc, dev, a, b) of any distribution (column *pre-releases*: `none` "
         "means none was installed; a record without `distributions` shows its host packages only), "
@@ -780,8 +1041,9 @@ def render_markdown(records, checks, command, when, png_name, total_s=None, core
         "(section *Newest releases*). "
         "*skipped* counts the cases pytest collected and skipped (with the reason in its log), "
         "*deselected* those a marker left out of the env's run."
-        % (command, when, _optcompat_version(records), total),
+        % (generated, _optcompat_version(records), total),
         "",
+    ] + render_source(source_check(records, results)) + [
         "| env | Python | %s | default family | families tested | passed | failed | skipped | deselected "
         "| pre-releases | wall s | result |"
         % " | ".join(title for _, title in VERSION_COLUMNS),
@@ -876,7 +1138,7 @@ def ensure_plotter():
 
 def write_report(out, command, when=None, total_s=None, latest=False, newest=None):
     """Write out/matrix.md and out/matrix.png from out/results; return (identity ok, plot ok,
-    versions ok).  ``newest``: tox.ini's ``[optcompat:newest]``, or None (not checked)."""
+    versions ok, one source).  ``newest``: tox.ini's ``[optcompat:newest]``, or None (not checked)."""
     results = os.path.join(out, "results")
     records = load_records(results)
     checks = identity(records)
@@ -897,10 +1159,12 @@ def write_report(out, command, when=None, total_s=None, latest=False, newest=Non
         plot_ok = False
     print_checks(checks)
     print_version_checks(records, version_bad, latest, newest)
+    source = source_check(records, results)
+    print_source_check(source)
     print("matrix: wrote %s, %s and %s" % (os.path.relpath(os.path.join(out, "matrix.md"), ROOT),
                                           os.path.relpath(png, ROOT),
                                           os.path.relpath(os.path.join(out, "identity.png"), ROOT)))
-    return identity_ok(checks), plot_ok, not version_bad
+    return identity_ok(checks), plot_ok, not version_bad, source["ok"]
 
 
 def print_checks(checks):
@@ -1067,6 +1331,11 @@ def main(argv=None):
     ap.add_argument("--chain-only", action="store_true",
                     help="only hand a training run through the envs of tox.ini [optcompat:state-chain] "
                          "(tests/test_state_chain.py); the matrix runs it after its envs when it has them all")
+    ap.add_argument("--resume", action="store_true",
+                    help="go on with a cut-off run: keep OUT/results' records of the selection that have the "
+                         "working tree's source digest and passed, run only the other envs (and a state chain "
+                         "whose file is missing, of another digest or failed); without it, OUT/results is "
+                         "emptied first")
     ap.add_argument("--plot", nargs=2, metavar=("RESULTS", "PNG"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.plot:
@@ -1083,36 +1352,59 @@ def main(argv=None):
         print_checks(checks)
         bad = version_failures(records, args.latest_patch, newest=newest)
         print_version_checks(records, bad, args.latest_patch, newest)
-        return 0 if identity_ok(checks) and not bad else 1
+        source = source_check(records, results)
+        print_source_check(source, source_info()["source"])
+        return 0 if identity_ok(checks) and not bad and source["ok"] else 1
     if args.report_only:
         recs = load_records(results)
         command = next((r["run"]["command"] for r in recs if r.get("run", {}).get("command")), "python ci/matrix.py")
         when = next((r["run"]["started"] for r in recs if r.get("run", {}).get("started")), None)
-        ident, plotted, versions_ok = write_report(out, command, when, latest=args.latest_patch, newest=newest)
-        return 0 if ident and plotted and versions_ok else 1
+        ident, plotted, versions_ok, one_source = write_report(out, command, when, latest=args.latest_patch,
+                                                               newest=newest)
+        return 0 if ident and plotted and versions_ok and one_source else 1
+    source = source_info()
+    print("matrix: source %s (sha256 of %s), commit %s%s" % (
+        source["source"], ", ".join(SOURCE_PATHS), source["commit"],
+        ", the tree dirty in those files" if source["dirty"] else ""), flush=True)
     if args.chain_only:
         for folder in (results, TOXWORKDIR):
             if not os.path.isdir(folder):
                 os.makedirs(folder)
-        return 0 if run_chains(None, results, "python ci/matrix.py --chain-only") else 1
+        command = "python ci/matrix.py --chain-only" + (" --resume" if args.resume else "")
+        return 0 if run_chains(None, results, command, args.resume, source) is not False else 1
     envs = select_envs(args.envs, args.label)
-    jobs = max(1, min(args.jobs, len(envs)))
-    command = "python ci/matrix.py " + " ".join(
+    command = ("python ci/matrix.py " + " ".join(
         (["--envs " + ",".join(envs)] if args.envs else ["--label " + args.label] if args.label else [])
         + ["-j %d" % args.jobs] + (["--latest-patch"] if args.latest_patch else [])
-        + (["--no-newest"] if args.no_newest else []))
+        + (["--no-newest"] if args.no_newest else []) + (["--resume"] if args.resume else []))).strip()
     if not os.path.isdir(TOXWORKDIR):
         os.makedirs(TOXWORKDIR)
+    to_run = envs
+    if args.resume:
+        kept, to_run = resume_plan(envs, results, source["source"])
+        print("matrix: --resume: kept %d envs (records of this source that passed): %s" % (
+            len(kept), ", ".join(kept) or "none"), flush=True)
+        print("matrix: --resume: running %d envs: %s" % (len(to_run), ", ".join(to_run) or "none"), flush=True)
+        others = [r["env"] for r in load_records(results)
+                  if r["env"] not in envs and r.get("source") != source["source"]]
+        if others:
+            print("matrix: --resume: records outside the selection of another source (the report will fail until "
+                  "they are rerun or removed): %s" % ", ".join(others), flush=True)
     started = time.time()
-    envs_ok, total_s = run_matrix(envs, jobs, results, command.strip(), os.path.join(TOXWORKDIR, "matrix.log"),
-                                  newest)
-    chain_ok = run_chains(envs, results, command.strip())  # None: the selection lacks their envs
-    ident, plotted, versions_ok = write_report(out, command.strip(), utc(started), total_s, args.latest_patch, newest)
-    print("matrix: envs %s, identity %s, versions %s, state chain %s, plot %s; %.0fs in all" % (
+    if to_run:
+        envs_ok, total_s = run_matrix(to_run, max(1, min(args.jobs, len(to_run))), results, command,
+                                      os.path.join(TOXWORKDIR, "matrix.log"), newest, args.resume, source)
+    else:
+        envs_ok, total_s = True, 0.0
+    chain_ok = run_chains(envs, results, command, args.resume, source)  # None: none ran (or all kept)
+    ident, plotted, versions_ok, one_source = write_report(out, command, utc(started), total_s, args.latest_patch,
+                                                           newest)
+    print("matrix: envs %s, identity %s, versions %s, source %s, state chain %s, plot %s; %.0fs in all" % (
         "OK" if envs_ok else "FAILED", "PASS" if ident else "FAIL", "PASS" if versions_ok else "FAIL",
+        "PASS" if one_source else "FAIL (records of several sources)",
         "not run" if chain_ok is None else "PASS" if chain_ok else "FAIL", "OK" if plotted else "FAILED",
         time.time() - started))
-    return 0 if envs_ok and ident and versions_ok and plotted and chain_ok is not False else 1
+    return 0 if envs_ok and ident and versions_ok and one_source and plotted and chain_ok is not False else 1
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import copy
 import importlib.util
 import json
 import os
+import subprocess
 
 import pytest
 
@@ -237,7 +238,7 @@ def test_the_state_chains_come_from_tox_ini_and_report_apart(tmp_path):
     results file and section, a failure of one not hidden by the other."""
     assert matrix.CHAINS == ("state-chain", "state-chain-raw", "state-chain-torch")
     assert matrix.chain_stages("state-chain-torch") == ["keras3-torch", "keras3-tf", "keras3-torch"]
-    assert matrix.chain_stages("state-chain")[0] == "tf26"
+    assert matrix.chain_stages("state-chain") == ["tf115-cp37", "tf26", "tf215", "keras3-jax", "keras3-torch"]
     raw = matrix.chain_stages("state-chain-raw")
     assert raw == ["tf26", "tf215", "keras3-jax", "tf26"]
     for name, ok, diff in (("state-chain", True, 3e-7), ("state-chain-raw", False, 2e-4)):
@@ -328,3 +329,220 @@ def test_the_report_has_the_newest_check(tmp_path):
     # --no-newest: the report says the check was left out
     md = matrix.render_markdown([old], [], "python ci/matrix.py", "now", "matrix.png", newest=None)
     assert "Not checked (`--no-newest`)." in md
+
+
+# -- the source a record tested, and --resume -------------------------------------------------
+def _repo(tmp_path):
+    """A small git checkout with the layout SOURCE_PATHS names, committed; and its git."""
+    root = tmp_path / "repo"
+    files = {"optcompat/__init__.py": "x = 1\n", "tests/test_a.py": "def test_a():\n    pass\n",
+             "ci/record.py": "# recorder\n", "ci/matrix.py": "# runner\n", "tox.ini": "[tox]\n",
+             "setup.cfg": "[metadata]\n", "pyproject.toml": "", "README.md": "readme\n", ".gitignore": "*.pyc\n"}
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+    def git(*args):
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "-c",
+                               "commit.gpgsign=false"] + list(args), cwd=str(root), check=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE).stdout.decode().strip()
+
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "one")
+    return root, git
+
+
+def test_the_source_digest_is_stable_and_changes_with_what_the_envs_test(tmp_path):
+    root, git = _repo(tmp_path)
+    first = matrix.source_digest(str(root))
+    assert first == matrix.source_digest(str(root)) and len(first) == 64
+    assert matrix.source_info(str(root)) == {"source": first, "commit": git("rev-parse", "HEAD"), "dirty": False}
+    # files outside SOURCE_PATHS (the runner and report included) and ignored files: the same source
+    (root / "README.md").write_text("changed\n")
+    (root / "ci" / "matrix.py").write_text("# the report changed\n")
+    (root / "tests" / "cached.pyc").write_bytes(b"\0")
+    assert matrix.source_digest(str(root)) == first and not matrix.source_info(str(root))["dirty"]
+    # a byte of a test, the package, tox.ini or the recorder: another source, the tree dirty
+    for rel in ("tests/test_a.py", "optcompat/__init__.py", "tox.ini", "ci/record.py"):
+        path = root / rel
+        before = path.read_text()
+        path.write_text(before + "# edit\n")
+        info = matrix.source_info(str(root))
+        assert info["source"] != first and info["dirty"], rel
+        path.write_text(before)
+        assert matrix.source_info(str(root)) == {"source": first, "commit": git("rev-parse", "HEAD"), "dirty": False}
+    # a new test module pytest would collect, a deleted file, a renamed one: another source
+    (root / "tests" / "test_b.py").write_text("def test_b():\n    pass\n")
+    assert matrix.source_digest(str(root)) != first and matrix.source_info(str(root))["dirty"]
+    os.remove(str(root / "tests" / "test_b.py"))
+    os.remove(str(root / "setup.cfg"))
+    assert matrix.source_digest(str(root)) != first
+    git("checkout", "--", "setup.cfg")
+    git("mv", "tests/test_a.py", "tests/test_c.py")
+    assert matrix.source_digest(str(root)) != first
+    git("commit", "-q", "-m", "renamed")
+    info = matrix.source_info(str(root))
+    assert info["source"] != first and not info["dirty"] and info["commit"] == git("rev-parse", "HEAD")
+
+
+def _env_record(results, env, source, status="OK", **run):
+    rec = {"env": env, "families": {}, "errors": {}, "source": source, "commit": "c0ffee", "dirty": False,
+           "run": dict({"status": status, "tests": {"passed": 1, "failed": 0, "errors": 0, "skipped": 0}}, **run)}
+    matrix.save_record(os.path.join(str(results), env + ".json"), rec)
+    return rec
+
+
+def test_resume_keeps_the_records_of_this_source_that_passed_and_runs_the_rest(tmp_path):
+    _env_record(tmp_path, "tf22", "S")
+    _env_record(tmp_path, "tf23", "S", status="FAIL")
+    _env_record(tmp_path, "tf24", "OTHER")
+    _env_record(tmp_path, "tf25", None)  # written before the digest was recorded
+    with open(str(tmp_path / "tf26.json"), "w") as f:
+        json.dump({"env": "tf27", "source": "S", "run": {"status": "OK"}}, f)  # not tf26's record
+    keep, run = matrix.resume_plan(["tf22", "tf23", "tf24", "tf25", "tf26", "tf28"], str(tmp_path), "S")
+    assert keep == ["tf22"] and run == ["tf23", "tf24", "tf25", "tf26", "tf28"]
+    # a run clears only the envs it runs under --resume, everything without it
+    matrix.save_record(str(tmp_path / matrix.chain_file("state-chain")), {"name": "state-chain", "source": "S"})
+    matrix.clear_records(str(tmp_path), run, resume=True)
+    assert sorted(os.listdir(str(tmp_path))) == ["state_chain.json", "tf22.json"]
+    matrix.clear_records(str(tmp_path), ["tf28"])
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_main_resume_runs_only_the_envs_without_a_kept_record(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    results = out / "results"
+    results.mkdir(parents=True)
+    kept = _env_record(results, "tf22", "S")
+    _env_record(results, "tf23", "OTHER")
+    calls = []
+
+    def fake_run_matrix(envs, jobs, results_dir, command, log_path, newest=None, resume=False, source=None):
+        calls.append((list(envs), resume, command, source["source"]))
+        matrix.clear_records(results_dir, envs, resume)
+        for env in envs:
+            _env_record(results_dir, env, source["source"])
+        return True, 1.0
+
+    chains = []
+    monkeypatch.setattr(matrix, "TOXWORKDIR", str(tmp_path / "tox"))
+    monkeypatch.setattr(matrix, "source_info", lambda root=None: {"source": "S", "commit": "c0ffee", "dirty": False})
+    monkeypatch.setattr(matrix, "run_matrix", fake_run_matrix)
+    monkeypatch.setattr(matrix, "run_chains", lambda envs, res, command, resume=False, source=None: chains.append(
+        (list(envs), resume)))
+    monkeypatch.setattr(matrix, "write_report", lambda *a, **k: (True, True, True, True))
+    assert matrix.main(["--envs", "tf22,tf23,tf24", "--resume", "--no-newest", "--out", str(out)]) == 0
+    assert calls == [(["tf23", "tf24"], True, "python ci/matrix.py --envs tf22,tf23,tf24 -j %d --no-newest --resume"
+                      % (os.cpu_count() or 1), "S")]
+    assert chains == [(["tf22", "tf23", "tf24"], True)]
+    printed = capsys.readouterr().out
+    assert "kept 1 envs (records of this source that passed): tf22" in printed
+    assert "running 2 envs: tf23, tf24" in printed
+    assert matrix.load_record(str(results / "tf22.json")) == kept  # never rewritten
+    # everything kept: nothing runs, the kept records stay
+    calls[:] = []
+    assert matrix.main(["--envs", "tf22,tf23,tf24", "--resume", "--no-newest", "--out", str(out)]) == 0
+    assert calls == [] and matrix.load_record(str(results / "tf22.json")) == kept
+    # without --resume: every env runs, results/ emptied first
+    assert matrix.main(["--envs", "tf22,tf23", "--no-newest", "--out", str(out)]) == 0
+    assert calls[-1][:2] == (["tf22", "tf23"], False) and sorted(os.listdir(str(results))) == ["tf22.json",
+                                                                                               "tf23.json"]
+
+
+def test_under_resume_a_chain_runs_again_when_missing_failed_or_of_another_source(tmp_path, monkeypatch):
+    ran = []
+    monkeypatch.setattr(matrix, "chain_stages", lambda name="state-chain": ["tf26", "keras3-jax"])
+    monkeypatch.setattr(matrix, "run_chain", lambda stages, results, log, command, name, source=None: ran.append(
+        (name, source["source"])) or True)
+    monkeypatch.setattr(matrix, "TOXWORKDIR", str(tmp_path))
+    source = {"source": "S", "commit": "c0ffee", "dirty": False}
+    matrix.save_record(str(tmp_path / "state_chain.json"), {"name": "state-chain", "source": "S", "ok": True})
+    matrix.save_record(str(tmp_path / "state_chain_raw.json"), {"name": "state-chain-raw", "source": "OLD",
+                                                                "ok": True})
+    assert matrix.run_chains(["tf26", "keras3-jax"], str(tmp_path), "cmd", resume=True, source=source) is True
+    assert ran == [("state-chain-raw", "S"), ("state-chain-torch", "S")]  # the torch chain's file is missing
+    matrix.save_record(str(tmp_path / "state_chain_raw.json"), {"name": "state-chain-raw", "source": "S",
+                                                                "ok": False})
+    matrix.save_record(str(tmp_path / "state_chain_torch.json"), {"name": "state-chain-torch", "source": "S",
+                                                                  "ok": True})
+    ran[:] = []
+    matrix.run_chains(["tf26", "keras3-jax"], str(tmp_path), "cmd", resume=True, source=source)
+    assert ran == [("state-chain-raw", "S")]  # it failed: run again
+    ran[:] = []
+    assert matrix.run_chains(["tf26", "keras3-jax"], str(tmp_path), "cmd", resume=True, source=source) is True
+    ran[:] = []
+    matrix.run_chains(["tf26", "keras3-jax"], str(tmp_path), "cmd", source=source)  # no --resume: every chain
+    assert [name for name, _ in ran] == list(matrix.CHAINS)
+    ran[:] = []
+    assert matrix.run_chains(["tf26"], str(tmp_path), "cmd", resume=True, source=source) is None and ran == []
+
+
+def test_records_of_several_sources_fail_the_report_and_the_check_naming_envs_and_digests(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    for env in ("tf22", "tf23"):
+        _env_record(results, env, "a" * 64)
+    _env_record(results, "tf24", "b" * 64)
+    records = matrix.load_records(str(results))
+    check = matrix.source_check(records, str(results))
+    assert not check["ok"]
+    assert matrix.source_failure(check) == "records of 2 sources: %s (tf22, tf23); %s (tf24)" % ("a" * 64, "b" * 64)
+    md = matrix.render_markdown(records, [], "python ci/matrix.py", "now", "matrix.png", results=str(results))
+    assert "**Source: FAIL**" in md
+    assert "* `%s`: `tf22`, `tf23`" % ("a" * 64) in md and "* `%s`: `tf24`" % ("b" * 64) in md
+    assert matrix.main(["--check", "--no-newest", "--out", str(tmp_path)]) == 1
+    # one source: passes, and the report states digest and commit
+    _env_record(results, "tf24", "a" * 64)
+    assert matrix.main(["--check", "--no-newest", "--out", str(tmp_path)]) == 0
+    md = matrix.render_markdown(matrix.load_records(str(results)), [], "c", "now", "matrix.png", results=str(results))
+    assert "Source: every record is of the same code, sha256 `%s`" % ("a" * 64) in md and "commit `c0ffee`" in md
+    # a state chain's file of another source fails too; a record without a digest beside digests fails
+    matrix.save_record(str(results / "state_chain.json"), {"name": "state-chain", "source": "c" * 64, "ok": True,
+                                                           "stages": [], "done": []})
+    assert "(state-chain)" in matrix.source_failure(matrix.source_check(matrix.load_records(str(results)),
+                                                                        str(results)))
+    assert matrix.main(["--check", "--no-newest", "--out", str(tmp_path)]) == 1
+    os.remove(str(results / "state_chain.json"))
+    _env_record(results, "tf25", None)
+    assert matrix.main(["--check", "--no-newest", "--out", str(tmp_path)]) == 1
+    # records from before the digest was recorded, all of them: said, not failed
+    for env in ("tf22", "tf23", "tf24"):
+        _env_record(results, env, None)
+    assert matrix.source_check(matrix.load_records(str(results)))["ok"]
+    assert "Source: not recorded" in matrix.render_markdown(matrix.load_records(str(results)), [], "c", "now", "p.png")
+
+
+def test_a_record_whose_source_changed_while_the_env_ran_is_of_no_source(tmp_path, monkeypatch):
+    monkeypatch.setattr(matrix, "TOXWORKDIR", str(tmp_path))
+    now = matrix.source_info()
+    rec = matrix.collect("tf22", "OK", 10.0, str(tmp_path), 0.0, "cmd", source=now)
+    assert (rec["source"], rec["commit"], rec["dirty"]) == (now["source"], now["commit"], now["dirty"])
+    stale = dict(now, source="0" * 64)
+    rec = matrix.collect("tf23", "OK", 10.0, str(tmp_path), 0.0, "cmd", source=stale)
+    assert rec["source"] is None and "changed while the env ran" in rec["source_note"]
+    assert matrix.resume_plan(["tf23"], str(tmp_path), "0" * 64) == ([], ["tf23"])
+
+
+def test_the_header_says_how_many_sittings_and_sums_their_wall_time(tmp_path):
+    first = {"sitting": 1000.0, "started": "2026-12-04 03:39 UTC", "command": "python ci/matrix.py --label matrix",
+             "total_s": 4000.0, "finished": 4990.0}
+    second = {"sitting": 90000.0, "started": "2026-12-05 09:00 UTC", "total_s": 3865.0, "finished": 93800.0,
+              "command": "python ci/matrix.py --label matrix --resume"}
+    records = [_env_record(tmp_path, "tf22", "S", **first), _env_record(tmp_path, "tf23", "S", **first),
+               _env_record(tmp_path, "tf24", "S", **second)]
+    md = matrix.render_markdown(records, [], second["command"], "2026-12-05 09:00 UTC", "m.png", 3865.0, 2)
+    header = next(line for line in md.splitlines() if line.startswith("Generated"))
+    assert header.startswith("Generated in 2 sittings, resumed with `--resume` (`python ci/matrix.py --label "
+                             "matrix` on 2026-12-04 03:39 UTC: 2 envs, 4000 s; `python ci/matrix.py --label matrix "
+                             "--resume` on 2026-12-05 09:00 UTC: 1 env, 3865 s)")
+    assert "7865 s wall time in all, summed over the 2 sittings, on 2 cores" in header
+    # a sitting cut off before it wrote its total: counted from its start to its last env's end, and said
+    del records[0]["run"]["total_s"], records[1]["run"]["total_s"]
+    md = matrix.render_markdown(records, [], second["command"], "now", "m.png", 3865.0, 2)
+    assert "2 envs, 3990 s (cut off: to its last env's end)" in md and "7855 s wall time in all" in md
+    # one sitting: as before, from the record (a --resume that ran nothing does not restart the clock)
+    md = matrix.render_markdown(records[2:], [], "python ci/matrix.py --resume", "later", "m.png", 0.0, 2)
+    assert ("Generated by `python ci/matrix.py --label matrix --resume` on 2026-12-05 09:00 UTC (optcompat ?; "
+            "3865 s wall time in all on 2 cores)") in md

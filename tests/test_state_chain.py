@@ -1,7 +1,7 @@
 """One training run handed from env to env through optcompat.state's file: 25 steps in each
-stage of the chain tox.ini declares (``[optcompat:state-chain]``: TF 2.6's OptimizerV2 ->
-TF 2.15's Keras 2 -> Keras 3 on JAX -> Keras 3 on torch), ending within 1e-5 of 100 straight
-steps in the first env.
+stage of the chain tox.ini declares (``[optcompat:state-chain]``: TF 1.15's OptimizerV2, with
+TF 2 behaviour (``tf115-cp37``) -> TF 2.6's OptimizerV2 -> TF 2.15's Keras 2 -> Keras 3 on JAX
+-> Keras 3 on torch), ending within 1e-5 of 125 straight steps (25 per stage) in the first env.
 
 ``python ci/matrix.py`` runs it after the matrix, one stage after another, each in its own
 env (``OPTCOMPAT_CHAIN_DIR``: the folder the stages hand the file through;
@@ -10,8 +10,9 @@ previous stage's file -- the optimizer's state and the model's weights
 (``restore_variables=True``) -- into a fresh model, trains its 25 steps (its own slice of
 the data, batch 16, ``model.fit``) and saves.  Three runs: optcompat's AdamW (amsgrad, an
 exponential-decay schedule, decay 0.05) and SGDW (Nesterov momentum, decay 0.01) throughout,
-and the host's own Adam in the first stage continued by optcompat's AdamW (decay 0) -- handed
-on once in the file, once as the first env's own TF checkpoint (read directly by the second).
+and the host's own Adam in the first stage (TF 1.15's) continued by optcompat's AdamW (decay 0) --
+handed on once in the file, once as each OptimizerV2 env's own TF checkpoint (TF 1.15's, read
+directly by TF 2.6; TF 2.6's, read directly by TF 2.15's Keras 2).
 
 A second chain (``[optcompat:state-chain-raw]``: TF 2.6 -> TF 2.15 -> Keras 3 on JAX -> TF
 2.6; ``OPTCOMPAT_CHAIN_NAME=state-chain-raw``) hands on a custom training loop's run: raw
@@ -44,9 +45,15 @@ def in_the_raw_chain(facts, params):
     return bool(CHAIN_DIR and STAGE) and facts.family == ENV.default and CHAIN == "state-chain-raw"
 
 
-# host-adam-checkpoint: the first env writes a TF checkpoint of its own Adam, which the second
-# reads directly (an OptimizerV2 checkpoint of TF 2.6 in TF 2.15's Keras 2: TF 2.11+ refuses it)
+# host-adam-checkpoint: every OptimizerV2 stage hands on a TF checkpoint instead of the file, which
+# the next env reads directly with optcompat.state: TF 1.15's checkpoint of its own Adam, read in
+# TF 2.6, and TF 2.6's of optcompat's AdamW, read in TF 2.15's Keras 2 (whose own restore of an
+# OptimizerV2 checkpoint is refused: TF 2.11+)
 RUNS = ("adamw", "host-adam", "host-adam-checkpoint", "sgdw")
+
+
+def hands_on_a_checkpoint(run, family):
+    return run == "host-adam-checkpoint" and family == "legacy"
 
 
 def optimizer(host, run, first):
@@ -79,10 +86,16 @@ def test_a_run_crosses_the_chain(host, run):
         np.save(os.path.join(folder, "straight.npy"), flat(straight))
     model = host.dense_model(seed=0 if i == 0 else 1)
     model.compile(optimizer=optimizer(host, run, first=i == 0), loss="mse")
+    handed_on = None
     if i > 0:
+        with open(os.path.join(folder, "stage-%d.json" % (i - 1))) as f:
+            before = json.load(f)
         previous = os.path.join(folder, "stage-%d.npz" % (i - 1))
-        if run == "host-adam-checkpoint" and i == 1:
-            previous = os.path.join(folder, "stage-0-checkpoint")
+        handed_on = "optcompat.state file"
+        if hands_on_a_checkpoint(run, before["env_family"]):
+            assert not os.path.exists(previous), "an OptimizerV2 stage hands on its TF checkpoint only"
+            previous = os.path.join(folder, "stage-%d-checkpoint" % (i - 1))
+            handed_on = "TF checkpoint of %s" % before["optimizer"]
         assert os.path.exists(previous) or os.path.exists(previous + ".index"), \
             "stage %d did not write %s: run the chain in order" % (i - 1, previous)
         loaded = state.load(model.optimizer, previous, model.trainable_variables, restore_variables=True)
@@ -91,13 +104,13 @@ def test_a_run_crosses_the_chain(host, run):
     fit(model, x[rows], y[rows])
     assert host.iterations(model.optimizer) == (i + 1) * STEPS
     saved = state.save(model.optimizer, os.path.join(folder, "stage-%d.npz" % i), model.trainable_variables)
-    if run == "host-adam-checkpoint" and i == 0:
-        os.remove(os.path.join(folder, "stage-0.npz"))  # the next env has the checkpoint only
-        assert host.tf is not None, "the first env of the chain writes a TF checkpoint: it needs TensorFlow"
+    if hands_on_a_checkpoint(run, host.family):
+        os.remove(os.path.join(folder, "stage-%d.npz" % i))  # the next env has the checkpoint only
+        assert host.tf is not None, "an OptimizerV2 stage writes a TF checkpoint: it needs TensorFlow"
         checkpoint = host.tf.train.Checkpoint(model=model, optimizer=model.optimizer)
-        checkpoint.write(os.path.join(folder, "stage-0-checkpoint"))
+        checkpoint.write(os.path.join(folder, "stage-%d-checkpoint" % i))
     record = {"stage": i, "env_family": host.family, "optimizer": saved.header["optimizer"],
-              "iterations": saved.iterations, "versions": saved.header["versions"]}
+              "iterations": saved.iterations, "versions": saved.header["versions"], "loaded_from": handed_on}
     if i == n - 1:
         straight = np.load(os.path.join(folder, "straight.npy"))
         record["max_abs_diff_vs_straight"] = float(np.max(np.abs(flat(model) - straight)))
@@ -110,8 +123,9 @@ def test_a_run_crosses_the_chain(host, run):
 
 @applies(in_a_chain)
 def test_the_upgrading_page_runs_across_the_chain(host):
-    """docs/upgrading.md as a user follows it: its "before" block in the first env (TF 2.6's
-    own Adam), its "after" block in every later Keras 3 env, on the file the first wrote."""
+    """docs/upgrading.md as a user follows it: its "before" block in the first env (TF 1.15's
+    own Adam, with TF 2 behaviour), its "after" block in every later Keras 3 env, on the file the
+    first wrote."""
     from test_upgrading_doc import block, run_in
 
     i, n = (int(p) for p in STAGE.split("/"))
