@@ -13,11 +13,12 @@ stays on the plain path (``ResourceApplyAdamWithAmsgrad`` has no XLA kernel).  S
 kernels are :func:`._rule.sgd_update` likewise (:func:`apply_sgd`).
 
 The decoupled decay comes first, in the convention's rounding (:func:`._rule.decayed`):
-``x - x d`` (keras, tfa, paper, keras-adamw -- as Keras's own AdamW on TensorFlow rounds it: a temporary
-``x d`` and an in-place subtract) or ``x (1 - d)`` (torch: one pass whose result replaces
-the variable's buffer).  The kernels have no decay term, so in a plain ``tf.function`` the
-decay costs passes over the weights that the kernel alone does not (20 or 8 bytes per
-float32 parameter over Adam's 28: see ``docs/benchmarks.md``); under XLA it fuses.
+``x - x d`` (keras, tfa, paper, keras-adamw -- as Keras's own AdamW on TensorFlow rounds it:
+``x d``, then subtracted -- in one kernel, ``ResourceApplyGradientDescent(x, d, x)``, which
+subtracts ``d`` times the weights from the weights without a temporary ``x d``) or
+``x (1 - d)`` (torch: one pass whose result replaces the variable's buffer).  The kernels have
+no decay term, so in a plain ``tf.function`` the decay costs a pass over the weights that the
+kernel alone does not (see ``docs/benchmarks.md``); under XLA it fuses.
 
 One kernel per variable replaces about a dozen ops and their temporaries in a plain
 ``tf.function``.  Coefficients come from the plain path's code (``_coefficients``, the same
@@ -134,8 +135,9 @@ def _decay(tf, var, decay, dtype, decay_form, may_be_zero=False):
         x = tf.raw_ops.ReadVariableOp(resource=var, dtype=dtype)
         if decay_form == "scale":  # one pass, whose result replaces the variable's buffer
             op = tf.raw_ops.AssignVariableOp(resource=var, value=x * (1 - decay))
-        else:  # x - x d, rounded as Keras's own AdamW on TensorFlow: a temporary and two passes
-            op = tf.raw_ops.AssignSubVariableOp(resource=var, value=x * decay)
+        else:  # x - x d, rounded as Keras's own AdamW on TensorFlow (x d, then subtracted), in one
+            # kernel, var -= alpha delta with delta = x: no temporary x d (docs/benchmarks.md)
+            op = tf.raw_ops.ResourceApplyGradientDescent(var=var, alpha=decay, delta=x)
         with tf.control_dependencies([op]):
             return tf.constant(True)
 
