@@ -115,6 +115,12 @@ class Decoupled(_host.Hosted):
             return
         store.set(value)
 
+    # Slots the host's own optimizer creates even where it does not use them (Keras 2's SGD: a
+    # momentum slot per variable with momentum 0): created alike, never read
+    # (:meth:`._optimizers.Spec._build_slots`).  Here, not in the declaration, which comes
+    # first in a class: a family's class sets it.
+    _UNUSED_SLOTS = ()
+
     # -- which variables decay (:meth:`._host.Hosted._decays`) ----------------------------
     def _display_name(self, variable):
         return self._variable_name(variable)

@@ -100,10 +100,6 @@ class Spec(object):
     def _has_slot(self, key):
         return True
 
-    # slots the host's own optimizer creates even where it does not use them (Keras 2's SGD:
-    # a momentum slot per variable with momentum 0): created alike, never read
-    _UNUSED_SLOTS = ()
-
     def _build_slots(self, var_list, make):
         """Each slot's list of variables, ``make(variable, key)`` each, in the host's order:
         a group's slots variable by variable (SLOT_GROUPS); None for a slot it lacks."""
