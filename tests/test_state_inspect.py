@@ -11,7 +11,7 @@ import pytest
 
 import optcompat
 from deviations import match
-from support import CAPTURE
+from support import CAPTURE, matches
 
 pytest.importorskip("h5py")
 
@@ -74,11 +74,15 @@ def test_inspect_gives_format_versions_and_names(host, fmt, tmp_path):
     else:
         assert "format:      HDF5 model (.h5)" in text
         assert "backend tensorflow" in text or host.family == "keras3"
+        # Keras 3.0 writes a variable's own name alone ("kernel"; measured 3.0.5, where 3.3.3
+        # writes its path)
+        bare = host.family == "keras3" and matches({"keras": "<3.3"}, host.versions)
         for name, (layer, _, leaf) in zip(names, expected):
             # TF 2.2-2.5 name a layer's variables by its unique scope (head_18/kernel:0 where
             # the process made other layers named head before): the name the file holds
-            assert re.search(r"(^|/)%s(_\d+)?/%s$" % (re.escape(layer), re.escape(leaf)), name.split(":")[0]), \
-                (name, layer, leaf)
+            found = name.split(":")[0]
+            assert (bare and found == leaf) or re.search(
+                r"(^|/)%s(_\d+)?/%s$" % (re.escape(layer), re.escape(leaf)), found), (name, layer, leaf)
 
 
 @pytest.mark.families("keras3")
