@@ -60,13 +60,6 @@ def rate(optimizer, schedule, iterations, name="learning_rate"):
         _validate.current_rate(name, value, step)
 
 
-def weight_decay(optimizer, iterations, function):
-    """Before a step, refuse a NaN/inf/negative ``weight_decay`` from a schedule or callable
-    ``function`` (None: a number, checked where it was set)."""
-    if function is not None:
-        rate(optimizer, function, iterations, "weight_decay")
-
-
 def gradients(optimizer, pairs, is_float, dtype_name, shapes=None):
     """Refuse the whole step, before any change, if one pair is bad; ``shapes(g, v)`` gives
     both static shapes as sequences."""

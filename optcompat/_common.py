@@ -126,10 +126,6 @@ class Decoupled(_host.Hosted):
         return self._variable_name(variable)
 
     # -- a variable's own rates: lr_multipliers, weight_decays (keras-adamw's) -----------------
-    def _own_rates_of(self, variable):
-        """``(factor, (l1, l2) or None)``, or None (:meth:`._decay.Decay.own_rates`)."""
-        return self._decay.own_rates(self._variable_name(variable), _decay.names_of(variable))
-
     def _check_names(self, var_list):
         """``strict_names``: refuse a pattern or name matching nothing, before any slot exists."""
         self._decay.check_names([self._variable_name(v) for v in var_list],

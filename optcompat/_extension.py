@@ -82,8 +82,7 @@ class Extension(_host.Hosted):
     def _check_weight_decay_at(self, step):
         """Before an eager step (``step`` the concrete counter), refuse a NaN, inf or negative
         value of a schedule or callable ``weight_decay``, before anything changes."""
-        function = self._given_weight_decay()
-        _checks.weight_decay(self, step, function if callable(function) else None)
+        _checks.rate(self, self._given_weight_decay(), step, "weight_decay")
 
     # -- what optcompat.keras_adamw's NadamW sets (keras-adamw's eta_t and lr_multipliers) -------
     def _rate_scale(self):

@@ -16,7 +16,7 @@ keras-adamw, in compiled steps too.  As keras-adamw does, ``get_config`` gives t
 import importlib
 import warnings
 
-from . import _decay, _detect, _names, _rule, _schedules, _validate
+from . import _detect, _names, _rule, _schedules, _validate
 from ._penalties import weight_decays_from
 from ._rule import normalized_weight_decay
 
@@ -171,7 +171,7 @@ class KerasAdamW(object):
         """keras-adamw's order: the step used ``eta_t``; then ``t_cur`` advances and, with
         annealing, ``eta_t`` is set from it (:func:`._schedules.annealing_counter`)."""
         xp, total = self._host.xp, float(self.total_iterations)
-        t_next = _schedules.annealing_counter(xp, self._host.xp.cast(self._host.value_of(self.t_cur), "float32"), total,
+        t_next = _schedules.annealing_counter(xp, xp.cast(self._host.value_of(self.t_cur), "float32"), total,
                                               self.autorestart)
         done = [self._host.assign(self, self.t_cur, t_next)]
         if self.use_cosine_annealing:
@@ -256,8 +256,7 @@ class _NadamWFace(KerasAdamW):
     def _own(self, variable):
         """``(factor, (l1, l2) or None)``: ``variable``'s multiplier and decays, as AdamW finds
         them (:meth:`._decay.Decay.own_rates`)."""
-        key = getattr(variable, "path", None) or variable.name
-        return self._decay.own_rates(key, _decay.names_of(variable)) or (1.0, None)
+        return self._own_rates_of(variable) or (1.0, None)
 
     def _rate_scale(self):
         return self._host.value_of(self.eta_t)

@@ -134,7 +134,7 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
         # traced step starts from (a schedule's too), checked before it exists
         with tf.init_scope():
             _checks.rate(self, self._learning_rate, self.iterations)
-            _checks.weight_decay(self, self.iterations, self._decay_store.function())
+            _checks.rate(self, self._decay_store.function(), self.iterations, "weight_decay")
         with _tf_fast.step_scope(self):
             result = super().apply_gradients(grads_and_vars, *args, **kwargs)
         self._after_step()  # (ordered after the step: TensorFlow orders a function's stateful ops)

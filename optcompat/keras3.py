@@ -296,7 +296,7 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
             except Exception:  # a jax tracer
                 return
             _checks.rate(self, self._learning_rate, step)
-            _checks.weight_decay(self, step, self._decay_store.function())
+            _checks.rate(self, self._decay_store.function(), step, "weight_decay")
 
     def get_config(self):
         config = super().get_config()

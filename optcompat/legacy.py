@@ -287,8 +287,9 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
         elif callable(lr):  # traced: a plain callable's Python number, read outside the graph
             with tf.init_scope():
                 _checks.rate(self, lr, None)
-        if self._decay_store.function() is not None and HOST.eager():
-            _checks.weight_decay(self, tf.cast(self.iterations, tf.float32), self._decay_store.function())
+        function = self._decay_store.function()
+        if function is not None and HOST.eager():
+            _checks.rate(self, function, tf.cast(self.iterations, tf.float32), "weight_decay")
         return super().apply_gradients(grads_and_vars, name=name, **kwargs)
 
     # -- slots and the step ------------------------------------------------------------
