@@ -15,6 +15,7 @@ Example:
     model.fit(x, y, epochs=1, verbose=0)
     ```
 """
+
 import importlib
 import sys
 
@@ -25,8 +26,19 @@ from ._penalties import weight_decays_from
 from ._rule import normalized_weight_decay
 from ._version import __version__
 
-__all__ = ["AdamW", "SGDW", "CONVENTIONS", "decoupled", "normalized_weight_decay", "weight_decays_from", "describe",
-           "default_family", "available_families", "family_module", "__version__"]
+__all__ = [
+    "AdamW",
+    "SGDW",
+    "CONVENTIONS",
+    "decoupled",
+    "normalized_weight_decay",
+    "weight_decays_from",
+    "describe",
+    "default_family",
+    "available_families",
+    "family_module",
+    "__version__",
+]
 
 # Top-level host modules whose import makes a family's registry available.
 _HOST_TOPS = ("keras", "tensorflow", "tf_keras")
@@ -55,12 +67,15 @@ def family_module(family=None):
     """
     family = family or default_family()
     if family not in _detect.FAMILIES:
-        raise ValueError("family must be one of %s; received %r" % (_detect.FAMILIES, family))
+        raise ValueError(
+            "family must be one of %s; received %r" % (_detect.FAMILIES, family)
+        )
     return importlib.import_module("." + family, __name__)
 
 
 def decoupled(optimizer_class):
-    """Any Keras optimizer class with decoupled weight decay (TFA's `extend_with_decoupled_weight_decay`).
+    """Any Keras optimizer class with decoupled weight decay (TFA's
+    `extend_with_decoupled_weight_decay`).
 
     The new class takes the base's own step after $x \\leftarrow x - d_t x$, with $d_t$ as for
     `AdamW` (by `convention`); its variables are the base's exactly, so files of `Nadam` and
@@ -89,8 +104,13 @@ def decoupled(optimizer_class):
     """
     found = _detect.family_of_class(optimizer_class)
     if found is None:
-        raise TypeError("decoupled() takes an optimizer class of an imported Keras (%s); received %r."
-                        % (", ".join(_detect.available_families()) or "none installed", optimizer_class))
+        raise TypeError(
+            "decoupled() takes an optimizer class of an imported Keras (%s); received %r."
+            % (
+                ", ".join(_detect.available_families()) or "none installed",
+                optimizer_class,
+            )
+        )
     return family_module(found[0]).decoupled(optimizer_class)
 
 
@@ -124,7 +144,9 @@ def _register_ready(callbacks=None):
     for family, path in _detect.host_modules().items():
         if path.split(".")[0] in sys.modules and _detect.adapter_available(family):
             if _hooks.initializing(family_module(family).__name__):
-                continue  # its own import imports the host (TF 2.6: keras): that outer call goes on here
+                # its own import imports the host (TF 2.6: keras): that outer call goes
+                # on here
+                continue
             for callback in _READY if callbacks is None else callbacks:
                 callback(family)
 
@@ -139,8 +161,11 @@ def _when_ready(callback):
     except Exception as e:  # as the import hooks do: never break the user's import
         import warnings
 
-        warnings.warn("optcompat could not register: %s: %s" % (type(e).__name__, e), RuntimeWarning,
-                      stacklevel=3)
+        warnings.warn(
+            "optcompat could not register: %s: %s" % (type(e).__name__, e),
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 for _module in _HOST_TOPS:

@@ -26,9 +26,9 @@ class _Optimizer:
 class AdamW(_Optimizer):
     r"""Adam with decoupled weight decay (Loshchilov & Hutter, 2019).
 
-    Decoupled decay: with $t$ the 1-based step, $\mathrm{lr}_t$ the learning rate at this
-    step, $\lambda$ the weight decay and $x$ the weight before the step (the decay and the step
-    both use it), the fraction of $x$ removed is
+    Decoupled decay: with $t$ the 1-based step, $\mathrm{lr}_t$ the learning
+    rate at this step, $\lambda$ the weight decay and $x$ the weight before the step
+    (the decay and the step both use it), the fraction of $x$ removed is
 
     $$
     d_t = \begin{cases}
@@ -53,7 +53,8 @@ class AdamW(_Optimizer):
     v_t &= v + (1 - \beta_2)(g^2 - v) \\
     \hat v_t &= \max(\hat v, v_t) \quad \text{(amsgrad: used in place of } v_t\text{)} \\
     \alpha_t &= \mathrm{lr}_t \, \sqrt{1 - \beta_2^t} \, / \, (1 - \beta_1^t) \\
-    x_t &= x - d_t \, x - \alpha_t \, m_t / (\sqrt{v_t} + \hat\epsilon_t) \quad (- \, s_t \text{ with an L1 decay})
+    x_t &= x - d_t \, x - \alpha_t \, m_t / (\sqrt{v_t} + \hat\epsilon_t)
+      \quad (- \, s_t \text{ with an L1 decay})
     \end{aligned}
     $$
 
@@ -150,9 +151,9 @@ class AdamW(_Optimizer):
 class SGDW(_Optimizer):
     r"""SGD (optionally with momentum or Nesterov momentum) with decoupled weight decay.
 
-    Decoupled decay: with $t$ the 1-based step, $\mathrm{lr}_t$ the learning rate at this
-    step, $\lambda$ the weight decay and $x$ the weight before the step (the decay and the step
-    both use it), the fraction of $x$ removed is
+    Decoupled decay: with $t$ the 1-based step, $\mathrm{lr}_t$ the learning
+    rate at this step, $\lambda$ the weight decay and $x$ the weight before the step
+    (the decay and the step both use it), the fraction of $x$ removed is
 
     $$
     d_t = \begin{cases}

@@ -3,6 +3,7 @@ callable's value before an eager step (and a plain callable's Python number befo
 traced), the gradients before any change.  Each refuses before anything changes, with
 :mod:`._validate`'s messages; the optimizer hands its host (``optimizer._host``).  A traced step
 checks the values it computes too (:meth:`._common.Decoupled._rates`)."""
+
 import numbers
 
 from . import _detect, _schedules, _validate
@@ -10,7 +11,9 @@ from . import _detect, _schedules, _validate
 
 def own_keras(optimizer, name, value):
     """Refuse a schedule or optimizer of another installed Keras (tf_keras beside Keras 3)."""
-    _validate.own_keras(name, value, optimizer._host.is_schedule, _detect.keras_of, type(optimizer))
+    _validate.own_keras(
+        name, value, optimizer._host.is_schedule, _detect.keras_of, type(optimizer)
+    )
 
 
 def setting(optimizer, name, value):
@@ -20,9 +23,13 @@ def setting(optimizer, name, value):
     if name in ("learning_rate", "lr"):
         value = _schedules.adopt(value, host.schedules)
         own_keras(optimizer, name, value)
-        return _validate.learning_rate(value, host.is_schedule, host.callable_rates, host.read_hyper, name=name)
+        return _validate.learning_rate(
+            value, host.is_schedule, host.callable_rates, host.read_hyper, name=name
+        )
     if name in optimizer.HYPERS:
-        return _validate.host_value(name, value, _validate.in_unit_interval, host.read_hyper)
+        return _validate.host_value(
+            name, value, _validate.in_unit_interval, host.read_hyper
+        )
     return value
 
 
@@ -45,7 +52,9 @@ def rate(optimizer, schedule, iterations, name="learning_rate"):
         if not _schedules.takes_step(schedule):
             try:
                 value = schedule()
-            except Exception:  # reads what is there only in the step: the host's to call
+            except (
+                Exception
+            ):  # reads what is there only in the step: the host's to call
                 return
             _validate.traced_rate(name, value)
         return
@@ -53,7 +62,10 @@ def rate(optimizer, schedule, iterations, name="learning_rate"):
         return
     try:
         step = int(iterations)
-        value = as_float(optimizer, schedule(iterations) if _schedules.takes_step(schedule) else schedule())
+        value = as_float(
+            optimizer,
+            schedule(iterations) if _schedules.takes_step(schedule) else schedule(),
+        )
     except Exception:  # symbolic (traced) values cannot be read here
         return
     if value is not None:
@@ -69,4 +81,6 @@ def gradients(optimizer, pairs, is_float, dtype_name, shapes=None):
         name = optimizer._display_name(v)
         _validate.float_variable(is_float(v.dtype), dtype_name(v.dtype), name)
         g_shape, v_shape = shapes(g, v) if shapes else (g.shape, v.shape)
-        _validate.gradient(g_shape, dtype_name(g.dtype), v_shape, dtype_name(v.dtype), name)
+        _validate.gradient(
+            g_shape, dtype_name(g.dtype), v_shape, dtype_name(v.dtype), name
+        )

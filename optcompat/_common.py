@@ -13,6 +13,7 @@ optimizer class adds only the methods its host class calls or lets it override:
 ``_slot_values(variable)``                the variable's slots (:meth:`_slots_at` its index)
 ``_dense(gradient)``, ``_fast_one(...)``             (:class:`._tf.FusedKernels`)
 """
+
 import numbers
 
 from . import _checks, _decay, _host, _saving, _schedules, _validate
@@ -35,9 +36,24 @@ class Decoupled(_host.Hosted):
         return ()
 
     # -- construction ------------------------------------------------------------------
-    def _construct(self, own, *, learning_rate, weight_decay, convention, exclude, clipnorm, clipvalue,
-                   global_clipnorm, name, kwargs, lr_multipliers=None, weight_decays=None,
-                   strict_names=False, fast_path="auto"):
+    def _construct(
+        self,
+        own,
+        *,
+        learning_rate,
+        weight_decay,
+        convention,
+        exclude,
+        clipnorm,
+        clipvalue,
+        global_clipnorm,
+        name,
+        kwargs,
+        lr_multipliers=None,
+        weight_decays=None,
+        strict_names=False,
+        fast_path="auto",
+    ):
         """Check everything, then build: the host, the decoupled decay (a
         :class:`._decay.Decay`), ``own`` (the declaration's checked arguments: betas, epsilon,
         momentum, ...)."""
@@ -48,30 +64,51 @@ class Decoupled(_host.Hosted):
         host = self._host
         # optcompat.schedules' classes are the default family's: another family's optimizer
         # takes one made again for its own Keras (_schedules.adopt)
-        learning_rate = _schedules.adopt(self._take_aliases(learning_rate, kwargs), host.schedules)
+        learning_rate = _schedules.adopt(
+            self._take_aliases(learning_rate, kwargs), host.schedules
+        )
         weight_decay = _schedules.adopt(weight_decay, host.schedules)
         _checks.own_keras(self, "learning_rate", learning_rate)
         _checks.own_keras(self, "weight_decay", weight_decay)
-        checked = _validate.common(learning_rate, weight_decay, convention, clipnorm, clipvalue,
-                                   global_clipnorm, exclude, host.is_schedule,
-                                   allow_callable=host.callable_rates,
-                                   optional_decay=self.OPTIONAL_DECAY, read=host.read_hyper)
+        checked = _validate.common(
+            learning_rate,
+            weight_decay,
+            convention,
+            clipnorm,
+            clipvalue,
+            global_clipnorm,
+            exclude,
+            host.is_schedule,
+            allow_callable=host.callable_rates,
+            optional_decay=self.OPTIONAL_DECAY,
+            read=host.read_hyper,
+        )
         self._check_host_arguments(checked)
-        lr0 = _validate.initial_learning_rate(host.reference_rate(checked["learning_rate"]),
-                                              checked["convention"])
+        lr0 = _validate.initial_learning_rate(
+            host.reference_rate(checked["learning_rate"]), checked["convention"]
+        )
         self._init_host(checked, name, kwargs)
         self.__dict__["_decay_store"] = host.decay_store(self, checked["weight_decay"])
         # outside the host's attribute tracking (which would wrap what it holds)
         self.__dict__.update(
-            _decay=_decay.Decay(checked["convention"], checked["exclude_from_weight_decay"], lr0,
-                                multipliers=multipliers, decays=decays, strict=strict),
-            _fast_path=fast_path)
+            _decay=_decay.Decay(
+                checked["convention"],
+                checked["exclude_from_weight_decay"],
+                lr0,
+                multipliers=multipliers,
+                decays=decays,
+                strict=strict,
+            ),
+            _fast_path=fast_path,
+        )
         for key, value in own.items():
             self._keep(key, value)
         self._kept = tuple(own)  # get_config writes them back (:func:`._saving.config`)
         if isinstance(checked["learning_rate"], float):
             _saving.remember(self, "learning_rate", checked["learning_rate"])
-        self.__dict__["_optcompat_made"] = True  # setters are checked from here on (__setattr__)
+        self.__dict__["_optcompat_made"] = (
+            True  # setters are checked from here on (__setattr__)
+        )
 
     @property
     def convention(self):
@@ -97,7 +134,9 @@ class Decoupled(_host.Hosted):
 
     def _hyper_value(self, name, dtype):
         value = getattr(self, name)
-        return value if isinstance(value, float) else self._host.xp.cast(value, dtype)  # a tensor given
+        return (
+            value if isinstance(value, float) else self._host.xp.cast(value, dtype)
+        )  # a tensor given
 
     # -- weight_decay: the host's store (:mod:`._weight_decay`) ---------------------------
     @property
@@ -110,7 +149,9 @@ class Decoupled(_host.Hosted):
     @weight_decay.setter
     def weight_decay(self, value):
         store = self.__dict__.get("_decay_store")
-        if store is None:  # the host's __init__ (its default); _construct makes the store
+        if (
+            store is None
+        ):  # the host's __init__ (its default); _construct makes the store
             self._weight_decay = value
             return
         store.set(value)
@@ -128,8 +169,10 @@ class Decoupled(_host.Hosted):
     # -- a variable's own rates: lr_multipliers, weight_decays (keras-adamw's) -----------------
     def _check_names(self, var_list):
         """``strict_names``: refuse a pattern or name matching nothing, before any slot exists."""
-        self._decay.check_names([self._variable_name(v) for v in var_list],
-                                [n for v in var_list for n in _decay.names_of(v)])
+        self._decay.check_names(
+            [self._variable_name(v) for v in var_list],
+            [n for v in var_list for n in _decay.names_of(v)],
+        )
 
     # -- the step ------------------------------------------------------------------------
     def _lr0_value(self, dtype):
@@ -140,13 +183,19 @@ class Decoupled(_host.Hosted):
         is a concrete 0), and ``weight_decay``, the ``lambda`` it came from (at ``iterations``);
         ``variable``'s own (:meth:`_own_rates_of`; ``l1``: ``d1_t``) where given."""
         own = None if variable is None else self._own_rates_of(variable)
-        lr = self._host.xp.cast(_validate.traced_rate("learning_rate", learning_rate), dtype)
+        lr = self._host.xp.cast(
+            _validate.traced_rate("learning_rate", learning_rate), dtype
+        )
         eta = self._schedule_multiplier(dtype)
         if eta is not None:
             lr = lr * eta
         return self._decay.coefficients(
-            lr, lambda: self._decay_store.rate(dtype, iterations), own=own, eta=eta,
-            lr0=None if eta is not None else self._lr0_value(dtype))
+            lr,
+            lambda: self._decay_store.rate(dtype, iterations),
+            own=own,
+            eta=eta,
+            lr0=None if eta is not None else self._lr0_value(dtype),
+        )
 
     def _schedule_multiplier(self, dtype):
         """``eta_t`` where the optimizer holds the schedule multiplier itself (keras-adamw's
@@ -165,7 +214,9 @@ class Decoupled(_host.Hosted):
         """The gradient as a dense tensor (hosts that pass ``tf.IndexedSlices`` override)."""
         return gradient
 
-    def _fast_one(self, gradient, variable, slots, rate, iterations, decays, shared=None):
+    def _fast_one(
+        self, gradient, variable, slots, rate, iterations, decays, shared=None
+    ):
         """``(True, op)`` having run this variable's step on a fast path, else ``(False, None)``."""
         return False, None
 
@@ -178,20 +229,41 @@ class Decoupled(_host.Hosted):
         slots = self._slot_values(variable)
         gradient = self._dense(gradient)
         decays = self._decays(variable)
-        own = self._own_rates_of(variable) is not None  # its own coefficients: the rule, op by op
+        own = (
+            self._own_rates_of(variable) is not None
+        )  # its own coefficients: the rule, op by op
         if not own:
-            done, op = self._fast_one(gradient, variable, slots, rate, iterations, decays, shared)
+            done, op = self._fast_one(
+                gradient, variable, slots, rate, iterations, decays, shared
+            )
             if done:
                 return op
         xp, host = self._host.xp, self._host
         dtype = getattr(variable.dtype, "base_dtype", variable.dtype)
-        c = shared if shared is not None and not own else self._step_coefficients(
-            xp, dtype, rate(), iterations, variable if own else None)
+        c = (
+            shared
+            if shared is not None and not own
+            else self._step_coefficients(
+                xp, dtype, rate(), iterations, variable if own else None
+            )
+        )
         x, slot_values = self._values_of(variable, slots)
-        new = self._new_values(xp, x, xp.cast(gradient, dtype), slot_values, c,
-                               c["decay"] if decays else 0.0, c.get("l1") if decays else None)
-        return host.group([host.assign(self, target, value)
-                           for target, value in zip((variable,) + slots, new) if target is not None])
+        new = self._new_values(
+            xp,
+            x,
+            xp.cast(gradient, dtype),
+            slot_values,
+            c,
+            c["decay"] if decays else 0.0,
+            c.get("l1") if decays else None,
+        )
+        return host.group(
+            [
+                host.assign(self, target, value)
+                for target, value in zip((variable,) + slots, new)
+                if target is not None
+            ]
+        )
 
     def _values_of(self, variable, slots):
         """``variable``'s value and its slots' as the rule reads them."""

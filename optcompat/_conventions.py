@@ -28,6 +28,7 @@ four places only, so a convention is four choices, not a copy of the optimizer:
     ``1 - 1.19e-7`` and ``x - x d`` rounds ``x d`` (about one ulp of ``x``) away or up on
     its own every step; over 40 steps each lands 2.4e-6 from the other (measured).
 """
+
 from collections import namedtuple
 
 Convention = namedtuple("Convention", "name decay epsilon momentum decay_form peer")
@@ -35,14 +36,51 @@ Convention = namedtuple("Convention", "name decay epsilon momentum decay_form pe
 CONVENTIONS = {
     c.name: c
     for c in (
-        Convention("keras", "lr", "outside", "keras", "subtract", "keras.optimizers.AdamW / SGD"),
-        Convention("torch", "lr", "inside", "torch", "scale", "torch.optim.AdamW / SGD"),
+        Convention(
+            "keras",
+            "lr",
+            "outside",
+            "keras",
+            "subtract",
+            "keras.optimizers.AdamW / SGD",
+        ),
+        Convention(
+            "torch", "lr", "inside", "torch", "scale", "torch.optim.AdamW / SGD"
+        ),
         # optax.adamw: torch's rule, the decay added to the update (x - lr (step + wd x))
-        Convention("optax", "lr", "inside", "torch", "combined", "optax.adamw / optax.sgd + add_decayed_weights"),
-        Convention("tfa", "one", "outside", "keras", "subtract", "tensorflow_addons.optimizers.AdamW / SGDW"),
-        Convention("paper", "schedule", "inside", "keras", "subtract", "Loshchilov & Hutter 2019 (Algorithm 2)"),
+        Convention(
+            "optax",
+            "lr",
+            "inside",
+            "torch",
+            "combined",
+            "optax.adamw / optax.sgd + add_decayed_weights",
+        ),
+        Convention(
+            "tfa",
+            "one",
+            "outside",
+            "keras",
+            "subtract",
+            "tensorflow_addons.optimizers.AdamW / SGDW",
+        ),
+        Convention(
+            "paper",
+            "schedule",
+            "inside",
+            "keras",
+            "subtract",
+            "Loshchilov & Hutter 2019 (Algorithm 2)",
+        ),
         # keras-adamw is the paper's schedule multiplier with Keras's epsilon (TF_KERAS=1 code)
-        Convention("keras-adamw", "schedule", "outside", "keras", "subtract", "keras-adamw AdamW / SGDW"),
+        Convention(
+            "keras-adamw",
+            "schedule",
+            "outside",
+            "keras",
+            "subtract",
+            "keras-adamw AdamW / SGDW",
+        ),
     )
 }
 DEFAULT = "keras"

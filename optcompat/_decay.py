@@ -7,6 +7,7 @@ variables' own rates (``lr_multipliers``, ``weight_decays``, ``strict_names``). 
 which variable names decay, a variable's own rates, ``lr_0`` in a step's dtype, and its part of
 the config; it reaches no framework (the step hands it ``xp``, the adapter the names).
 """
+
 import re
 
 from . import _rule, _validate
@@ -32,10 +33,20 @@ class Decay(object):
     against, :func:`._validate.initial_learning_rate`); ``multipliers`` (``{pattern:
     factor}``), ``decays`` (``{variable name: (l1, l2)}``) and ``strict`` checked too."""
 
-    __slots__ = ("convention", "exclude", "lr0", "multipliers", "decays", "strict", "_pattern",
-                 "_own")
+    __slots__ = (
+        "convention",
+        "exclude",
+        "lr0",
+        "multipliers",
+        "decays",
+        "strict",
+        "_pattern",
+        "_own",
+    )
 
-    def __init__(self, convention, exclude, lr0, multipliers=None, decays=None, strict=False):
+    def __init__(
+        self, convention, exclude, lr0, multipliers=None, decays=None, strict=False
+    ):
         self.convention = convention
         self.lr0 = lr0
         self.exclude = []
@@ -69,8 +80,12 @@ class Decay(object):
             return None
         if key not in self._own:
             factor = next((f for p, f in self.multipliers.items() if p in key), 1.0)
-            decays = next((d for k, d in self.decays.items() if _names_one_of(k, names)), None)
-            self._own[key] = None if (factor == 1.0 and decays is None) else (factor, decays)
+            decays = next(
+                (d for k, d in self.decays.items() if _names_one_of(k, names)), None
+            )
+            self._own[key] = (
+                None if (factor == 1.0 and decays is None) else (factor, decays)
+            )
         return self._own[key]
 
     def check_names(self, keys, names):
@@ -98,7 +113,9 @@ class Decay(object):
         l1, rate = (0.0, weight_decay()) if decays is None else decays
         c = {"lr": own_lr, "decay": 0.0, "weight_decay": rate}
         if not (isinstance(rate, float) and rate == 0.0):
-            c["decay"] = _rule.decay_coefficient(self.convention, rate, follows, lr0, eta)
+            c["decay"] = _rule.decay_coefficient(
+                self.convention, rate, follows, lr0, eta
+            )
         if l1:
             c["l1"] = _rule.decay_coefficient(self.convention, l1, follows, lr0, eta)
         return c
@@ -108,11 +125,15 @@ class Decay(object):
         return None if self.lr0 is None else xp.cast(self.lr0, dtype)
 
     def config(self):
-        return {"convention": self.convention,
-                "exclude_from_weight_decay": list(self.exclude) or None}
+        return {
+            "convention": self.convention,
+            "exclude_from_weight_decay": list(self.exclude) or None,
+        }
 
     def rates_config(self):
         """``lr_multipliers`` / ``weight_decays`` / ``strict_names`` as AdamW's config has them."""
-        return {"lr_multipliers": dict(self.multipliers) or None,
-                "weight_decays": {k: list(d) for k, d in self.decays.items()} or None,
-                "strict_names": self.strict}
+        return {
+            "lr_multipliers": dict(self.multipliers) or None,
+            "weight_decays": {k: list(d) for k, d in self.decays.items()} or None,
+            "strict_names": self.strict,
+        }

@@ -21,6 +21,7 @@ family      adapter                     hosts
                                         ``tf_keras.optimizers.legacy``
 ==========  ==========================  ===============================================
 """
+
 import importlib.util
 import os
 import re
@@ -36,7 +37,10 @@ FAMILIES = ("keras3", "keras2", "legacy")
 RELEASES = {
     "keras3": "Keras 3.x (keras>=3.0) on the tensorflow, jax or torch backend",
     "keras2": "TensorFlow 2.9-2.15 (tf.keras new optimizers) or tf-keras (tf_keras.optimizers)",
-    "legacy": "TensorFlow 1.15-2.15 (tf.keras OptimizerV2) or tf-keras (tf_keras.optimizers.legacy)",
+    "legacy": (
+        "TensorFlow 1.15-2.15 (tf.keras OptimizerV2) or tf-keras "
+        "(tf_keras.optimizers.legacy)"
+    ),
 }
 
 # The first TensorFlow that optcompat's legacy family runs on: tf.keras's optimizers are
@@ -44,8 +48,15 @@ RELEASES = {
 TF_FIRST = (1, 15)
 
 # Distributions that provide the `tensorflow` package.
-_TF_DISTS = ("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tensorflow-macos",
-             "tensorflow-intel", "tf-nightly", "tf-nightly-cpu")
+_TF_DISTS = (
+    "tensorflow",
+    "tensorflow-cpu",
+    "tensorflow-gpu",
+    "tensorflow-macos",
+    "tensorflow-intel",
+    "tf-nightly",
+    "tf-nightly-cpu",
+)
 
 
 def installed(dist):
@@ -75,11 +86,16 @@ def _metadata_version(dist):
             continue
         for name in names:
             stem, _, kind = name.rpartition(".")
-            if kind not in ("dist-info", "egg-info") or _dist_key(stem.split("-")[0]) != key:
+            if (
+                kind not in ("dist-info", "egg-info")
+                or _dist_key(stem.split("-")[0]) != key
+            ):
                 continue
             path = os.path.join(folder, name)
             if os.path.isdir(path):
-                path = os.path.join(path, "METADATA" if kind == "dist-info" else "PKG-INFO")
+                path = os.path.join(
+                    path, "METADATA" if kind == "dist-info" else "PKG-INFO"
+                )
             version = _version_line(path)
             if version:
                 return version
@@ -123,7 +139,11 @@ def versions():
 
 
 def _legacy_keras_requested():
-    return os.environ.get("TF_USE_LEGACY_KERAS", "").strip().lower() in ("1", "true", "yes")
+    return os.environ.get("TF_USE_LEGACY_KERAS", "").strip().lower() in (
+        "1",
+        "true",
+        "yes",
+    )
 
 
 def _minor(version):
@@ -134,7 +154,11 @@ def _minor(version):
 def host_modules(found=None):
     """For each family present, the module path of its optimizer base class."""
     found = versions() if found is None else found
-    tf, keras, tfk = _minor(found["tensorflow"]), _minor(found["keras"]), found["tf_keras"]
+    tf, keras, tfk = (
+        _minor(found["tensorflow"]),
+        _minor(found["keras"]),
+        found["tf_keras"],
+    )
     hosts = {}
     if keras is not None and keras >= (3, 0):
         hosts["keras3"] = "keras.optimizers.Optimizer"
@@ -240,7 +264,9 @@ def default_family(found=None):
     forced = os.environ.get("OPTCOMPAT_FAMILY")
     if forced:
         if forced not in FAMILIES:
-            raise ValueError("OPTCOMPAT_FAMILY must be one of %s; got %r" % (FAMILIES, forced))
+            raise ValueError(
+                "OPTCOMPAT_FAMILY must be one of %s; got %r" % (FAMILIES, forced)
+            )
         return forced
     found = versions() if found is None else found
     tf, keras = _minor(found["tensorflow"]), _minor(found["keras"])
@@ -271,7 +297,10 @@ def available_families(found=None):
     fams = [f for f in FAMILIES if f in hosts and adapter_available(f)]
     try:
         default = default_family(found)
-    except (ImportError, ValueError):  # none installed, or OPTCOMPAT_FAMILY is not a family
+    except (
+        ImportError,
+        ValueError,
+    ):  # none installed, or OPTCOMPAT_FAMILY is not a family
         return fams
     return sorted(fams, key=lambda f: f != default)
 
@@ -280,7 +309,9 @@ def require(family):
     """Raise ImportError naming the family and the releases that have it, if absent."""
     hosts = host_modules()
     if family not in hosts:
-        found = ", ".join("%s %s" % (k, v) for k, v in versions().items() if v is not None)
+        found = ", ".join(
+            "%s %s" % (k, v) for k, v in versions().items() if v is not None
+        )
         raise ImportError(
             "optcompat.%s needs the %s optimizer family, found in: %s. Installed: %s."
             % (family, family, RELEASES[family], found or "no TensorFlow / Keras")
@@ -321,19 +352,31 @@ def keras3_backend():
 
 
 # Keras 3's backends: what installs each (None: Keras's own), and whether it trains.
-_BACKENDS = {"tensorflow": ("tensorflow", True), "jax": ("jax", True), "torch": ("torch", True),
-             "numpy": (None, False), "openvino": ("openvino", False)}
+_BACKENDS = {
+    "tensorflow": ("tensorflow", True),
+    "jax": ("jax", True),
+    "torch": ("torch", True),
+    "numpy": (None, False),
+    "openvino": ("openvino", False),
+}
 
 
 def _backend_installed(backend, found):
     dist = _BACKENDS[backend][0]
-    return dist is None or (found["tensorflow"] if dist == "tensorflow" else installed(dist)) is not None
+    return (
+        dist is None
+        or (found["tensorflow"] if dist == "tensorflow" else installed(dist))
+        is not None
+    )
 
 
 def _where_set(name):
     if os.environ.get(name):
         return "%s=%s" % (name, os.environ[name])
-    return "KERAS_BACKEND is unset, so Keras 3 takes %s (~/.keras/keras.json or its default)" % _keras_config_backend()
+    return (
+        "KERAS_BACKEND is unset, so Keras 3 takes %s (~/.keras/keras.json or its default)"
+        % _keras_config_backend()
+    )
 
 
 def problems(found=None):
@@ -345,47 +388,119 @@ def problems(found=None):
     out = []
     if "keras3" in hosts:
         backend = keras3_backend()
-        trainable = [b for b, (_, trains) in _BACKENDS.items() if trains and _backend_installed(b, found)]
-        choose = ("set KERAS_BACKEND to one of the installed backends: %s" % ", ".join(trainable) if trainable
-                  else "no backend Keras 3 trains on is installed (tensorflow, jax, torch)")
+        trainable = [
+            b
+            for b, (_, trains) in _BACKENDS.items()
+            if trains and _backend_installed(b, found)
+        ]
+        choose = (
+            "set KERAS_BACKEND to one of the installed backends: %s"
+            % ", ".join(trainable)
+            if trainable
+            else "no backend Keras 3 trains on is installed (tensorflow, jax, torch)"
+        )
         if backend not in _BACKENDS:
-            out.append(("keras3", "%s is not a Keras 3 backend (one of %s): %s."
-                        % (_where_set("KERAS_BACKEND"), ", ".join(_BACKENDS), choose)))
+            out.append(
+                (
+                    "keras3",
+                    "%s is not a Keras 3 backend (one of %s): %s."
+                    % (_where_set("KERAS_BACKEND"), ", ".join(_BACKENDS), choose),
+                )
+            )
         elif not _backend_installed(backend, found):
-            out.append(("keras3", "%s but %s is not installed: pip install %s, or %s."
-                        % (_where_set("KERAS_BACKEND"), backend, _BACKENDS[backend][0], choose)))
+            out.append(
+                (
+                    "keras3",
+                    "%s but %s is not installed: pip install %s, or %s."
+                    % (
+                        _where_set("KERAS_BACKEND"),
+                        backend,
+                        _BACKENDS[backend][0],
+                        choose,
+                    ),
+                )
+            )
         elif not _BACKENDS[backend][1]:
-            out.append(("keras3", "%s is an inference-only Keras backend: optimizers do not train there; %s."
-                        % (_where_set("KERAS_BACKEND"), choose)))
+            out.append(
+                (
+                    "keras3",
+                    "%s is an inference-only Keras backend: optimizers do not train there; %s."
+                    % (_where_set("KERAS_BACKEND"), choose),
+                )
+            )
     tf, keras = _minor(found["tensorflow"]), _minor(found["keras"])
-    if tf is not None and (2, 6) <= tf < (2, 16) and keras is not None and keras >= (3, 0):
+    if (
+        tf is not None
+        and (2, 6) <= tf < (2, 16)
+        and keras is not None
+        and keras >= (3, 0)
+    ):
         # TF 2.6-2.15's tf.keras is the `keras` package of the same minor
-        out.append((None, "TensorFlow %s uses the keras %d.%d package as tf.keras, but keras %s is installed: "
-                          "pip install \"keras==%d.%d.*\"" % (found["tensorflow"], tf[0], tf[1], found["keras"],
-                                                              tf[0], tf[1])))
-    if _legacy_keras_requested() and tf is not None and tf >= (2, 16) and found["tf_keras"] is None:
-        out.append(("keras2", "TF_USE_LEGACY_KERAS=%s but tf-keras is not installed: pip install \"tf-keras==%d.%d.*\""
-                              ", or unset TF_USE_LEGACY_KERAS." % (os.environ["TF_USE_LEGACY_KERAS"], tf[0], tf[1])))
+        out.append(
+            (
+                None,
+                "TensorFlow %s uses the keras %d.%d package as tf.keras, but keras %s "
+                'is installed: pip install "keras==%d.%d.*"'
+                % (found["tensorflow"], tf[0], tf[1], found["keras"], tf[0], tf[1]),
+            )
+        )
+    if (
+        _legacy_keras_requested()
+        and tf is not None
+        and tf >= (2, 16)
+        and found["tf_keras"] is None
+    ):
+        out.append(
+            (
+                "keras2",
+                "TF_USE_LEGACY_KERAS=%s but tf-keras is not installed: pip install "
+                '"tf-keras==%d.%d.*", or unset TF_USE_LEGACY_KERAS.'
+                % (os.environ["TF_USE_LEGACY_KERAS"], tf[0], tf[1]),
+            )
+        )
     forced = os.environ.get("OPTCOMPAT_FAMILY")
     have = [f for f in FAMILIES if f in hosts]
-    others = ("set OPTCOMPAT_FAMILY to one of the installed families (%s), or unset it" % ", ".join(have)
-              if have else "unset it")
+    others = (
+        "set OPTCOMPAT_FAMILY to one of the installed families (%s), or unset it"
+        % ", ".join(have)
+        if have
+        else "unset it"
+    )
     if forced and forced not in FAMILIES:
-        out.append((None, "OPTCOMPAT_FAMILY=%s is not a family (one of %s): %s."
-                          % (forced, ", ".join(FAMILIES), others)))
+        out.append(
+            (
+                None,
+                "OPTCOMPAT_FAMILY=%s is not a family (one of %s): %s."
+                % (forced, ", ".join(FAMILIES), others),
+            )
+        )
     elif forced and forced not in hosts:
-        out.append((forced, "OPTCOMPAT_FAMILY=%s but that family's host is not installed (%s: %s): install one, "
-                            "or %s." % (forced, forced, RELEASES[forced], others)))
+        out.append(
+            (
+                forced,
+                "OPTCOMPAT_FAMILY=%s but that family's host is not installed (%s: %s): "
+                "install one, or %s." % (forced, forced, RELEASES[forced], others),
+            )
+        )
     if not hosts:
-        out.append((None, "no TensorFlow / Keras that optcompat supports is installed: install one, e.g. "
-                          "pip install keras jax[cpu] (Keras 3 on JAX) or pip install tensorflow. Supported: %s."
-                          % "; ".join("%s: %s" % kv for kv in RELEASES.items())))
+        out.append(
+            (
+                None,
+                "no TensorFlow / Keras that optcompat supports is installed: install "
+                "one, e.g. pip install keras jax[cpu] (Keras 3 on JAX) or pip install "
+                "tensorflow. Supported: %s."
+                % "; ".join("%s: %s" % kv for kv in RELEASES.items()),
+            )
+        )
     return out
 
 
 _torch_fused = {}
 # The first torch release with each fused kernel, per device type.
-_TORCH_FUSED_SINCE = {"adamw": {"cuda": "2.0", "cpu": "2.4"}, "sgd": {"cuda": "2.3", "cpu": "2.4"}}
+_TORCH_FUSED_SINCE = {
+    "adamw": {"cuda": "2.0", "cpu": "2.4"},
+    "sgd": {"cuda": "2.3", "cpu": "2.4"},
+}
 
 
 def torch_fused(kernel, device_type):
@@ -397,7 +512,9 @@ def torch_fused(kernel, device_type):
     if key not in _torch_fused:
         have = release(installed("torch"))
         need = _TORCH_FUSED_SINCE[kernel].get(device_type)
-        _torch_fused[key] = have is not None and need is not None and have >= release(need)
+        _torch_fused[key] = (
+            have is not None and need is not None and have >= release(need)
+        )
     return _torch_fused[key]
 
 
@@ -418,7 +535,9 @@ def _keras_config_backend():
     # Keras 3 reads ~/.keras/keras.json when KERAS_BACKEND is unset; read it without importing.
     import json
 
-    base = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    base = os.environ.get("KERAS_HOME") or os.path.join(
+        os.path.expanduser("~"), ".keras"
+    )
     try:
         with open(os.path.join(base, "keras.json")) as f:
             return json.load(f).get("backend", "tensorflow")
@@ -433,10 +552,31 @@ def _keras_config_backend():
 # optimizer in one of them warns (_saving.warn_if_dropping_state).
 # (family, package, first release, last release, format, what keeps the state instead)
 _STATE_DROPPED = (
-    ("keras2", "tensorflow", (2, 9), (2, 10), "h5", "a TF checkpoint (tf.train.Checkpoint)"),
-    ("keras2", "tensorflow", (2, 9), (2, 10), "savedmodel", "a TF checkpoint (tf.train.Checkpoint)"),
+    (
+        "keras2",
+        "tensorflow",
+        (2, 9),
+        (2, 10),
+        "h5",
+        "a TF checkpoint (tf.train.Checkpoint)",
+    ),
+    (
+        "keras2",
+        "tensorflow",
+        (2, 9),
+        (2, 10),
+        "savedmodel",
+        "a TF checkpoint (tf.train.Checkpoint)",
+    ),
     ("keras2", "tensorflow", (2, 11), (2, 11), "savedmodel", ".h5 or a TF checkpoint"),
-    ("keras2", "tensorflow", (2, 12), None, "savedmodel", ".keras, .h5 or a TF checkpoint"),
+    (
+        "keras2",
+        "tensorflow",
+        (2, 12),
+        None,
+        "savedmodel",
+        ".keras, .h5 or a TF checkpoint",
+    ),
     ("legacy", "tensorflow", TF_FIRST, None, "savedmodel", ".h5 or a TF checkpoint"),
     ("legacy", "tensorflow", (2, 13), None, "keras", ".h5 or a TF checkpoint"),
     ("keras3", "keras", (3, 0), None, "h5", ".keras"),
@@ -444,9 +584,14 @@ _STATE_DROPPED = (
 # where each format's save starts: the host's saving function, as (a fragment of its module's
 # path, its name).  The stack holds it while the model's config -- the optimizer's get_config
 # -- is written; the outermost one is the format (a .keras save runs SavedModel helpers inside).
-SAVE_SITES = {"h5": (("hdf5_format.py", "save_model_to_hdf5"), ("h5_format.py", "save_model_to_hdf5")),
-              "savedmodel": (("saved_model/save.py", "save"),),
-              "keras": (("saving_lib.py", "save_model"),)}
+SAVE_SITES = {
+    "h5": (
+        ("hdf5_format.py", "save_model_to_hdf5"),
+        ("h5_format.py", "save_model_to_hdf5"),
+    ),
+    "savedmodel": (("saved_model/save.py", "save"),),
+    "keras": (("saving_lib.py", "save_model"),),
+}
 
 
 def formats_dropping_state(family, found=None):
@@ -456,7 +601,12 @@ def formats_dropping_state(family, found=None):
     out = {}
     for fam, package, first, last, fmt, keeps in _STATE_DROPPED:
         have = _minor(found.get(package))
-        if fam == family and have is not None and have >= first and (last is None or have <= last):
+        if (
+            fam == family
+            and have is not None
+            and have >= first
+            and (last is None or have <= last)
+        ):
             out[fmt] = keeps
     return out
 
@@ -484,4 +634,3 @@ def _holds_optax_state(node, depth):
     if isinstance(node, tuple) and depth < 32:
         return any(_holds_optax_state(child, depth + 1) for child in node)
     return False
-

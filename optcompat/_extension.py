@@ -21,6 +21,7 @@ callable as its value then).  Keras 2 and 3 keep ``weight_decay`` as a Python va
 optimizer variable: the layout stays the base's); a value set between steps reaches steps
 traced after it.  OptimizerV2 keeps it as a hyperparameter, as TensorFlow Addons does.
 """
+
 import inspect
 import numbers
 
@@ -38,20 +39,26 @@ class Extension(_host.Hosted):
 
     def __init__(self, *args, **kwargs):
         if "weight_decay" not in kwargs:
-            raise TypeError("%s needs `weight_decay` (a float >= 0, a schedule or a callable: the "
-                            "decoupled decay), as a keyword argument." % type(self).__name__)
+            raise TypeError(
+                "%s needs `weight_decay` (a float >= 0, a schedule or a callable: the "
+                "decoupled decay), as a keyword argument." % type(self).__name__
+            )
         host = self._host
         weight_decay = _schedules.adopt(kwargs.pop("weight_decay"), host.schedules)
         _checks.own_keras(self, "weight_decay", weight_decay)
         _checks.own_keras(self, "learning_rate", kwargs.get("learning_rate"))
         weight_decay = _validate.decay_rate(weight_decay, host.is_schedule)
         convention = _validate.convention(kwargs.pop("convention", DEFAULT))
-        exclude = _validate.name_patterns("exclude_from_weight_decay",
-                                          kwargs.pop("exclude_from_weight_decay", None))
+        exclude = _validate.name_patterns(
+            "exclude_from_weight_decay", kwargs.pop("exclude_from_weight_decay", None)
+        )
         self._init_base(args, kwargs)
-        lr0 = _validate.initial_learning_rate(host.reference_rate(host.learning_rate_of(self)),
-                                              convention)
-        self.__dict__["_decay"] = _decay.Decay(convention, exclude, lr0)  # (outside any tracking)
+        lr0 = _validate.initial_learning_rate(
+            host.reference_rate(host.learning_rate_of(self)), convention
+        )
+        self.__dict__["_decay"] = _decay.Decay(
+            convention, exclude, lr0
+        )  # (outside any tracking)
         self._store_weight_decay(weight_decay)
 
     @property
@@ -74,7 +81,9 @@ class Extension(_host.Hosted):
     def _weight_decay_at(self, iterations):
         """This step's ``lambda_t``: a schedule's value at ``iterations``, a callable's value."""
         value = self._given_weight_decay()
-        if callable(value):  # (a Python number is known while a compiled step is traced)
+        if callable(
+            value
+        ):  # (a Python number is known while a compiled step is traced)
             value = value(iterations) if _schedules.takes_step(value) else value()
             return _validate.traced_rate("weight_decay", value)
         return value
@@ -111,14 +120,18 @@ class Extension(_host.Hosted):
         dtype = variable.dtype
         lr = xp.cast(lr, dtype)
         lr0 = self._decay.lr0_value(xp, dtype)
-        decay = _rule.decay_coefficient(self.convention, xp.cast(weight_decay, dtype), lr, lr0)
+        decay = _rule.decay_coefficient(
+            self.convention, xp.cast(weight_decay, dtype), lr, lr0
+        )
         return _rule.decayed(self.convention, variable, decay)
 
     def _extension_config(self, config):
         value = self._given_weight_decay()
         if self._host.is_schedule(value):
             value = self._host.schedule_module.serialize(value)
-        elif callable(value):  # as OptimizerV2 saves a callable hyperparameter: its value now
+        elif callable(
+            value
+        ):  # as OptimizerV2 saves a callable hyperparameter: its value now
             value = float(value())
         config.update(self._decay.config(), weight_decay=value)
         return config
@@ -126,11 +139,19 @@ class Extension(_host.Hosted):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         value = config.get("weight_decay")
-        if isinstance(value, dict):  # a serialized schedule, optcompat's found by class name too
+        if isinstance(
+            value, dict
+        ):  # a serialized schedule, optcompat's found by class name too
             host = cls._host
-            config = dict(config, weight_decay=host.schedule_module.deserialize(
-                value,
-                custom_objects=_schedules.custom_objects(value, host.schedules, custom_objects)))
+            config = dict(
+                config,
+                weight_decay=host.schedule_module.deserialize(
+                    value,
+                    custom_objects=_schedules.custom_objects(
+                        value, host.schedules, custom_objects
+                    ),
+                ),
+            )
         base = super(Extension, cls).from_config
         try:
             takes = "custom_objects" in inspect.signature(base).parameters
@@ -145,11 +166,27 @@ def make(hooks, base, register):
     ``Decoupled<Base>``, registered by ``register``, made once per base class."""
     if (hooks, base) not in _MADE:
         name = "Decoupled" + base.__name__
-        doc = ("%s with decoupled weight decay (optcompat.decoupled): ``%s(*args, weight_decay, "
-               "convention=%r, exclude_from_weight_decay=None, **kwargs)``, the other arguments "
-               "those of %s.%s.\n\n%s" % (base.__name__, name, DEFAULT, base.__module__, base.__name__,
-                                          __doc__.split("\n\n", 1)[1]))
-        cls = type(name, (hooks, base), {"__doc__": doc, "__module__": __name__.rsplit(".", 1)[0],
-                                          "__qualname__": name})
+        doc = (
+            "%s with decoupled weight decay (optcompat.decoupled): ``%s(*args, weight_decay, "
+            "convention=%r, exclude_from_weight_decay=None, **kwargs)``, the other arguments "
+            "those of %s.%s.\n\n%s"
+            % (
+                base.__name__,
+                name,
+                DEFAULT,
+                base.__module__,
+                base.__name__,
+                __doc__.split("\n\n", 1)[1],
+            )
+        )
+        cls = type(
+            name,
+            (hooks, base),
+            {
+                "__doc__": doc,
+                "__module__": __name__.rsplit(".", 1)[0],
+                "__qualname__": name,
+            },
+        )
         _MADE[(hooks, base)] = register(cls)
     return _MADE[(hooks, base)]

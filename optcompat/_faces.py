@@ -9,6 +9,7 @@ which take the peers' module paths), written once:
 - `attribute_of`: a name resolved from another module of the face (a submodule giving
   its package's classes).
 """
+
 import importlib
 import importlib.abc
 import sys
@@ -28,7 +29,9 @@ def install(module_globals, refusal, names=(), resolve=None):
             value = module_globals[name] = resolve(name)
             return value
         caller = sys._getframe(1)
-        if caller.f_code is _lazy.GETATTR_CODE:  # Python 3.6: called through _lazy's module class
+        if (
+            caller.f_code is _lazy.GETATTR_CODE
+        ):  # Python 3.6: called through _lazy's module class
             caller = caller.f_back
         raise _refused(module, name, refusal, caller)
 
@@ -53,7 +56,11 @@ def _refused(module, name, refusal, caller):
     # `from optcompat.tfa.optimizers import RectifiedAdam` asks through getattr, and Python
     # replaces an AttributeError there with its own "cannot import name": an ImportError keeps
     # the message (it is the error that statement raises anyway)
-    return ImportError(message, name=module) if _importing_from(caller) else AttributeError(message)
+    return (
+        ImportError(message, name=module)
+        if _importing_from(caller)
+        else AttributeError(message)
+    )
 
 
 def _importing_from(frame):
@@ -77,8 +84,10 @@ class _MissingSubmodules(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path=None, target=None):
         package = fullname.rpartition(".")[0]
         if package in self.packages:
-            raise ModuleNotFoundError("No module named %r: %s" % (fullname, self.packages[package]),
-                                      name=fullname)
+            raise ModuleNotFoundError(
+                "No module named %r: %s" % (fullname, self.packages[package]),
+                name=fullname,
+            )
         return None
 
 

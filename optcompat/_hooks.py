@@ -6,13 +6,16 @@ exists -- but ``import optcompat`` must not import the host.  If the host is alr
 ``sys.modules`` the callback runs now; otherwise a meta-path finder wraps the host's
 loader and runs it right after the host module's own code.
 """
+
 import importlib.abc
 import importlib.util
 import sys
 import warnings
 
 _pending = {}  # module name -> [callback]
-_executed = set()  # modules whose code has run, though importlib may not have marked them yet
+_executed = (
+    set()
+)  # modules whose code has run, though importlib may not have marked them yet
 
 
 class _PostImportFinder(importlib.abc.MetaPathFinder):
@@ -26,7 +29,11 @@ class _PostImportFinder(importlib.abc.MetaPathFinder):
             spec = importlib.util.find_spec(fullname)
         finally:
             self._busy = False
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+        if (
+            spec is None
+            or spec.loader is None
+            or not hasattr(spec.loader, "exec_module")
+        ):
             return spec
         exec_module = spec.loader.exec_module
 
@@ -35,7 +42,9 @@ class _PostImportFinder(importlib.abc.MetaPathFinder):
             _executed.add(fullname)
             _fire(fullname)
 
-        spec.loader.exec_module = exec_then_fire  # a loader instance belongs to one spec
+        spec.loader.exec_module = (
+            exec_then_fire  # a loader instance belongs to one spec
+        )
         return spec
 
 
@@ -47,8 +56,12 @@ def _fire(name):
         try:
             callback()
         except Exception as e:  # never break the user's `import keras`
-            warnings.warn("optcompat could not register with %s: %s: %s"
-                          % (name, type(e).__name__, e), RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                "optcompat could not register with %s: %s: %s"
+                % (name, type(e).__name__, e),
+                RuntimeWarning,
+                stacklevel=2,
+            )
     if not _pending and _finder in sys.meta_path:
         sys.meta_path.remove(_finder)
 

@@ -31,6 +31,7 @@ The contract (``optimizer`` is the optcompat optimizer asking):
 ``identity(optimizer, variable)``   a key that finds ``variable`` however a step hands it
 ``allows_decay(optimizer, variable)``  the host's own exclusion (``exclude_from_weight_decay``)
 """
+
 from . import _decay, _validate, _weight_decay
 
 
@@ -103,7 +104,9 @@ class Hosted(object):
 
     def _own_rates_of(self, variable):
         """``(factor, (l1, l2) or None)``, or None (:meth:`._decay.Decay.own_rates`)."""
-        return self._decay.own_rates(self._variable_name(variable), _decay.names_of(variable))
+        return self._decay.own_rates(
+            self._variable_name(variable), _decay.names_of(variable)
+        )
 
     def _decays(self, variable):
         """Whether ``variable`` decays: no exclusion pattern matches it and the host allows it."""

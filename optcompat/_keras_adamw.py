@@ -13,6 +13,7 @@ in the annealing period, and ``eta_t``, the multiplier the next step uses.  Each
 keras-adamw, in compiled steps too.  As keras-adamw does, ``get_config`` gives their values now
 (a model file keeps them there), and the optimizer's weights stay the host's own Adam / SGD's.
 """
+
 import importlib
 import warnings
 
@@ -23,13 +24,27 @@ from ._rule import normalized_weight_decay
 _MADE = {}  # family -> {name: class}
 
 # the face's own arguments (keras-adamw's), given back by get_config
-_OWN = ("total_iterations", "total_iterations_wd", "use_cosine_annealing", "autorestart", "eta_min", "eta_max",
-        "init_verbose", "zero_penalties")
+_OWN = (
+    "total_iterations",
+    "total_iterations_wd",
+    "use_cosine_annealing",
+    "autorestart",
+    "eta_min",
+    "eta_max",
+    "init_verbose",
+    "zero_penalties",
+)
 
 
 def _count(name, value, low=0):
-    if isinstance(value, bool) or not isinstance(value, int) and not (isinstance(value, float) and value.is_integer()):
-        raise _validate.ArgumentTypeError("`%s` must be an int >= %d; received %r." % (name, low, value))
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        and not (isinstance(value, float) and value.is_integer())
+    ):
+        raise _validate.ArgumentTypeError(
+            "`%s` must be an int >= %d; received %r." % (name, low, value)
+        )
     if value < low:
         raise ValueError("`%s` must be an int >= %d; received %r." % (name, low, value))
     return int(value)
@@ -39,7 +54,10 @@ def _pair(name, value):
     """keras-adamw's ``(l1, l2)`` (a bare number: ``l2``), each a float >= 0."""
     if isinstance(value, (list, tuple)):
         if len(value) != 2:
-            raise ValueError("`weight_decays[%r]` must be l2 or (l1, l2); received %r." % (name, value))
+            raise ValueError(
+                "`weight_decays[%r]` must be l2 or (l1, l2); received %r."
+                % (name, value)
+            )
         return tuple(_validate.at_least("weight_decays[%r]" % name, v) for v in value)
     return (0.0, _validate.at_least("weight_decays[%r]" % name, value))
 
@@ -54,10 +72,14 @@ def read_weight_decays(model, zero_penalties, call):
         return found
     if found:
         warnings.warn(
-            "optcompat.keras_adamw: %s zeroes the model's L1/L2 penalties and, as keras-adamw 1.38 does, reads "
-            "them after zeroing: no weight decay at all (keras-adamw's numbers kept). The penalties were %r; "
-            "to decay them, give weight_decays=optcompat.weight_decays_from(model) (it reads, then zeroes) "
-            "before compile." % (call, found), UserWarning, stacklevel=4)
+            "optcompat.keras_adamw: %s zeroes the model's L1/L2 penalties and, as "
+            "keras-adamw 1.38 does, reads them after zeroing: no weight decay at all "
+            "(keras-adamw's numbers kept). The penalties were %r; to decay them, give "
+            "weight_decays=optcompat.weight_decays_from(model) (it reads, then zeroes) "
+            "before compile." % (call, found),
+            UserWarning,
+            stacklevel=4,
+        )
     return {}
 
 
@@ -70,67 +92,135 @@ class KerasAdamW(object):
         """Whether a config saved under a bare name (TF 1.15-2.1) is keras-adamw's."""
         return "total_iterations" in config
 
-    def _keras_adamw(self, kwargs, learning_rate, model, zero_penalties, total_iterations, total_iterations_wd,
-                     use_cosine_annealing, lr_multipliers, weight_decays, autorestart, init_verbose, eta_min,
-                     eta_max, t_cur):
+    def _keras_adamw(
+        self,
+        kwargs,
+        learning_rate,
+        model,
+        zero_penalties,
+        total_iterations,
+        total_iterations_wd,
+        use_cosine_annealing,
+        lr_multipliers,
+        weight_decays,
+        autorestart,
+        init_verbose,
+        eta_min,
+        eta_max,
+        t_cur,
+    ):
         eta_t = _validate.at_least("eta_t", kwargs.pop("eta_t", 1.0))
         if "lr" in kwargs:  # keras-adamw's alias (its tests and README use it)
             learning_rate = kwargs.pop("lr")
         total_iterations = _count("total_iterations", total_iterations)
-        total_iterations_wd = None if total_iterations_wd is None else _count(
-            "total_iterations_wd", total_iterations_wd, 1)
-        use_cosine_annealing = _validate.boolean("use_cosine_annealing", use_cosine_annealing)
+        total_iterations_wd = (
+            None
+            if total_iterations_wd is None
+            else _count("total_iterations_wd", total_iterations_wd, 1)
+        )
+        use_cosine_annealing = _validate.boolean(
+            "use_cosine_annealing", use_cosine_annealing
+        )
         zero_penalties = _validate.boolean("zero_penalties", zero_penalties)
         if autorestart is None:
             autorestart = use_cosine_annealing
         autorestart = _validate.boolean("autorestart", autorestart)
         if autorestart and not use_cosine_annealing:
-            raise ValueError("`autorestart` can only be used with `use_cosine_annealing` (keras-adamw's rule); "
-                             "received autorestart=True, use_cosine_annealing=False.")
-        eta_min, eta_max = (_validate.at_least(n, v) for n, v in (("eta_min", eta_min), ("eta_max", eta_max)))
+            raise ValueError(
+                "`autorestart` can only be used with `use_cosine_annealing` (keras-adamw's rule); "
+                "received autorestart=True, use_cosine_annealing=False."
+            )
+        eta_min, eta_max = (
+            _validate.at_least(n, v)
+            for n, v in (("eta_min", eta_min), ("eta_max", eta_max))
+        )
         t_cur = _count("t_cur", t_cur)
         if weight_decays is not None and not isinstance(weight_decays, dict):
-            raise _validate.ArgumentTypeError("`weight_decays` must be None or a dict {variable name: l2 or "
-                                              "(l1, l2)}; received %r." % (weight_decays,))
+            raise _validate.ArgumentTypeError(
+                "`weight_decays` must be None or a dict {variable name: l2 or "
+                "(l1, l2)}; received %r." % (weight_decays,)
+            )
         raw = {str(k): _pair(k, v) for k, v in (weight_decays or {}).items()}
-        if total_iterations > 1 and model is not None:  # keras-adamw reads (and zeroes) the penalties then
+        if (
+            total_iterations > 1 and model is not None
+        ):  # keras-adamw reads (and zeroes) the penalties then
             if weight_decays is not None:
-                warnings.warn("optcompat.keras_adamw: `weight_decays` is read from `model`'s regularizers when "
-                              "`model` is given; the `weight_decays` given are ignored (as in keras-adamw).",
-                              UserWarning, stacklevel=3)
-            raw = read_weight_decays(model, zero_penalties, "AdamW(model=..., zero_penalties=True)")
+                warnings.warn(
+                    "optcompat.keras_adamw: `weight_decays` is read from `model`'s "
+                    "regularizers when `model` is given; the `weight_decays` given are "
+                    "ignored (as in keras-adamw).",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            raw = read_weight_decays(
+                model, zero_penalties, "AdamW(model=..., zero_penalties=True)"
+            )
         if (use_cosine_annealing or raw) and total_iterations <= 1:
-            warnings.warn("optcompat.keras_adamw: total_iterations=%d; it must be > 1 for cosine annealing and "
-                          "weight decays: proceeding without either (as keras-adamw does)." % total_iterations,
-                          UserWarning, stacklevel=3)
+            warnings.warn(
+                "optcompat.keras_adamw: total_iterations=%d; it must be > 1 for cosine "
+                "annealing and weight decays: proceeding without either (as "
+                "keras-adamw does)." % total_iterations,
+                UserWarning,
+                stacklevel=3,
+            )
             use_cosine_annealing = autorestart = False
             raw = {}
         wd_steps = total_iterations_wd or total_iterations
         # keras-adamw's normalization, lambda = l * sqrt(1 / total_iterations_wd)
-        decays = {k: tuple(normalized_weight_decay(v, wd_steps) for v in pair) for k, pair in raw.items()}
+        decays = {
+            k: tuple(normalized_weight_decay(v, wd_steps) for v in pair)
+            for k, pair in raw.items()
+        }
         kwargs.setdefault("convention", "keras-adamw")
-        kwargs.setdefault("weight_decay", 0.0)  # keras-adamw decays only what weight_decays names
-        if "decay" in kwargs and not self._TAKES_DECAY:  # OptimizerV2's time-inverse decay
+        kwargs.setdefault(
+            "weight_decay", 0.0
+        )  # keras-adamw decays only what weight_decays names
+        if (
+            "decay" in kwargs and not self._TAKES_DECAY
+        ):  # OptimizerV2's time-inverse decay
             if kwargs.pop("decay"):
-                raise ValueError("`decay` (the time-inverse learning-rate decay) exists in OptimizerV2 only "
-                                 "(optcompat.keras_adamw.for_family('legacy')); here give learning_rate="
-                                 "keras.optimizers.schedules.InverseTimeDecay(lr, 1, decay).")
+                raise ValueError(
+                    "`decay` (the time-inverse learning-rate decay) exists in OptimizerV2 only "
+                    "(optcompat.keras_adamw.for_family('legacy')); here give learning_rate="
+                    "keras.optimizers.schedules.InverseTimeDecay(lr, 1, decay)."
+                )
         self._keras_adamw_init(learning_rate, lr_multipliers, decays or None, kwargs)
-        self.__dict__.update(total_iterations=total_iterations, total_iterations_wd=wd_steps,
-                             use_cosine_annealing=use_cosine_annealing, autorestart=autorestart, eta_min=eta_min,
-                             eta_max=eta_max, init_verbose=_validate.boolean("init_verbose", init_verbose),
-                             zero_penalties=zero_penalties, _raw_weight_decays=raw, _init_notified=False)
-        self._host.hold(self, "t_cur", self._host.scalar_variable(self, "t_cur", float(t_cur)))
+        self.__dict__.update(
+            total_iterations=total_iterations,
+            total_iterations_wd=wd_steps,
+            use_cosine_annealing=use_cosine_annealing,
+            autorestart=autorestart,
+            eta_min=eta_min,
+            eta_max=eta_max,
+            init_verbose=_validate.boolean("init_verbose", init_verbose),
+            zero_penalties=zero_penalties,
+            _raw_weight_decays=raw,
+            _init_notified=False,
+        )
+        self._host.hold(
+            self, "t_cur", self._host.scalar_variable(self, "t_cur", float(t_cur))
+        )
         self._host.hold(self, "eta_t", self._host.scalar_variable(self, "eta_t", eta_t))
 
-    _TAKES_DECAY = False  # OptimizerV2 takes `decay` (its time-inverse learning-rate decay)
+    _TAKES_DECAY = (
+        False  # OptimizerV2 takes `decay` (its time-inverse learning-rate decay)
+    )
 
     def _keras_adamw_init(self, learning_rate, lr_multipliers, weight_decays, kwargs):
-        if "gradient_accumulation_steps" in kwargs and kwargs["gradient_accumulation_steps"]:
-            raise ValueError("optcompat.keras_adamw takes no `gradient_accumulation_steps`: keras-adamw's t_cur "
-                             "counts steps (use optcompat.AdamW with optcompat.schedules.CosineAnnealing).")
-        super(KerasAdamW, self).__init__(learning_rate=learning_rate, lr_multipliers=lr_multipliers,
-                                         weight_decays=weight_decays, **kwargs)
+        if (
+            "gradient_accumulation_steps" in kwargs
+            and kwargs["gradient_accumulation_steps"]
+        ):
+            raise ValueError(
+                "optcompat.keras_adamw takes no `gradient_accumulation_steps`: keras-adamw's t_cur "
+                "counts steps (use optcompat.AdamW with optcompat.schedules.CosineAnnealing)."
+            )
+        super(KerasAdamW, self).__init__(
+            learning_rate=learning_rate,
+            lr_multipliers=lr_multipliers,
+            weight_decays=weight_decays,
+            **kwargs,
+        )
 
     @property
     def weights(self):
@@ -161,7 +251,9 @@ class KerasAdamW(object):
         rate = self.learning_rate
         if callable(rate) and not hasattr(rate, "dtype"):  # a schedule: at this step
             rate = rate(self.iterations)
-        return self._host.xp.cast(rate, "float32") * self._host.xp.cast(self._host.value_of(self.eta_t), "float32")
+        return self._host.xp.cast(rate, "float32") * self._host.xp.cast(
+            self._host.value_of(self.eta_t), "float32"
+        )
 
     # -- the step ------------------------------------------------------------------------------
     def _schedule_multiplier(self, dtype):
@@ -171,24 +263,44 @@ class KerasAdamW(object):
         """keras-adamw's order: the step used ``eta_t``; then ``t_cur`` advances and, with
         annealing, ``eta_t`` is set from it (:func:`._schedules.annealing_counter`)."""
         xp, total = self._host.xp, float(self.total_iterations)
-        t_next = _schedules.annealing_counter(xp, xp.cast(self._host.value_of(self.t_cur), "float32"), total,
-                                              self.autorestart)
+        t_next = _schedules.annealing_counter(
+            xp,
+            xp.cast(self._host.value_of(self.t_cur), "float32"),
+            total,
+            self.autorestart,
+        )
         done = [self._host.assign(self, self.t_cur, t_next)]
         if self.use_cosine_annealing:
-            done.append(self._host.assign(self, self.eta_t, _schedules.annealing_multiplier(
-                xp, t_next, total, self.eta_min, self.eta_max)))
+            done.append(
+                self._host.assign(
+                    self,
+                    self.eta_t,
+                    _schedules.annealing_multiplier(
+                        xp, t_next, total, self.eta_min, self.eta_max
+                    ),
+                )
+            )
         return [op for op in done if op is not None]
 
     def _check_names(self, var_list):
         super(KerasAdamW, self)._check_names(var_list)
-        if self.init_verbose and not self._init_notified:  # keras-adamw's printout, once
+        if (
+            self.init_verbose and not self._init_notified
+        ):  # keras-adamw's printout, once
             self.__dict__["_init_notified"] = True
             for variable in var_list:
                 own = self._own_rates_of(variable)
                 if own is not None:
                     factor, decays = own
-                    print("optcompat.keras_adamw: %s: lr multiplier %g, weight decay %s (l1, l2; normalized)"
-                          % (self._display_name(variable), factor, "none" if decays is None else tuple(decays)))
+                    print(
+                        "optcompat.keras_adamw: %s: lr multiplier %g, weight decay %s "
+                        "(l1, l2; normalized)"
+                        % (
+                            self._display_name(variable),
+                            factor,
+                            "none" if decays is None else tuple(decays),
+                        )
+                    )
 
     # -- config --------------------------------------------------------------------------------
     def get_config(self):
@@ -197,9 +309,13 @@ class KerasAdamW(object):
         config = super(KerasAdamW, self).get_config()
         config.update({name: getattr(self, name) for name in _OWN})
         t_cur, eta_t = (self._host.concrete(v) for v in (self.t_cur, self.eta_t))
-        config.update(weight_decays={k: list(v) for k, v in self._raw_weight_decays.items()} or None,
-                      lr_multipliers=self.lr_multipliers,
-                      t_cur=None if t_cur is None else int(round(t_cur)), eta_t=eta_t)
+        config.update(
+            weight_decays={k: list(v) for k, v in self._raw_weight_decays.items()}
+            or None,
+            lr_multipliers=self.lr_multipliers,
+            t_cur=None if t_cur is None else int(round(t_cur)),
+            eta_t=eta_t,
+        )
         if config["total_iterations_wd"] == config["total_iterations"]:
             config["total_iterations_wd"] = None
         for key in ("t_cur", "eta_t"):
@@ -209,41 +325,138 @@ class KerasAdamW(object):
 
 
 class _AdamWFace(KerasAdamW):
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=None, decay=0.0, amsgrad=False,
-                 model=None, zero_penalties=True, total_iterations=0, total_iterations_wd=None,
-                 use_cosine_annealing=False, lr_multipliers=None, weight_decays=None, autorestart=None,
-                 init_verbose=True, eta_min=0, eta_max=1, t_cur=0, name="AdamW", **kwargs):
-        kwargs.update(beta_1=beta_1, beta_2=beta_2, epsilon=1e-7 if epsilon is None else epsilon, amsgrad=amsgrad,
-                      decay=decay, name=name)
-        self._keras_adamw(kwargs, learning_rate, model, zero_penalties, total_iterations, total_iterations_wd,
-                          use_cosine_annealing, lr_multipliers, weight_decays, autorestart, init_verbose, eta_min,
-                          eta_max, t_cur)
+    def __init__(
+        self,
+        learning_rate=0.001,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=None,
+        decay=0.0,
+        amsgrad=False,
+        model=None,
+        zero_penalties=True,
+        total_iterations=0,
+        total_iterations_wd=None,
+        use_cosine_annealing=False,
+        lr_multipliers=None,
+        weight_decays=None,
+        autorestart=None,
+        init_verbose=True,
+        eta_min=0,
+        eta_max=1,
+        t_cur=0,
+        name="AdamW",
+        **kwargs,
+    ):
+        kwargs.update(
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=1e-7 if epsilon is None else epsilon,
+            amsgrad=amsgrad,
+            decay=decay,
+            name=name,
+        )
+        self._keras_adamw(
+            kwargs,
+            learning_rate,
+            model,
+            zero_penalties,
+            total_iterations,
+            total_iterations_wd,
+            use_cosine_annealing,
+            lr_multipliers,
+            weight_decays,
+            autorestart,
+            init_verbose,
+            eta_min,
+            eta_max,
+            t_cur,
+        )
 
 
 class _SGDWFace(KerasAdamW):
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, model=None, zero_penalties=True,
-                 total_iterations=0, total_iterations_wd=None, use_cosine_annealing=False, lr_multipliers=None,
-                 weight_decays=None, autorestart=None, init_verbose=True, eta_min=0, eta_max=1, t_cur=0,
-                 name="SGDW", **kwargs):
+    def __init__(
+        self,
+        learning_rate=0.01,
+        momentum=0.0,
+        nesterov=False,
+        model=None,
+        zero_penalties=True,
+        total_iterations=0,
+        total_iterations_wd=None,
+        use_cosine_annealing=False,
+        lr_multipliers=None,
+        weight_decays=None,
+        autorestart=None,
+        init_verbose=True,
+        eta_min=0,
+        eta_max=1,
+        t_cur=0,
+        name="SGDW",
+        **kwargs,
+    ):
         kwargs.update(momentum=momentum, nesterov=nesterov, name=name)
         kwargs.setdefault("decay", 0.0)
-        self._keras_adamw(kwargs, learning_rate, model, zero_penalties, total_iterations, total_iterations_wd,
-                          use_cosine_annealing, lr_multipliers, weight_decays, autorestart, init_verbose, eta_min,
-                          eta_max, t_cur)
+        self._keras_adamw(
+            kwargs,
+            learning_rate,
+            model,
+            zero_penalties,
+            total_iterations,
+            total_iterations_wd,
+            use_cosine_annealing,
+            lr_multipliers,
+            weight_decays,
+            autorestart,
+            init_verbose,
+            eta_min,
+            eta_max,
+            t_cur,
+        )
 
 
 class _NadamWFace(KerasAdamW):
     """keras-adamw's NadamW: the host's own Nadam step (:func:`optcompat.decoupled`), its rate
     times ``eta_t`` and a variable's multiplier, and keras-adamw's decays before it."""
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, model=None,
-                 zero_penalties=True, total_iterations=0, total_iterations_wd=None, use_cosine_annealing=False,
-                 lr_multipliers=None, weight_decays=None, autorestart=None, init_verbose=True, eta_min=0, eta_max=1,
-                 t_cur=0, name="NadamW", **kwargs):
+    def __init__(
+        self,
+        learning_rate=0.001,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-7,
+        model=None,
+        zero_penalties=True,
+        total_iterations=0,
+        total_iterations_wd=None,
+        use_cosine_annealing=False,
+        lr_multipliers=None,
+        weight_decays=None,
+        autorestart=None,
+        init_verbose=True,
+        eta_min=0,
+        eta_max=1,
+        t_cur=0,
+        name="NadamW",
+        **kwargs,
+    ):
         kwargs.update(beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, name=name)
-        self._keras_adamw(kwargs, learning_rate, model, zero_penalties, total_iterations, total_iterations_wd,
-                          use_cosine_annealing, lr_multipliers, weight_decays, autorestart, init_verbose, eta_min,
-                          eta_max, t_cur)
+        self._keras_adamw(
+            kwargs,
+            learning_rate,
+            model,
+            zero_penalties,
+            total_iterations,
+            total_iterations_wd,
+            use_cosine_annealing,
+            lr_multipliers,
+            weight_decays,
+            autorestart,
+            init_verbose,
+            eta_min,
+            eta_max,
+            t_cur,
+        )
 
     def _keras_adamw_init(self, learning_rate, lr_multipliers, weight_decays, kwargs):
         multipliers = _validate.lr_multipliers(lr_multipliers)
@@ -268,15 +481,23 @@ class _NadamWFace(KerasAdamW):
         return not self._decay.decays
 
     def _decays(self, variable):
-        return self._own(variable)[1] is not None and super(_NadamWFace, self)._decays(variable)
+        return self._own(variable)[1] is not None and super(_NadamWFace, self)._decays(
+            variable
+        )
 
     def _decayed_value(self, xp, variable, lr, weight_decay):
         """``x - eta_t l2 x - eta_t l1 sign(x)`` (:mod:`._rule`; keras-adamw's decay of NadamW)."""
         l1, l2 = self._own(variable)[1]
         x = self._host.value_of(variable)
         eta = xp.cast(self._host.value_of(self.eta_t), variable.dtype)
-        decay = _rule.decay_coefficient(self.convention, xp.cast(l2, variable.dtype), lr, None, eta)
-        shrink = _rule.shrinkage(xp, x, _rule.decay_coefficient(self.convention, l1, lr, None, eta) if l1 else None)
+        decay = _rule.decay_coefficient(
+            self.convention, xp.cast(l2, variable.dtype), lr, None, eta
+        )
+        shrink = _rule.shrinkage(
+            xp,
+            x,
+            _rule.decay_coefficient(self.convention, l1, lr, None, eta) if l1 else None,
+        )
         return _rule.decayed(self.convention, x, decay, shrink)
 
 
@@ -294,13 +515,30 @@ def classes(family):
         register = _names.registrar(keras, "optcompat.keras_adamw." + family)
         made = {}
         nadam = module.decoupled(_detect.host_class(family, "Nadam"))
-        for name, face, base in (("AdamW", _AdamWFace, module.AdamW), ("SGDW", _SGDWFace, module.SGDW),
-                                 ("NadamW", _NadamWFace, nadam)):
-            doc = ("keras-adamw's ``%s`` (``optcompat.keras_adamw``): ``%s%s``; ``convention=\"keras-adamw\"``. "
-                   "The rule, the other arguments and the family: %s.%s.\n\n%s"
-                   % (name, name, _signature(face), base.__module__, base.__name__, __doc__))
-            body = {"__module__": __package__ + ".keras_adamw", "__qualname__": name, "__doc__": doc,
-                    "_TAKES_DECAY": family == "legacy"}
+        for name, face, base in (
+            ("AdamW", _AdamWFace, module.AdamW),
+            ("SGDW", _SGDWFace, module.SGDW),
+            ("NadamW", _NadamWFace, nadam),
+        ):
+            doc = (
+                "keras-adamw's ``%s`` (``optcompat.keras_adamw``): ``%s%s``; "
+                '``convention="keras-adamw"``. The rule, the other arguments and the '
+                "family: %s.%s.\n\n%s"
+                % (
+                    name,
+                    name,
+                    _signature(face),
+                    base.__module__,
+                    base.__name__,
+                    __doc__,
+                )
+            )
+            body = {
+                "__module__": __package__ + ".keras_adamw",
+                "__qualname__": name,
+                "__doc__": doc,
+                "_TAKES_DECAY": family == "legacy",
+            }
             made[name] = register(type(name, (face, base), body))
         _MADE[family] = made
     return _MADE[family]

@@ -4,6 +4,7 @@ Python 3.7+ calls a module's own ``__getattr__`` / ``__dir__`` (PEP 562).  Pytho
 not, so there the module's class becomes a ``ModuleType`` subclass that calls them (a
 module's ``__class__`` can be assigned since 3.5): ``from optcompat import AdamW`` then works
 the same on both."""
+
 import sys
 import types
 
@@ -23,7 +24,9 @@ class _Lazy(types.ModuleType):
     def __getattr__(self, name):
         resolve = self.__dict__.get("__getattr__")
         if resolve is None:
-            raise AttributeError("module %r has no attribute %r" % (self.__name__, name))
+            raise AttributeError(
+                "module %r has no attribute %r" % (self.__name__, name)
+            )
         return resolve(name)
 
     def __dir__(self):

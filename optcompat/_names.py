@@ -17,6 +17,7 @@ Each class keeps writing the name it wrote before (Keras 3: ``optcompat>AdamW``;
 that wrote it, so it loads back into that family wherever that family exists (its optimizer
 state's layout is that family's), and into the registry's family elsewhere.
 """
+
 import inspect
 
 from . import _detect
@@ -41,8 +42,9 @@ def registrar(keras, package, name=None):
     the registry under ``package>name`` (the name newer releases write) and under its bare name,
     unless that is a name of the host's own (``CosineDecay``: the host's class keeps it)."""
     saving = getattr(keras, "saving", None)
-    register = (getattr(saving, "register_keras_serializable", None)
-                or getattr(keras.utils, "register_keras_serializable", None))
+    register = getattr(saving, "register_keras_serializable", None) or getattr(
+        keras.utils, "register_keras_serializable", None
+    )
     if register is not None and not _detect.writes_class_names(keras.__name__):
         return register(package=package, name=name)
 
@@ -55,6 +57,7 @@ def registrar(keras, package, name=None):
         elif bare not in objects and not _host_names(keras, bare):
             objects[bare] = ByConfig(cls)
         return cls
+
     return add
 
 
@@ -72,20 +75,29 @@ class ByConfig(object):
         return self.classes[0](*args, **kwargs)
 
     def writer(self, config):
-        wrote = [c for c in self.classes[1:] if getattr(c, "_wrote", lambda config: False)(config)]
+        wrote = [
+            c
+            for c in self.classes[1:]
+            if getattr(c, "_wrote", lambda config: False)(config)
+        ]
         return wrote[-1] if wrote else self.classes[0]
 
     def from_config(self, config, custom_objects=None):
         cls = self.writer(config)
-        if "custom_objects" in inspect.signature(cls.from_config).parameters:  # optimizers'
+        if (
+            "custom_objects" in inspect.signature(cls.from_config).parameters
+        ):  # optimizers'
             return cls.from_config(config, custom_objects=custom_objects)
         return cls.from_config(config)  # schedules'
 
 
 def _host_names(keras, name):
     """Whether ``name`` is one of the host's own optimizers or schedules."""
-    places = (keras.optimizers, getattr(keras.optimizers, "schedules", None),
-              getattr(keras, "experimental", None))
+    places = (
+        keras.optimizers,
+        getattr(keras.optimizers, "schedules", None),
+        getattr(keras, "experimental", None),
+    )
     return any(hasattr(place, name) for place in places if place is not None)
 
 
@@ -96,7 +108,11 @@ def _namespace(family):
 def registry_family(family):
     """The family whose classes the common names denote in ``family``'s Keras registry."""
     here = _namespace(family)
-    sharing = [f for f in _detect.FAMILIES if f in _detect.host_modules() and _namespace(f) == here]
+    sharing = [
+        f
+        for f in _detect.FAMILIES
+        if f in _detect.host_modules() and _namespace(f) == here
+    ]
     try:
         default = _detect.default_family()
     except (ImportError, ValueError):

@@ -8,6 +8,7 @@ optimizer's own arguments, then hands the shared ones to
 update math is :mod:`._rule`; a declaration only says which slots, coefficients and rule an
 optimizer has.
 """
+
 import textwrap
 import types
 
@@ -67,19 +68,35 @@ def _block(text, indent):
 
 
 def _text(doc):
-    """A docstring whose first line is unindented (`_rule`'s), indented as a class docstring's body."""
+    """A docstring whose first line is unindented (`_rule`'s), indented as a class
+    docstring's body."""
     first, _, rest = doc.partition("\n")
-    return textwrap.indent((first + "\n" + textwrap.dedent(rest)).strip("\n"), " " * 4) + "\n"
+    return (
+        textwrap.indent((first + "\n" + textwrap.dedent(rest)).strip("\n"), " " * 4)
+        + "\n"
+    )
 
 
 def _doc(summary, args, rule, example):
     """An optimizer's docstring, Google style (the API reference renders it; its `$...$` are
     math): the summary, the equations, the arguments, the errors, an example, references."""
-    return (summary + "\n\n" + _text(_rule.DECAY_DOC) + "\n" + _text(rule)
-            + "\n    Args:\n" + "".join(_block(a, 8) for a in (_LEARNING_RATE, args, _SHARED_ARGS))
-            + "\n    Raises:\n" + _block(_RAISES, 8)
-            + "\n    Example:\n        ```python\n" + _block(example, 8) + "        ```\n"
-            + "\n" + _block(_rule.REFERENCES.split("\n", 1)[0], 4) + _block(_rule.REFERENCES.split("\n", 1)[1], 8))
+    return (
+        summary
+        + "\n\n"
+        + _text(_rule.DECAY_DOC)
+        + "\n"
+        + _text(rule)
+        + "\n    Args:\n"
+        + "".join(_block(a, 8) for a in (_LEARNING_RATE, args, _SHARED_ARGS))
+        + "\n    Raises:\n"
+        + _block(_RAISES, 8)
+        + "\n    Example:\n        ```python\n"
+        + _block(example, 8)
+        + "        ```\n"
+        + "\n"
+        + _block(_rule.REFERENCES.split("\n", 1)[0], 4)
+        + _block(_rule.REFERENCES.split("\n", 1)[1], 8)
+    )
 
 
 class Spec(object):
@@ -115,8 +132,12 @@ class Spec(object):
     def _slots_at(self, index):
         """The slot variables of the model variable at ``index``, in the declaration's order
         (None for a slot this optimizer does not use)."""
-        return tuple(getattr(self, self.SLOT_ATTRIBUTES[key])[index] if self._has_slot(key) else None
-                     for key in self.SLOTS)
+        return tuple(
+            getattr(self, self.SLOT_ATTRIBUTES[key])[index]
+            if self._has_slot(key)
+            else None
+            for key in self.SLOTS
+        )
 
 
 class AdamWSpec(Spec):
@@ -140,22 +161,50 @@ class AdamWSpec(Spec):
         model.compile(optimizer=AdamW(learning_rate=1e-3, weight_decay=4e-3,
                                       exclude_from_weight_decay=["bias"]), loss="mse")
         model.fit(x, y, epochs=2, verbose=0)
-""")
+""",
+    )
 
     kind = "adamw"
     SLOT_GROUPS = (("m", "v"), ("vhat",))
     HYPERS = ("beta_1", "beta_2")
 
-    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9, beta_2=0.999,
-                 epsilon=1e-7, amsgrad=False, convention=DEFAULT, exclude_from_weight_decay=None,
-                 clipnorm=None, clipvalue=None, global_clipnorm=None, name="AdamW",
-                 lr_multipliers=None, weight_decays=None, strict_names=False, fast_path="auto", **kwargs):
+    def __init__(
+        self,
+        learning_rate=0.001,
+        weight_decay=0.004,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-7,
+        amsgrad=False,
+        convention=DEFAULT,
+        exclude_from_weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        name="AdamW",
+        lr_multipliers=None,
+        weight_decays=None,
+        strict_names=False,
+        fast_path="auto",
+        **kwargs,
+    ):
         own = _validate.adamw(beta_1, beta_2, epsilon, amsgrad, self._host.read_hyper)
-        self._construct(own, learning_rate=learning_rate, weight_decay=weight_decay,
-                        convention=convention, exclude=exclude_from_weight_decay,
-                        clipnorm=clipnorm, clipvalue=clipvalue, global_clipnorm=global_clipnorm,
-                        name=name, kwargs=kwargs, lr_multipliers=lr_multipliers,
-                        weight_decays=weight_decays, strict_names=strict_names, fast_path=fast_path)
+        self._construct(
+            own,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            convention=convention,
+            exclude=exclude_from_weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            name=name,
+            kwargs=kwargs,
+            lr_multipliers=lr_multipliers,
+            weight_decays=weight_decays,
+            strict_names=strict_names,
+            fast_path=fast_path,
+        )
 
     def _has_slot(self, key):
         return key != "vhat" or self.amsgrad
@@ -168,17 +217,35 @@ class AdamWSpec(Spec):
         c["step"] = step = xp.cast(iterations + 1, dtype)
         c["beta_1"], c["beta_2"] = (self._hyper_value(h, dtype) for h in self.HYPERS)
         c["alpha"], c["eps_hat"] = _rule.adam_coefficients(
-            xp, self.convention, step=step, lr=c["lr"], beta_1=c["beta_1"], beta_2=c["beta_2"],
-            epsilon=self.epsilon)
+            xp,
+            self.convention,
+            step=step,
+            lr=c["lr"],
+            beta_1=c["beta_1"],
+            beta_2=c["beta_2"],
+            epsilon=self.epsilon,
+        )
         return c
 
     def _new_values(self, xp, x, g, slots, c, decay, l1=None):
         """``(x, m, v, vhat)`` after the step (``vhat`` None without amsgrad); ``l1``: an L1
         decay's ``d1_t`` (:data:`._rule.DECAY_DOC`)."""
         m, v, vhat = slots
-        return _rule.adam_update(xp, self.convention, x=x, g=g, m=m, v=v, vhat=vhat, alpha=c["alpha"],
-                                 eps_hat=c["eps_hat"], decay=decay, beta_1=c["beta_1"],
-                                 beta_2=c["beta_2"], shrink=_rule.shrinkage(xp, x, l1))
+        return _rule.adam_update(
+            xp,
+            self.convention,
+            x=x,
+            g=g,
+            m=m,
+            v=v,
+            vhat=vhat,
+            alpha=c["alpha"],
+            eps_hat=c["eps_hat"],
+            decay=decay,
+            beta_1=c["beta_1"],
+            beta_2=c["beta_2"],
+            shrink=_rule.shrinkage(xp, x, l1),
+        )
 
 
 class SGDWSpec(Spec):
@@ -198,7 +265,8 @@ class SGDWSpec(Spec):
         model.compile(optimizer=SGDW(learning_rate=0.1, weight_decay=1e-4, momentum=0.9,
                                      nesterov=True), loss="mse")
         model.fit(x, y, epochs=2, verbose=0)
-""")
+""",
+    )
 
     kind = "sgdw"
     SLOT_GROUPS = (("momentum",),)
@@ -206,16 +274,41 @@ class SGDWSpec(Spec):
     HYPERS = ("momentum",)
     OPTIONAL_DECAY = True
 
-    def __init__(self, learning_rate=0.01, weight_decay=None, momentum=0.0, nesterov=False,
-                 convention=DEFAULT, exclude_from_weight_decay=None, clipnorm=None,
-                 clipvalue=None, global_clipnorm=None, name="SGDW", lr_multipliers=None,
-                 weight_decays=None, strict_names=False, fast_path="auto", **kwargs):
+    def __init__(
+        self,
+        learning_rate=0.01,
+        weight_decay=None,
+        momentum=0.0,
+        nesterov=False,
+        convention=DEFAULT,
+        exclude_from_weight_decay=None,
+        clipnorm=None,
+        clipvalue=None,
+        global_clipnorm=None,
+        name="SGDW",
+        lr_multipliers=None,
+        weight_decays=None,
+        strict_names=False,
+        fast_path="auto",
+        **kwargs,
+    ):
         own = _validate.sgdw(momentum, nesterov, self._host.read_hyper)
-        self._construct(own, learning_rate=learning_rate, weight_decay=weight_decay,
-                        convention=convention, exclude=exclude_from_weight_decay,
-                        clipnorm=clipnorm, clipvalue=clipvalue, global_clipnorm=global_clipnorm,
-                        name=name, kwargs=kwargs, lr_multipliers=lr_multipliers,
-                        weight_decays=weight_decays, strict_names=strict_names, fast_path=fast_path)
+        self._construct(
+            own,
+            learning_rate=learning_rate,
+            weight_decay=weight_decay,
+            convention=convention,
+            exclude=exclude_from_weight_decay,
+            clipnorm=clipnorm,
+            clipvalue=clipvalue,
+            global_clipnorm=global_clipnorm,
+            name=name,
+            kwargs=kwargs,
+            lr_multipliers=lr_multipliers,
+            weight_decays=weight_decays,
+            strict_names=strict_names,
+            fast_path=fast_path,
+        )
         # a Python bool fixed here decides whether the slot exists (momentum stays settable);
         # a tensor or callable momentum: by its value now (a symbolic one: a slot)
         m = _checks.as_float(self, own["momentum"])
@@ -233,9 +326,17 @@ class SGDWSpec(Spec):
 
     def _new_values(self, xp, x, g, slots, c, decay, l1=None):
         """``(x, buf)`` after the step (``buf`` None without momentum)."""
-        return _rule.sgd_update(self.convention, x=x, g=g, buf=slots[0], lr=c["lr"], decay=decay,
-                                momentum=c["momentum"], nesterov=self.nesterov,
-                                shrink=_rule.shrinkage(xp, x, l1))
+        return _rule.sgd_update(
+            self.convention,
+            x=x,
+            g=g,
+            buf=slots[0],
+            lr=c["lr"],
+            decay=decay,
+            momentum=c["momentum"],
+            nesterov=self.nesterov,
+            shrink=_rule.shrinkage(xp, x, l1),
+        )
 
 
 SPECS = (AdamWSpec, SGDWSpec)
@@ -244,8 +345,17 @@ SPECS = (AdamWSpec, SGDWSpec)
 def make(spec, adapter, family, module, register):
     """The family's class for a declaration: ``spec`` first, then the family's ``adapter``;
     registered with the host's serialization by ``register``."""
-    name = spec.__name__[:-len("Spec")]
-    doc = spec.__doc__ + "\n    Family: %s (`optcompat.%s`).\n" % (family, module.rsplit(".", 1)[-1])
-    body = {"__doc__": doc, "__module__": module, "__qualname__": name,
-            "SLOTS": tuple(key for group in spec.SLOT_GROUPS for key in group)}  # once, not per step
-    return register(types.new_class(name, (spec, adapter), exec_body=lambda ns: ns.update(body)))
+    name = spec.__name__[: -len("Spec")]
+    doc = spec.__doc__ + "\n    Family: %s (`optcompat.%s`).\n" % (
+        family,
+        module.rsplit(".", 1)[-1],
+    )
+    body = {
+        "__doc__": doc,
+        "__module__": module,
+        "__qualname__": name,
+        "SLOTS": tuple(key for group in spec.SLOT_GROUPS for key in group),
+    }  # once, not per step
+    return register(
+        types.new_class(name, (spec, adapter), exec_body=lambda ns: ns.update(body))
+    )

@@ -4,11 +4,15 @@
 Decoupled decay replaces a loss penalty, so the penalty is zeroed (``zero_penalties``), as
 keras-adamw does, or the model would be penalised twice.
 """
+
 from . import _validate
 
 # an RNN cell's weights and their regularizer attributes, in keras-adamw's order
-_CELL_WEIGHTS = (("kernel", "kernel_regularizer"), ("recurrent_kernel", "recurrent_regularizer"),
-                 ("bias", "bias_regularizer"))
+_CELL_WEIGHTS = (
+    ("kernel", "kernel_regularizer"),
+    ("recurrent_kernel", "recurrent_regularizer"),
+    ("bias", "bias_regularizer"),
+)
 _LAYER_WEIGHTS = (("kernel", "kernel_regularizer"), ("bias", "bias_regularizer"))
 
 
@@ -21,8 +25,11 @@ def _penalty(regularizer, zero):
     """``(l1, l2)`` of an ``L1`` / ``L2`` / ``L1L2`` regularizer (zeroed after reading where
     ``zero``); a regularizer of another kind is refused (its penalty has no decay equivalent)."""
     if not (hasattr(regularizer, "l1") or hasattr(regularizer, "l2")):
-        raise TypeError("weight_decays_from() reads L1 / L2 / L1L2 regularizers; %r is another kind "
-                        "(no decoupled equivalent): remove it or give `weight_decays` yourself." % (regularizer,))
+        raise TypeError(
+            "weight_decays_from() reads L1 / L2 / L1L2 regularizers; %r is another kind "
+            "(no decoupled equivalent): remove it or give `weight_decays` yourself."
+            % (regularizer,)
+        )
     l1, l2 = (float(getattr(regularizer, a, 0.0)) for a in ("l1", "l2"))
     if zero:
         for a in ("l1", "l2"):
@@ -44,7 +51,9 @@ def _cells(layer):
 
 def _layers(model):
     for layer in getattr(model, "layers", ()):
-        if getattr(layer, "layers", None) and not hasattr(layer, "cell"):  # a nested model
+        if getattr(layer, "layers", None) and not hasattr(
+            layer, "cell"
+        ):  # a nested model
             for inner in _layers(layer):
                 yield inner
         else:
@@ -80,14 +89,23 @@ def weight_decays_from(model, zero_penalties=True):
     """
     zero = _validate.boolean("zero_penalties", zero_penalties)
     if not hasattr(model, "layers"):
-        raise TypeError("weight_decays_from() takes a Keras model; received %r." % (model,))
+        raise TypeError(
+            "weight_decays_from() takes a Keras model; received %r." % (model,)
+        )
     found = {}
     for layer in _layers(model):
         cells = _cells(layer)
-        owners = [(c, _CELL_WEIGHTS) for c in cells] if cells else [(getattr(layer, "layer", layer), _LAYER_WEIGHTS)]
+        owners = (
+            [(c, _CELL_WEIGHTS) for c in cells]
+            if cells
+            else [(getattr(layer, "layer", layer), _LAYER_WEIGHTS)]
+        )
         for owner, weights in owners:
             for weight, attribute in weights:
-                regularizer, variable = getattr(owner, attribute, None), getattr(owner, weight, None)
+                regularizer, variable = (
+                    getattr(owner, attribute, None),
+                    getattr(owner, weight, None),
+                )
                 if regularizer is None or variable is None:
                     continue
                 l1, l2 = _penalty(regularizer, zero)

@@ -7,11 +7,12 @@ assign variables.  Every convention (:mod:`._conventions`) is the same few lines
 different coefficients.  The equations: :data:`DECAY_DOC`, :func:`adam_update`,
 :func:`sgd_update` (the optimizers' docstrings are made of them).
 """
+
 from ._conventions import CONVENTIONS
 
-DECAY_DOC = r"""Decoupled decay: with $t$ the 1-based step, $\mathrm{lr}_t$ the learning rate at this
-    step, $\lambda$ the weight decay and $x$ the weight before the step (the decay and the step
-    both use it), the fraction of $x$ removed is
+DECAY_DOC = r"""Decoupled decay: with $t$ the 1-based step, $\mathrm{lr}_t$ the learning
+    rate at this step, $\lambda$ the weight decay and $x$ the weight before the step
+    (the decay and the step both use it), the fraction of $x$ removed is
 
     $$
     d_t = \begin{cases}
@@ -93,7 +94,22 @@ def adam_coefficients(xp, convention, *, step, lr, beta_1, beta_2, epsilon):
     return alpha, epsilon
 
 
-def adam_update(xp, convention, *, x, g, m, v, vhat, alpha, eps_hat, decay, beta_1, beta_2, shrink=None):
+def adam_update(
+    xp,
+    convention,
+    *,
+    x,
+    g,
+    m,
+    v,
+    vhat,
+    alpha,
+    eps_hat,
+    decay,
+    beta_1,
+    beta_2,
+    shrink=None,
+):
     r"""AdamW update ($g$ the gradient; returns `(x, m, v, vhat)`, `vhat` None without amsgrad):
 
     $$
@@ -102,7 +118,8 @@ def adam_update(xp, convention, *, x, g, m, v, vhat, alpha, eps_hat, decay, beta
     v_t &= v + (1 - \beta_2)(g^2 - v) \\
     \hat v_t &= \max(\hat v, v_t) \quad \text{(amsgrad: used in place of } v_t\text{)} \\
     \alpha_t &= \mathrm{lr}_t \, \sqrt{1 - \beta_2^t} \, / \, (1 - \beta_1^t) \\
-    x_t &= x - d_t \, x - \alpha_t \, m_t / (\sqrt{v_t} + \hat\epsilon_t) \quad (- \, s_t \text{ with an L1 decay})
+    x_t &= x - d_t \, x - \alpha_t \, m_t / (\sqrt{v_t} + \hat\epsilon_t)
+      \quad (- \, s_t \text{ with an L1 decay})
     \end{aligned}
     $$
 
@@ -114,8 +131,14 @@ def adam_update(xp, convention, *, x, g, m, v, vhat, alpha, eps_hat, decay, beta
     v = v + (g * g - v) * (1 - beta_2)
     if vhat is not None:
         vhat = xp.maximum(vhat, v)
-    x = stepped(convention, x, decay, (m * alpha) / (xp.sqrt(v if vhat is None else vhat) + eps_hat), shrink,
-                subtract=True)
+    x = stepped(
+        convention,
+        x,
+        decay,
+        (m * alpha) / (xp.sqrt(v if vhat is None else vhat) + eps_hat),
+        shrink,
+        subtract=True,
+    )
     return x, m, v, vhat
 
 
@@ -140,14 +163,27 @@ def sgd_update(convention, *, x, g, buf, lr, decay, momentum, nesterov, shrink=N
         return stepped(convention, x, decay, lr * g, shrink, subtract=True), None
     if CONVENTIONS[convention].momentum == "torch":
         buf = momentum * buf + g
-        return stepped(convention, x, decay, lr * (g + momentum * buf if nesterov else buf), shrink,
-                       subtract=True), buf
+        return stepped(
+            convention,
+            x,
+            decay,
+            lr * (g + momentum * buf if nesterov else buf),
+            shrink,
+            subtract=True,
+        ), buf
     buf = momentum * buf - lr * g
-    return stepped(convention, x, decay, momentum * buf - lr * g if nesterov else buf, shrink), buf
+    return stepped(
+        convention, x, decay, momentum * buf - lr * g if nesterov else buf, shrink
+    ), buf
 
 
-def normalized_weight_decay(lambda_norm, total_iterations=None, batch_size=None, samples_per_epoch=None,
-                            epochs=None):
+def normalized_weight_decay(
+    lambda_norm,
+    total_iterations=None,
+    batch_size=None,
+    samples_per_epoch=None,
+    epochs=None,
+):
     r"""The paper's normalized weight decay (Loshchilov & Hutter, Appendix B.1).
 
     $$
@@ -184,11 +220,14 @@ def normalized_weight_decay(lambda_norm, total_iterations=None, batch_size=None,
     lambda_norm = _validate.at_least("lambda_norm", lambda_norm)
     if total_iterations is None:
         if None in (batch_size, samples_per_epoch, epochs):
-            raise TypeError("normalized_weight_decay() needs `total_iterations`, or `batch_size`, "
-                            "`samples_per_epoch` and `epochs`.")
-        ratio = (_validate.at_least("batch_size", batch_size, 1.0)
-                 / (_validate.at_least("samples_per_epoch", samples_per_epoch, 1.0)
-                    * _validate.at_least("epochs", epochs, 1.0)))
+            raise TypeError(
+                "normalized_weight_decay() needs `total_iterations`, or `batch_size`, "
+                "`samples_per_epoch` and `epochs`."
+            )
+        ratio = _validate.at_least("batch_size", batch_size, 1.0) / (
+            _validate.at_least("samples_per_epoch", samples_per_epoch, 1.0)
+            * _validate.at_least("epochs", epochs, 1.0)
+        )
     else:
         ratio = 1.0 / _validate.at_least("total_iterations", total_iterations, 1.0)
-    return lambda_norm * ratio ** 0.5
+    return lambda_norm * ratio**0.5

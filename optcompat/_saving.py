@@ -1,6 +1,7 @@
 """AdamW's / SGDW's config, and what a save says: the arguments as given, schedules
 serialized by the host, a config another family wrote made portable, and a warning where the
 format being written keeps no optimizer state this release can restore."""
+
 import os
 import struct
 import sys
@@ -19,8 +20,12 @@ def float32(value):
 def remember(optimizer, name, value):
     """Note the float ``value`` given for ``name``: its config gives it back (not a float32
     variable's rounding of it, ``0.009999999776482582`` for ``0.01``)."""
-    kept = None if value is None else (value, float(value), float32(value))  # read per step
-    optimizer.__dict__.setdefault("_optcompat_given", {})[name] = kept  # outside any tracker
+    kept = (
+        None if value is None else (value, float(value), float32(value))
+    )  # read per step
+    optimizer.__dict__.setdefault("_optcompat_given", {})[name] = (
+        kept  # outside any tracker
+    )
 
 
 def as_given(optimizer, name, stored):
@@ -54,8 +59,12 @@ def deserialize_rates(cls, config, custom_objects=None):
     config, host = dict(config), cls._host
     for key in ("learning_rate", "weight_decay"):
         if isinstance(config.get(key), dict):
-            found = _schedules.custom_objects(config[key], host.schedules, custom_objects)
-            config[key] = host.schedule_module.deserialize(config[key], custom_objects=found)
+            found = _schedules.custom_objects(
+                config[key], host.schedules, custom_objects
+            )
+            config[key] = host.schedule_module.deserialize(
+                config[key], custom_objects=found
+            )
     return config
 
 
@@ -63,7 +72,9 @@ def portable(cls, config):
     """``config`` without the other families' host arguments ``cls``'s host does not take
     (``cls._FOREIGN_ARGUMENTS``) at values that change nothing here."""
     foreign = cls._FOREIGN_ARGUMENTS
-    return {k: v for k, v in config.items() if not (k in foreign and foreign[k](v, config))}
+    return {
+        k: v for k, v in config.items() if not (k in foreign and foreign[k](v, config))
+    }
 
 
 def _format_on_stack(frame):
@@ -72,8 +83,11 @@ def _format_on_stack(frame):
     while frame is not None:
         code = frame.f_code
         where = code.co_filename.replace(os.sep, "/")
-        here = [fmt for fmt, sites in _detect.SAVE_SITES.items()
-                if any(part in where and code.co_name == name for part, name in sites)]
+        here = [
+            fmt
+            for fmt, sites in _detect.SAVE_SITES.items()
+            if any(part in where and code.co_name == name for part, name in sites)
+        ]
         saving = here[0] if here else saving
         frame = frame.f_back
     return saving
@@ -95,8 +109,11 @@ def warn_if_dropping_state(optimizer):
             "optcompat: %s saved as %s keeps no optimizer state this release can restore (the "
             "host's own optimizers lose it there too): a model loaded from it trains on from step "
             "0 with empty slots. To resume, save as %s, or keep the state with "
-            "optcompat.state.save(...)." % (type(optimizer).__name__, written, dropped[saving]),
-            UserWarning, stacklevel=3)
+            "optcompat.state.save(...)."
+            % (type(optimizer).__name__, written, dropped[saving]),
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def config(optimizer):
@@ -104,6 +121,9 @@ def config(optimizer):
     ``fast_path``."""
     warn_if_dropping_state(optimizer)
     values = {name: optimizer._config_value(name) for name in optimizer._kept}
-    values.update(optimizer._decay.config(), fast_path=optimizer.fast_path,
-                  **optimizer._decay.rates_config())
+    values.update(
+        optimizer._decay.config(),
+        fast_path=optimizer.fast_path,
+        **optimizer._decay.rates_config(),
+    )
     return values

@@ -14,6 +14,7 @@ checks them before anything is built.  ``base_learning_rate`` is the rate that `
 lr_t / base_learning_rate`` is measured against, where a convention scales the decay by the
 schedule multiplier (``paper``, ``keras-adamw``).
 """
+
 import math
 import numbers
 import textwrap
@@ -28,7 +29,9 @@ def _cosine(xp, fraction, alpha, scale=1.0):
     return (1.0 - alpha) * (0.5 * scale * (1.0 + xp.cos(_PI * fraction))) + alpha
 
 
-def cosine_decay(xp, step, initial, decay_steps, alpha, warmup_target=None, warmup_steps=0):
+def cosine_decay(
+    xp, step, initial, decay_steps, alpha, warmup_target=None, warmup_steps=0
+):
     r"""Cosine decay (Keras's `CosineDecay`), with Keras 3's optional linear warm-up:
 
     $$
@@ -44,7 +47,10 @@ def cosine_decay(xp, step, initial, decay_steps, alpha, warmup_target=None, warm
     if warmup_target is None:
         return initial * _cosine(xp, xp.minimum(step, decay_steps) / decay_steps, alpha)
     decayed = warmup_target * _cosine(
-        xp, xp.minimum(xp.maximum(step - warmup_steps, 0.0), decay_steps) / decay_steps, alpha)
+        xp,
+        xp.minimum(xp.maximum(step - warmup_steps, 0.0), decay_steps) / decay_steps,
+        alpha,
+    )
     if not warmup_steps:
         return decayed
     warm = initial + (warmup_target - initial) * (step / warmup_steps)
@@ -70,6 +76,7 @@ def restart_index(xp, step, first, t_mul):
 
         def start(j):
             return first * (xp.power(t_mul, j) - 1.0) / (t_mul - 1.0)
+
     below = xp.cast(step < start(i), "float32")
     i = i - below
     i = i + xp.cast(step >= start(i + 1.0), "float32")
@@ -103,11 +110,22 @@ def warmup(xp, step, initial, warmup_steps, target, after):
     later = after(xp.maximum(step - warmup_steps, 0.0))
     if not warmup_steps:
         return later
-    return xp.where(step < warmup_steps, initial + (target - initial) * (step / warmup_steps), later)
+    return xp.where(
+        step < warmup_steps, initial + (target - initial) * (step / warmup_steps), later
+    )
 
 
-def cosine_annealing(xp, step, learning_rate, total_iterations, eta_min, eta_max, t_cur,
-                     autorestart, eta_t):
+def cosine_annealing(
+    xp,
+    step,
+    learning_rate,
+    total_iterations,
+    eta_min,
+    eta_max,
+    t_cur,
+    autorestart,
+    eta_t,
+):
     r"""keras-adamw's cosine annealing (`use_cosine_annealing=True`):
 
     $$
@@ -125,7 +143,9 @@ def cosine_annealing(xp, step, learning_rate, total_iterations, eta_min, eta_max
     c = step + float(t_cur)
     if autorestart:
         c = c - total_iterations * xp.floor(c / total_iterations)
-        c = xp.where(c < 0.0, c + total_iterations, c)  # float32 rounding of the quotient
+        c = xp.where(
+            c < 0.0, c + total_iterations, c
+        )  # float32 rounding of the quotient
         c = xp.where(c >= total_iterations, c - total_iterations, c)
     eta = annealing_multiplier(xp, c, total_iterations, eta_min, eta_max)
     return learning_rate * xp.where(step < 0.5, eta_t + 0.0 * eta, eta)
@@ -134,9 +154,11 @@ def cosine_annealing(xp, step, learning_rate, total_iterations, eta_min, eta_max
 def annealing_multiplier(xp, t_cur, total_iterations, eta_min, eta_max):
     r"""keras-adamw's multiplier at its counter ``t_cur`` (``T = total_iterations``):
 
-        eta = eta_min + (eta_max - eta_min) (1 + cos(pi t_cur / (T - 1))) / 2
+    eta = eta_min + (eta_max - eta_min) (1 + cos(pi t_cur / (T - 1))) / 2
     """
-    return eta_min + 0.5 * (eta_max - eta_min) * (1.0 + xp.cos(_PI * (t_cur / (total_iterations - 1.0))))
+    return eta_min + 0.5 * (eta_max - eta_min) * (
+        1.0 + xp.cos(_PI * (t_cur / (total_iterations - 1.0)))
+    )
 
 
 def annealing_counter(xp, t_cur, total_iterations, autorestart):
@@ -153,17 +175,26 @@ def annealing_counter(xp, t_cur, total_iterations, autorestart):
 
 # -- declarations ------------------------------------------------------------------------------
 
+
 def _rate(name, value):
     return _validate.at_least(name, value)
 
 
 def _steps(name, value, low=1):
     """A step count: an int >= ``low`` (a float with an integral value is taken)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != int(value):
-        raise _validate.ArgumentTypeError("`%s` must be an integer >= %d; received %r (type %s)."
-                                          % (name, low, value, type(value).__name__))
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or value != int(value)
+    ):
+        raise _validate.ArgumentTypeError(
+            "`%s` must be an integer >= %d; received %r (type %s)."
+            % (name, low, value, type(value).__name__)
+        )
     if value < low:
-        raise ValueError("`%s` must be an integer >= %d; received %r." % (name, low, value))
+        raise ValueError(
+            "`%s` must be an integer >= %d; received %r." % (name, low, value)
+        )
     return int(value)
 
 
@@ -186,18 +217,28 @@ class Schedule(object):
     (the given arguments, checked) and ``value(xp, step)``."""
 
     ARGS = ()
-    _optcompat_schedule = True  # optcompat's, whichever family made the class (see adopt)
+    _optcompat_schedule = (
+        True  # optcompat's, whichever family made the class (see adopt)
+    )
 
     def __init__(self, *args, **kwargs):
         given = dict(zip(self.ARGS, args))
         overlap = set(given) & set(kwargs)
         if overlap:
-            raise TypeError("%s got multiple values for %s" % (type(self).__name__, sorted(overlap)))
+            raise TypeError(
+                "%s got multiple values for %s" % (type(self).__name__, sorted(overlap))
+            )
         given.update(kwargs)
         unknown = set(given) - set(self.ARGS) - {"name"}
         if unknown:
-            raise TypeError("%s got unexpected arguments %s; it takes %s"
-                            % (type(self).__name__, sorted(unknown), ", ".join(self.ARGS + ("name",))))
+            raise TypeError(
+                "%s got unexpected arguments %s; it takes %s"
+                % (
+                    type(self).__name__,
+                    sorted(unknown),
+                    ", ".join(self.ARGS + ("name",)),
+                )
+            )
         self.name = given.pop("name", None) or type(self).__name__
         self._given = given
         for key, value in self._check(dict(self.DEFAULTS, **given)).items():
@@ -228,12 +269,12 @@ class Schedule(object):
         return self.base_learning_rate
 
 
-
 def _inline(doc):
     """A function's docstring as a paragraph of a class docstring, indented by 4 as the class
     docstring's own lines are (Python 3.13 strips a docstring's indentation, 3.6-3.12 keep it)."""
     first, _, rest = doc.strip().partition("\n")
     return (first + "\n" + textwrap.indent(textwrap.dedent(rest), "    ")).rstrip()
+
 
 class CosineDecay(Schedule):
     __doc__ = r"""Cosine decay, Keras 3's signature (warm-up included) on every release.
@@ -268,23 +309,46 @@ class CosineDecay(Schedule):
         ```
 """ % _inline(cosine_decay.__doc__)
 
-    ARGS = ("initial_learning_rate", "decay_steps", "alpha", "warmup_target", "warmup_steps")
+    ARGS = (
+        "initial_learning_rate",
+        "decay_steps",
+        "alpha",
+        "warmup_target",
+        "warmup_steps",
+    )
     DEFAULTS = {"alpha": 0.0, "warmup_target": None, "warmup_steps": 0}
 
     def _check(self, a):
-        return {"initial_learning_rate": _rate("initial_learning_rate", a["initial_learning_rate"]),
-                "decay_steps": _steps("decay_steps", a["decay_steps"]),
-                "alpha": _fraction("alpha", a["alpha"]),
-                "warmup_target": None if a["warmup_target"] is None else _rate("warmup_target", a["warmup_target"]),
-                "warmup_steps": _steps("warmup_steps", a["warmup_steps"], 0)}
+        return {
+            "initial_learning_rate": _rate(
+                "initial_learning_rate", a["initial_learning_rate"]
+            ),
+            "decay_steps": _steps("decay_steps", a["decay_steps"]),
+            "alpha": _fraction("alpha", a["alpha"]),
+            "warmup_target": None
+            if a["warmup_target"] is None
+            else _rate("warmup_target", a["warmup_target"]),
+            "warmup_steps": _steps("warmup_steps", a["warmup_steps"], 0),
+        }
 
     @property
     def base_learning_rate(self):
-        return self.initial_learning_rate if self.warmup_target is None else self.warmup_target
+        return (
+            self.initial_learning_rate
+            if self.warmup_target is None
+            else self.warmup_target
+        )
 
     def value(self, xp, step):
-        return cosine_decay(xp, step, self.initial_learning_rate, float(self.decay_steps), self.alpha,
-                            self.warmup_target, float(self.warmup_steps))
+        return cosine_decay(
+            xp,
+            step,
+            self.initial_learning_rate,
+            float(self.decay_steps),
+            self.alpha,
+            self.warmup_target,
+            float(self.warmup_steps),
+        )
 
 
 class CosineDecayRestarts(Schedule):
@@ -321,18 +385,33 @@ class CosineDecayRestarts(Schedule):
     DEFAULTS = {"t_mul": 2.0, "m_mul": 1.0, "alpha": 0.0}
 
     def _check(self, a):
-        t_mul = _validate.at_least("t_mul", a["t_mul"], 1.0)  # t_mul < 1: the periods run out
-        return {"initial_learning_rate": _rate("initial_learning_rate", a["initial_learning_rate"]),
-                "first_decay_steps": _steps("first_decay_steps", a["first_decay_steps"]),
-                "t_mul": t_mul, "m_mul": _rate("m_mul", a["m_mul"]), "alpha": _fraction("alpha", a["alpha"])}
+        t_mul = _validate.at_least(
+            "t_mul", a["t_mul"], 1.0
+        )  # t_mul < 1: the periods run out
+        return {
+            "initial_learning_rate": _rate(
+                "initial_learning_rate", a["initial_learning_rate"]
+            ),
+            "first_decay_steps": _steps("first_decay_steps", a["first_decay_steps"]),
+            "t_mul": t_mul,
+            "m_mul": _rate("m_mul", a["m_mul"]),
+            "alpha": _fraction("alpha", a["alpha"]),
+        }
 
     @property
     def base_learning_rate(self):
         return self.initial_learning_rate
 
     def value(self, xp, step):
-        return cosine_decay_restarts(xp, step, self.initial_learning_rate, float(self.first_decay_steps),
-                                     self.t_mul, self.m_mul, self.alpha)
+        return cosine_decay_restarts(
+            xp,
+            step,
+            self.initial_learning_rate,
+            float(self.first_decay_steps),
+            self.t_mul,
+            self.m_mul,
+            self.alpha,
+        )
 
 
 class WarmUp(Schedule):
@@ -371,15 +450,23 @@ class WarmUp(Schedule):
     def _check(self, a):
         schedule = a["schedule"]
         if isinstance(schedule, dict):  # a serialized schedule (from_config)
-            schedule = self._deserialize(schedule, custom_objects=custom_objects(schedule, self._classes))
+            schedule = self._deserialize(
+                schedule, custom_objects=custom_objects(schedule, self._classes)
+            )
         if not self._is_schedule(schedule):
             if callable(schedule) and not isinstance(schedule, numbers.Number):
                 raise _validate.ArgumentTypeError(
                     "`schedule` must be a float >= 0 or a LearningRateSchedule of this Keras (%s); "
-                    "received %r." % (self._host_name, schedule))
+                    "received %r." % (self._host_name, schedule)
+                )
             schedule = _rate("schedule", schedule)
-        return {"schedule": schedule, "warmup_steps": _steps("warmup_steps", a["warmup_steps"], 0),
-                "initial_learning_rate": _rate("initial_learning_rate", a["initial_learning_rate"])}
+        return {
+            "schedule": schedule,
+            "warmup_steps": _steps("warmup_steps", a["warmup_steps"], 0),
+            "initial_learning_rate": _rate(
+                "initial_learning_rate", a["initial_learning_rate"]
+            ),
+        }
 
     def get_config(self):
         config = super(WarmUp, self).get_config()
@@ -396,11 +483,23 @@ class WarmUp(Schedule):
     def value(self, xp, step):
         schedule = self.schedule
         if isinstance(schedule, float):
-            return warmup(xp, step, self.initial_learning_rate, float(self.warmup_steps), schedule,
-                          lambda s: schedule + 0.0 * s)
+            return warmup(
+                xp,
+                step,
+                self.initial_learning_rate,
+                float(self.warmup_steps),
+                schedule,
+                lambda s: schedule + 0.0 * s,
+            )
         target = xp.cast(schedule(0.0 * step), "float32")
-        return warmup(xp, step, self.initial_learning_rate, float(self.warmup_steps), target,
-                      lambda s: xp.cast(schedule(s), "float32"))
+        return warmup(
+            xp,
+            step,
+            self.initial_learning_rate,
+            float(self.warmup_steps),
+            target,
+            lambda s: xp.cast(schedule(s), "float32"),
+        )
 
 
 class CosineAnnealing(Schedule):
@@ -439,33 +538,66 @@ class CosineAnnealing(Schedule):
         ```
 """ % _inline(cosine_annealing.__doc__)
 
-    ARGS = ("learning_rate", "total_iterations", "eta_min", "eta_max", "t_cur", "autorestart", "eta_t")
-    DEFAULTS = {"eta_min": 0.0, "eta_max": 1.0, "t_cur": 0, "autorestart": True, "eta_t": 1.0}
+    ARGS = (
+        "learning_rate",
+        "total_iterations",
+        "eta_min",
+        "eta_max",
+        "t_cur",
+        "autorestart",
+        "eta_t",
+    )
+    DEFAULTS = {
+        "eta_min": 0.0,
+        "eta_max": 1.0,
+        "t_cur": 0,
+        "autorestart": True,
+        "eta_t": 1.0,
+    }
 
     def _check(self, a):
         total = _steps("total_iterations", a["total_iterations"], 2)
         autorestart = _validate.boolean("autorestart", a["autorestart"])
         t_cur = _steps("t_cur", a["t_cur"], 0)
         if autorestart and t_cur >= total:
-            raise ValueError("`t_cur` must be in [0, total_iterations) = [0, %d) with autorestart; received %r."
-                             % (total, t_cur))
-        return {"learning_rate": _rate("learning_rate", a["learning_rate"]), "total_iterations": total,
-                "eta_min": _rate("eta_min", a["eta_min"]), "eta_max": _rate("eta_max", a["eta_max"]),
-                "t_cur": t_cur, "autorestart": autorestart, "eta_t": _rate("eta_t", a["eta_t"])}
+            raise ValueError(
+                "`t_cur` must be in [0, total_iterations) = [0, %d) with autorestart; received %r."
+                % (total, t_cur)
+            )
+        return {
+            "learning_rate": _rate("learning_rate", a["learning_rate"]),
+            "total_iterations": total,
+            "eta_min": _rate("eta_min", a["eta_min"]),
+            "eta_max": _rate("eta_max", a["eta_max"]),
+            "t_cur": t_cur,
+            "autorestart": autorestart,
+            "eta_t": _rate("eta_t", a["eta_t"]),
+        }
 
     @property
     def base_learning_rate(self):
         return self.learning_rate
 
     def value(self, xp, step):
-        return cosine_annealing(xp, step, self.learning_rate, float(self.total_iterations), self.eta_min,
-                                self.eta_max, self.t_cur, self.autorestart, self.eta_t)
+        return cosine_annealing(
+            xp,
+            step,
+            self.learning_rate,
+            float(self.total_iterations),
+            self.eta_min,
+            self.eta_max,
+            self.t_cur,
+            self.autorestart,
+            self.eta_t,
+        )
 
 
 DECLARATIONS = (CosineDecay, CosineDecayRestarts, WarmUp, CosineAnnealing)
 NAMES = tuple(d.__name__ for d in DECLARATIONS)
 
-_PUBLIC_MODULE = __name__.rsplit(".", 1)[0] + ".schedules"  # (a vendored copy's own name)
+_PUBLIC_MODULE = (
+    __name__.rsplit(".", 1)[0] + ".schedules"
+)  # (a vendored copy's own name)
 _MADE = {}  # the host's schedule base class -> {name: class}: families sharing a Keras share them
 
 
@@ -485,28 +617,46 @@ def make(schedules, xp, register_keras_serializable, host_name):
     if base in _MADE:
         return _MADE[base]
     made = {}
-    hooks = {"xp": xp, "_host_name": host_name, "_classes": made,
-             "_is_schedule": staticmethod(lambda value: isinstance(value, base)),
-             "_serialize": staticmethod(lambda value: registered(value, schedules.serialize(value))),
-             "_deserialize": staticmethod(schedules.deserialize),
-             "__module__": _PUBLIC_MODULE}
+    hooks = {
+        "xp": xp,
+        "_host_name": host_name,
+        "_classes": made,
+        "_is_schedule": staticmethod(lambda value: isinstance(value, base)),
+        "_serialize": staticmethod(
+            lambda value: registered(value, schedules.serialize(value))
+        ),
+        "_deserialize": staticmethod(schedules.deserialize),
+        "__module__": _PUBLIC_MODULE,
+    }
     for declaration in DECLARATIONS:
-        body = dict(hooks, __qualname__=declaration.__name__, __doc__=declaration.__doc__)
-        made[declaration.__name__] = register(type(declaration.__name__, (declaration, base), body))
+        body = dict(
+            hooks, __qualname__=declaration.__name__, __doc__=declaration.__doc__
+        )
+        made[declaration.__name__] = register(
+            type(declaration.__name__, (declaration, base), body)
+        )
     _MADE[base] = made
     return made
 
 
-REGISTRY_PACKAGE = "optcompat"  # the schedules' registered names: "optcompat>CosineDecay"
+REGISTRY_PACKAGE = (
+    "optcompat"  # the schedules' registered names: "optcompat>CosineDecay"
+)
 
 
 def registered(value, config):
     """``config`` (the host's serialization of ``value``) naming an optcompat schedule by its
     registered name where the host wrote its bare class name (TF 1.15-2.1's tf.keras, whose own
     ``CosineDecay`` would otherwise be what the file loads)."""
-    if (getattr(value, "_optcompat_schedule", False) and isinstance(config, dict)
-            and config.get("class_name") == type(value).__name__ and "registered_name" not in config):
-        return dict(config, class_name="%s>%s" % (REGISTRY_PACKAGE, config["class_name"]))
+    if (
+        getattr(value, "_optcompat_schedule", False)
+        and isinstance(config, dict)
+        and config.get("class_name") == type(value).__name__
+        and "registered_name" not in config
+    ):
+        return dict(
+            config, class_name="%s>%s" % (REGISTRY_PACKAGE, config["class_name"])
+        )
     return config
 
 
@@ -515,8 +665,14 @@ def custom_objects(config, classes, given=None):
     serialized schedule) names, under its bare class name.  Where a file is read the old way
     (``.h5`` in TF 2.13-2.15 and tf_keras) the host looks a schedule up by its class name only,
     and refuses a registered one; by name alone ``CosineDecay`` would also be the host's own."""
-    registered = str(config.get("registered_name") or "") if isinstance(config, dict) else ""
-    name = config.get("class_name") if registered.startswith(REGISTRY_PACKAGE + ">") else None
+    registered = (
+        str(config.get("registered_name") or "") if isinstance(config, dict) else ""
+    )
+    name = (
+        config.get("class_name")
+        if registered.startswith(REGISTRY_PACKAGE + ">")
+        else None
+    )
     if name not in classes:
         return given
     return dict(given or {}, **{name: classes[name]})
@@ -526,7 +682,11 @@ def adopt(value, classes):
     """``value`` as a schedule of the host whose classes are ``classes``: an optcompat
     schedule made for another host (``optcompat.schedules.X`` is the default family's) is made
     again from its arguments; anything else is returned as it is."""
-    cls = classes.get(type(value).__name__) if getattr(value, "_optcompat_schedule", False) else None
+    cls = (
+        classes.get(type(value).__name__)
+        if getattr(value, "_optcompat_schedule", False)
+        else None
+    )
     if cls is None or isinstance(value, cls):
         return value
     args = {key: adopt(getattr(value, key), classes) for key in value.ARGS}

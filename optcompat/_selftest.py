@@ -5,6 +5,7 @@ maintainers who have no test suite at hand.  Prints a line per problem found in 
 (:func:`._detect.problems`: a configured backend or family that is not installed, with its fix)
 and one per family (a family that cannot run names what is missing); exit status 1 when a
 family fails or a problem was found."""
+
 import math
 import sys
 
@@ -18,7 +19,10 @@ def start():
     """The weights and the gradients of every step: a formula (no random stream, so the bundled
     numbers are the same whatever NumPy is installed)."""
     x0 = [math.sin(0.7 * i + 0.3) for i in range(6)]
-    grads = [[math.cos(0.37 * (t + 1) * (i + 1)) + 0.1 * (i - 2.5) for i in range(6)] for t in range(STEPS)]
+    grads = [
+        [math.cos(0.37 * (t + 1) * (i + 1)) + 0.1 * (i - 2.5) for i in range(6)]
+        for t in range(STEPS)
+    ]
     return x0, grads
 
 
@@ -28,13 +32,18 @@ def _host(family):
 
     keras, _ = _detect.host(family)
     if family == "keras3":
-        return (lambda v: keras.Variable(np.asarray(v, "float32")),
-                lambda v: keras.ops.convert_to_tensor(np.asarray(v, "float32")),
-                lambda v: np.asarray(keras.ops.convert_to_numpy(v), "float64"))
+        return (
+            lambda v: keras.Variable(np.asarray(v, "float32")),
+            lambda v: keras.ops.convert_to_tensor(np.asarray(v, "float32")),
+            lambda v: np.asarray(keras.ops.convert_to_numpy(v), "float64"),
+        )
     import tensorflow as tf
 
-    return (lambda v: tf.Variable(np.asarray(v, "float32")), lambda v: tf.constant(np.asarray(v, "float32")),
-            lambda v: np.asarray(v.numpy(), "float64"))
+    return (
+        lambda v: tf.Variable(np.asarray(v, "float32")),
+        lambda v: tf.constant(np.asarray(v, "float32")),
+        lambda v: np.asarray(v.numpy(), "float64"),
+    )
 
 
 def _run(family, opt, x0, grads):
@@ -90,13 +99,24 @@ def _missing(error, family, problems):
         return " ".join(named)
     module = getattr(error, "name", None) if isinstance(error, ImportError) else None
     if module:
-        return "%s is not installed (%s: %s): pip install %s" % (module, type(error).__name__, error,
-                                                                 _DISTS.get(module, module))
+        return "%s is not installed (%s: %s): pip install %s" % (
+            module,
+            type(error).__name__,
+            error,
+            _DISTS.get(module, module),
+        )
     return "%s: %s" % (type(error).__name__, error)
 
 
-_DISTS = {"tensorflow": "tensorflow", "tf_keras": "tf-keras", "jax": "jax", "torch": "torch", "keras": "keras",
-          "h5py": "h5py", "numpy": "numpy"}
+_DISTS = {
+    "tensorflow": "tensorflow",
+    "tf_keras": "tf-keras",
+    "jax": "jax",
+    "torch": "torch",
+    "keras": "keras",
+    "h5py": "h5py",
+    "numpy": "numpy",
+}
 
 
 def main():
@@ -113,15 +133,25 @@ def main():
     for family in families:
         try:
             passed, total, worst = run_family(family)
-        except Exception as e:  # a family that cannot run is a failure, named with what is missing
-            print("optcompat selftest: %-7s FAIL  %s" % (family, _missing(e, family, problems)))
+        except (
+            Exception
+        ) as e:  # a family that cannot run is a failure, named with what is missing
+            print(
+                "optcompat selftest: %-7s FAIL  %s"
+                % (family, _missing(e, family, problems))
+            )
             failed = True
             continue
         ok = passed == total
         failed = failed or not ok
-        print("optcompat selftest: %-7s %s  %d/%d cases, %d steps, max |error| %.2g vs float64 (tolerance %g)"
-              % (family, "pass" if ok else "FAIL", passed, total, STEPS, worst, TOLERANCE))
-    return 1 if failed or problems else 0  # a problem found is a failure: the setup does not run as set
+        print(
+            "optcompat selftest: %-7s %s  %d/%d cases, %d steps, max |error| %.2g vs "
+            "float64 (tolerance %g)"
+            % (family, "pass" if ok else "FAIL", passed, total, STEPS, worst, TOLERANCE)
+        )
+    return (
+        1 if failed or problems else 0
+    )  # a problem found is a failure: the setup does not run as set
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ TensorFlow's fused training kernels (:mod:`._tf_fast`).
 Used by the OptimizerV2 and Keras 2 adapters and by Keras 3's tensorflow backend; imported
 only by them (it imports TensorFlow).
 """
+
 import types
 
 import tensorflow as tf
@@ -12,9 +13,18 @@ import tensorflow as tf
 from . import _tf_fast
 
 # The array namespace the rule (:mod:`._rule`) and the schedules (:mod:`._schedules`) run on.
-xp = types.SimpleNamespace(cast=tf.cast, sqrt=tf.sqrt, maximum=tf.maximum, power=tf.pow, cos=tf.cos,
-                           floor=tf.floor, log=tf.math.log, minimum=tf.minimum, where=tf.where,
-                           sign=tf.sign)
+xp = types.SimpleNamespace(
+    cast=tf.cast,
+    sqrt=tf.sqrt,
+    maximum=tf.maximum,
+    power=tf.pow,
+    cos=tf.cos,
+    floor=tf.floor,
+    log=tf.math.log,
+    minimum=tf.minimum,
+    where=tf.where,
+    sign=tf.sign,
+)
 
 
 def is_float(dtype):
@@ -29,7 +39,9 @@ def shapes(gradient, variable):
     """Both static shapes as lists; ``[]`` and ``[]`` where either rank is unknown (only
     the dtype is checked then)."""
     shape = getattr(gradient, "shape", None)
-    if shape is None:  # a tf.IndexedSlices of TF 1.15-2.1 (no .shape): its dense shape, if static
+    if (
+        shape is None
+    ):  # a tf.IndexedSlices of TF 1.15-2.1 (no .shape): its dense shape, if static
         dense = tf.get_static_value(gradient.dense_shape)
         shape = tf.TensorShape(None if dense is None else [int(d) for d in dense])
     g, v = tf.TensorShape(shape), tf.TensorShape(variable.shape)
@@ -60,7 +72,11 @@ def read_hyper(value, callables=False, OTHER=None):
 def dense(gradient):
     """``tf.IndexedSlices`` (an ``Embedding``'s gradient) as a dense tensor: the dense
     result, as the host's own Adam gives (every row's moments decay each step)."""
-    return tf.convert_to_tensor(gradient) if isinstance(gradient, tf.IndexedSlices) else gradient
+    return (
+        tf.convert_to_tensor(gradient)
+        if isinstance(gradient, tf.IndexedSlices)
+        else gradient
+    )
 
 
 class FusedKernels(object):
@@ -73,8 +89,16 @@ class FusedKernels(object):
     def _dense(self, gradient):
         return dense(gradient)
 
-    def _fast_one(self, gradient, variable, slots, rate, iterations, decays, shared=None):
-        if not _tf_fast.usable(tf, self.fast_path, getattr(self, "amsgrad", False), variable, self.convention):
+    def _fast_one(
+        self, gradient, variable, slots, rate, iterations, decays, shared=None
+    ):
+        if not _tf_fast.usable(
+            tf,
+            self.fast_path,
+            getattr(self, "amsgrad", False),
+            variable,
+            self.convention,
+        ):
             return False, None
         dtype = tf.as_dtype(variable.dtype)
 
@@ -85,6 +109,14 @@ class FusedKernels(object):
         c = _tf_fast.shared(tf, self, variable, make) if shared is None else shared
         decay = c["decay"] if decays else None
         return True, _tf_fast.apply(
-            tf, self.kind, var=variable.handle, slots=[s.handle for s in slots if s is not None],
-            grad=tf.cast(gradient, dtype), c=c, decay=decay, convention=self.convention,
-            decay_may_be_zero=self._decay_store.may_be_zero(), nesterov=getattr(self, "nesterov", False))
+            tf,
+            self.kind,
+            var=variable.handle,
+            slots=[s.handle for s in slots if s is not None],
+            grad=tf.cast(gradient, dtype),
+            c=c,
+            decay=decay,
+            convention=self.convention,
+            decay_may_be_zero=self._decay_store.may_be_zero(),
+            nesterov=getattr(self, "nesterov", False),
+        )

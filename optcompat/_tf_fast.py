@@ -31,6 +31,7 @@ adapters hand this module what a step needs -- handles, coefficients, the decay 
 :func:`apply` (:class:`._tf.FusedKernels`, OptimizerV2's ``_resource_apply_dense``); it
 reads nothing of the optimizer.
 """
+
 import threading
 
 from . import _validate
@@ -44,10 +45,13 @@ def usable(tf, fast_path, amsgrad, variable, convention):
     (``ResourceApplyAdamWithAmsgrad`` has no XLA kernel, and a step cannot tell whether it is
     being compiled), a convention whose decay is a pass of its own (not ``"combined"``: the
     kernels add their step to ``x`` themselves), a float variable with a resource handle."""
-    return (_validate.fast_path(fast_path) is not None and not amsgrad
-            and CONVENTIONS[convention].decay_form != "combined"
-            and getattr(variable, "handle", None) is not None
-            and tf.as_dtype(variable.dtype).name in _FLOATS)
+    return (
+        _validate.fast_path(fast_path) is not None
+        and not amsgrad
+        and CONVENTIONS[convention].decay_form != "combined"
+        and getattr(variable, "handle", None) is not None
+        and tf.as_dtype(variable.dtype).name in _FLOATS
+    )
 
 
 class step_scope(object):
@@ -80,12 +84,17 @@ _LOCAL = threading.local()
 
 
 def shared(tf, owner, variable, make):
-    """``make()``, or what it gave for an earlier variable of this step (see :class:`step_scope`)."""
+    """``make()``, or what it gave for an earlier variable of this step (see
+    :class:`step_scope`)."""
     cache = getattr(_LOCAL, "caches", {}).get(id(owner))
     if cache is None or tf.executing_eagerly():
         return make()
     # The graph: a nested function (an XLA-compiled update, a cond branch) builds its own.
-    key = (id(tf.compat.v1.get_default_graph()), variable.handle.device, tf.as_dtype(variable.dtype).name)
+    key = (
+        id(tf.compat.v1.get_default_graph()),
+        variable.handle.device,
+        tf.as_dtype(variable.dtype).name,
+    )
     if key not in cache:
         cache[key] = make()
     return cache[key]
@@ -98,13 +107,27 @@ def kernel_coefficients(tf, kind, c, dtype):
     c = dict(c)
     if kind == "adamw":
         c["beta_1"], c["beta_2"] = (tf.cast(c[b], dtype) for b in ("beta_1", "beta_2"))
-        c["beta_1_power"], c["beta_2_power"] = (tf.pow(c[b], c["step"]) for b in ("beta_1", "beta_2"))
+        c["beta_1_power"], c["beta_2_power"] = (
+            tf.pow(c[b], c["step"]) for b in ("beta_1", "beta_2")
+        )
     else:
         c["momentum"] = tf.cast(c["momentum"], dtype)
     return c
 
 
-def apply(tf, kind, *, var, slots, grad, c, decay, convention, decay_may_be_zero, nesterov=False):
+def apply(
+    tf,
+    kind,
+    *,
+    var,
+    slots,
+    grad,
+    c,
+    decay,
+    convention,
+    decay_may_be_zero,
+    nesterov=False,
+):
     """One step on resource handles: ``var``, its ``slots`` (AdamW: ``m``, ``v``; SGDW: the
     momentum buffer, or none), the dense gradient ``grad`` in the variable's dtype, the
     coefficients ``c`` (:func:`kernel_coefficients`) and this variable's decay ``decay``
@@ -114,13 +137,36 @@ def apply(tf, kind, *, var, slots, grad, c, decay, convention, decay_may_be_zero
         decay = None
     if kind == "adamw":
         m, v = slots
-        return apply_adam(tf, var=var, m=m, v=v, grad=grad, lr=c["lr"], beta_1=c["beta_1"],
-                          beta_2=c["beta_2"], beta_1_power=c["beta_1_power"],
-                          beta_2_power=c["beta_2_power"], eps_hat=c["eps_hat"], decay=decay,
-                          dtype=dtype, convention=convention, decay_may_be_zero=decay_may_be_zero)
-    return apply_sgd(tf, var=var, buf=slots[0] if slots else None, grad=grad, lr=c["lr"],
-                     momentum=c["momentum"], nesterov=nesterov, decay=decay, dtype=dtype,
-                     convention=convention, decay_may_be_zero=decay_may_be_zero)
+        return apply_adam(
+            tf,
+            var=var,
+            m=m,
+            v=v,
+            grad=grad,
+            lr=c["lr"],
+            beta_1=c["beta_1"],
+            beta_2=c["beta_2"],
+            beta_1_power=c["beta_1_power"],
+            beta_2_power=c["beta_2_power"],
+            eps_hat=c["eps_hat"],
+            decay=decay,
+            dtype=dtype,
+            convention=convention,
+            decay_may_be_zero=decay_may_be_zero,
+        )
+    return apply_sgd(
+        tf,
+        var=var,
+        buf=slots[0] if slots else None,
+        grad=grad,
+        lr=c["lr"],
+        momentum=c["momentum"],
+        nesterov=nesterov,
+        decay=decay,
+        dtype=dtype,
+        convention=convention,
+        decay_may_be_zero=decay_may_be_zero,
+    )
 
 
 def _decay(tf, var, decay, dtype, decay_form, may_be_zero=False):
@@ -133,7 +179,9 @@ def _decay(tf, var, decay, dtype, decay_form, may_be_zero=False):
 
     def assign():
         x = tf.raw_ops.ReadVariableOp(resource=var, dtype=dtype)
-        if decay_form == "scale":  # one pass, whose result replaces the variable's buffer
+        if (
+            decay_form == "scale"
+        ):  # one pass, whose result replaces the variable's buffer
             op = tf.raw_ops.AssignVariableOp(resource=var, value=x * (1 - decay))
         else:  # x - x d, rounded as Keras's own AdamW on TensorFlow (x d, then subtracted), in one
             # kernel, var -= alpha delta with delta = x: no temporary x d (docs/benchmarks.md)
@@ -146,8 +194,20 @@ def _decay(tf, var, decay, dtype, decay_form, may_be_zero=False):
     return [tf.cond(tf.equal(decay, 0), lambda: tf.constant(False), assign)]
 
 
-def apply_sgd(tf, *, var, buf, grad, lr, momentum, nesterov, decay, dtype, convention,
-              decay_may_be_zero=False):
+def apply_sgd(
+    tf,
+    *,
+    var,
+    buf,
+    grad,
+    lr,
+    momentum,
+    nesterov,
+    decay,
+    dtype,
+    convention,
+    decay_may_be_zero=False,
+):
     """SGDW on resource handles (``buf`` None without momentum): the decay, then the kernel
     whose update is the rule's for the convention's momentum form (:func:`._rule.sgd_update`):
 
@@ -157,26 +217,68 @@ def apply_sgd(tf, *, var, buf, grad, lr, momentum, nesterov, decay, dtype, conve
     * torch, ``ResourceApplyMomentum``: ``b = mu b + g; x -= lr b`` (Nesterov:
       ``x -= lr g + lr mu b``).
     """
-    with tf.control_dependencies(_decay(tf, var, decay, dtype, CONVENTIONS[convention].decay_form,
-                                        decay_may_be_zero)):
+    with tf.control_dependencies(
+        _decay(
+            tf, var, decay, dtype, CONVENTIONS[convention].decay_form, decay_may_be_zero
+        )
+    ):
         lr = tf.cast(lr, dtype)
         if buf is None:
-            return tf.raw_ops.ResourceApplyGradientDescent(var=var, alpha=lr, delta=grad)
-        kernel = (tf.raw_ops.ResourceApplyMomentum if CONVENTIONS[convention].momentum == "torch"
-                  else tf.raw_ops.ResourceApplyKerasMomentum)
-        return kernel(var=var, accum=buf, lr=lr, grad=grad, momentum=tf.cast(momentum, dtype),
-                      use_nesterov=bool(nesterov))
+            return tf.raw_ops.ResourceApplyGradientDescent(
+                var=var, alpha=lr, delta=grad
+            )
+        kernel = (
+            tf.raw_ops.ResourceApplyMomentum
+            if CONVENTIONS[convention].momentum == "torch"
+            else tf.raw_ops.ResourceApplyKerasMomentum
+        )
+        return kernel(
+            var=var,
+            accum=buf,
+            lr=lr,
+            grad=grad,
+            momentum=tf.cast(momentum, dtype),
+            use_nesterov=bool(nesterov),
+        )
 
 
-def apply_adam(tf, *, var, m, v, grad, lr, beta_1, beta_2, beta_1_power, beta_2_power, eps_hat, decay,
-               dtype, convention, decay_may_be_zero=False):
+def apply_adam(
+    tf,
+    *,
+    var,
+    m,
+    v,
+    grad,
+    lr,
+    beta_1,
+    beta_2,
+    beta_1_power,
+    beta_2_power,
+    eps_hat,
+    decay,
+    dtype,
+    convention,
+    decay_may_be_zero=False,
+):
     """AdamW on resource handles ``var``, ``m``, ``v``: ``x <- decayed(x)`` in the
     convention's rounding (skipped when ``decay`` is None), then ``ResourceApplyAdam``;
     returns the op (ordered explicitly, for TF1 graphs too).  Coefficients: tensors or floats;
     ``beta_i_power`` is ``beta_i ** t`` for the 1-based step ``t``; ``decay_may_be_zero``:
     see :func:`_decay`."""
-    with tf.control_dependencies(_decay(tf, var, decay, dtype, CONVENTIONS[convention].decay_form,
-                                        decay_may_be_zero)):
+    with tf.control_dependencies(
+        _decay(
+            tf, var, decay, dtype, CONVENTIONS[convention].decay_form, decay_may_be_zero
+        )
+    ):
         return tf.raw_ops.ResourceApplyAdam(
-            var=var, m=m, v=v, beta1_power=beta_1_power, beta2_power=beta_2_power,
-            lr=tf.cast(lr, dtype), beta1=beta_1, beta2=beta_2, epsilon=tf.cast(eps_hat, dtype), grad=grad)
+            var=var,
+            m=m,
+            v=v,
+            beta1_power=beta_1_power,
+            beta2_power=beta_2_power,
+            lr=tf.cast(lr, dtype),
+            beta1=beta_1,
+            beta2=beta_2,
+            epsilon=tf.cast(eps_hat, dtype),
+            grad=grad,
+        )

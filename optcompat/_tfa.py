@@ -2,11 +2,14 @@
 ``decay_var_list``, over optcompat's classes.  Host-free; no math here (the rule is
 ``convention="tfa"``, :mod:`._rule`).
 """
+
 import importlib
 
 from . import _common, _detect, _extension, _names
 
-_FACE = __package__ + ".tfa"  # the classes' module: where users find them (a vendored copy's own)
+_FACE = (
+    __package__ + ".tfa"
+)  # the classes' module: where users find them (a vendored copy's own)
 _MADE = {}  # (family, package) -> {name: class}
 _EXTENDED = {}  # (family, base class) -> extend_with_decoupled_weight_decay(base)
 _MIXINS = {}  # a family's hook class -> DecoupledWeightDecayExtension with those hooks
@@ -37,7 +40,9 @@ class DecoupledWeightDecayExtension(object):
 
     def __init__(self, weight_decay, *args, **kwargs):
         kwargs.setdefault("convention", "tfa")
-        super(DecoupledWeightDecayExtension, self).__init__(*args, weight_decay=weight_decay, **kwargs)
+        super(DecoupledWeightDecayExtension, self).__init__(
+            *args, weight_decay=weight_decay, **kwargs
+        )
         self._decay_var_list = None
 
     @staticmethod
@@ -48,18 +53,25 @@ class DecoupledWeightDecayExtension(object):
 
     def __init_subclass__(cls, **kwargs):
         super(DecoupledWeightDecayExtension, cls).__init_subclass__(**kwargs)
-        if any(issubclass(b, (_extension.Extension, _common.Decoupled)) for b in cls.__bases__):
+        if any(
+            issubclass(b, (_extension.Extension, _common.Decoupled))
+            for b in cls.__bases__
+        ):
             return  # optcompat's own classes: the decay is there
         hosts = [b for b in cls.__bases__ if _detect.family_of_class(b) is not None]
         if not hosts:
             return  # a mixin of the user's, no optimizer yet
         if DecoupledWeightDecayExtension not in cls.__bases__:
-            raise TypeError("%s: put DecoupledWeightDecayExtension itself first among the bases, before %s."
-                            % (cls.__name__, hosts[0].__name__))
+            raise TypeError(
+                "%s: put DecoupledWeightDecayExtension itself first among the bases, before %s."
+                % (cls.__name__, hosts[0].__name__)
+            )
         # the user's class as TFA's docs write it: DecoupledWeightDecayExtension becomes the
         # same mixin with the hooks of the base's family (their decay before the base's step)
         mixin = _mixin(_detect.family_of_class(hosts[0])[0])
-        cls.__bases__ = tuple(mixin if b is DecoupledWeightDecayExtension else b for b in cls.__bases__)
+        cls.__bases__ = tuple(
+            mixin if b is DecoupledWeightDecayExtension else b for b in cls.__bases__
+        )
 
     # -- decay_var_list ----------------------------------------------------------------
     def _set_decay_var_list(self, var_list, decay_var_list=None):
@@ -77,14 +89,23 @@ class DecoupledWeightDecayExtension(object):
     def _decays(self, variable):
         return self._do_use_weight_decay(variable)
 
-    def minimize(self, loss, var_list, grad_loss=None, name=None, decay_var_list=None, tape=None):
+    def minimize(
+        self, loss, var_list, grad_loss=None, name=None, decay_var_list=None, tape=None
+    ):
         """The base's ``minimize``, decaying ``decay_var_list`` only where it is given."""
-        kwargs = {key: value for key, value in (("grad_loss", grad_loss), ("name", name), ("tape", tape))
-                  if value is not None}
+        kwargs = {
+            key: value
+            for key, value in (("grad_loss", grad_loss), ("name", name), ("tape", tape))
+            if value is not None
+        }
         self._set_decay_var_list(var_list, decay_var_list)
-        self.__dict__["_decay_var_list_set"] = True  # the base's minimize calls apply_gradients
+        self.__dict__["_decay_var_list_set"] = (
+            True  # the base's minimize calls apply_gradients
+        )
         try:
-            return super(DecoupledWeightDecayExtension, self).minimize(loss, var_list=var_list, **kwargs)
+            return super(DecoupledWeightDecayExtension, self).minimize(
+                loss, var_list=var_list, **kwargs
+            )
         finally:
             self.__dict__["_decay_var_list_set"] = False
 
@@ -95,30 +116,68 @@ class DecoupledWeightDecayExtension(object):
             self._set_decay_var_list([v for _, v in grads_and_vars], decay_var_list)
         if name is not None:
             kwargs["name"] = name
-        self.__dict__["_decay_var_list_set"] = True  # Keras 3's apply_gradients calls apply
+        self.__dict__["_decay_var_list_set"] = (
+            True  # Keras 3's apply_gradients calls apply
+        )
         try:
-            return super(DecoupledWeightDecayExtension, self).apply_gradients(grads_and_vars, **kwargs)
+            return super(DecoupledWeightDecayExtension, self).apply_gradients(
+                grads_and_vars, **kwargs
+            )
         finally:
             self.__dict__["_decay_var_list_set"] = False
 
     def apply(self, grads, trainable_variables=None):
-        """Keras 3's ``apply`` (``fit`` calls it): a ``decay_var_list`` of an earlier call is not kept."""
+        """Keras 3's ``apply`` (``fit`` calls it): a ``decay_var_list`` of an earlier
+        call is not kept."""
         if not self.__dict__.get("_decay_var_list_set"):
             self._decay_var_list = None
-        return super(DecoupledWeightDecayExtension, self).apply(grads, trainable_variables)
+        return super(DecoupledWeightDecayExtension, self).apply(
+            grads, trainable_variables
+        )
 
 
 class _AdamWFace(DecoupledWeightDecayExtension):
-    def __init__(self, weight_decay, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-07,
-                 amsgrad=False, name="AdamW", **kwargs):
-        super(_AdamWFace, self).__init__(weight_decay, learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2,
-                                         epsilon=epsilon, amsgrad=amsgrad, name=name, **kwargs)
+    def __init__(
+        self,
+        weight_decay,
+        learning_rate=0.001,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-07,
+        amsgrad=False,
+        name="AdamW",
+        **kwargs,
+    ):
+        super(_AdamWFace, self).__init__(
+            weight_decay,
+            learning_rate=learning_rate,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            amsgrad=amsgrad,
+            name=name,
+            **kwargs,
+        )
 
 
 class _SGDWFace(DecoupledWeightDecayExtension):
-    def __init__(self, weight_decay, learning_rate=0.001, momentum=0.0, nesterov=False, name="SGDW", **kwargs):
-        super(_SGDWFace, self).__init__(weight_decay, learning_rate=learning_rate, momentum=momentum,
-                                        nesterov=nesterov, name=name, **kwargs)
+    def __init__(
+        self,
+        weight_decay,
+        learning_rate=0.001,
+        momentum=0.0,
+        nesterov=False,
+        name="SGDW",
+        **kwargs,
+    ):
+        super(_SGDWFace, self).__init__(
+            weight_decay,
+            learning_rate=learning_rate,
+            momentum=momentum,
+            nesterov=nesterov,
+            name=name,
+            **kwargs,
+        )
 
 
 def _family_module(family):
@@ -129,8 +188,11 @@ def _mixin(family):
     """DecoupledWeightDecayExtension with ``family``'s hooks of :mod:`._extension`."""
     hooks = _family_module(family)._Extension
     if hooks not in _MIXINS:
-        _MIXINS[hooks] = type("DecoupledWeightDecayExtension", (DecoupledWeightDecayExtension, hooks),
-                              {"__module__": _FACE, "__doc__": DecoupledWeightDecayExtension.__doc__})
+        _MIXINS[hooks] = type(
+            "DecoupledWeightDecayExtension",
+            (DecoupledWeightDecayExtension, hooks),
+            {"__module__": _FACE, "__doc__": DecoupledWeightDecayExtension.__doc__},
+        )
     return _MIXINS[hooks]
 
 
@@ -139,20 +201,42 @@ def _register(module, package, name=None):
 
 
 def classes(family, package=None):
-    """TFA's names on ``family``: ``AdamW``, ``SGDW`` (registered under ``package``; default
-    ``optcompat.tfa.<family>``), ``extend_with_decoupled_weight_decay``, ``DecoupledWeightDecayExtension``."""
+    """TFA's names on ``family``: ``AdamW``, ``SGDW`` (registered under ``package``;
+    default ``optcompat.tfa.<family>``), ``extend_with_decoupled_weight_decay``,
+    ``DecoupledWeightDecayExtension``."""
     package = package or "optcompat.tfa." + family
     if (family, package) not in _MADE:
         module = _family_module(family)
         register = _register(module, package)
         made = {"DecoupledWeightDecayExtension": DecoupledWeightDecayExtension}
         for face, base in ((_AdamWFace, module.AdamW), (_SGDWFace, module.SGDW)):
-            doc = ("TensorFlow Addons' ``%s`` (``optcompat.tfa``): ``%s%s``, with ``convention=\"tfa\"``; "
-                   "the arguments, the rule and the family: %s.%s.\n\n%s" % (
-                       base.__name__, base.__name__, _signature(face), base.__module__, base.__name__, base.__doc__))
-            made[base.__name__] = register(type(base.__name__, (face, base), {
-                "__module__": _FACE, "__qualname__": base.__name__, "__doc__": doc}))
-        made["extend_with_decoupled_weight_decay"] = lambda base_optimizer: _extended(family, base_optimizer)
+            doc = (
+                "TensorFlow Addons' ``%s`` (``optcompat.tfa``): ``%s%s``, with "
+                '``convention="tfa"``; the arguments, the rule and the family: '
+                "%s.%s.\n\n%s"
+                % (
+                    base.__name__,
+                    base.__name__,
+                    _signature(face),
+                    base.__module__,
+                    base.__name__,
+                    base.__doc__,
+                )
+            )
+            made[base.__name__] = register(
+                type(
+                    base.__name__,
+                    (face, base),
+                    {
+                        "__module__": _FACE,
+                        "__qualname__": base.__name__,
+                        "__doc__": doc,
+                    },
+                )
+            )
+        made["extend_with_decoupled_weight_decay"] = lambda base_optimizer: _extended(
+            family, base_optimizer
+        )
         _MADE[(family, package)] = made
     return _MADE[(family, package)]
 
@@ -164,10 +248,14 @@ def _extended(family, base):
     if (family, base) not in _EXTENDED:
         inner = _family_module(family).decoupled(base)
         name = "OptimizerWithDecoupledWeightDecay"
-        cls = type(name, (DecoupledWeightDecayExtension, inner), {
-            "__module__": _FACE, "__qualname__": name, "__doc__": inner.__doc__})
-        _EXTENDED[(family, base)] = _register(_family_module(family), "optcompat.tfa." + family,
-                                              inner.__name__)(cls)
+        cls = type(
+            name,
+            (DecoupledWeightDecayExtension, inner),
+            {"__module__": _FACE, "__qualname__": name, "__doc__": inner.__doc__},
+        )
+        _EXTENDED[(family, base)] = _register(
+            _family_module(family), "optcompat.tfa." + family, inner.__name__
+        )(cls)
     return _EXTENDED[(family, base)]
 
 

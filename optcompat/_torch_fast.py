@@ -47,10 +47,11 @@ These round differently from the plain path (fused multiply-adds, float64 coeffi
 the kernel), never differently in exact arithmetic; ``tests/test_fast_paths.py`` holds every
 mode to the float64 reference (the trajectory tolerance) and to the plain path (4e-6).
 ``optimizer.fast_path = None`` selects the plain per-variable path, and so does tracing by
-``torch.compile`` (Keras's ``jit_compile=True``; :meth:`.keras3._Torch._backend_update_step`).  Coefficients are read
-as Python floats (one device sync per group and step on a GPU).  Imported only on the torch
-backend.
+``torch.compile`` (Keras's ``jit_compile=True``;
+:meth:`.keras3._Torch._backend_update_step`).  Coefficients are read as Python floats
+(one device sync per group and step on a GPU).  Imported only on the torch backend.
 """
+
 import torch
 
 from . import _detect, _validate
@@ -71,7 +72,9 @@ def groups(grads, variables, decays):
     found = {}
     for g, v in zip(grads, variables):
         x = v.value
-        found.setdefault((x.dtype, x.device, decays(v)), (v.dtype, []))[1].append((g, v))
+        found.setdefault((x.dtype, x.device, decays(v)), (v.dtype, []))[1].append(
+            (g, v)
+        )
     return [(dtype, key[2], pairs) for key, (dtype, pairs) in found.items()]
 
 
@@ -88,7 +91,11 @@ def step(kind, fast_path, *, xs, gs, slots, c, decays, t, settings):
         if kind == "adamw":
             # The fused kernel wins at every size, tiny tensors included (docs/benchmarks.md):
             # no size threshold.
-            if not (fused and _fused_allowed(xs[0]) and _adamw_fused(xs, gs, slots, c, decay, t, settings)):
+            if not (
+                fused
+                and _fused_allowed(xs[0])
+                and _adamw_fused(xs, gs, slots, c, decay, t, settings)
+            ):
                 _adamw_foreach(xs, gs, slots, c, decay, settings)
             return
         lr, buf = _scalar(c["lr"]), slots[0]
@@ -134,7 +141,9 @@ def _adamw_foreach(xs, gs, slots, c, decay, s):
     denom = torch._foreach_sqrt(us if vmax is None else vmax)  # the one temporary
     torch._foreach_add_(denom, _scalar(c["eps_hat"]))
     _decay_(s["convention"], xs, decay)
-    torch._foreach_addcdiv_(xs, ms, denom, value=-_scalar(c["alpha"]))  # - alpha m / (sqrt(v) + eps_hat)
+    torch._foreach_addcdiv_(
+        xs, ms, denom, value=-_scalar(c["alpha"])
+    )  # - alpha m / (sqrt(v) + eps_hat)
 
 
 def _adamw_fused(xs, gs, slots, c, decay, t, s):
@@ -154,12 +163,24 @@ def _adamw_fused(xs, gs, slots, c, decay, t, s):
     bias_2 = 1.0 - s["beta_2"] ** t
     eps = s["epsilon"]
     if CONVENTIONS[convention].epsilon == "outside":
-        eps = eps / bias_2 ** 0.5  # the kernel adds eps' to sqrt(v)/sqrt(1-b2^t)
+        eps = eps / bias_2**0.5  # the kernel adds eps' to sqrt(v)/sqrt(1-b2^t)
     ms, us, vmax = slots
     step = torch.full((), float(t), dtype=torch.float32, device=xs[0].device)
-    torch._fused_adamw_(xs, gs, ms, us, vmax if vmax is not None else [], [step] * len(xs),
-                        lr=lr, beta1=s["beta_1"], beta2=s["beta_2"], weight_decay=weight_decay, eps=eps,
-                        amsgrad=vmax is not None, maximize=False)
+    torch._fused_adamw_(
+        xs,
+        gs,
+        ms,
+        us,
+        vmax if vmax is not None else [],
+        [step] * len(xs),
+        lr=lr,
+        beta1=s["beta_1"],
+        beta2=s["beta_2"],
+        weight_decay=weight_decay,
+        eps=eps,
+        amsgrad=vmax is not None,
+        maximize=False,
+    )
     return True
 
 
@@ -170,24 +191,55 @@ def _sgd_fused(xs, gs, bufs, lr, decay, s):
     if not _detect.torch_fused("sgd", x.device.type) or x.dtype not in _FUSED_DTYPES:
         return False
     convention, nesterov = s["convention"], s["nesterov"]
-    kw = dict(maximize=False, is_first_step=False)  # buffers start at zero: no first-step copy
-    if bufs is None:  # x (1 - d) - lr g: the decay as the kernel's coupled decay, one pass
+    kw = dict(
+        maximize=False, is_first_step=False
+    )  # buffers start at zero: no first-step copy
+    if (
+        bufs is None
+    ):  # x (1 - d) - lr g: the decay as the kernel's coupled decay, one pass
         if lr == 0.0:
             _decay_(convention, xs, decay)
             return True
-        torch._fused_sgd_(xs, gs, [], weight_decay=decay / lr, momentum=0.0, lr=lr, dampening=0.0,
-                          nesterov=False, **kw)
+        torch._fused_sgd_(
+            xs,
+            gs,
+            [],
+            weight_decay=decay / lr,
+            momentum=0.0,
+            lr=lr,
+            dampening=0.0,
+            nesterov=False,
+            **kw,
+        )
         return True
     torch_form = CONVENTIONS[convention].momentum == "torch"
     if not torch_form and (nesterov or x.dtype == torch.float64):
         return False
     _decay_(convention, xs, decay)  # every update below adds to decayed(x)
     if torch_form:  # b = mu b + g; x -= lr (g + mu b | b)
-        torch._fused_sgd_(xs, gs, bufs, weight_decay=0.0, momentum=s["momentum"], lr=lr, dampening=0.0,
-                          nesterov=bool(nesterov), **kw)
+        torch._fused_sgd_(
+            xs,
+            gs,
+            bufs,
+            weight_decay=0.0,
+            momentum=s["momentum"],
+            lr=lr,
+            dampening=0.0,
+            nesterov=bool(nesterov),
+            **kw,
+        )
     else:  # u = mu u + (1 - (1 + lr)) g = mu u - lr g;  x -= (-1) u
-        torch._fused_sgd_(xs, gs, bufs, weight_decay=0.0, momentum=s["momentum"], lr=-1.0,
-                          dampening=1.0 + lr, nesterov=False, **kw)
+        torch._fused_sgd_(
+            xs,
+            gs,
+            bufs,
+            weight_decay=0.0,
+            momentum=s["momentum"],
+            lr=-1.0,
+            dampening=1.0 + lr,
+            nesterov=False,
+            **kw,
+        )
     return True
 
 

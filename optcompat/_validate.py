@@ -4,6 +4,7 @@ Every check runs before an optimizer creates anything, and every message names t
 argument, the allowed range and what was received.  Host-free: adapters pass in what
 only they can know (e.g. whether a learning rate is one of their schedules).
 """
+
 import math
 import numbers
 import re
@@ -25,11 +26,15 @@ def _number(name, value, allowed):
         )
     value = float(value)
     if math.isnan(value) or math.isinf(value):
-        raise ValueError("`%s` must be a finite number %s; received %r." % (name, allowed, value))
+        raise ValueError(
+            "`%s` must be a finite number %s; received %r." % (name, allowed, value)
+        )
     return value
 
 
-OTHER = object()  # what a family's ``read`` gives for a value that is no tensor (or callable) it takes
+OTHER = (
+    object()
+)  # what a family's ``read`` gives for a value that is no tensor (or callable) it takes
 
 
 def host_value(name, value, check, read):
@@ -37,7 +42,11 @@ def host_value(name, value, check, read):
     (OptimizerV2's ``_set_hyper``): ``read(value)`` gives its value now (None where it is
     symbolic: it is checked where it is concrete), or :data:`OTHER`; a tensor or callable is
     kept as given, anything else is a number that ``check(name, value)`` checks."""
-    if read is not None and not isinstance(value, (numbers.Number, str)) and value is not None:
+    if (
+        read is not None
+        and not isinstance(value, (numbers.Number, str))
+        and value is not None
+    ):
         got = read(value)
         if got is not OTHER:
             if got is not None:
@@ -86,12 +95,15 @@ def boolean(name, value):
 def convention(value):
     if not isinstance(value, str) or value not in CONVENTIONS:
         raise ValueError(
-            "`convention` must be one of %s; received %r." % (", ".join(map(repr, CONVENTIONS)), value)
+            "`convention` must be one of %s; received %r."
+            % (", ".join(map(repr, CONVENTIONS)), value)
         )
     return value
 
 
-def learning_rate(value, is_schedule, allow_callable=True, read=None, name="learning_rate"):
+def learning_rate(
+    value, is_schedule, allow_callable=True, read=None, name="learning_rate"
+):
     """A float >= 0, a host schedule, a tensor, or (where the host supports it) a callable."""
     if is_schedule(value):
         return value
@@ -100,7 +112,9 @@ def learning_rate(value, is_schedule, allow_callable=True, read=None, name="lear
             return value
         raise ArgumentTypeError(
             "`%s` must be a float in [0, inf) or a LearningRateSchedule for this optimizer "
-            "family (it cannot call a plain function each step); received %r." % (name, value))
+            "family (it cannot call a plain function each step); received %r."
+            % (name, value)
+        )
     return host_value(name, value, at_least, read)
 
 
@@ -109,11 +123,15 @@ def current_rate(name, value, step):
     finite number >= 0, checked where it is concrete: at the concrete iteration ``step``, or
     (``step`` None) a Python number while a compiled step is traced."""
     if not (value >= 0.0 and math.isfinite(value)):
-        when = ("at iteration %s" % step if step is not None else
-                "when the compiled step was traced (model.fit, tf.function, jax.jit)")
+        when = (
+            "at iteration %s" % step
+            if step is not None
+            else "when the compiled step was traced (model.fit, tf.function, jax.jit)"
+        )
         raise ValueError(
             "`%s` must be a finite number in [0, inf) at every step; the schedule or callable "
-            "gave %r %s. No variable or slot was changed." % (name, value, when))
+            "gave %r %s. No variable or slot was changed." % (name, value, when)
+        )
 
 
 def traced_rate(name, value):
@@ -133,7 +151,8 @@ def own_keras(name, value, is_schedule, keras_of, owner):
         raise ArgumentTypeError(
             "`%s` (%s) belongs to %s; this optimizer is %s's, which cannot use it: give one of "
             "this Keras's `optimizers.schedules` (or optcompat.schedules), a float or a callable."
-            % (name, type(value).__name__, other, keras_of(owner)))
+            % (name, type(value).__name__, other, keras_of(owner))
+        )
 
 
 def decay_rate(value, is_schedule, optional=False, read=None):
@@ -141,7 +160,9 @@ def decay_rate(value, is_schedule, optional=False, read=None):
     optax take it: called each step), or None where ``optional`` (no decay)."""
     if value is None and optional:
         return None
-    if is_schedule(value) or (callable(value) and not isinstance(value, numbers.Number)):
+    if is_schedule(value) or (
+        callable(value) and not isinstance(value, numbers.Number)
+    ):
         return value
     return host_value("weight_decay", value, at_least, read)
 
@@ -152,7 +173,8 @@ def initial_learning_rate(lr0, conv):
     if lr0 is not None and CONVENTIONS[conv].decay == "schedule" and not lr0 > 0:
         raise ValueError(
             "With convention=%r the decay is scaled by lr_t / lr_0, so the `learning_rate` "
-            "schedule must be > 0 at step 0; it is %r." % (conv, lr0))
+            "schedule must be > 0 at step 0; it is %r." % (conv, lr0)
+        )
     return lr0
 
 
@@ -167,17 +189,32 @@ def name_patterns(name, value):
         )
     for v in value:
         if not isinstance(v, str):
-            raise ArgumentTypeError("`%s` must contain only strings; received %r." % (name, v))
+            raise ArgumentTypeError(
+                "`%s` must contain only strings; received %r." % (name, v)
+            )
         try:
             re.compile(v)
         except re.error as error:
-            raise ValueError("`%s` must contain regular expressions (searched in variable "
-                             "names); %r is not one: %s." % (name, v, error))
+            raise ValueError(
+                "`%s` must contain regular expressions (searched in variable "
+                "names); %r is not one: %s." % (name, v, error)
+            )
     return list(value)
 
 
-def common(lr, weight_decay, conv, clipnorm, clipvalue, global_clipnorm, exclude, is_schedule,
-           allow_callable=True, optional_decay=False, read=None):
+def common(
+    lr,
+    weight_decay,
+    conv,
+    clipnorm,
+    clipvalue,
+    global_clipnorm,
+    exclude,
+    is_schedule,
+    allow_callable=True,
+    optional_decay=False,
+    read=None,
+):
     """Checks shared by AdamW and SGDW; returns the normalised values.  ``optional_decay``:
     ``weight_decay`` may be None (SGDW, as Keras's SGD: no decay)."""
     values = dict(
@@ -189,10 +226,14 @@ def common(lr, weight_decay, conv, clipnorm, clipvalue, global_clipnorm, exclude
         global_clipnorm=optional_positive("global_clipnorm", global_clipnorm),
         exclude_from_weight_decay=name_patterns("exclude_from_weight_decay", exclude),
     )
-    if sum(values[k] is not None for k in ("clipnorm", "clipvalue", "global_clipnorm")) > 1:
+    if (
+        sum(values[k] is not None for k in ("clipnorm", "clipvalue", "global_clipnorm"))
+        > 1
+    ):
         raise ValueError(
             "At most one of `clipnorm`, `clipvalue` and `global_clipnorm` may be set; received "
-            "clipnorm=%r, clipvalue=%r, global_clipnorm=%r." % (clipnorm, clipvalue, global_clipnorm)
+            "clipnorm=%r, clipvalue=%r, global_clipnorm=%r."
+            % (clipnorm, clipvalue, global_clipnorm)
         )
     return values
 
@@ -201,11 +242,16 @@ def _name_dict(name, value, what):
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ArgumentTypeError("`%s` must be None or a dict {%s}; received %r (type %s)."
-                                % (name, what, value, type(value).__name__))
+        raise ArgumentTypeError(
+            "`%s` must be None or a dict {%s}; received %r (type %s)."
+            % (name, what, value, type(value).__name__)
+        )
     for key in value:
         if not isinstance(key, str) or not key:
-            raise ArgumentTypeError("`%s` keys must be non-empty strings (%s); received %r." % (name, what, key))
+            raise ArgumentTypeError(
+                "`%s` keys must be non-empty strings (%s); received %r."
+                % (name, what, key)
+            )
     return value
 
 
@@ -223,8 +269,14 @@ def weight_decays(value):
         label = "weight_decays[%r]" % key
         if isinstance(decay, (list, tuple)):
             if len(decay) != 2:
-                raise ValueError("`%s` must be a number or a pair (l1, l2); received %r." % (label, decay))
-            out[key] = (at_least(label + "[0] (l1)", decay[0]), at_least(label + "[1] (l2)", decay[1]))
+                raise ValueError(
+                    "`%s` must be a number or a pair (l1, l2); received %r."
+                    % (label, decay)
+                )
+            out[key] = (
+                at_least(label + "[0] (l1)", decay[0]),
+                at_least(label + "[1] (l2)", decay[1]),
+            )
         else:
             out[key] = (0.0, at_least(label, decay))
     return out
@@ -235,12 +287,19 @@ def unmatched(argument, keys, names):
     if keys:
         raise ValueError(
             "`%s` has %s that match no variable of this optimizer (strict_names=True): %s. The "
-            "variables are: %s. Nothing was built." % (argument, "names" if len(keys) > 1 else "a name",
-                                                       ", ".join(map(repr, keys)), ", ".join(names)))
+            "variables are: %s. Nothing was built."
+            % (
+                argument,
+                "names" if len(keys) > 1 else "a name",
+                ", ".join(map(repr, keys)),
+                ", ".join(names),
+            )
+        )
 
 
 def adamw(beta_1, beta_2, epsilon, amsgrad, read=None):
-    """``read``: the family's reader of tensors (and callables) for the betas (:func:`host_value`)."""
+    """``read``: the family's reader of tensors (and callables) for the betas
+    (:func:`host_value`)."""
     return dict(
         beta_1=host_value("beta_1", beta_1, in_unit_interval, read),
         beta_2=host_value("beta_2", beta_2, in_unit_interval, read),
@@ -250,8 +309,10 @@ def adamw(beta_1, beta_2, epsilon, amsgrad, read=None):
 
 
 def sgdw(momentum, nesterov, read=None):
-    return dict(momentum=host_value("momentum", momentum, in_unit_interval, read),
-                nesterov=boolean("nesterov", nesterov))
+    return dict(
+        momentum=host_value("momentum", momentum, in_unit_interval, read),
+        nesterov=boolean("nesterov", nesterov),
+    )
 
 
 FAST_PATHS = ("auto", "fused", "foreach", None)
@@ -260,7 +321,9 @@ FAST_PATHS = ("auto", "fused", "foreach", None)
 def fast_path(value):
     """``optimizer.fast_path``: how the rule is evaluated (never what it computes)."""
     if value not in FAST_PATHS:
-        raise ValueError("`fast_path` must be one of %s; received %r." % (FAST_PATHS, value))
+        raise ValueError(
+            "`fast_path` must be one of %s; received %r." % (FAST_PATHS, value)
+        )
     return value
 
 
@@ -272,7 +335,9 @@ def gradient(grad_shape, grad_dtype, var_shape, var_dtype, var_name):
             % (var_name, grad_dtype, var_dtype)
         )
     gs, vs = tuple(grad_shape), tuple(var_shape)
-    if len(gs) != len(vs) or any(a is not None and b is not None and a != b for a, b in zip(gs, vs)):
+    if len(gs) != len(vs) or any(
+        a is not None and b is not None and a != b for a, b in zip(gs, vs)
+    ):
         raise ValueError(
             "The gradient for variable %r has shape %s; it must have the variable's shape %s."
             % (var_name, gs, vs)

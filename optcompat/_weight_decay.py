@@ -15,6 +15,7 @@ optimizer variables by position; so it is kept out of the host's variable list w
 traced step can read it from outside (TensorFlow, torch), and where it cannot (JAX's stateless
 steps) the adapter saves the host's list and reads both (:meth:`._host.Host.hold`).
 """
+
 import numbers
 
 from . import _checks, _schedules, _validate
@@ -35,12 +36,15 @@ class VariableStore(object):
             self.variable = None
             optimizer._weight_decay = value
             return
-        if not isinstance(value, float):  # a tensor: its value (as Keras takes a tensor rate)
+        if not isinstance(
+            value, float
+        ):  # a tensor: its value (as Keras takes a tensor rate)
             value = host.read_hyper(value)
             if value is None:
                 raise _validate.ArgumentTypeError(
                     "`weight_decay` must be a concrete value when the optimizer is made; "
-                    "received a symbolic tensor (give a float, a schedule or a callable).")
+                    "received a symbolic tensor (give a float, a schedule or a callable)."
+                )
         self.variable = host.scalar_variable(optimizer, "weight_decay", value)
         host.hold(optimizer, "_weight_decay_variable", self.variable)
         self._assign(value)
@@ -58,7 +62,11 @@ class VariableStore(object):
 
     def value(self):
         """The decoupled decay ``lambda`` (a float, a schedule or callable, or None: none)."""
-        stored = None if self.variable is None else self.optimizer._host.concrete(self.variable)
+        stored = (
+            None
+            if self.variable is None
+            else self.optimizer._host.concrete(self.variable)
+        )
         if stored is None:
             return getattr(self.optimizer, "_weight_decay", None)
         return self._given(stored)
@@ -68,14 +76,16 @@ class VariableStore(object):
         if self.variable is None:  # created without one: a plain value or callable
             value = _schedules.adopt(value, optimizer._host.schedules)
             _checks.own_keras(optimizer, "weight_decay", value)
-            optimizer._weight_decay = _validate.decay_rate(value, optimizer._host.is_schedule,
-                                                           optional=True)
+            optimizer._weight_decay = _validate.decay_rate(
+                value, optimizer._host.is_schedule, optional=True
+            )
             return
         if callable(value) and not isinstance(value, numbers.Number):
             raise _validate.ArgumentTypeError(
                 "`weight_decay` was given as a number, so it lives in a variable that compiled "
                 "steps read; it can be set to another number, not to %r. Give a schedule or "
-                "callable as `weight_decay` when the optimizer is made." % (value,))
+                "callable as `weight_decay` when the optimizer is made." % (value,)
+            )
         self._assign(_validate.at_least("weight_decay", value))
 
     def rate(self, dtype, iterations):

@@ -10,7 +10,8 @@ each step); `jit_compile` is the host's.
 
 Example:
     ```python
-    # not run: needs TensorFlow 2.9-2.15 or tf_keras (the tests run the default family's optcompat.AdamW instead)
+    # not run: needs TensorFlow 2.9-2.15 or tf_keras (the tests run the default
+    # family's optcompat.AdamW instead)
     import tensorflow as tf
     from optcompat.keras2 import AdamW
 
@@ -18,6 +19,7 @@ Example:
     model.compile(optimizer=AdamW(learning_rate=1e-3, weight_decay=4e-3), loss="mse")
     ```
 """
+
 # Developer notes (the module docstring before the API reference rendered it for users):
 # AdamW and SGDW for the Keras 2 optimizers (``build`` / ``update_step``).
 #
@@ -33,7 +35,17 @@ Example:
 # declared in :mod:`._optimizers`.  Sparse gradients (``tf.IndexedSlices``, e.g. from
 # ``Embedding``) are densified before the rule (:func:`._tf.dense`).  ``jit_compile=True``
 # (the host's XLA path) runs the same code.
-from . import _checks, _detect, _extension, _host, _names, _optimizers, _saving, _schedules, _validate
+from . import (
+    _checks,
+    _detect,
+    _extension,
+    _host,
+    _names,
+    _optimizers,
+    _saving,
+    _schedules,
+    _validate,
+)
 from ._common import Decoupled
 from .state._access import Access
 
@@ -46,8 +58,9 @@ __all__ = ["AdamW", "SGDW"]
 
 _host_schedules = keras.optimizers.schedules
 # optcompat.schedules' classes for this tf.keras / tf_keras (shared with the legacy family)
-SCHEDULES = _schedules.make(_host_schedules, _tf.xp, keras.utils.register_keras_serializable,
-                            keras.__name__)
+SCHEDULES = _schedules.make(
+    _host_schedules, _tf.xp, keras.utils.register_keras_serializable, keras.__name__
+)
 
 
 class _Host(_host.Host):
@@ -59,7 +72,11 @@ class _Host(_host.Host):
     callable_rates = False  # _build_learning_rate takes a float or a schedule
 
     def initial_rate(self, learning_rate):
-        return float(learning_rate(0)) if isinstance(learning_rate, _host_schedules.LearningRateSchedule) else None
+        return (
+            float(learning_rate(0))
+            if isinstance(learning_rate, _host_schedules.LearningRateSchedule)
+            else None
+        )
 
     def read_hyper(self, value):
         return _tf.read_hyper(value, OTHER=_validate.OTHER)
@@ -68,7 +85,9 @@ class _Host(_host.Host):
         # as _build_learning_rate makes the learning rate's: tracked by attribute (checkpoints),
         # not in `variables` (the .keras / .h5 layout is the host's; get_config has the value)
         with tf.init_scope():
-            return tf.Variable(value, name=name, dtype=keras.backend.floatx(), trainable=False)
+            return tf.Variable(
+                value, name=name, dtype=keras.backend.floatx(), trainable=False
+            )
 
     def concrete(self, variable):
         """``variable``'s value as a float where it is concrete now; None inside a tf.function."""
@@ -78,7 +97,9 @@ class _Host(_host.Host):
         return tf.executing_eagerly()
 
     def identity(self, optimizer, variable):
-        return optimizer._var_key(variable)  # Keras 2's own key (a replica's component: its container's)
+        return optimizer._var_key(
+            variable
+        )  # Keras 2's own key (a replica's component: its container's)
 
     def allows_decay(self, optimizer, variable):
         # TF 2.11+ also offers opt.exclude_from_weight_decay(var_list=..., var_names=...).
@@ -99,8 +120,14 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
         kwargs.pop("weight_decay", None)
         # weight_decay is not handed to the base: 2.9/2.10 have no such argument, and 2.11+
         # would apply the host's decay on top of the rule's.
-        _Optimizer.__init__(self, name=name, clipnorm=checked["clipnorm"], clipvalue=checked["clipvalue"],
-                            global_clipnorm=checked["global_clipnorm"], **kwargs)
+        _Optimizer.__init__(
+            self,
+            name=name,
+            clipnorm=checked["clipnorm"],
+            clipvalue=checked["clipvalue"],
+            global_clipnorm=checked["global_clipnorm"],
+            **kwargs,
+        )
         self._learning_rate = self._build_learning_rate(checked["learning_rate"])
 
     def _apply_weight_decay(self, variables):
@@ -118,23 +145,33 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
         if getattr(self, "_built", False):
             return
         self._built = True
-        self._build_slots(var_list, lambda v, key: self.add_variable_from_reference(
-            model_variable=v, variable_name=self._SLOT_NAMES[key]))
+        self._build_slots(
+            var_list,
+            lambda v, key: self.add_variable_from_reference(
+                model_variable=v, variable_name=self._SLOT_NAMES[key]
+            ),
+        )
 
     def _slot_values(self, variable):
         return self._slots_at(self._index_dict[self._var_key(variable)])
 
     def update_step(self, gradient, variable):
-        return self._apply_one(gradient, variable, lambda: self.learning_rate, self.iterations)
+        return self._apply_one(
+            gradient, variable, lambda: self.learning_rate, self.iterations
+        )
 
     def apply_gradients(self, grads_and_vars, *args, **kwargs):
         grads_and_vars = list(grads_and_vars)
-        _checks.gradients(self, grads_and_vars, _tf.is_float, _tf.dtype_name, _tf.shapes)
+        _checks.gradients(
+            self, grads_and_vars, _tf.is_float, _tf.dtype_name, _tf.shapes
+        )
         # where the step is traced, read outside its graph: the values at the counter the
         # traced step starts from (a schedule's too), checked before it exists
         with tf.init_scope():
             _checks.rate(self, self._learning_rate, self.iterations)
-            _checks.rate(self, self._decay_store.function(), self.iterations, "weight_decay")
+            _checks.rate(
+                self, self._decay_store.function(), self.iterations, "weight_decay"
+            )
         with _tf_fast.step_scope(self):
             result = super().apply_gradients(grads_and_vars, *args, **kwargs)
         self._after_step()  # (ordered after the step: TensorFlow orders a function's stateful ops)
@@ -143,19 +180,28 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
     def get_config(self):
         config = super().get_config()
         lr = self._serialize_hyperparameter(self._learning_rate)
-        config.update(_saving.config(self), name=self.name,
-                      weight_decay=_saving.serialize_rate(self, self.weight_decay),
-                      learning_rate=lr if isinstance(lr, dict) else _saving.as_given(self, "learning_rate", float(lr)))
+        config.update(
+            _saving.config(self),
+            name=self.name,
+            weight_decay=_saving.serialize_rate(self, self.weight_decay),
+            learning_rate=lr
+            if isinstance(lr, dict)
+            else _saving.as_given(self, "learning_rate", float(lr)),
+        )
         return config
 
     # Keras 3's and OptimizerV2's (a file another family wrote)
-    _FOREIGN_ARGUMENTS = {"loss_scale_factor": lambda value, config: value is None,
-                          "gradient_accumulation_steps": lambda value, config: value is None,
-                          "decay": lambda value, config: not value}
+    _FOREIGN_ARGUMENTS = {
+        "loss_scale_factor": lambda value, config: value is None,
+        "gradient_accumulation_steps": lambda value, config: value is None,
+        "decay": lambda value, config: not value,
+    }
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        config = _saving.deserialize_rates(cls, _saving.portable(cls, config), custom_objects)
+        config = _saving.deserialize_rates(
+            cls, _saving.portable(cls, config), custom_objects
+        )
         config.pop("is_legacy_optimizer", None)
         return cls(**config)
 
@@ -167,8 +213,12 @@ def _register(cls):
     return _names.register(keras, "keras2", cls)
 
 
-AdamW, SGDW = (_optimizers.make(spec, _Keras2, "Keras 2 (TF 2.9-2.15, tf_keras)", __name__, _register)
-               for spec in _optimizers.SPECS)
+AdamW, SGDW = (
+    _optimizers.make(
+        spec, _Keras2, "Keras 2 (TF 2.9-2.15, tf_keras)", __name__, _register
+    )
+    for spec in _optimizers.SPECS
+)
 
 
 # -- optcompat.decoupled(OptimizerClass) ---------------------------------------------------
@@ -201,8 +251,14 @@ class _Extension(_extension.Extension):
 
     def update_step(self, gradient, variable):
         if not self._decay_off() and self._decays(variable):
-            variable.assign(self._decayed_value(_tf.xp, variable, self.learning_rate,
-                                                self._weight_decay_at(self.iterations)))
+            variable.assign(
+                self._decayed_value(
+                    _tf.xp,
+                    variable,
+                    self.learning_rate,
+                    self._weight_decay_at(self.iterations),
+                )
+            )
         self.__dict__["_optcompat_step_scale"] = self._step_scale(variable)
         try:
             return super().update_step(gradient, variable)
@@ -236,7 +292,9 @@ def decoupled(base):
         TypeError: `base` is not a Keras 2 optimizer class.
     """
     if not (isinstance(base, type) and issubclass(base, _Optimizer)):
-        raise TypeError("decoupled() takes a Keras 2 optimizer class; received %r." % (base,))
+        raise TypeError(
+            "decoupled() takes a Keras 2 optimizer class; received %r." % (base,)
+        )
     return _extension.make(_Extension, base, _register)
 
 

@@ -15,6 +15,7 @@ Example:
     model.compile(optimizer=AdamW(learning_rate=1e-3, weight_decay=4e-3), loss="mse")
     ```
 """
+
 # Developer notes (the module docstring before the API reference rendered it for users):
 # AdamW and SGDW for Keras 3 (``keras.optimizers.Optimizer``; tensorflow, jax, torch backends).
 #
@@ -29,7 +30,16 @@ Example:
 # gradient accumulation, loss scaling, ``tf.distribute`` hooks, stateless JAX training, saving.
 import numpy as np
 
-from . import _checks, _detect, _extension, _host, _names, _saving, _schedules, _validate
+from . import (
+    _checks,
+    _detect,
+    _extension,
+    _host,
+    _names,
+    _saving,
+    _schedules,
+    _validate,
+)
 from ._common import Decoupled
 from ._optimizers import SPECS, make
 from .state._access import Access
@@ -42,8 +52,9 @@ __all__ = ["AdamW", "SGDW"]
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 
 # optcompat.schedules' classes for Keras 3 (over keras.ops: every backend)
-SCHEDULES = _schedules.make(keras.optimizers.schedules, ops,
-                            keras.saving.register_keras_serializable, "Keras 3")
+SCHEDULES = _schedules.make(
+    keras.optimizers.schedules, ops, keras.saving.register_keras_serializable, "Keras 3"
+)
 
 
 class _Host(_host.Host):
@@ -75,10 +86,14 @@ class _Host(_host.Host):
     def scalar_variable(self, optimizer, name, value):
         # named as the base class names its learning rate's (`hold` decides the tracking)
         with keras.name_scope(optimizer.name, caller=optimizer):
-            return keras.Variable(value, name=name, dtype=keras.backend.floatx(), trainable=False)
+            return keras.Variable(
+                value, name=name, dtype=keras.backend.floatx(), trainable=False
+            )
 
     def hold(self, optimizer, name, variable):
-        if variable is not None:  # optcompat's own: out of the host's layout (_host_variables)
+        if (
+            variable is not None
+        ):  # optcompat's own: out of the host's layout (_host_variables)
             optimizer.__dict__.setdefault("_optcompat_held", []).append(variable)
         if self.tracks_weight_decay or variable is None:
             setattr(optimizer, name, variable)  # Keras's tracker adds it to `variables`
@@ -106,7 +121,9 @@ class _Host(_host.Host):
         return optimizer._var_key(variable)
 
     def allows_decay(self, optimizer, variable):
-        return optimizer._use_weight_decay(variable)  # honours opt.exclude_from_weight_decay(...)
+        return optimizer._use_weight_decay(
+            variable
+        )  # honours opt.exclude_from_weight_decay(...)
 
 
 class _TensorFlowHost(_Host):
@@ -119,7 +136,9 @@ class _TensorFlowHost(_Host):
 
     def hold(self, optimizer, name, variable):
         _Host.hold(self, optimizer, name, variable)
-        if variable is not None:  # a TF checkpoint keeps it by its name, not by position
+        if (
+            variable is not None
+        ):  # a TF checkpoint keeps it by its name, not by position
             optimizer._track_trackable(variable, name=variable.name)
 
 
@@ -142,7 +161,9 @@ def _tensorflow_hooks():
 
     class _TensorFlow(_tf.FusedKernels):
         def apply(self, grads, trainable_variables=None):
-            with _tf._tf_fast.step_scope(self):  # coefficients built once per step, not per variable
+            with _tf._tf_fast.step_scope(
+                self
+            ):  # coefficients built once per step, not per variable
                 return super().apply(grads, trainable_variables)
 
     return _TensorFlow
@@ -162,36 +183,60 @@ class _Torch(object):
     def _settings(self):
         """The convention and the declaration's arguments, as Python values (what torch's
         kernels take)."""
-        settings = {name: self._config_value(name) for name in self._kept}  # (a tensor given: its value)
+        settings = {
+            name: self._config_value(name) for name in self._kept
+        }  # (a tensor given: its value)
         settings["convention"] = self.convention
         return settings
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         from . import _torch_fast
 
-        if (_torch_fast.mode(self.fast_path) is None or _detect.torch_compiling()
-                or self._decay.multipliers or self._decay.decays):  # (variables' own rates: the rule)
+        if (
+            _torch_fast.mode(self.fast_path) is None
+            or _detect.torch_compiling()
+            or self._decay.multipliers
+            or self._decay.decays
+        ):  # (variables' own rates: the rule)
             # dynamo cannot trace the fused kernels (no fake tensor impl) nor read
             # coefficients as floats; inductor fuses the per-variable rule instead
-            return super()._backend_update_step(grads, trainable_variables, learning_rate)
+            return super()._backend_update_step(
+                grads, trainable_variables, learning_rate
+            )
+
         def step():  # the 1-based step as an int (Keras 3.3's Variable has no __int__)
             return int(ops.convert_to_numpy(self.iterations)) + 1
 
         settings = self._settings()
-        for dtype, decays, pairs in _torch_fast.groups(grads, trainable_variables, self._decays):
+        for dtype, decays, pairs in _torch_fast.groups(
+            grads, trainable_variables, self._decays
+        ):
             c = self._step_coefficients(ops, dtype, learning_rate, self.iterations)
             gs, vs = zip(*pairs)
-            slots = [None if column[0] is None else [s.value for s in column]
-                     for column in zip(*(self._slot_values(v) for v in vs))]
-            _torch_fast.step(self.kind, self.fast_path, xs=[v.value for v in vs], gs=list(gs),
-                             slots=slots, c=c, decays=decays, t=step, settings=settings)
+            slots = [
+                None if column[0] is None else [s.value for s in column]
+                for column in zip(*(self._slot_values(v) for v in vs))
+            ]
+            _torch_fast.step(
+                self.kind,
+                self.fast_path,
+                xs=[v.value for v in vs],
+                gs=list(gs),
+                slots=slots,
+                c=c,
+                decays=decays,
+                t=step,
+                settings=settings,
+            )
 
 
 # Chosen once: Keras 3 fixes its backend at import.  The host for the core, and the
 # optimizer's backend methods (fast paths)
 _BACKEND_NAME = keras.backend.backend()
 HOST = {"tensorflow": _TensorFlowHost, "torch": _TorchHost}.get(_BACKEND_NAME, _Host)()
-_BACKEND = {"tensorflow": _tensorflow_hooks, "torch": lambda: _Torch}.get(_BACKEND_NAME, lambda: _Plain)()
+_BACKEND = {"tensorflow": _tensorflow_hooks, "torch": lambda: _Torch}.get(
+    _BACKEND_NAME, lambda: _Plain
+)()
 
 
 class _Keras3(_BACKEND, Decoupled, _Optimizer):
@@ -202,7 +247,9 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
 
     def _init_host(self, checked, name, kwargs):
         lr = checked["learning_rate"]
-        if not (isinstance(lr, float) or callable(lr)):  # a tensor: its value (Keras keeps a float in a variable)
+        if not (
+            isinstance(lr, float) or callable(lr)
+        ):  # a tensor: its value (Keras keeps a float in a variable)
             lr = HOST.read_hyper(lr)
         _Optimizer.__init__(
             self,
@@ -214,7 +261,7 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
             clipvalue=checked["clipvalue"],
             global_clipnorm=checked["global_clipnorm"],
             name=name,
-            **kwargs
+            **kwargs,
         )
 
     def _apply_weight_decay(self, variables):
@@ -238,7 +285,10 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
         optcompat's own list with its ``weight_decay``; any other count is skipped with the
         host's warning.  Every shape is checked before any variable changes."""
         n = len(store.keys())
-        layout = next((vs for vs in (self._host_variables(), self.variables) if len(vs) == n), None)
+        layout = next(
+            (vs for vs in (self._host_variables(), self.variables) if len(vs) == n),
+            None,
+        )
         if layout is None:
             return super().load_own_variables(store)
         values = [store[str(i)] for i in range(n)]
@@ -247,13 +297,24 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
                 raise ValueError(
                     "Cannot load the state of optimizer %r: saved variable %d has shape %s, but "
                     "%s has shape %s (a file of another model or optimizer?). Nothing was loaded."
-                    % (self.name, i, tuple(getattr(value, "shape", ())), getattr(variable, "path", variable.name),
-                       tuple(variable.shape)))
+                    % (
+                        self.name,
+                        i,
+                        tuple(getattr(value, "shape", ())),
+                        getattr(variable, "path", variable.name),
+                        tuple(variable.shape),
+                    )
+                )
         for variable, value in zip(layout, values):
             variable.assign(value)
 
     # Keras 3's own slot names (Adam: momentum, velocity, velocity_hat)
-    _SLOT_NAMES = {"m": "momentum", "v": "velocity", "vhat": "velocity_hat", "momentum": "momentum"}
+    _SLOT_NAMES = {
+        "m": "momentum",
+        "v": "velocity",
+        "vhat": "velocity_hat",
+        "momentum": "momentum",
+    }
 
     def build(self, var_list):
         if self.built:
@@ -263,24 +324,40 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
         # model's variables before that step is traced, and an error inside it leaves them so
         self._check_rates()
         super().build(var_list)
-        self._build_slots(var_list, lambda v, key: self.add_variable_from_reference(
-            v, name=self._SLOT_NAMES[key]))
+        self._build_slots(
+            var_list,
+            lambda v, key: self.add_variable_from_reference(
+                v, name=self._SLOT_NAMES[key]
+            ),
+        )
 
     def _slot_values(self, variable):
         return self._slots_at(self._get_variable_index(variable))
 
     def update_step(self, gradient, variable, learning_rate):
-        return self._apply_one(gradient, variable, lambda: learning_rate, self.iterations)
+        return self._apply_one(
+            gradient, variable, lambda: learning_rate, self.iterations
+        )
 
     def apply(self, grads, trainable_variables=None):
         grads = list(grads)
         if trainable_variables is not None:
             trainable_variables = list(trainable_variables)
-        variables = self._trainable_variables if trainable_variables is None else trainable_variables
+        variables = (
+            self._trainable_variables
+            if trainable_variables is None
+            else trainable_variables
+        )
         # a float gradient of another float dtype is cast, as Keras's own optimizers do it
-        grads = [_cast_float(g, v) for g, v in zip(grads, variables)] + grads[len(variables):]
-        _checks.gradients(self, zip(grads, variables), keras.backend.is_float_dtype,
-                              keras.backend.standardize_dtype)
+        grads = [_cast_float(g, v) for g, v in zip(grads, variables)] + grads[
+            len(variables) :
+        ]
+        _checks.gradients(
+            self,
+            zip(grads, variables),
+            keras.backend.is_float_dtype,
+            keras.backend.standardize_dtype,
+        )
         self._check_rates()
         result = super().apply(grads, trainable_variables)
         self._after_step()  # (inside a stateless JAX step too: what it assigns is returned)
@@ -288,7 +365,9 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
 
     def _check_rates(self):
         """A schedule's or callable's rates at the step counter, where it is concrete."""
-        if (callable(self._learning_rate) or self._decay_store.function() is not None) and HOST.eager():
+        if (
+            callable(self._learning_rate) or self._decay_store.function() is not None
+        ) and HOST.eager():
             # only a schedule or callable can go bad; read the step counter for them where it
             # is concrete (Keras 3.0's Variable has no int(), hence convert_to_numpy)
             try:
@@ -300,19 +379,30 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(_saving.config(self), weight_decay=_saving.serialize_rate(self, self.weight_decay))
+        config.update(
+            _saving.config(self),
+            weight_decay=_saving.serialize_rate(self, self.weight_decay),
+        )
         if isinstance(config.get("learning_rate"), float):
-            config["learning_rate"] = _saving.as_given(self, "learning_rate", config["learning_rate"])
+            config["learning_rate"] = _saving.as_given(
+                self, "learning_rate", config["learning_rate"]
+            )
         return config
 
     # Keras 2's and OptimizerV2's (a file another family wrote): Keras 3 compiles per model
-    _FOREIGN_ARGUMENTS = {"jit_compile": lambda value, config: True,
-                          "is_legacy_optimizer": lambda value, config: True,
-                          "decay": lambda value, config: not value}
+    _FOREIGN_ARGUMENTS = {
+        "jit_compile": lambda value, config: True,
+        "is_legacy_optimizer": lambda value, config: True,
+        "decay": lambda value, config: not value,
+    }
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        return cls(**_saving.deserialize_rates(cls, _saving.portable(cls, config), custom_objects))
+        return cls(
+            **_saving.deserialize_rates(
+                cls, _saving.portable(cls, config), custom_objects
+            )
+        )
 
 
 def _cast_float(gradient, variable):
@@ -320,10 +410,14 @@ def _cast_float(gradient, variable):
     it), in ``variable``'s dtype where both are floats of different dtypes."""
     if gradient is None or variable is None:
         return gradient
-    if not ops.is_tensor(gradient) and not hasattr(gradient, "indices"):  # (sparse stays sparse)
+    if not ops.is_tensor(gradient) and not hasattr(
+        gradient, "indices"
+    ):  # (sparse stays sparse)
         gradient = ops.convert_to_tensor(gradient)
     g, v = (keras.backend.standardize_dtype(x.dtype) for x in (gradient, variable))
-    if g == v or not (keras.backend.is_float_dtype(g) and keras.backend.is_float_dtype(v)):
+    if g == v or not (
+        keras.backend.is_float_dtype(g) and keras.backend.is_float_dtype(v)
+    ):
         return gradient
     return ops.cast(gradient, v)
 
@@ -359,14 +453,20 @@ class _Extension(_extension.Extension):
                 variable.assign(self._decayed_value(ops, variable, lr, weight_decay))
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        scale = self._rate_scale()  # the step's (keras_adamw's eta_t): every variable's rate
+        scale = (
+            self._rate_scale()
+        )  # the step's (keras_adamw's eta_t): every variable's rate
         if scale is not None:
             learning_rate = learning_rate * ops.cast(scale, learning_rate.dtype)
         parallel = _torch_parallel(type(self))
-        if parallel is not None and any(self._rate_factor(v) != 1.0 for v in trainable_variables):
+        if parallel is not None and any(
+            self._rate_factor(v) != 1.0 for v in trainable_variables
+        ):
             # Keras's torch optimizers step all variables in one call with one rate: with a
             # variable's own rate, Keras's per-variable loop (update_step each), as elsewhere
-            return super(parallel, self)._backend_update_step(grads, trainable_variables, learning_rate)
+            return super(parallel, self)._backend_update_step(
+                grads, trainable_variables, learning_rate
+            )
         return super()._backend_update_step(grads, trainable_variables, learning_rate)
 
     def update_step(self, gradient, variable, learning_rate):
@@ -395,7 +495,9 @@ def _torch_parallel(cls):
     """The torch backend's all-variables-at-once base in ``cls``'s bases (Keras 3 on torch:
     ``TorchParallelOptimizer``, which steps every variable with one rate), or None."""
     for base in cls.__mro__:
-        if base.__name__ == "TorchParallelOptimizer" and base.__module__.startswith("keras"):
+        if base.__name__ == "TorchParallelOptimizer" and base.__module__.startswith(
+            "keras"
+        ):
             return base
     return None
 
@@ -416,7 +518,9 @@ def decoupled(base):
         TypeError: `base` is not a Keras 3 optimizer class.
     """
     if not (isinstance(base, type) and issubclass(base, _Optimizer)):
-        raise TypeError("decoupled() takes a Keras 3 optimizer class; received %r." % (base,))
+        raise TypeError(
+            "decoupled() takes a Keras 3 optimizer class; received %r." % (base,)
+        )
     return _extension.make(_Extension, base, _register)
 
 
@@ -430,7 +534,9 @@ class _StateAccess(Access):
     def slots(self, optimizer, variables, keys):
         if not keys:
             return [{} for _ in variables]
-        return self.listed_slots(optimizer, variables, keys) if optimizer.built else None
+        return (
+            self.listed_slots(optimizer, variables, keys) if optimizer.built else None
+        )
 
     def build(self, optimizer, variables):
         if not optimizer.built:

@@ -11,7 +11,8 @@ have it.
 
 Example:
     ```python
-    # not run: needs TensorFlow 1.15-2.15 or tf_keras (the tests run the default family's optcompat.AdamW instead)
+    # not run: needs TensorFlow 1.15-2.15 or tf_keras (the tests run the default
+    # family's optcompat.AdamW instead)
     import tensorflow as tf
     from optcompat.legacy import AdamW
 
@@ -19,6 +20,7 @@ Example:
     model.compile(optimizer=AdamW(learning_rate=1e-3, weight_decay=4e-3), loss="mse")
     ```
 """
+
 # Developer notes (the module docstring before the API reference rendered it for users):
 # AdamW and SGDW for the OptimizerV2 API (``_set_hyper`` / ``add_slot`` / ``_resource_apply_*``).
 #
@@ -49,7 +51,17 @@ import warnings
 
 import numpy as np
 
-from . import _checks, _detect, _extension, _host, _names, _optimizers, _saving, _schedules, _validate
+from . import (
+    _checks,
+    _detect,
+    _extension,
+    _host,
+    _names,
+    _optimizers,
+    _saving,
+    _schedules,
+    _validate,
+)
 from ._common import Decoupled
 from .state._access import Access, StateError
 
@@ -62,8 +74,12 @@ __all__ = ["AdamW", "SGDW"]
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 # optcompat.schedules' classes for this tf.keras / tf_keras (shared with the keras2 family)
-SCHEDULES = _schedules.make(keras.optimizers.schedules, _tf.xp,
-                            functools.partial(_names.registrar, keras), keras.__name__)
+SCHEDULES = _schedules.make(
+    keras.optimizers.schedules,
+    _tf.xp,
+    functools.partial(_names.registrar, keras),
+    keras.__name__,
+)
 
 # Feature probe (no version test): `global_clipnorm` arrived in OptimizerV2 in TF 2.4.
 _HAS_GLOBAL_CLIPNORM = hasattr(_Optimizer, "global_clipnorm")
@@ -85,7 +101,9 @@ class _AfterStep(object):
 
     def _distributed_apply(self, distribution, grads_and_vars, *args, **kwargs):
         # (name, apply_state) in TF 2.2-2.10, (apply_state, name) later: passed on as given
-        op = super(_AfterStep, self)._distributed_apply(distribution, grads_and_vars, *args, **kwargs)
+        op = super(_AfterStep, self)._distributed_apply(
+            distribution, grads_and_vars, *args, **kwargs
+        )
         with tf.control_dependencies([op]):
             after = self._after_step()
         return op if not after else tf.group(op, *after)
@@ -113,10 +131,18 @@ class _HyperStore(object):
     def rate(self, dtype, iterations):
         optimizer = self.optimizer
         value = optimizer._hyper["weight_decay"]
-        if isinstance(value, _Schedule):  # (_get_hyper calls a plain callable, not a schedule)
-            return tf.cast(_validate.traced_rate("weight_decay", value(iterations)), dtype)
-        if callable(value):  # as _get_hyper calls it, its value checked where it is a number
-            return tf.identity(tf.cast(_validate.traced_rate("weight_decay", value()), dtype))
+        if isinstance(
+            value, _Schedule
+        ):  # (_get_hyper calls a plain callable, not a schedule)
+            return tf.cast(
+                _validate.traced_rate("weight_decay", value(iterations)), dtype
+            )
+        if callable(
+            value
+        ):  # as _get_hyper calls it, its value checked where it is a number
+            return tf.identity(
+                tf.cast(_validate.traced_rate("weight_decay", value()), dtype)
+            )
         return optimizer._hyper_value("weight_decay", dtype)
 
     def function(self):
@@ -142,7 +168,9 @@ class _Host(_host.Host):
         with tf.init_scope():  # eager, even when built inside a tf.function
             value = learning_rate(0)
         try:
-            return float(keras.backend.get_value(value) if tf.is_tensor(value) else value)
+            return float(
+                keras.backend.get_value(value) if tf.is_tensor(value) else value
+            )
         except Exception:  # a TF1 graph: evaluated in the graph at each step instead
             return None
 
@@ -150,7 +178,9 @@ class _Host(_host.Host):
         return optimizer._hyper["learning_rate"]
 
     def read_hyper(self, value):
-        return _tf.read_hyper(value, callables=True, OTHER=_validate.OTHER)  # whatever _set_hyper takes
+        return _tf.read_hyper(
+            value, callables=True, OTHER=_validate.OTHER
+        )  # whatever _set_hyper takes
 
     def scalar_variable(self, optimizer, name, value):
         # a Keras backend variable (initialized by Keras's session in TF1 graph mode), tracked by
@@ -170,7 +200,9 @@ class _Host(_host.Host):
         return tf.executing_eagerly()
 
     def assign(self, optimizer, variable, value):
-        return variable.assign(value, use_locking=optimizer._use_locking, read_value=False)
+        return variable.assign(
+            value, use_locking=optimizer._use_locking, read_value=False
+        )
 
     def group(self, writes):
         return tf.group(*writes)
@@ -180,7 +212,9 @@ class _Host(_host.Host):
         container = getattr(variable, "_distributed_container", None)
         container = container() if callable(container) else None
         variable = container if container is not None else variable
-        return variable.ref() if hasattr(variable, "ref") else variable.experimental_ref()  # TF < 2.2
+        return (
+            variable.ref() if hasattr(variable, "ref") else variable.experimental_ref()
+        )  # TF < 2.2
 
     def allows_decay(self, optimizer, variable):
         # opt.exclude_from_weight_decay(var_list=...) of optcompat's classes
@@ -201,8 +235,11 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
 
     def _take_aliases(self, learning_rate, kwargs):
         if "lr" in kwargs:  # the host's deprecated alias
-            warnings.warn("The `lr` argument is deprecated, use `learning_rate` instead.",
-                          DeprecationWarning, stacklevel=4)
+            warnings.warn(
+                "The `lr` argument is deprecated, use `learning_rate` instead.",
+                DeprecationWarning,
+                stacklevel=4,
+            )
             learning_rate = kwargs.pop("lr")
         return learning_rate
 
@@ -211,11 +248,17 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
             raise ValueError(
                 "`global_clipnorm` needs TensorFlow >= 2.4 (this OptimizerV2 has no global "
                 "clipping); received global_clipnorm=%r. Use `clipnorm` or `clipvalue`."
-                % (checked["global_clipnorm"],))
+                % (checked["global_clipnorm"],)
+            )
 
     def _init_host(self, checked, name, kwargs):
-        kwargs.update({k: checked[k] for k in ("clipnorm", "clipvalue", "global_clipnorm")
-                       if checked[k] is not None})
+        kwargs.update(
+            {
+                k: checked[k]
+                for k in ("clipnorm", "clipvalue", "global_clipnorm")
+                if checked[k] is not None
+            }
+        )
         _Optimizer.__init__(self, name, **kwargs)
         self._set_hyper("learning_rate", checked["learning_rate"])
         self._set_hyper("decay", self._initial_decay)
@@ -230,9 +273,13 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
             plain = not (tf.is_tensor(value) or callable(value))
             if plain:
                 value = _validate.at_least("weight_decay", value)
-            self._weight_decay = value if plain else None  # the float last given (may_be_zero)
+            self._weight_decay = (
+                value if plain else None
+            )  # the float last given (may_be_zero)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            _saving.remember(self, name, float(value))  # get_config gives it back, not its float32 rounding
+            _saving.remember(
+                self, name, float(value)
+            )  # get_config gives it back, not its float32 rounding
         super()._set_hyper(name, value)
 
     def _keep(self, key, value):
@@ -249,11 +296,15 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
             return tf.cast(self._decay.lr0, dtype)
         if isinstance(self._hyper["learning_rate"], _Schedule):
             return tf.cast(self._hyper["learning_rate"](0), dtype)
-        return None  # a float or callable rate: eta_t = 1 (lr_t / lr_t would be 0/0 at 0)
+        return (
+            None  # a float or callable rate: eta_t = 1 (lr_t / lr_t would be 0/0 at 0)
+        )
 
     def _config_value(self, name):
         if name in self._hyper:
-            config = _schedules.registered(self._hyper[name], self._serialize_hyperparameter(name))
+            config = _schedules.registered(
+                self._hyper[name], self._serialize_hyperparameter(name)
+            )
             return _saving.as_given(self, name, _plain(config))
         return getattr(self, name)
 
@@ -277,19 +328,25 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
     # -- gradients are checked before the host changes anything ------------------------
     def apply_gradients(self, grads_and_vars, name=None, **kwargs):
         grads_and_vars = list(grads_and_vars)
-        _checks.gradients(self, grads_and_vars, _tf.is_float, _tf.dtype_name, _tf.shapes)
+        _checks.gradients(
+            self, grads_and_vars, _tf.is_float, _tf.dtype_name, _tf.shapes
+        )
         lr = self._hyper.get("learning_rate")
         # (reading `iterations` first would create it here, outside the optimizer's scope); the
         # step as the host's _decayed_lr gives it to a schedule: a float tensor (a variable has no
         # __array__ in TF 1.15-2.1, for a schedule that reads it with NumPy)
         if callable(lr) and HOST.eager():
             _checks.rate(self, lr, tf.cast(self.iterations, tf.float32))
-        elif callable(lr):  # traced: a plain callable's Python number, read outside the graph
+        elif callable(
+            lr
+        ):  # traced: a plain callable's Python number, read outside the graph
             with tf.init_scope():
                 _checks.rate(self, lr, None)
         function = self._decay_store.function()
         if function is not None and HOST.eager():
-            _checks.rate(self, function, tf.cast(self.iterations, tf.float32), "weight_decay")
+            _checks.rate(
+                self, function, tf.cast(self.iterations, tf.float32), "weight_decay"
+            )
         return super().apply_gradients(grads_and_vars, name=name, **kwargs)
 
     # -- slots and the step ------------------------------------------------------------
@@ -302,20 +359,28 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
                     self.add_slot(var, key)
 
     def _slot_values(self, variable):
-        return tuple(self.get_slot(variable, key) if self._has_slot(key) else None for key in self.SLOTS)
+        return tuple(
+            self.get_slot(variable, key) if self._has_slot(key) else None
+            for key in self.SLOTS
+        )
 
     def _prepare_local(self, var_device, var_dtype, apply_state):
-        super()._prepare_local(var_device, var_dtype, apply_state)  # lr_t (schedule, decay)
+        super()._prepare_local(
+            var_device, var_dtype, apply_state
+        )  # lr_t (schedule, decay)
         coefficients = apply_state[(var_device, var_dtype)]
-        c = self._step_coefficients(self._host.xp, var_dtype, coefficients["lr_t"], self.iterations)
+        c = self._step_coefficients(
+            self._host.xp, var_dtype, coefficients["lr_t"], self.iterations
+        )
         c["decay"] = tf.identity(c["decay"])
         # for the fused kernel (:mod:`._tf_fast`), once per step and dtype
         coefficients.update(_tf_fast.kernel_coefficients(tf, self.kind, c, var_dtype))
 
     def _resource_apply_dense(self, grad, var, apply_state=None):
         var_device, var_dtype = var.device, var.dtype.base_dtype
-        c = ((apply_state or {}).get((var_device, var_dtype))
-             or self._fallback_apply_state(var_device, var_dtype))
+        c = (apply_state or {}).get(
+            (var_device, var_dtype)
+        ) or self._fallback_apply_state(var_device, var_dtype)
         return self._apply_one(grad, var, lambda: c["lr_t"], self.iterations, shared=c)
 
     def _values_of(self, variable, slots):
@@ -323,27 +388,37 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
 
     def _resource_apply_sparse(self, grad, var, indices, apply_state=None):
         # Dense semantics (see the module docstring): the rows' sum as a dense gradient.
-        dense = tf.convert_to_tensor(tf.IndexedSlices(grad, indices, tf.shape(var, out_type=indices.dtype)))
+        dense = tf.convert_to_tensor(
+            tf.IndexedSlices(grad, indices, tf.shape(var, out_type=indices.dtype))
+        )
         return self._resource_apply_dense(dense, var, apply_state)
 
     # Keras 2's and Keras 3's (a file another family wrote): no EMA, no accumulation, no scaling
-    _FOREIGN_ARGUMENTS = {"use_ema": lambda value, config: not value,
-                          "ema_momentum": lambda value, config: not config.get("use_ema"),
-                          "ema_overwrite_frequency": lambda value, config: not config.get("use_ema"),
-                          "jit_compile": lambda value, config: True,
-                          "is_legacy_optimizer": lambda value, config: True,
-                          "loss_scale_factor": lambda value, config: value is None,
-                          "gradient_accumulation_steps": lambda value, config: value is None}
+    _FOREIGN_ARGUMENTS = {
+        "use_ema": lambda value, config: not value,
+        "ema_momentum": lambda value, config: not config.get("use_ema"),
+        "ema_overwrite_frequency": lambda value, config: not config.get("use_ema"),
+        "jit_compile": lambda value, config: True,
+        "is_legacy_optimizer": lambda value, config: True,
+        "loss_scale_factor": lambda value, config: value is None,
+        "gradient_accumulation_steps": lambda value, config: value is None,
+    }
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         # the base class's, the schedules made first (optcompat's found by class name too)
-        return super().from_config(_saving.deserialize_rates(cls, _saving.portable(cls, config), custom_objects),
-                                   custom_objects=custom_objects)
+        return super().from_config(
+            _saving.deserialize_rates(
+                cls, _saving.portable(cls, config), custom_objects
+            ),
+            custom_objects=custom_objects,
+        )
 
     def get_config(self):
         config = super().get_config()
-        config.update({h: self._config_value(h) for h in ("learning_rate", "weight_decay")})
+        config.update(
+            {h: self._config_value(h) for h in ("learning_rate", "weight_decay")}
+        )
         config.update(_saving.config(self), decay=self._initial_decay)
         return config
 
@@ -356,15 +431,24 @@ def _register(cls):
     return _names.register(keras, "legacy", cls)
 
 
-AdamW, SGDW = (_optimizers.make(spec, _Legacy, "OptimizerV2 (TF 1.15-2.15, tf_keras.optimizers.legacy)",
-                                __name__, _register) for spec in _optimizers.SPECS)
+AdamW, SGDW = (
+    _optimizers.make(
+        spec,
+        _Legacy,
+        "OptimizerV2 (TF 1.15-2.15, tf_keras.optimizers.legacy)",
+        __name__,
+        _register,
+    )
+    for spec in _optimizers.SPECS
+)
 
 
 # -- optcompat.decoupled(OptimizerClass) ---------------------------------------------------
 class _Extension(_AfterStep, _extension.Extension):
     """OptimizerV2's hooks of :class:`._extension.Extension` (as TensorFlow Addons' extension):
     ``weight_decay`` a hyperparameter, the decay before the base's ``_resource_apply_*``.  A
-    sparse gradient's variable decays whole, as with optcompat's AdamW (every weight, every step)."""
+    sparse gradient's variable decays whole, as with optcompat's AdamW (every weight,
+    every step)."""
 
     _host = HOST
 
@@ -376,9 +460,15 @@ class _Extension(_AfterStep, _extension.Extension):
 
     def _weight_decay_at(self, iterations, dtype=tf.float32):
         value = self._hyper["weight_decay"]
-        if isinstance(value, _Schedule):  # (_get_hyper calls a plain callable and casts; not a schedule)
-            return tf.cast(_validate.traced_rate("weight_decay", value(iterations)), dtype)
-        if callable(value):  # as _get_hyper calls it, its value checked where it is a number
+        if isinstance(
+            value, _Schedule
+        ):  # (_get_hyper calls a plain callable and casts; not a schedule)
+            return tf.cast(
+                _validate.traced_rate("weight_decay", value(iterations)), dtype
+            )
+        if callable(
+            value
+        ):  # as _get_hyper calls it, its value checked where it is a number
             return tf.cast(_validate.traced_rate("weight_decay", value()), dtype)
         return self._get_hyper("weight_decay", dtype)
 
@@ -388,17 +478,27 @@ class _Extension(_AfterStep, _extension.Extension):
         return super().apply_gradients(grads_and_vars, name=name, **kwargs)
 
     def _set_hyper(self, name, value):
-        if name == "weight_decay" and isinstance(value, float):  # (opt.weight_decay = x lands here)
-            self.__dict__["_weight_decay_given"] = value  # get_config gives it, not a float32 rounding
+        if name == "weight_decay" and isinstance(
+            value, float
+        ):  # (opt.weight_decay = x lands here)
+            self.__dict__["_weight_decay_given"] = (
+                value  # get_config gives it, not a float32 rounding
+            )
         super()._set_hyper(name, value)
 
     def _decay_then(self, var, apply):
         if not self._decays(var):
             return apply()
         dtype = var.dtype.base_dtype
-        new = self._decayed_value(_tf.xp, var, self._decayed_lr(dtype),
-                                  self._weight_decay_at(self.iterations, dtype))
-        with tf.control_dependencies([var.assign(new, use_locking=self._use_locking, read_value=False)]):
+        new = self._decayed_value(
+            _tf.xp,
+            var,
+            self._decayed_lr(dtype),
+            self._weight_decay_at(self.iterations, dtype),
+        )
+        with tf.control_dependencies(
+            [var.assign(new, use_locking=self._use_locking, read_value=False)]
+        ):
             return apply()
 
     # the learning-rate coefficients OptimizerV2's optimizers keep per step (SGD, Nadam: lr_t,
@@ -413,23 +513,40 @@ class _Extension(_AfterStep, _extension.Extension):
         coefficients = dict(apply_state[key])
         for name in self._RATE_KEYS:
             if name in coefficients:
-                coefficients[name] = coefficients[name] * tf.cast(scale, coefficients[name].dtype)
+                coefficients[name] = coefficients[name] * tf.cast(
+                    scale, coefficients[name].dtype
+                )
         scaled = dict(apply_state)
         scaled[key] = coefficients
         return scaled
 
     def _resource_apply_dense(self, grad, var, apply_state=None):
-        return self._decay_then(var, lambda: super(_Extension, self)._resource_apply_dense(
-            grad, var, apply_state=self._scaled(var, apply_state)))
+        return self._decay_then(
+            var,
+            lambda: super(_Extension, self)._resource_apply_dense(
+                grad, var, apply_state=self._scaled(var, apply_state)
+            ),
+        )
 
     def _resource_apply_sparse(self, grad, var, indices, apply_state=None):
-        return self._decay_then(var, lambda: super(_Extension, self)._resource_apply_sparse(
-            grad, var, indices, apply_state=self._scaled(var, apply_state)))
+        return self._decay_then(
+            var,
+            lambda: super(_Extension, self)._resource_apply_sparse(
+                grad, var, indices, apply_state=self._scaled(var, apply_state)
+            ),
+        )
 
     def get_config(self):
         config = self._extension_config(super().get_config())
-        stored, given = _plain(self._serialize_hyperparameter("weight_decay")), self.__dict__.get("_weight_decay_given")
-        config["weight_decay"] = given if given is not None and stored in (given, _saving.float32(given)) else stored
+        stored, given = (
+            _plain(self._serialize_hyperparameter("weight_decay")),
+            self.__dict__.get("_weight_decay_given"),
+        )
+        config["weight_decay"] = (
+            given
+            if given is not None and stored in (given, _saving.float32(given))
+            else stored
+        )
         return config
 
 
@@ -449,7 +566,10 @@ def decoupled(base):
         TypeError: `base` is not an OptimizerV2 optimizer class.
     """
     if not (isinstance(base, type) and issubclass(base, _Optimizer)):
-        raise TypeError("decoupled() takes an OptimizerV2 (legacy) optimizer class; received %r." % (base,))
+        raise TypeError(
+            "decoupled() takes an OptimizerV2 (legacy) optimizer class; received %r."
+            % (base,)
+        )
     return _extension.make(_Extension, base, _register)
 
 
@@ -459,7 +579,9 @@ class _StateAccess(Access):
 
     # through Keras's backend: eager, and in TF 1.x graph mode through Keras's session
     def numpy(self, value):
-        return np.asarray(keras.backend.get_value(value) if tf.is_tensor(value) else value)
+        return np.asarray(
+            keras.backend.get_value(value) if tf.is_tensor(value) else value
+        )
 
     def assign(self, variable, value):
         keras.backend.set_value(variable, value)
@@ -475,8 +597,10 @@ class _StateAccess(Access):
             try:
                 out.append({k: optimizer.get_slot(variable, k) for k in keys})
             except KeyError:
-                raise StateError("Variable %s has no slots in %s (the optimizer was used with other variables)."
-                                 % (variable.name, type(optimizer).__name__))
+                raise StateError(
+                    "Variable %s has no slots in %s (the optimizer was used with other variables)."
+                    % (variable.name, type(optimizer).__name__)
+                )
         return out
 
     def build(self, optimizer, variables):

@@ -16,6 +16,7 @@ Example:
     opt = AdamW(learning_rate=CosineDecayRestarts(1e-3, first_decay_steps=1000))
     ```
 """
+
 import types
 
 from . import _lazy, _schedules, family_module
@@ -40,7 +41,8 @@ def for_family(family=None):
         ```python
         from optcompat.schedules import for_family
 
-        CosineDecay = for_family().CosineDecay   # the default family's, as optcompat.schedules.CosineDecay
+        # the default family's, as optcompat.schedules.CosineDecay
+        CosineDecay = for_family().CosineDecay
         ```
     """
     return types.SimpleNamespace(**family_module(family).SCHEDULES)

@@ -243,6 +243,7 @@ def for_family(family: Optional[str] = None) -> SimpleNamespace:
         ```python
         from optcompat.schedules import for_family
 
-        CosineDecay = for_family().CosineDecay   # the default family's, as optcompat.schedules.CosineDecay
+        # the default family's, as optcompat.schedules.CosineDecay
+        CosineDecay = for_family().CosineDecay
         ```
     """

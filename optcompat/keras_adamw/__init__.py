@@ -29,13 +29,23 @@ Example:
     model.fit(x, y, epochs=1, verbose=0)
     ```
 """
+
 import types
 
 from .. import _faces, _keras_adamw, _when_ready
 from .utils import K_eval, fill_dict_in_order, get_weight_decays, reset_seeds
 
-__all__ = ["AdamW", "NadamW", "SGDW", "get_weight_decays", "fill_dict_in_order", "reset_seeds", "K_eval",  # noqa: F822
-           "for_family", "default_family"]  # (AdamW, NadamW, SGDW: resolved on first use)
+__all__ = [
+    "AdamW",
+    "NadamW",
+    "SGDW",
+    "get_weight_decays",
+    "fill_dict_in_order",
+    "reset_seeds",
+    "K_eval",  # noqa: F822
+    "for_family",
+    "default_family",
+]  # (AdamW, NadamW, SGDW: resolved on first use)
 
 default_family = _keras_adamw.default_family
 """`default_family()`: this module's classes' family for the user's Keras -- `"legacy"`
@@ -67,9 +77,17 @@ def _register(family):
 _when_ready(_register)
 
 # what a name of keras-adamw that optcompat does not provide is answered with
-_PROVIDES = ("%s provides keras-adamw's AdamW, NadamW and SGDW (also from its modules optimizers and "
-            "optimizers_v2) and the helpers of keras_adamw.utils: get_weight_decays, fill_dict_in_order, "
-            "reset_seeds, K_eval; the rest of keras-adamw is not part of optcompat" % __name__)
-_faces.install(globals(), _PROVIDES, ("AdamW", "NadamW", "SGDW"), lambda name: getattr(for_family(), name))
+_PROVIDES = (
+    "%s provides keras-adamw's AdamW, NadamW and SGDW (also from its modules optimizers and "
+    "optimizers_v2) and the helpers of keras_adamw.utils: get_weight_decays, fill_dict_in_order, "
+    "reset_seeds, K_eval; the rest of keras-adamw is not part of optcompat" % __name__
+)
+_faces.install(
+    globals(),
+    _PROVIDES,
+    ("AdamW", "NadamW", "SGDW"),
+    lambda name: getattr(for_family(), name),
+)
 
-from . import optimizers, optimizers_v2, utils  # noqa: E402,F401  (keras-adamw's paths; names defined above)
+# keras-adamw's paths; names defined above
+from . import optimizers, optimizers_v2, utils  # noqa: E402,F401

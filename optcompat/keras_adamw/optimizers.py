@@ -1,6 +1,7 @@
 """keras-adamw's `keras_adamw.optimizers` (its classes for `keras`): `AdamW`, `NadamW` and
 `SGDW` of `optcompat.keras_adamw` -- the classes of the user's Keras, whichever it is
 (keras-adamw picked this module or `optimizers_v2` by the Keras imported)."""
+
 from .. import _faces
 from . import _PROVIDES
 

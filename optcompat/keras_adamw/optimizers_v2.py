@@ -1,5 +1,6 @@
 """keras-adamw's `keras_adamw.optimizers_v2` (its classes for `tf.keras`, `TF_KERAS=1`):
 the same classes as `optcompat.keras_adamw.optimizers`, those of the user's Keras."""
+
 from .. import _faces
 from . import _PROVIDES
 

@@ -3,6 +3,7 @@
 
 Framework-free until called; keras-adamw's private helpers (the optimizers' internals) are not
 part of optcompat: a name of them is refused with a message saying so."""
+
 import random
 import sys
 
@@ -23,7 +24,9 @@ def get_weight_decays(model, zero_penalties=False):
     Returns:
         `{variable name: (l1, l2)}` of `model`'s nonzero L1 / L2 regularizers.
     """
-    return _keras_adamw.read_weight_decays(model, zero_penalties, "get_weight_decays(model, zero_penalties=True)")
+    return _keras_adamw.read_weight_decays(
+        model, zero_penalties, "get_weight_decays(model, zero_penalties=True)"
+    )
 
 
 def fill_dict_in_order(_dict, values_list):
@@ -41,8 +44,10 @@ def fill_dict_in_order(_dict, values_list):
     """
     values_list = list(values_list)
     if len(values_list) < len(_dict):
-        raise ValueError("fill_dict_in_order() needs a value for each of the %d keys; received %d values."
-                         % (len(_dict), len(values_list)))
+        raise ValueError(
+            "fill_dict_in_order() needs a value for each of the %d keys; received %d values."
+            % (len(_dict), len(values_list))
+        )
     for key, value in zip(list(_dict), values_list):
         _dict[key] = value
     return _dict
@@ -61,7 +66,11 @@ def reset_seeds(reset_graph_with_backend=None, verbose=1):
     if reset_graph_with_backend is not None:
         reset_graph_with_backend.clear_session()
         tf = sys.modules.get("tensorflow")
-        reset = getattr(getattr(getattr(tf, "compat", None), "v1", None), "reset_default_graph", None)
+        reset = getattr(
+            getattr(getattr(tf, "compat", None), "v1", None),
+            "reset_default_graph",
+            None,
+        )
         if reset is not None and not tf.executing_eagerly():
             reset()
         if verbose:
@@ -71,12 +80,18 @@ def reset_seeds(reset_graph_with_backend=None, verbose=1):
     tf = sys.modules.get("tensorflow")
     if tf is not None and hasattr(tf, "random"):
         # TF 2's name; TF 1.15's is tf.compat.v1.set_random_seed (its tf.random has no set_seed)
-        set_tf_seed = getattr(tf.random, "set_seed", None) or tf.compat.v1.set_random_seed
+        set_tf_seed = (
+            getattr(tf.random, "set_seed", None) or tf.compat.v1.set_random_seed
+        )
         set_tf_seed(3)
     keras = sys.modules.get("keras")
     set_seed = getattr(getattr(keras, "utils", None), "set_random_seed", None)
-    if set_seed is not None and "keras3" in _detect.host_modules():  # the imported keras is Keras 3
-        set_seed(3)  # Keras 3's backends' seeds too (and NumPy's, Python's: set again below)
+    if (
+        set_seed is not None and "keras3" in _detect.host_modules()
+    ):  # the imported keras is Keras 3
+        set_seed(
+            3
+        )  # Keras 3's backends' seeds too (and NumPy's, Python's: set again below)
         np.random.seed(1)
         random.seed(2)
     if verbose:
@@ -93,7 +108,9 @@ def K_eval(x, backend):
     Returns:
         `x` as a NumPy value (Keras 3: through `keras.ops`' conversion).
     """
-    convert = getattr(getattr(sys.modules.get("keras"), "ops", None), "convert_to_numpy", None)
+    convert = getattr(
+        getattr(sys.modules.get("keras"), "ops", None), "convert_to_numpy", None
+    )
     get_value = getattr(backend, "get_value", None)
     if get_value is not None:
         try:
@@ -105,5 +122,8 @@ def K_eval(x, backend):
     return backend.eval(x)
 
 
-_faces.install(globals(), "%s has keras-adamw's public helpers only (%s); the rest of keras-adamw is not "
-               "part of optcompat" % (__name__, ", ".join(__all__)))
+_faces.install(
+    globals(),
+    "%s has keras-adamw's public helpers only (%s); the rest of keras-adamw is not "
+    "part of optcompat" % (__name__, ", ".join(__all__)),
+)

@@ -44,6 +44,7 @@ Example:
     optcompat.state.load(model.optimizer, "run.npz", model.trainable_variables)
     ```
 """
+
 import re
 import warnings
 
@@ -105,32 +106,60 @@ class State(object):
             try:
                 slots.append({k: arrays["%d/%s" % (i, k)] for k in keys})
             except KeyError as e:
-                raise StateError("%s is corrupted: no array %s for variable %d (%s)." % (source, e, i, spec["name"]))
+                raise StateError(
+                    "%s is corrupted: no array %s for variable %d (%s)."
+                    % (source, e, i, spec["name"])
+                )
             values.append(arrays.get("%d/value" % i))
-        extra = set(arrays) - {"%d/%s" % (i, k) for i in range(n) for k in list(keys) + ["value"]}
+        extra = set(arrays) - {
+            "%d/%s" % (i, k) for i in range(n) for k in list(keys) + ["value"]
+        }
         if extra:
-            raise StateError("%s is corrupted: arrays %s belong to no variable." % (source, sorted(extra)))
+            raise StateError(
+                "%s is corrupted: arrays %s belong to no variable."
+                % (source, sorted(extra))
+            )
         return cls(header, slots, values)
 
     def summary(self):
         """A few lines for people (``python -m optcompat.state inspect``)."""
         h = self.header
-        hypers = ", ".join("%s=%s" % (k, _short(v)) for k, v in sorted(h.get("hyperparameters", {}).items()))
-        lines = ["optimizer:   %s (kind %s)" % (h.get("optimizer"), h["kind"]),
-                 "family:      %s" % h.get("family"),
-                 "convention:  %s" % h.get("convention"),
-                 "step:        %d" % h["iterations"],
-                 "hyperparameters: %s" % hypers,
-                 "versions:    %s" % (", ".join("%s %s" % kv for kv in sorted(h.get("versions", {}).items()))
-                                      or "not recorded in the file"),
-                 "format:      %s%s%s" % (h.get("format"), "" if h.get("format_version") is None
-                                          else " %s" % h["format_version"],
-                                          "  (read from %s)" % h["source"] if h.get("source") else ""),
-                 "variables:   %d, slots %s" % (len(h["variables"]), ", ".join(h.get("slots", [])) or "none")]
+        hypers = ", ".join(
+            "%s=%s" % (k, _short(v))
+            for k, v in sorted(h.get("hyperparameters", {}).items())
+        )
+        lines = [
+            "optimizer:   %s (kind %s)" % (h.get("optimizer"), h["kind"]),
+            "family:      %s" % h.get("family"),
+            "convention:  %s" % h.get("convention"),
+            "step:        %d" % h["iterations"],
+            "hyperparameters: %s" % hypers,
+            "versions:    %s"
+            % (
+                ", ".join("%s %s" % kv for kv in sorted(h.get("versions", {}).items()))
+                or "not recorded in the file"
+            ),
+            "format:      %s%s%s"
+            % (
+                h.get("format"),
+                "" if h.get("format_version") is None else " %s" % h["format_version"],
+                "  (read from %s)" % h["source"] if h.get("source") else "",
+            ),
+            "variables:   %d, slots %s"
+            % (len(h["variables"]), ", ".join(h.get("slots", [])) or "none"),
+        ]
         for i, spec in enumerate(h["variables"]):
             note = "  (generated name)" if _generated(spec.get("name")) else ""
-            lines.append("  %3d  %-40s %-16s %s%s" % (i, spec.get("name") or "?", tuple(spec["shape"]), spec["dtype"],
-                                                     note))
+            lines.append(
+                "  %3d  %-40s %-16s %s%s"
+                % (
+                    i,
+                    spec.get("name") or "?",
+                    tuple(spec["shape"]),
+                    spec["dtype"],
+                    note,
+                )
+            )
         return "\n".join(lines)
 
 
@@ -143,7 +172,11 @@ def _short(value):
 # -- files -------------------------------------------------------------------------------
 def write(state, path):
     """Write `state` to `path` (the portable `.npz`)."""
-    header = {k: v for k, v in state.header.items() if k not in ("arrays", "format", "format_version")}
+    header = {
+        k: v
+        for k, v in state.header.items()
+        if k not in ("arrays", "format", "format_version")
+    }
     _format.write(path, header, state.arrays())
 
 
@@ -209,26 +242,49 @@ def state_of(optimizer, variables):
     iterations = access.iterations(optimizer)
     if slots is None:  # not built: no step taken yet
         if iterations:
-            raise StateError("%s has taken %d steps but holds no slots for these variables."
-                             % (info["optimizer"], iterations))
+            raise StateError(
+                "%s has taken %d steps but holds no slots for these variables."
+                % (info["optimizer"], iterations)
+            )
         slots = [{k: None for k in info["slots"]} for _ in variables]
     arrays, values, specs = [], [], []
     for variable, kept in zip(variables, slots):
         value = access.numpy(variable)
-        specs.append({"name": access.name(variable), "shape": list(value.shape), "dtype": value.dtype.name})
+        specs.append(
+            {
+                "name": access.name(variable),
+                "shape": list(value.shape),
+                "dtype": value.dtype.name,
+            }
+        )
         values.append(value)
-        arrays.append({k: (0 * value if s is None else access.numpy(s)) for k, s in kept.items()})
+        arrays.append(
+            {k: (0 * value if s is None else access.numpy(s)) for k, s in kept.items()}
+        )
     for spec, rate in zip(specs, access.variable_rates(optimizer, variables) or ()):
         spec["weight_decay"] = rate  # torch's param groups: excluded variables at 0
-    header = dict(kind=info["kind"], optimizer=info["optimizer"], family=access.family,
-                  convention=info["convention"], hyperparameters=info["hyperparameters"],
-                  versions=_access.versions(), iterations=int(iterations), slots=list(info["slots"]),
-                  variables=specs)
+    header = dict(
+        kind=info["kind"],
+        optimizer=info["optimizer"],
+        family=access.family,
+        convention=info["convention"],
+        hyperparameters=info["hyperparameters"],
+        versions=_access.versions(),
+        iterations=int(iterations),
+        slots=list(info["slots"]),
+        variables=specs,
+    )
     return State(header, arrays, values)
 
 
-def load(optimizer, path, variables, allow_convention_change=False, restore_variables=False,
-         match="names"):
+def load(
+    optimizer,
+    path,
+    variables,
+    allow_convention_change=False,
+    restore_variables=False,
+    match="names",
+):
     """Set an optimizer's state from a file, so that training continues as the saved run would have.
 
     Sets the step count and every slot, and, as the host's own checkpoints do, a float
@@ -267,32 +323,54 @@ def load(optimizer, path, variables, allow_convention_change=False, restore_vari
             an optax state.
     """
     if not isinstance(match, str) or match not in MATCHES:
-        raise ValueError("`match` must be one of %s (how variables are matched with the file's); received %r."
-                         % (", ".join(repr(m) for m in MATCHES), match))
+        raise ValueError(
+            "`match` must be one of %s (how variables are matched with the file's); received %r."
+            % (", ".join(repr(m) for m in MATCHES), match)
+        )
     access, info = _access.describe(optimizer)
     if restore_variables and getattr(access, "functional", False):
-        raise ValueError("`restore_variables` cannot set optax's params (immutable arrays): take them from "
-                         "optcompat.state.read(path).values.")
+        raise ValueError(
+            "`restore_variables` cannot set optax's params (immutable arrays): take them from "
+            "optcompat.state.read(path).values."
+        )
     variables = access.leaves(variables)
     access.check(optimizer, variables)
     state = path if isinstance(path, State) else read(path, optimizer, variables)
     source = state.header.get("source") or path
-    _check(state, info, access, variables, allow_convention_change, restore_variables, source, match, optimizer)
+    _check(
+        state,
+        info,
+        access,
+        variables,
+        allow_convention_change,
+        restore_variables,
+        source,
+        match,
+        optimizer,
+    )
     _warn_hyperparameters(state, info, source)
     # nothing has changed so far; from here on every check has passed
     hypers = state.header.get("hyperparameters", {})
-    names = ["learning_rate"] + (["weight_decay"] if state.convention == info["convention"] else [])
+    names = ["learning_rate"] + (
+        ["weight_decay"] if state.convention == info["convention"] else []
+    )
     changed = {}
     for name in names:
         value = hypers.get(name)
         current = info["hyperparameters"].get(name)
-        if _plain_float(value) and _plain_float(current) and _saving.float32(value) != _saving.float32(current):
+        if (
+            _plain_float(value)
+            and _plain_float(current)
+            and _saving.float32(value) != _saving.float32(current)
+        ):
             changed[name] = float(value)  # (a float32 readback is no change)
     new = access.write(optimizer, variables, state, info, changed)
     if restore_variables:
         for variable, value in zip(variables, state.values):
             access.assign(variable, value)
-    if new is not None:  # optax: a new state; the optimizer's (a tuple of arrays) is as it was
+    if (
+        new is not None
+    ):  # optax: a new state; the optimizer's (a tuple of arrays) is as it was
         return new
     return state
 
@@ -319,55 +397,133 @@ def _generated(name):
     return bool(name) and bool(_GENERATED.match(_leaf(name)))
 
 
-_KIND_NAMES = {"adam": "an Adam-kind optimizer (Adam, AdamW)", "sgd": "an SGD-kind optimizer (SGD, SGDW)"}
+_KIND_NAMES = {
+    "adam": "an Adam-kind optimizer (Adam, AdamW)",
+    "sgd": "an SGD-kind optimizer (SGD, SGDW)",
+}
 
 
-def _check(state, info, access, variables, allow_convention_change, restore_variables, source, match,
-           optimizer=None):
+def _check(
+    state,
+    info,
+    access,
+    variables,
+    allow_convention_change,
+    restore_variables,
+    source,
+    match,
+    optimizer=None,
+):
     """Raise `StateError` naming the first difference; changes nothing."""
     if state.kind != info["kind"]:
         raise StateError(
-            "%s holds the state of %s (slots %s), but %s is %s (slots %s): one optimizer's slots mean "
-            "nothing to the other." % (source, _KIND_NAMES[state.kind], ", ".join(KINDS[state.kind]),
-                                      info["optimizer"], _KIND_NAMES[info["kind"]], ", ".join(KINDS[info["kind"]])))
+            "%s holds the state of %s (slots %s), but %s is %s (slots %s): one "
+            "optimizer's slots mean nothing to the other."
+            % (
+                source,
+                _KIND_NAMES[state.kind],
+                ", ".join(KINDS[state.kind]),
+                info["optimizer"],
+                _KIND_NAMES[info["kind"]],
+                ", ".join(KINDS[info["kind"]]),
+            )
+        )
     if list(state.header.get("slots", [])) != list(info["slots"]):
         raise StateError(
-            "%s holds slots %s per variable, but %s uses %s (%s): construct it as the saved optimizer was."
-            % (source, state.header.get("slots") or "none", info["optimizer"], list(info["slots"]) or "none",
-               "amsgrad differs" if state.kind == "adam" else "momentum is 0 on one side only"))
-    if state.convention != info["convention"] and not allow_convention_change and state.convention is not None:
+            "%s holds slots %s per variable, but %s uses %s (%s): construct it as the "
+            "saved optimizer was."
+            % (
+                source,
+                state.header.get("slots") or "none",
+                info["optimizer"],
+                list(info["slots"]) or "none",
+                "amsgrad differs"
+                if state.kind == "adam"
+                else "momentum is 0 on one side only",
+            )
+        )
+    if (
+        state.convention != info["convention"]
+        and not allow_convention_change
+        and state.convention is not None
+    ):
         raise StateError(
-            "%s was saved with convention %r, but the optimizer uses %r: %s The run would not continue as it "
-            "was. Construct the optimizer with convention=%r, or pass allow_convention_change=True to carry "
-            "the state over anyway." % (source, state.convention, info["convention"],
-                                        _why_conventions_differ(state.kind, state.convention, info["convention"]),
-                                        state.convention))
+            "%s was saved with convention %r, but the optimizer uses %r: %s The run "
+            "would not continue as it was. Construct the optimizer with convention=%r, "
+            "or pass allow_convention_change=True to carry the state over anyway."
+            % (
+                source,
+                state.convention,
+                info["convention"],
+                _why_conventions_differ(
+                    state.kind, state.convention, info["convention"]
+                ),
+                state.convention,
+            )
+        )
     specs = state.variables
     if not specs and not info["slots"] and not restore_variables:
         pass  # no per-variable state at all (SGD without momentum, read from a TF checkpoint)
     elif len(specs) != len(variables):
-        raise StateError("%s holds state for %d variables, but %d were given (a file of another model?)."
-                         % (source, len(specs), len(variables)))
+        raise StateError(
+            "%s holds state for %d variables, but %d were given (a file of another model?)."
+            % (source, len(specs), len(variables))
+        )
     for i, (spec, variable) in enumerate(zip(specs, variables)):
-        name, shape, dtype = access.name(variable), list(access.shape(variable)), access.dtype(variable)
+        name, shape, dtype = (
+            access.name(variable),
+            list(access.shape(variable)),
+            access.dtype(variable),
+        )
         if list(spec["shape"]) != shape or spec["dtype"] != dtype:
-            raise StateError("%s: variable %d is %s %s %s in the file, but %s %s %s here (a file of another model?)."
-                             % (source, i, spec.get("name"), tuple(spec["shape"]), spec["dtype"], name,
-                                tuple(shape), dtype))
-        if (match == "names" and spec.get("name") and name and not _generated(spec["name"])
-                and not _generated(name) and _leaf(spec["name"]) != _leaf(name)):
-            raise StateError("%s: variable %d is %r in the file, but %r here: pass the variables in the order "
-                             "they were saved (model.trainable_variables), or, for a model whose variables "
-                             "were renamed, load(..., match=\"order\") to match them by order, shape and "
-                             "dtype." % (source, i, spec["name"], name))
+            raise StateError(
+                "%s: variable %d is %s %s %s in the file, but %s %s %s here (a file of "
+                "another model?)."
+                % (
+                    source,
+                    i,
+                    spec.get("name"),
+                    tuple(spec["shape"]),
+                    spec["dtype"],
+                    name,
+                    tuple(shape),
+                    dtype,
+                )
+            )
+        if (
+            match == "names"
+            and spec.get("name")
+            and name
+            and not _generated(spec["name"])
+            and not _generated(name)
+            and _leaf(spec["name"]) != _leaf(name)
+        ):
+            raise StateError(
+                "%s: variable %d is %r in the file, but %r here: pass the variables in the order "
+                "they were saved (model.trainable_variables), or, for a model whose variables "
+                'were renamed, load(..., match="order") to match them by order, shape and '
+                "dtype." % (source, i, spec["name"], name)
+            )
         for key in info["slots"]:
             array = state.slots[i].get(key)
             if array is None or list(array.shape) != shape:
-                raise StateError("%s is corrupted: slot %s of variable %d has shape %s, the variable %s."
-                                 % (source, key, i, None if array is None else tuple(array.shape), tuple(shape)))
-        if restore_variables and (state.values[i] is None or list(state.values[i].shape) != shape):
-            raise StateError("%s holds no value for variable %d (%s): restore_variables needs one."
-                             % (source, i, spec.get("name")))
+                raise StateError(
+                    "%s is corrupted: slot %s of variable %d has shape %s, the variable %s."
+                    % (
+                        source,
+                        key,
+                        i,
+                        None if array is None else tuple(array.shape),
+                        tuple(shape),
+                    )
+                )
+        if restore_variables and (
+            state.values[i] is None or list(state.values[i].shape) != shape
+        ):
+            raise StateError(
+                "%s holds no value for variable %d (%s): restore_variables needs one."
+                % (source, i, spec.get("name"))
+            )
     if not isinstance(state.iterations, int) or state.iterations < 0:
         raise StateError("%s is corrupted: step count %r." % (source, state.iterations))
     if optimizer is not None:
@@ -386,11 +542,18 @@ def _check_decayed(state, access, variables, source, optimizer, info):
     differ = [i for i, (r, d) in enumerate(zip(rates, decayed)) if (r > 0.0) != bool(d)]
     if differ:
         raise StateError(
-            "%s decays variables %s and not %s (the saved optimizer's parameter groups), but %s decays %s: the "
-            "run would not continue as it was. Exclude the same variables (exclude_from_weight_decay=[...]; "
-            "torch: a parameter group with weight_decay=0)."
-            % (source, [i for i, r in enumerate(rates) if r > 0.0], [i for i, r in enumerate(rates) if r <= 0.0],
-               info["optimizer"], [i for i, d in enumerate(decayed) if d] or "none"))
+            "%s decays variables %s and not %s (the saved optimizer's parameter "
+            "groups), but %s decays %s: the run would not continue as it was. Exclude "
+            "the same variables (exclude_from_weight_decay=[...]; torch: a parameter "
+            "group with weight_decay=0)."
+            % (
+                source,
+                [i for i, r in enumerate(rates) if r > 0.0],
+                [i for i, r in enumerate(rates) if r <= 0.0],
+                info["optimizer"],
+                [i for i, d in enumerate(decayed) if d] or "none",
+            )
+        )
 
 
 def _why_conventions_differ(kind, a, b):
@@ -400,14 +563,23 @@ def _why_conventions_differ(kind, a, b):
     if ca is None or cb is None:
         return "an unknown convention."
     if kind == "sgd" and ca.momentum != cb.momentum:
-        return ("SGD's momentum buffer means something else (%s: u = mu u - lr g; %s: b = mu b + g)."
-                % tuple(c.name for c in sorted((ca, cb), key=lambda c: c.momentum != "keras")))
+        return (
+            "SGD's momentum buffer means something else (%s: u = mu u - lr g; %s: b = mu b + g)."
+            % tuple(
+                c.name for c in sorted((ca, cb), key=lambda c: c.momentum != "keras")
+            )
+        )
     parts = []
     if ca.decay != cb.decay:
-        parts.append("the weight decay is scaled differently (%s: %s; %s: %s)"
-                     % (a, _DECAY[ca.decay], b, _DECAY[cb.decay]))
+        parts.append(
+            "the weight decay is scaled differently (%s: %s; %s: %s)"
+            % (a, _DECAY[ca.decay], b, _DECAY[cb.decay])
+        )
     if kind == "adam" and ca.epsilon != cb.epsilon:
-        parts.append("epsilon sits %s the bias correction in %s, %s it in %s" % (ca.epsilon, a, cb.epsilon, b))
+        parts.append(
+            "epsilon sits %s the bias correction in %s, %s it in %s"
+            % (ca.epsilon, a, cb.epsilon, b)
+        )
     return ("; ".join(parts) or "the steps are rounded differently") + "."
 
 
@@ -416,12 +588,22 @@ _DECAY = {"lr": "lambda * lr_t", "one": "lambda", "schedule": "lambda * lr_t / l
 
 def _warn_hyperparameters(state, info, source):
     saved, here = state.header.get("hyperparameters", {}), info["hyperparameters"]
-    differ = ["%s %r -> %r" % (k, saved[k], here[k]) for k in ("beta_1", "beta_2", "epsilon", "momentum", "nesterov")
-              if k in saved and k in here and saved[k] is not None and here[k] is not None
-              and not _same(saved[k], here[k])]
+    differ = [
+        "%s %r -> %r" % (k, saved[k], here[k])
+        for k in ("beta_1", "beta_2", "epsilon", "momentum", "nesterov")
+        if k in saved
+        and k in here
+        and saved[k] is not None
+        and here[k] is not None
+        and not _same(saved[k], here[k])
+    ]
     if differ:
-        warnings.warn("Loading %s into an optimizer with other hyperparameters (%s): the run continues with "
-                      "the new ones." % (source, ", ".join(differ)), UserWarning, stacklevel=3)
+        warnings.warn(
+            "Loading %s into an optimizer with other hyperparameters (%s): the run continues with "
+            "the new ones." % (source, ", ".join(differ)),
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _same(a, b):

@@ -17,6 +17,7 @@ Example:
     python -m optcompat.state inspect opt.pt                   # torch.save(opt.state_dict(), ...)
     ```
 """
+
 import argparse
 import sys
 
@@ -24,12 +25,16 @@ from . import StateError, _inspect, read, write
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m optcompat.state", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m optcompat.state", description=__doc__.split("\n\n")[0]
+    )
     sub = parser.add_subparsers(dest="command")
     sub.required = True
     p = sub.add_parser("inspect", help="print what a state file holds")
     p.add_argument("file")
-    p = sub.add_parser("convert", help="write a state file (or a host's file) as optcompat's .npz")
+    p = sub.add_parser(
+        "convert", help="write a state file (or a host's file) as optcompat's .npz"
+    )
     p.add_argument("input")
     p.add_argument("output")
     args = parser.parse_args(argv)
@@ -39,8 +44,16 @@ def main(argv=None):
         else:
             state = read(args.input)
             write(state, args.output)
-            print("wrote %s: %s state, step %d, %d variables (from %s)"
-                  % (args.output, state.kind, state.iterations, len(state.variables), args.input))
+            print(
+                "wrote %s: %s state, step %d, %d variables (from %s)"
+                % (
+                    args.output,
+                    state.kind,
+                    state.iterations,
+                    len(state.variables),
+                    args.input,
+                )
+            )
     except (StateError, OSError) as e:
         print("error: %s" % e, file=sys.stderr)
         return 2

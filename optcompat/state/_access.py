@@ -8,6 +8,7 @@ module holds what they share and tells which family an optimizer belongs to, fro
 family's base class (:func:`.._detect.host_modules`), importing no host that is not
 already imported.
 """
+
 import importlib
 import sys
 
@@ -18,11 +19,21 @@ from ._format import StateError
 
 # the attribute holding each slot's list in Keras 2 and 3: optcompat's declarations name the
 # host's own Adam / SGD's (per variable, in the optimizer's order)
-SLOT_LISTS = dict(_optimizers.AdamWSpec.SLOT_ATTRIBUTES, **_optimizers.SGDWSpec.SLOT_ATTRIBUTES)
+SLOT_LISTS = dict(
+    _optimizers.AdamWSpec.SLOT_ATTRIBUTES, **_optimizers.SGDWSpec.SLOT_ATTRIBUTES
+)
 
 # hyperparameters recorded (and compared when loading), as get_config gives them
-HYPERPARAMETERS = ("learning_rate", "weight_decay", "beta_1", "beta_2", "epsilon", "amsgrad", "momentum",
-                   "nesterov")
+HYPERPARAMETERS = (
+    "learning_rate",
+    "weight_decay",
+    "beta_1",
+    "beta_2",
+    "epsilon",
+    "amsgrad",
+    "momentum",
+    "nesterov",
+)
 
 # peers users migrate from: module prefix -> the convention that reproduces them
 PEERS = {"tensorflow_addons": "tfa", "keras_adamw": "keras-adamw"}
@@ -78,7 +89,8 @@ class Access(object):
         return list(variables)
 
     def check(self, optimizer, variables):
-        """Raise StateError where ``variables`` cannot be this optimizer's (before anything changes)."""
+        """Raise StateError where ``variables`` cannot be this optimizer's (before
+        anything changes)."""
 
     def variable_rates(self, optimizer, variables):
         """Per variable, its own weight decay rate where the optimizer's differ, else None."""
@@ -98,7 +110,9 @@ class Access(object):
         count, the float ``hyperparameters`` ({name: value}) that differ.  Returns None (the
         optimizer changed in place); a functional library (optax) returns its new state."""
         self.build(optimizer, variables)
-        for slots, saved in zip(self.slots(optimizer, variables, info["slots"]), state.slots):
+        for slots, saved in zip(
+            self.slots(optimizer, variables, info["slots"]), state.slots
+        ):
             for key, slot in slots.items():
                 self.assign(slot, saved[key])
         self.set_iterations(optimizer, state.iterations)
@@ -116,8 +130,10 @@ class Access(object):
             try:
                 i = self.index_of(optimizer, variable)
             except (KeyError, AttributeError):
-                raise StateError("Variable %s is not one of %s's variables (the optimizer was built for "
-                                 "others)." % (self.name(variable), type(optimizer).__name__))
+                raise StateError(
+                    "Variable %s is not one of %s's variables (the optimizer was built for "
+                    "others)." % (self.name(variable), type(optimizer).__name__)
+                )
             out.append({k: lists[k][i] for k in keys})
         return out
 
@@ -136,8 +152,10 @@ def family_of(optimizer):
     found = _detect.family_of_class(type(optimizer))
     if found is not None:
         return found[0], _detect.load(found[1].rsplit(".", 1)[0])
-    raise StateError("%s is not an optimizer of an installed Keras family (%s)."
-                     % (type(optimizer).__name__, ", ".join(_detect.available_families()) or "none"))
+    raise StateError(
+        "%s is not an optimizer of an installed Keras family (%s)."
+        % (type(optimizer).__name__, ", ".join(_detect.available_families()) or "none")
+    )
 
 
 def access(family):
@@ -150,8 +168,13 @@ def _kind_by_class(optimizer, namespace):
         return {"AdamW": "adam", "SGDW": "sgd"}.get(type(optimizer).__name__)
     spaces = [namespace, getattr(namespace, "experimental", None)]
     for kind, names in KIND_CLASSES.items():
-        classes = tuple(c for ns in spaces if ns is not None for c in (getattr(ns, n, None) for n in names)
-                        if isinstance(c, type))
+        classes = tuple(
+            c
+            for ns in spaces
+            if ns is not None
+            for c in (getattr(ns, n, None) for n in names)
+            if isinstance(c, type)
+        )
         if classes and isinstance(optimizer, classes):
             return kind
     return None
@@ -178,7 +201,9 @@ def describe(optimizer):
 
     foreign = _detect.foreign_optimizer(optimizer)
     if foreign is not None:  # torch.optim's, an optax state: their own module
-        return importlib.import_module("._%s" % foreign, __package__).describe(optimizer)
+        return importlib.import_module("._%s" % foreign, __package__).describe(
+            optimizer
+        )
     family, namespace = family_of(optimizer)
     cls = type(optimizer)
     path = "%s.%s" % (cls.__module__, cls.__qualname__)
@@ -195,12 +220,19 @@ def describe(optimizer):
         kind = _kind_by_class(optimizer, namespace)
         if kind is None:
             raise StateError(
-                "optcompat.state reads Adam-kind (Adam, AdamW) and SGD-kind (SGD, SGDW) optimizers; %s keeps "
-                "other state." % path)
+                "optcompat.state reads Adam-kind (Adam, AdamW) and SGD-kind (SGD, "
+                "SGDW) optimizers; %s keeps other state." % path
+            )
         if kind == "adam":
             slots = ["m", "v"] + (["vhat"] if config.get("amsgrad") else [])
         else:
             slots = ["momentum"] if float(config.get("momentum") or 0.0) > 0.0 else []
         convention = PEERS.get(cls.__module__.split(".")[0], "keras")
-    return access(family), dict(kind=kind, slots=slots, convention=convention, hyperparameters=hypers,
-                                optimizer=path, family=family)
+    return access(family), dict(
+        kind=kind,
+        slots=slots,
+        convention=convention,
+        hyperparameters=hypers,
+        optimizer=path,
+        family=family,
+    )

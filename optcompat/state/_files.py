@@ -20,6 +20,7 @@ as the target's.  Reading a checkpoint needs TensorFlow (any release); convert i
 TensorFlow is installed (``python -m optcompat.state convert CKPT run.npz``) to load it where
 it is not.
 """
+
 import os
 
 import numpy as np
@@ -28,14 +29,28 @@ from ._access import SLOT_LISTS
 from ._format import KINDS, StateError
 
 _VALUE = "VARIABLE_VALUE"
-_LISTS = {attribute: key for key, attribute in SLOT_LISTS.items()}  # attribute -> slot key
+_LISTS = {
+    attribute: key for key, attribute in SLOT_LISTS.items()
+}  # attribute -> slot key
 _STEP = ("iter", "_iterations", "iteration", "iterations")
-_HYPERS = ("learning_rate", "weight_decay", "beta_1", "beta_2", "epsilon", "momentum", "decay")
+_HYPERS = (
+    "learning_rate",
+    "weight_decay",
+    "beta_1",
+    "beta_2",
+    "epsilon",
+    "momentum",
+    "decay",
+)
 
 
 def _is_checkpoint(path):
     path = str(path)
-    return os.path.isdir(path) or os.path.exists(path + ".index") or path.endswith(".index")
+    return (
+        os.path.isdir(path)
+        or os.path.exists(path + ".index")
+        or path.endswith(".index")
+    )
 
 
 def read(path, optimizer=None, variables=None):
@@ -44,15 +59,20 @@ def read(path, optimizer=None, variables=None):
     if not os.path.exists(str(path)) and not _is_checkpoint(path):
         raise FileNotFoundError("No such file or checkpoint: %r" % (path,))
     if _is_checkpoint(path):
-        return _checkpoint(str(path)[:-len(".index")] if str(path).endswith(".index") else str(path), optimizer)
+        return _checkpoint(
+            str(path)[: -len(".index")] if str(path).endswith(".index") else str(path),
+            optimizer,
+        )
     from . import _positional, _torch
 
     if _torch.is_torch_file(path):
         return _torch.read(path)
     if _positional.knows(str(path)):
         return _positional.read(str(path), optimizer, variables)
-    raise StateError("%s is not an optcompat state file (.npz), a TF checkpoint, a .keras file, an HDF5 "
-                     "(.h5) file nor a torch.save file: no reader knows it." % (path,))
+    raise StateError(
+        "%s is not an optcompat state file (.npz), a TF checkpoint, a .keras file, an HDF5 "
+        "(.h5) file nor a torch.save file: no reader knows it." % (path,)
+    )
 
 
 def _checkpoint(path, optimizer):
@@ -60,15 +80,19 @@ def _checkpoint(path, optimizer):
         import tensorflow as tf
         from tensorflow.core.protobuf import trackable_object_graph_pb2
     except ImportError:
-        raise StateError("%s is a TF checkpoint: reading it needs TensorFlow. Convert it where TensorFlow is "
-                         "installed: python -m optcompat.state convert %s state.npz" % (path, path))
+        raise StateError(
+            "%s is a TF checkpoint: reading it needs TensorFlow. Convert it where TensorFlow is "
+            "installed: python -m optcompat.state convert %s state.npz" % (path, path)
+        )
     try:
         reader = tf.train.load_checkpoint(path)
         graph = trackable_object_graph_pb2.TrackableObjectGraph()
         graph.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
     except Exception as e:
-        raise StateError("%s cannot be read as a TF checkpoint (%s: %s)." % (path, type(e).__name__,
-                                                                            str(e).splitlines()[0][:200]))
+        raise StateError(
+            "%s cannot be read as a TF checkpoint (%s: %s)."
+            % (path, type(e).__name__, str(e).splitlines()[0][:200])
+        )
     nodes = graph.nodes
 
     def value(node_id):
@@ -88,8 +112,10 @@ def _checkpoint(path, optimizer):
 
     opt_id = _find_optimizer(nodes)
     if opt_id is None:
-        raise StateError("%s holds no optimizer (no child 'optimizer' in its object graph): it was saved "
-                         "without one." % path)
+        raise StateError(
+            "%s holds no optimizer (no child 'optimizer' in its object graph): it was saved "
+            "without one." % path
+        )
     own = children(opt_id)
     step = next((own[k] for k in _STEP if k in own), None)
     iterations = int(value(step)) if step is not None else 0
@@ -103,35 +129,55 @@ def _checkpoint(path, optimizer):
     order = _model_variable_order(nodes, opt_id)
     by_original = {}
     for slot in nodes[opt_id].slot_variables:  # OptimizerV2
-        by_original.setdefault(slot.original_variable_node_id, {})[slot.slot_name] = slot.slot_variable_node_id
+        by_original.setdefault(slot.original_variable_node_id, {})[slot.slot_name] = (
+            slot.slot_variable_node_id
+        )
     if by_original:
         originals = [n for n in order if n in by_original]
         slots = [{k: value(s) for k, s in by_original[n].items()} for n in originals]
         names = sorted(by_original[originals[0]]) if originals else []
         family = "legacy"
     elif not any(k in own and children(own[k]) for k in _LISTS) and "_variables" in own:
-        # Keras 3.3 on tensorflow (its slot lists are not tracked), TF 2.9/2.10's SGD without
-        # momentum (no lists at all): the optimizer's
-        # variable list, in the file layout (:mod:`._positional`), and the variables it was built for
+        # Keras 3.3 on tensorflow (its slot lists are not tracked), TF 2.9/2.10's SGD
+        # without momentum (no lists at all): the optimizer's variable list, in the file
+        # layout (:mod:`._positional`), and the variables it was built for
         slots, originals, names = _variable_list(own, children, value, optimizer, path)
         family = _KERAS_2_OR_3
     else:  # Keras 2 / 3: slot lists by position
-        lists = {_LISTS[k]: children(own[k]) for k in _LISTS if k in own and children(own[k])}
+        lists = {
+            _LISTS[k]: children(own[k]) for k in _LISTS if k in own and children(own[k])
+        }
         count = max([len(v) for v in lists.values()] or [0])
         slots = [{k: value(lists[k][str(i)]) for k in lists} for i in range(count)]
-        originals = _follow(order, [next(iter(s.values())).shape for s in slots], value, path)
+        originals = _follow(
+            order, [next(iter(s.values())).shape for s in slots], value, path
+        )
         names = sorted(lists)
         # Keras 2 and 3 both name the step `_iterations` and keep alike-named slot lists
         family = "legacy" if "iter" in own else _KERAS_2_OR_3
     kind = _kind(names, optimizer, path)
     keys = [k for k in KINDS[kind] if k in names]
     if family != "legacy" and kind == "sgd" and optimizer is not None:
-        keys = [k for k in keys if _target_uses(optimizer, k)]  # Keras 2's SGD keeps m at momentum 0
+        keys = [
+            k for k in keys if _target_uses(optimizer, k)
+        ]  # Keras 2's SGD keeps m at momentum 0
     values = [value(n) for n in originals]
-    specs = [{"name": full_name(n), "shape": list(v.shape), "dtype": v.dtype.name} for n, v in zip(originals, values)]
-    header = dict(kind=kind, optimizer="unknown (a TF checkpoint does not record the class)", family=family,
-                  convention=None, hyperparameters=hypers, versions={}, iterations=iterations, slots=keys,
-                  variables=specs, source="TF checkpoint %s" % path)
+    specs = [
+        {"name": full_name(n), "shape": list(v.shape), "dtype": v.dtype.name}
+        for n, v in zip(originals, values)
+    ]
+    header = dict(
+        kind=kind,
+        optimizer="unknown (a TF checkpoint does not record the class)",
+        family=family,
+        convention=None,
+        hyperparameters=hypers,
+        versions={},
+        iterations=iterations,
+        slots=keys,
+        variables=specs,
+        source="TF checkpoint %s" % path,
+    )
     return header, [{k: s[k] for k in keys} for s in slots], values
 
 
@@ -145,7 +191,9 @@ def _variable_list(own, children, value, optimizer, path):
 
     entries = children(own["_variables"])
     values = [value(entries[str(i)]) for i in range(len(entries))]
-    built_for = children(own["_trainable_variables"]) if "_trainable_variables" in own else {}
+    built_for = (
+        children(own["_trainable_variables"]) if "_trainable_variables" in own else {}
+    )
     originals = [built_for[str(i)] for i in range(len(built_for))]
     head = 0
     while head < min(3, len(values)) and np.ndim(values[head]) == 0:
@@ -154,12 +202,21 @@ def _variable_list(own, children, value, optimizer, path):
     if optimizer is not None:
         keys = list(_access.describe(optimizer)[1]["slots"])
     else:  # the count per variable says which: Adam (2, 3 with amsgrad) or SGD (1, 0)
-        keys = {0: [], 1: ["momentum"], 2: ["m", "v"], 3: ["m", "v", "vhat"]}.get(len(rest) // n if n else 0, [])
+        keys = {0: [], 1: ["momentum"], 2: ["m", "v"], 3: ["m", "v", "vhat"]}.get(
+            len(rest) // n if n else 0, []
+        )
     if len(rest) != n * len(keys):
-        raise StateError("%s: the optimizer lists %d variables for %d model variables, not %d each (%s): not a "
-                         "checkpoint of this optimizer?" % (path, len(rest), n, len(keys), ", ".join(keys) or "none"))
+        raise StateError(
+            "%s: the optimizer lists %d variables for %d model variables, not %d each (%s): not a "
+            "checkpoint of this optimizer?"
+            % (path, len(rest), n, len(keys), ", ".join(keys) or "none")
+        )
     columns = _positional._columns(rest, keys, n, "keras3") if keys else {}
-    return [{k: columns[k][i] for k in keys} for i in range(n if keys else 0)], (originals if keys else []), keys
+    return (
+        [{k: columns[k][i] for k in keys} for i in range(n if keys else 0)],
+        (originals if keys else []),
+        keys,
+    )
 
 
 def _find_optimizer(nodes):
@@ -199,9 +256,14 @@ def _follow(order, shapes, value, path):
     counters and statistics of other shapes are passed over)."""
     found, nodes = [], iter(order)
     for i, shape in enumerate(shapes):
-        node = next((n for n in nodes if value(n) is not None and value(n).shape == shape), None)
+        node = next(
+            (n for n in nodes if value(n) is not None and value(n).shape == shape), None
+        )
         if node is None:
-            raise StateError("%s: no model variable of shape %s for the optimizer's slot %d." % (path, shape, i))
+            raise StateError(
+                "%s: no model variable of shape %s for the optimizer's slot %d."
+                % (path, shape, i)
+            )
         found.append(node)
     return found
 

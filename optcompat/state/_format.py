@@ -24,6 +24,7 @@ Header (JSON, ``FORMAT_VERSION`` 1)::
 
 Written to a temporary file first and renamed: a crash while saving leaves the old file.
 """
+
 import hashlib
 import io
 import json
@@ -55,15 +56,25 @@ def _digest(array):
 
 
 def _describe(array):
-    return {"shape": list(array.shape), "dtype": array.dtype.name, "sha256": _digest(array)}
+    return {
+        "shape": list(array.shape),
+        "dtype": array.dtype.name,
+        "sha256": _digest(array),
+    }
 
 
 def write(path, header, arrays):
     """Write ``header`` (a JSON-able dict, without ``arrays``) and ``arrays`` ({name:
     ndarray}) to ``path`` atomically."""
-    header = dict(header, format=FORMAT, format_version=FORMAT_VERSION,
-                  arrays={name: _describe(a) for name, a in sorted(arrays.items())})
-    blob = np.frombuffer(json.dumps(header, indent=1, sort_keys=True).encode("utf-8"), dtype=np.uint8)
+    header = dict(
+        header,
+        format=FORMAT,
+        format_version=FORMAT_VERSION,
+        arrays={name: _describe(a) for name, a in sorted(arrays.items())},
+    )
+    blob = np.frombuffer(
+        json.dumps(header, indent=1, sort_keys=True).encode("utf-8"), dtype=np.uint8
+    )
     buffer = io.BytesIO()
     np.savez(buffer, **dict(arrays, **{HEADER: blob}))
     tmp = "%s.tmp-%d" % (path, os.getpid())
@@ -94,8 +105,10 @@ def read(path):
         with np.load(path, allow_pickle=False) as npz:
             names = list(npz.files)
             if HEADER not in names:
-                raise StateError("%s is not an optcompat state file (no header; it holds %s)."
-                                 % (path, ", ".join(sorted(names)[:5]) or "nothing"))
+                raise StateError(
+                    "%s is not an optcompat state file (no header; it holds %s)."
+                    % (path, ", ".join(sorted(names)[:5]) or "nothing")
+                )
             header = json.loads(bytes(npz[HEADER]).decode("utf-8"))
             arrays = {name: npz[name] for name in names if name != HEADER}
     except StateError:
@@ -103,20 +116,34 @@ def read(path):
     except FileNotFoundError:
         raise
     except Exception as e:  # a truncated zip, a damaged member, bad JSON
-        raise StateError("%s is truncated or corrupted and cannot be read (%s: %s)."
-                         % (path, type(e).__name__, e))
+        raise StateError(
+            "%s is truncated or corrupted and cannot be read (%s: %s)."
+            % (path, type(e).__name__, e)
+        )
     if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise StateError("%s is not an optcompat state file (format %r)." % (path, header.get("format")))
+        raise StateError(
+            "%s is not an optcompat state file (format %r)."
+            % (path, header.get("format"))
+        )
     version = header.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise StateError(
-            "%s has state format version %r, newer than this optcompat reads (%d): upgrade optcompat "
-            "where you load it." % (path, version, FORMAT_VERSION))
+            "%s has state format version %r, newer than this optcompat reads (%d): "
+            "upgrade optcompat where you load it." % (path, version, FORMAT_VERSION)
+        )
     listed = header.get("arrays", {})
     if sorted(listed) != sorted(arrays):
-        missing, extra = sorted(set(listed) - set(arrays)), sorted(set(arrays) - set(listed))
-        raise StateError("%s is corrupted: arrays missing %s, unexpected %s." % (path, missing, extra))
+        missing, extra = (
+            sorted(set(listed) - set(arrays)),
+            sorted(set(arrays) - set(listed)),
+        )
+        raise StateError(
+            "%s is corrupted: arrays missing %s, unexpected %s."
+            % (path, missing, extra)
+        )
     for name, array in arrays.items():
         if _describe(array) != listed[name]:
-            raise StateError("%s is corrupted: array %r does not match its checksum." % (path, name))
+            raise StateError(
+                "%s is corrupted: array %r does not match its checksum." % (path, name)
+            )
     return header, arrays

@@ -15,6 +15,7 @@ A name is given to the state's variables by shape, in the model's order (each sl
 variable is the next model variable of its shape, as :mod:`._files` follows a checkpoint);
 where they do not line up, the names stay unknown.
 """
+
 import re
 import zipfile
 
@@ -53,8 +54,9 @@ def _keras_variables(group, config):
     layers = group.get("layers")
     if layers is not None:
         known = _config_layers(config) if config else []
-        order = [g for g, _, _ in known if g in layers] + sorted((g for g in layers if g not in
-                                                                  {k for k, _, _ in known}), key=_numeric)
+        order = [g for g, _, _ in known if g in layers] + sorted(
+            (g for g in layers if g not in {k for k, _, _ in known}), key=_numeric
+        )
         names = {g: (n, c) for g, n, c in known}
         for g in order:
             sub = layers[g]
@@ -62,7 +64,10 @@ def _keras_variables(group, config):
             vars_ = sub.get("vars")
             name = name or (vars_.attrs.get("name") if vars_ is not None else None) or g
             if vars_ is not None:
-                out += [("%s/vars/%s" % (name, i), vars_[str(i)].shape) for i in range(len(vars_))]
+                out += [
+                    ("%s/vars/%s" % (name, i), vars_[str(i)].shape)
+                    for i in range(len(vars_))
+                ]
             out += [("%s/%s" % (name, n), s) for n, s in _keras_variables(sub, nested)]
     return out
 
@@ -87,11 +92,23 @@ def _file(path):
             variables = _keras_variables(f, config)
         saved = meta.get("date_saved")
         versions = {"keras": meta["keras_version"]} if meta.get("keras_version") else {}
-        return ".keras archive%s" % (", saved %s" % saved if saved else ""), versions, variables
+        return (
+            ".keras archive%s" % (", saved %s" % saved if saved else ""),
+            versions,
+            variables,
+        )
     with h5py.File(path, "r") as f:
         if "model_weights" in f:
-            versions = {k: h5_text(f.attrs[k]) for k in ("keras_version", "backend") if k in f.attrs}
-            return "HDF5 model (.h5)", {k.replace("_version", ""): v for k, v in versions.items()}, _h5_variables(f)
+            versions = {
+                k: h5_text(f.attrs[k])
+                for k in ("keras_version", "backend")
+                if k in f.attrs
+            }
+            return (
+                "HDF5 model (.h5)",
+                {k.replace("_version", ""): v for k, v in versions.items()},
+                _h5_variables(f),
+            )
         return "Keras 3 weights (.weights.h5)", {}, _keras_variables(f, None)
 
 
@@ -109,14 +126,23 @@ def _named(specs, variables):
 def _weights_only(path, fmt, variables):
     """A .weights.h5 read alone: it does not say which optimizer wrote it."""
     with _h5py(path).File(path, "r") as f:
-        count = len(f["optimizer"]["vars"]) if "optimizer" in f and "vars" in f["optimizer"] else 0
-    lines = ["optimizer:   unknown (a .weights.h5 does not record it; state.load(optimizer, ...) reads it "
-             "as that optimizer's)",
-             "format:      %s  (read from %s)" % (fmt, path),
-             "versions:    not recorded in the file",
-             "optimizer variables: %d (the step count, then the slots)" % count,
-             "model variables: %d (in the file's order)" % len(variables)]
-    lines += ["  %3d  %-40s %s" % (i, name, tuple(shape)) for i, (name, shape) in enumerate(variables)]
+        count = (
+            len(f["optimizer"]["vars"])
+            if "optimizer" in f and "vars" in f["optimizer"]
+            else 0
+        )
+    lines = [
+        "optimizer:   unknown (a .weights.h5 does not record it; state.load(optimizer, "
+        "...) reads it as that optimizer's)",
+        "format:      %s  (read from %s)" % (fmt, path),
+        "versions:    not recorded in the file",
+        "optimizer variables: %d (the step count, then the slots)" % count,
+        "model variables: %d (in the file's order)" % len(variables),
+    ]
+    lines += [
+        "  %3d  %-40s %s" % (i, name, tuple(shape))
+        for i, (name, shape) in enumerate(variables)
+    ]
     return "\n".join(lines)
 
 
@@ -127,7 +153,11 @@ def summary(path):
     try:
         state = read(path)
     except StateError:
-        if not _checkpoint(path) and not zipfile.is_zipfile(path) and str(path).endswith(".h5"):
+        if (
+            not _checkpoint(path)
+            and not zipfile.is_zipfile(path)
+            and str(path).endswith(".h5")
+        ):
             fmt, _, variables = _file(path)
             if fmt.startswith("Keras 3 weights"):
                 return _weights_only(path, fmt, variables)
@@ -139,8 +169,12 @@ def summary(path):
         fmt, versions, variables = "torch.save of an optimizer state_dict", {}, None
     else:
         fmt, versions, variables = _file(path)
-    header.update(format=fmt, format_version=None, versions=dict(header.get("versions") or {}, **versions),
-                  variables=[dict(spec) for spec in header["variables"]])
+    header.update(
+        format=fmt,
+        format_version=None,
+        versions=dict(header.get("versions") or {}, **versions),
+        variables=[dict(spec) for spec in header["variables"]],
+    )
     names = _named(header["variables"], variables) if variables else None
     for spec, name in zip(header["variables"], names or ()):
         spec["name"] = spec.get("name") or name
@@ -151,4 +185,3 @@ def _checkpoint(path):
     from ._files import _is_checkpoint
 
     return _is_checkpoint(path)
-

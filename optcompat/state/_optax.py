@@ -25,6 +25,7 @@ refused.  The variables are the params pytree's leaves in ``jax.tree`` order; op
 keeps no step count (the file records 0, as for torch's SGD).  The file records
 ``convention="optax"``.
 """
+
 import numpy as np
 
 from ._access import Access
@@ -33,8 +34,15 @@ from ._format import StateError
 # file slot -> the optax state field
 FIELDS = {"m": "mu", "v": "nu", "vhat": "nu_max", "momentum": "trace"}
 # inject_hyperparams' names -> the file's
-HYPERS = {"learning_rate": "learning_rate", "weight_decay": "weight_decay", "b1": "beta_1", "b2": "beta_2",
-          "eps": "epsilon", "momentum": "momentum", "nesterov": "nesterov"}
+HYPERS = {
+    "learning_rate": "learning_rate",
+    "weight_decay": "weight_decay",
+    "b1": "beta_1",
+    "b2": "beta_2",
+    "eps": "epsilon",
+    "momentum": "momentum",
+    "nesterov": "nesterov",
+}
 
 
 def _fields(node):
@@ -77,15 +85,20 @@ def describe(opt_state):
     """``(access, info)`` for an optax state (see :func:`._access.describe`)."""
     found = _find(opt_state, {"slots": [], "inject": []})
     if len(found["slots"]) > 1:
-        raise StateError("The optax state holds %d optimizer states (%s): optcompat.state moves one Adam's or one "
-                         "SGD's." % (len(found["slots"]), ", ".join(type(n).__name__ for n in found["slots"])))
+        raise StateError(
+            "The optax state holds %d optimizer states (%s): optcompat.state moves one "
+            "Adam's or one SGD's."
+            % (len(found["slots"]), ", ".join(type(n).__name__ for n in found["slots"]))
+        )
     node = found["slots"][0] if found["slots"] else None
     fields = _fields(node) or ()
     if _is_moments(fields) and "nu_max" in fields:
         raise StateError(
-            "optax.amsgrad's nu_max is the running maximum of the bias-corrected second moment (max(nu_max, "
-            "nu / (1 - b2^t))); torch's and Keras's AMSGrad keep the maximum of the raw one (max(vhat, v)), "
-            "then correct it: another rule, whose state does not carry over.")
+            "optax.amsgrad's nu_max is the running maximum of the bias-corrected "
+            "second moment (max(nu_max, nu / (1 - b2^t))); torch's and Keras's AMSGrad "
+            "keep the maximum of the raw one (max(vhat, v)), then correct it: another "
+            "rule, whose state does not carry over."
+        )
     if _is_moments(fields):
         kind, slots = "adam", ["m", "v"]
     else:
@@ -97,10 +110,19 @@ def describe(opt_state):
         for name, value in dict(inject.hyperparams).items():
             if name in HYPERS and _scalar(value) is not None:
                 hypers[HYPERS[name]] = _scalar(value)
-    classes = [type(n).__name__ for n in (found["inject"][:1] + found["slots"])] or [type(opt_state).__name__]
-    return STATE, dict(kind=kind, slots=slots, convention="optax", hyperparameters=hypers,
-                       optimizer="optax (%s)" % ", ".join(classes), family="optax", node=node,
-                       inject=found["inject"])
+    classes = [type(n).__name__ for n in (found["inject"][:1] + found["slots"])] or [
+        type(opt_state).__name__
+    ]
+    return STATE, dict(
+        kind=kind,
+        slots=slots,
+        convention="optax",
+        hyperparameters=hypers,
+        optimizer="optax (%s)" % ", ".join(classes),
+        family="optax",
+        node=node,
+        inject=found["inject"],
+    )
 
 
 class _OptaxAccess(Access):
@@ -123,9 +145,11 @@ class _OptaxAccess(Access):
         for key in keys:
             leaves = jax.tree_util.tree_leaves(getattr(node, FIELDS[key]))
             if len(leaves) != len(variables):
-                raise StateError("The optax state's %s holds %d arrays, but the params have %d leaves: pass the "
-                                 "params the state was initialized with (tx.init(params))."
-                                 % (FIELDS[key], len(leaves), len(variables)))
+                raise StateError(
+                    "The optax state's %s holds %d arrays, but the params have %d leaves: pass the "
+                    "params the state was initialized with (tx.init(params))."
+                    % (FIELDS[key], len(leaves), len(variables))
+                )
             columns[key] = leaves
         return [{k: columns[k][i] for k in keys} for i in range(len(variables))]
 
@@ -153,7 +177,9 @@ class _OptaxAccess(Access):
         return np.dtype(variable.dtype).name
 
     def assign(self, variable, value):
-        raise TypeError("optax's params and state are immutable: load returns the new state.")
+        raise TypeError(
+            "optax's params and state are immutable: load returns the new state."
+        )
 
     def write(self, opt_state, variables, state, info, hyperparameters):
         """The new optax state: ``opt_state``'s structure with the file's slots, step count and
@@ -163,7 +189,11 @@ class _OptaxAccess(Access):
         def like(old, value):
             array = np.asarray(value).astype(np.dtype(old.dtype))
             sharding = getattr(old, "sharding", None)
-            return jax.device_put(array, sharding) if sharding is not None else jax.numpy.asarray(array)
+            return (
+                jax.device_put(array, sharding)
+                if sharding is not None
+                else jax.numpy.asarray(array)
+            )
 
         def column(field, key):
             tree = getattr(info["node"], field)
@@ -183,8 +213,14 @@ class _OptaxAccess(Access):
                 for name, value in hyperparameters.items():
                     if name in hypers and _scalar(hypers[name]) is not None:
                         hypers[name] = like(hypers[name], value)
-                rest = {f: rebuild(getattr(node, f)) for f in fields if f not in ("count", "hyperparams")}
-                return node._replace(count=like(node.count, state.iterations), hyperparams=hypers, **rest)
+                rest = {
+                    f: rebuild(getattr(node, f))
+                    for f in fields
+                    if f not in ("count", "hyperparams")
+                }
+                return node._replace(
+                    count=like(node.count, state.iterations), hyperparams=hypers, **rest
+                )
             if fields is not None:
                 return type(node)(*[rebuild(c) for c in node])
             if isinstance(node, tuple):

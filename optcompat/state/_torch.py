@@ -25,6 +25,7 @@ writes ``state`` as ``torch.optim`` holds it after those steps: the moments on e
 parameter's device in its dtype, ``step`` a float tensor (on the parameter's device where the
 group is ``capturable`` or ``fused``).
 """
+
 import numpy as np
 
 from .. import _detect
@@ -32,11 +33,21 @@ from ._access import Access
 from ._format import StateError
 
 # file slot -> torch's state key
-KEYS = {"m": "exp_avg", "v": "exp_avg_sq", "vhat": "max_exp_avg_sq", "momentum": "momentum_buffer"}
+KEYS = {
+    "m": "exp_avg",
+    "v": "exp_avg_sq",
+    "vhat": "max_exp_avg_sq",
+    "momentum": "momentum_buffer",
+}
 SLOT_OF = {v: k for k, v in KEYS.items()}
 # group hyperparameters every group must share, as the file names them
-SHARED = {"betas": ("beta_1", "beta_2"), "eps": ("epsilon",), "amsgrad": ("amsgrad",),
-          "momentum": ("momentum",), "nesterov": ("nesterov",)}
+SHARED = {
+    "betas": ("beta_1", "beta_2"),
+    "eps": ("epsilon",),
+    "amsgrad": ("amsgrad",),
+    "momentum": ("momentum",),
+    "nesterov": ("nesterov",),
+}
 
 
 def _torch():
@@ -58,7 +69,10 @@ def kind_of(optimizer):
         base = getattr(optim, name, None)
         if isinstance(base, type) and isinstance(optimizer, base):
             return kind, path, name
-    raise StateError("optcompat.state reads torch.optim.AdamW, Adam and SGD; %s keeps other state." % path)
+    raise StateError(
+        "optcompat.state reads torch.optim.AdamW, Adam and SGD; %s keeps other state."
+        % path
+    )
 
 
 def _hyperparameters(groups, kind, name, path):
@@ -67,36 +81,57 @@ def _hyperparameters(groups, kind, name, path):
     first = groups[0]
     for group in groups:
         if group.get("maximize"):
-            raise StateError("%s maximizes (maximize=True): optcompat's optimizers minimize." % path)
+            raise StateError(
+                "%s maximizes (maximize=True): optcompat's optimizers minimize." % path
+            )
         if _float(group["lr"]) != _float(first["lr"]):
             raise StateError(
-                "%s has parameter groups with different learning rates (%s): one optimizer's file holds one "
-                "learning rate. Save each group's parameters with an optimizer of their own."
-                % (path, ", ".join(sorted({repr(_float(g["lr"])) for g in groups}))))
+                "%s has parameter groups with different learning rates (%s): one "
+                "optimizer's file holds one learning rate. Save each group's "
+                "parameters with an optimizer of their own."
+                % (path, ", ".join(sorted({repr(_float(g["lr"])) for g in groups})))
+            )
         for key in SHARED:
             if key in first and group.get(key) != first.get(key):
-                raise StateError("%s has parameter groups with different %s (%r, %r): a Keras optimizer has one."
-                                 % (path, key, first.get(key), group.get(key)))
+                raise StateError(
+                    "%s has parameter groups with different %s (%r, %r): a Keras optimizer has one."
+                    % (path, key, first.get(key), group.get(key))
+                )
         decay = _float(group.get("weight_decay", 0.0))
-        coupled = name == "SGD" or (name == "Adam" and not group.get("decoupled_weight_decay", False))
+        coupled = name == "SGD" or (
+            name == "Adam" and not group.get("decoupled_weight_decay", False)
+        )
         if decay and coupled:
             raise StateError(
-                "%s's weight_decay (%r) is an L2 term added to the gradient (coupled decay), which optcompat's "
-                "decoupled optimizers do not reproduce: use torch.optim.AdamW, or weight_decay=0%s."
-                % (path, decay, " and decay in the loss" if name == "SGD" else ""))
+                "%s's weight_decay (%r) is an L2 term added to the gradient (coupled "
+                "decay), which optcompat's decoupled optimizers do not reproduce: use "
+                "torch.optim.AdamW, or weight_decay=0%s."
+                % (path, decay, " and decay in the loss" if name == "SGD" else "")
+            )
         if _float(group.get("dampening", 0.0)):
-            raise StateError("%s has dampening=%r, which Keras's and optcompat's SGD do not have: dampening=0."
-                             % (path, group["dampening"]))
+            raise StateError(
+                "%s has dampening=%r, which Keras's and optcompat's SGD do not have: dampening=0."
+                % (path, group["dampening"])
+            )
     decays = sorted({_float(g.get("weight_decay", 0.0)) for g in groups})
     if len(decays) > 2 or (len(decays) == 2 and decays[0] != 0.0):
-        raise StateError("%s decays its parameter groups at %s: a Keras optimizer has one rate, and excludes "
-                         "variables (rate 0)." % (path, ", ".join(map(repr, decays))))
+        raise StateError(
+            "%s decays its parameter groups at %s: a Keras optimizer has one rate, and excludes "
+            "variables (rate 0)." % (path, ", ".join(map(repr, decays)))
+        )
     hypers = {"learning_rate": _float(first["lr"]), "weight_decay": decays[-1]}
     if kind == "adam":
-        hypers.update(beta_1=float(first["betas"][0]), beta_2=float(first["betas"][1]), epsilon=float(first["eps"]),
-                      amsgrad=bool(first.get("amsgrad", False)))
+        hypers.update(
+            beta_1=float(first["betas"][0]),
+            beta_2=float(first["betas"][1]),
+            epsilon=float(first["eps"]),
+            amsgrad=bool(first.get("amsgrad", False)),
+        )
     else:
-        hypers.update(momentum=_float(first.get("momentum", 0.0)), nesterov=bool(first.get("nesterov", False)))
+        hypers.update(
+            momentum=_float(first.get("momentum", 0.0)),
+            nesterov=bool(first.get("nesterov", False)),
+        )
     return hypers
 
 
@@ -108,8 +143,14 @@ def describe(optimizer):
         slots = ["m", "v"] + (["vhat"] if hypers["amsgrad"] else [])
     else:
         slots = ["momentum"] if hypers["momentum"] > 0.0 else []
-    return STATE, dict(kind=kind, slots=slots, convention="torch", hyperparameters=hypers, optimizer=path,
-                       family="torch")
+    return STATE, dict(
+        kind=kind,
+        slots=slots,
+        convention="torch",
+        hyperparameters=hypers,
+        optimizer=path,
+        family="torch",
+    )
 
 
 class _TorchAccess(Access):
@@ -120,8 +161,10 @@ class _TorchAccess(Access):
         out = list(variables)
         for i, p in enumerate(out):
             if not isinstance(p, torch.Tensor):
-                raise TypeError("`variables` must be the optimizer's parameters (torch tensors), in order; item %d "
-                                "is %s." % (i, type(p).__name__))
+                raise TypeError(
+                    "`variables` must be the optimizer's parameters (torch tensors), "
+                    "in order; item %d is %s." % (i, type(p).__name__)
+                )
         return out
 
     def check(self, optimizer, variables):
@@ -133,9 +176,11 @@ class _TorchAccess(Access):
         out = []
         for i, p in enumerate(variables):
             if id(p) not in where:
-                raise StateError("`variables` item %d (a tensor of shape %s) is not one of %s's parameters: pass "
-                                 "the parameters it was constructed with, in order." % (i, tuple(p.shape),
-                                                                                      type(optimizer).__name__))
+                raise StateError(
+                    "`variables` item %d (a tensor of shape %s) is not one of %s's "
+                    "parameters: pass the parameters it was constructed with, in order."
+                    % (i, tuple(p.shape), type(optimizer).__name__)
+                )
             out.append(where[id(p)])
         return out
 
@@ -146,40 +191,74 @@ class _TorchAccess(Access):
         if not any(have):
             return None if keys else [{} for _ in variables]  # no step taken yet
         if not all(have) and keys:
-            raise StateError("%s holds state for parameters %s only, not for %s: every parameter must have taken "
-                             "the same steps." % (type(optimizer).__name__, [i for i, h in enumerate(have) if h],
-                                                 [i for i, h in enumerate(have) if not h]))
+            raise StateError(
+                "%s holds state for parameters %s only, not for %s: every parameter "
+                "must have taken the same steps."
+                % (
+                    type(optimizer).__name__,
+                    [i for i, h in enumerate(have) if h],
+                    [i for i, h in enumerate(have) if not h],
+                )
+            )
         out = []
         for i, s in enumerate(held):
             if any(s.get(KEYS[k]) is None for k in keys):
-                raise StateError("%s's state for parameter %d has no %s." % (
-                    type(optimizer).__name__, i, ", ".join(KEYS[k] for k in keys if s.get(KEYS[k]) is None)))
+                raise StateError(
+                    "%s's state for parameter %d has no %s."
+                    % (
+                        type(optimizer).__name__,
+                        i,
+                        ", ".join(KEYS[k] for k in keys if s.get(KEYS[k]) is None),
+                    )
+                )
             out.append({k: s[KEYS[k]] for k in keys})
         return out
 
     def iterations(self, optimizer):
         steps = {_float(s["step"]) for s in optimizer.state.values() if "step" in s}
         if len(steps) > 1:
-            raise StateError("%s's parameters have taken different numbers of steps (%s): the file holds one step "
-                             "count." % (type(optimizer).__name__, ", ".join(str(int(s)) for s in sorted(steps))))
+            raise StateError(
+                "%s's parameters have taken different numbers of steps (%s): the file "
+                "holds one step count."
+                % (
+                    type(optimizer).__name__,
+                    ", ".join(str(int(s)) for s in sorted(steps)),
+                )
+            )
         return int(steps.pop()) if steps else 0
 
     def build(self, optimizer, variables):
         torch = _torch()
         kind, _, _ = kind_of(optimizer)
-        scalar = torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+        scalar = (
+            torch.float64
+            if torch.get_default_dtype() == torch.float64
+            else torch.float32
+        )
         for p, group in zip(variables, self._groups(optimizer, variables)):
             s = optimizer.state[p]
             if kind == "adam":
                 if "step" not in s:
                     on_device = group.get("capturable") or group.get("fused")
-                    s["step"] = (torch.zeros((), dtype=torch.float32, device=p.device) if on_device
-                                 else torch.tensor(0.0, dtype=scalar))
-                for key in ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if group.get("amsgrad") else ()):
+                    s["step"] = (
+                        torch.zeros((), dtype=torch.float32, device=p.device)
+                        if on_device
+                        else torch.tensor(0.0, dtype=scalar)
+                    )
+                for key in ("exp_avg", "exp_avg_sq") + (
+                    ("max_exp_avg_sq",) if group.get("amsgrad") else ()
+                ):
                     if s.get(key) is None:
-                        s[key] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            elif _float(group.get("momentum", 0.0)) > 0.0 and s.get("momentum_buffer") is None:
-                s["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                        s[key] = torch.zeros_like(
+                            p, memory_format=torch.preserve_format
+                        )
+            elif (
+                _float(group.get("momentum", 0.0)) > 0.0
+                and s.get("momentum_buffer") is None
+            ):
+                s["momentum_buffer"] = torch.zeros_like(
+                    p, memory_format=torch.preserve_format
+                )
 
     def numpy(self, value):
         torch = _torch()
@@ -210,7 +289,9 @@ class _TorchAccess(Access):
 
     def set_hyperparameter(self, optimizer, name, value):
         key = {"learning_rate": "lr"}.get(name, name)
-        excluded = len({_float(g.get(key, 0.0)) == 0.0 for g in optimizer.param_groups}) > 1
+        excluded = (
+            len({_float(g.get(key, 0.0)) == 0.0 for g in optimizer.param_groups}) > 1
+        )
         for group in optimizer.param_groups:
             if key == "weight_decay" and excluded and not _float(group.get(key, 0.0)):
                 continue  # a group of excluded parameters stays excluded
@@ -222,8 +303,13 @@ class _TorchAccess(Access):
     def decayed(self, optimizer, variables):
         """One group decays every parameter it is given a rate for; groups that differ, those
         whose ``weight_decay`` is not 0."""
-        decays = [_float(g.get("weight_decay", 0.0)) for g in self._groups(optimizer, variables)]
-        return [d > 0.0 for d in decays] if len(set(decays)) > 1 else [True] * len(decays)
+        decays = [
+            _float(g.get("weight_decay", 0.0))
+            for g in self._groups(optimizer, variables)
+        ]
+        return (
+            [d > 0.0 for d in decays] if len(set(decays)) > 1 else [True] * len(decays)
+        )
 
     def variable_rates(self, optimizer, variables):
         """Per variable, its group's ``weight_decay`` where the groups differ, else None."""
@@ -261,8 +347,10 @@ def read(path):
     name: the kind is read from the state's keys (``exp_avg``: Adam-kind; ``momentum_buffer``
     or none: SGD), and the shapes from the state."""
     if _detect.installed("torch") is None:
-        raise StateError("%s is a torch.save file: reading it needs torch. Convert it where torch is installed: "
-                         "python -m optcompat.state convert %s state.npz" % (path, path))
+        raise StateError(
+            "%s is a torch.save file: reading it needs torch. Convert it where torch is installed: "
+            "python -m optcompat.state convert %s state.npz" % (path, path)
+        )
     torch = _torch()
     try:
         try:
@@ -270,17 +358,29 @@ def read(path):
         except TypeError:  # torch < 1.13: no weights_only
             saved = torch.load(str(path), map_location="cpu")
     except Exception as e:
-        raise StateError("%s cannot be read as a torch.save file (%s: %s)." % (path, type(e).__name__,
-                                                                            str(e).splitlines()[0][:200]))
-    if not isinstance(saved, dict) or "state" not in saved or "param_groups" not in saved:
-        raise StateError("%s holds no optimizer state_dict (a dict with 'state' and 'param_groups'): save "
-                         "optimizer.state_dict()." % path)
+        raise StateError(
+            "%s cannot be read as a torch.save file (%s: %s)."
+            % (path, type(e).__name__, str(e).splitlines()[0][:200])
+        )
+    if (
+        not isinstance(saved, dict)
+        or "state" not in saved
+        or "param_groups" not in saved
+    ):
+        raise StateError(
+            "%s holds no optimizer state_dict (a dict with 'state' and 'param_groups'): save "
+            "optimizer.state_dict()." % path
+        )
     groups, state = saved["param_groups"], saved["state"]
     order = [i for g in groups for i in g["params"]]
     keys = sorted({k for s in state.values() for k in s if k in SLOT_OF})
     kind = "adam" if "exp_avg" in keys or "betas" in groups[0] else "sgd"
     # a state_dict does not say Adam or AdamW: torch >= 2.6 records decoupled_weight_decay
-    name = "SGD" if kind == "sgd" else ("Adam" if groups[0].get("decoupled_weight_decay") is False else "AdamW")
+    name = (
+        "SGD"
+        if kind == "sgd"
+        else ("Adam" if groups[0].get("decoupled_weight_decay") is False else "AdamW")
+    )
     hypers = _hyperparameters(groups, kind, name, path)
     if kind == "adam":
         slots = ["m", "v"] + (["vhat"] if hypers["amsgrad"] else [])
@@ -288,26 +388,44 @@ def read(path):
         slots = ["momentum"] if hypers["momentum"] > 0.0 else []
     missing = [i for i in order if slots and i not in state]
     if missing:
-        raise StateError("%s holds no state for parameters %s (an optimizer that has not taken a step keeps "
-                         "none): every parameter must have taken the same steps." % (path, missing))
-    steps = {_float(state[i]["step"]) for i in order if i in state and "step" in state[i]}
+        raise StateError(
+            "%s holds no state for parameters %s (an optimizer that has not taken a step keeps "
+            "none): every parameter must have taken the same steps." % (path, missing)
+        )
+    steps = {
+        _float(state[i]["step"]) for i in order if i in state and "step" in state[i]
+    }
     if len(steps) > 1:
-        raise StateError("%s: the parameters have taken different numbers of steps (%s)." % (path, sorted(steps)))
+        raise StateError(
+            "%s: the parameters have taken different numbers of steps (%s)."
+            % (path, sorted(steps))
+        )
     arrays = [{k: STATE.numpy(state[i][KEYS[k]]) for k in slots} for i in order]
     specs = []
     for a in arrays:
         if not a:  # SGD without momentum: torch keeps nothing, not even the shape
             break
         first = next(iter(a.values()))
-        specs.append({"name": None, "shape": list(first.shape), "dtype": first.dtype.name})
+        specs.append(
+            {"name": None, "shape": list(first.shape), "dtype": first.dtype.name}
+        )
     if len(specs) != len(order):
         specs, arrays = [], []
     decays = [_float(g.get("weight_decay", 0.0)) for g in groups for _ in g["params"]]
     if specs and len(set(decays)) > 1:
         for spec, decay in zip(specs, decays):
             spec["weight_decay"] = decay
-    header = dict(kind=kind, optimizer="torch.optim (a state_dict does not record the class: %s-kind)" % kind,
-                  family="torch", convention="torch", hyperparameters=hypers, versions={},
-                  iterations=int(steps.pop()) if steps else 0, slots=slots, variables=specs,
-                  source="torch.save file %s" % path)
+    header = dict(
+        kind=kind,
+        optimizer="torch.optim (a state_dict does not record the class: %s-kind)"
+        % kind,
+        family="torch",
+        convention="torch",
+        hyperparameters=hypers,
+        versions={},
+        iterations=int(steps.pop()) if steps else 0,
+        slots=slots,
+        variables=specs,
+        source="torch.save file %s" % path,
+    )
     return header, arrays, [None] * len(arrays)

@@ -29,19 +29,27 @@ Example:
     import optcompat.tfa as tfa                          # was: import tensorflow_addons as tfa
     opt = tfa.optimizers.AdamW(weight_decay=1e-4, learning_rate=1e-3)
 
-    from optcompat.tfa.optimizers import AdamW, SGDW     # was: from tensorflow_addons.optimizers import ...
+    # was: from tensorflow_addons.optimizers import ...
+    from optcompat.tfa.optimizers import AdamW, SGDW
     opt = AdamW(weight_decay=1e-4, learning_rate=1e-3)   # TFA's arguments and defaults
     model.compile(optimizer=opt, loss="mse")
     model.fit(x, y, epochs=1, verbose=0)
     ```
 """
+
 import importlib.util
 import types
 
 from .. import _detect, _faces, _tfa, _when_ready
 
-__all__ = ["AdamW", "SGDW", "extend_with_decoupled_weight_decay", "DecoupledWeightDecayExtension",  # noqa: F822
-           "for_family", "default_family"]  # (AdamW, SGDW: resolved on first use, PEP 562)
+__all__ = [
+    "AdamW",
+    "SGDW",
+    "extend_with_decoupled_weight_decay",
+    "DecoupledWeightDecayExtension",  # noqa: F822
+    "for_family",
+    "default_family",
+]  # (AdamW, SGDW: resolved on first use, PEP 562)
 
 DecoupledWeightDecayExtension = _tfa.DecoupledWeightDecayExtension
 """TFA's mixin: `class MyAdamW(DecoupledWeightDecayExtension, tf.keras.optimizers.Adam)` as TFA's
@@ -90,7 +98,8 @@ def for_family(family=None):
 
 
 def extend_with_decoupled_weight_decay(base_optimizer):
-    """A Keras optimizer class with TFA's decoupled weight decay (`optcompat.decoupled`, TFA's face).
+    """A Keras optimizer class with TFA's decoupled weight decay (`optcompat.decoupled`,
+    TFA's face).
 
     Args:
         base_optimizer: a Keras optimizer class of any family (`tf.keras.optimizers.Nadam`, ...).
@@ -105,8 +114,10 @@ def extend_with_decoupled_weight_decay(base_optimizer):
     """
     found = _detect.family_of_class(base_optimizer)
     if found is None:
-        raise TypeError("extend_with_decoupled_weight_decay() takes an optimizer class of an imported Keras; "
-                        "received %r." % (base_optimizer,))
+        raise TypeError(
+            "extend_with_decoupled_weight_decay() takes an optimizer class of an imported Keras; "
+            "received %r." % (base_optimizer,)
+        )
     return for_family(found[0]).extend_with_decoupled_weight_decay(base_optimizer)
 
 
@@ -121,10 +132,15 @@ def _register(family):
 _when_ready(_register)
 
 # what a name of TFA that optcompat does not provide is answered with
-_PROVIDES = ("%s provides TensorFlow Addons' decoupled weight decay only: tfa.optimizers.AdamW, SGDW, "
-            "extend_with_decoupled_weight_decay and DecoupledWeightDecayExtension (also from "
-            "tfa.optimizers.weight_decay_optimizers); the rest of TensorFlow Addons is not part of optcompat"
-            % __name__)
-_faces.install(globals(), _PROVIDES, ("AdamW", "SGDW"), lambda name: getattr(for_family(), name))
+_PROVIDES = (
+    "%s provides TensorFlow Addons' decoupled weight decay only: tfa.optimizers.AdamW, "
+    "SGDW, extend_with_decoupled_weight_decay and DecoupledWeightDecayExtension (also "
+    "from tfa.optimizers.weight_decay_optimizers); the rest of TensorFlow Addons is "
+    "not part of optcompat" % __name__
+)
+_faces.install(
+    globals(), _PROVIDES, ("AdamW", "SGDW"), lambda name: getattr(for_family(), name)
+)
 
-from . import optimizers  # noqa: E402,F401  (TFA's path, tfa.optimizers.AdamW: its names defined above)
+# TFA's path, tfa.optimizers.AdamW: its names defined above
+from . import optimizers  # noqa: E402,F401

@@ -9,11 +9,26 @@
 The classes are resolved on first use (no framework imported before); TFA's other optimizers
 (`RectifiedAdam`, `LazyAdam`, ...) are refused with a message saying they are not part of it.
 """
+
 from ... import _faces
-from .. import _PROVIDES, DecoupledWeightDecayExtension, extend_with_decoupled_weight_decay
+from .. import (
+    _PROVIDES,
+    DecoupledWeightDecayExtension,
+    extend_with_decoupled_weight_decay,
+)
 
-__all__ = ["AdamW", "SGDW", "extend_with_decoupled_weight_decay", "DecoupledWeightDecayExtension"]  # noqa: F822
+__all__ = [
+    "AdamW",
+    "SGDW",
+    "extend_with_decoupled_weight_decay",
+    "DecoupledWeightDecayExtension",
+]  # noqa: F822
 
-_faces.install(globals(), _PROVIDES, ("AdamW", "SGDW"), _faces.attribute_of(__name__.rpartition(".")[0]))
+_faces.install(
+    globals(),
+    _PROVIDES,
+    ("AdamW", "SGDW"),
+    _faces.attribute_of(__name__.rpartition(".")[0]),
+)
 
 from . import weight_decay_optimizers  # noqa: E402,F401  (TFA's module of these classes)

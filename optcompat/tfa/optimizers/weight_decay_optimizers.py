@@ -1,8 +1,20 @@
 """TensorFlow Addons' `tfa.optimizers.weight_decay_optimizers`, the module TFA defines its
 decoupled weight decay in: the same names as `optcompat.tfa.optimizers`."""
+
 from ... import _faces
-from .. import _PROVIDES, DecoupledWeightDecayExtension, extend_with_decoupled_weight_decay
+from .. import (
+    _PROVIDES,
+    DecoupledWeightDecayExtension,
+    extend_with_decoupled_weight_decay,
+)
 
-__all__ = ["AdamW", "SGDW", "extend_with_decoupled_weight_decay", "DecoupledWeightDecayExtension"]  # noqa: F822
+__all__ = [
+    "AdamW",  # noqa: F822 (made by _faces.install below)
+    "SGDW",  # noqa: F822
+    "extend_with_decoupled_weight_decay",
+    "DecoupledWeightDecayExtension",
+]
 
-_faces.install(globals(), _PROVIDES, ("AdamW", "SGDW"), _faces.attribute_of(__package__))
+_faces.install(
+    globals(), _PROVIDES, ("AdamW", "SGDW"), _faces.attribute_of(__package__)
+)
