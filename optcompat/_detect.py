@@ -45,6 +45,8 @@ RELEASES = {
 
 # The first TensorFlow that optcompat's legacy family runs on: tf.keras's optimizers are
 # OptimizerV2 there (TF 1.15 runs fit in graph mode), and the matrix tests it (tox env tf115-cp37).
+# TF 1.14 is refused, measured: its OptimizerV2 has no apply_state and its Keras cannot reload
+# an .h5 of a Sequential that starts with keras.Input (docs/support.md, "TensorFlow 1.14").
 TF_FIRST = (1, 15)
 
 # Distributions that provide the `tensorflow` package.
@@ -281,8 +283,20 @@ def default_family(found=None):
     if keras is not None and keras >= (3, 0):
         return "keras3"
     raise ImportError(
-        "optcompat found no supported host. Install one of: "
+        "optcompat found no supported host. %sInstall one of: " % _too_old(found)
         + "; ".join("%s: %s" % kv for kv in RELEASES.items())
+    )
+
+
+def _too_old(found):
+    """Words on an installed TensorFlow older than :data:`TF_FIRST` ('' where none is)."""
+    tf = _minor(found["tensorflow"])
+    if tf is None or tf >= TF_FIRST:
+        return ""
+    return (
+        "TensorFlow %s is installed, older than %d.%d, the first optcompat supports "
+        '(pip install "tensorflow==%d.%d.*" or newer). '
+        % ((found["tensorflow"],) + TF_FIRST + TF_FIRST)
     )
 
 
@@ -486,10 +500,13 @@ def problems(found=None):
         out.append(
             (
                 None,
-                "no TensorFlow / Keras that optcompat supports is installed: install "
+                "no TensorFlow / Keras that optcompat supports is installed. %sInstall "
                 "one, e.g. pip install keras jax[cpu] (Keras 3 on JAX) or pip install "
                 "tensorflow. Supported: %s."
-                % "; ".join("%s: %s" % kv for kv in RELEASES.items()),
+                % (
+                    _too_old(found),
+                    "; ".join("%s: %s" % kv for kv in RELEASES.items()),
+                ),
             )
         )
     return out

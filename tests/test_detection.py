@@ -107,6 +107,19 @@ def test_detection_at_every_boundary(case, monkeypatch):
     assert {f: base_path(f, found) for f in modules} == modules
 
 
+def test_a_tensorflow_older_than_the_first_supported_is_named(monkeypatch):
+    """TF 1.14 is refused (measured: no apply_state, .h5 reload of an Input-first Sequential
+    fails; docs/support.md): the error and ``python -m optcompat`` name the installed release
+    and the first supported one, instead of saying that no TensorFlow is installed."""
+    monkeypatch.delenv("OPTCOMPAT_FAMILY", raising=False)
+    found = dict(NONE, tensorflow="1.14.0")
+    words = 'TensorFlow 1.14.0 is installed, older than 1.15, the first optcompat supports'
+    with pytest.raises(ImportError, match="no supported host. " + words):
+        _detect.default_family(dict(found))
+    assert [text for _, text in _detect.problems(dict(found)) if words in text]
+    assert not [text for _, text in _detect.problems(dict(NONE, tensorflow="1.15.5")) if "older" in text]
+
+
 @pytest.mark.parametrize("family", sorted(BASES))
 def test_harness_table_covers_the_families(family):
     assert BASES[family] and all(path.endswith(".Optimizer") for _, path in BASES[family])

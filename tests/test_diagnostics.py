@@ -119,7 +119,7 @@ def test_no_host_at_all_is_named(tmp_path):
                              env=env)
         assert out.returncode == rc, out.stderr
         text = out.stdout if args else json.loads(out.stdout)["problems"][0]
-        assert "no TensorFlow / Keras that optcompat supports is installed: install one, e.g. pip install keras " \
+        assert "no TensorFlow / Keras that optcompat supports is installed. Install one, e.g. pip install keras " \
                "jax[cpu] (Keras 3 on JAX) or pip install tensorflow" in text, text
 
 
