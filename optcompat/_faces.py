@@ -8,13 +8,14 @@ which take the peers' module paths), written once:
   `ModuleNotFoundError` for a submodule (`import optcompat.tfa.layers`).
 - `attribute_of`: a name resolved from another module of the face (a submodule giving
   its package's classes).
+- `family_module`, `signature`, `peer_family`: what both faces' classes are made from.
 """
 
 import importlib
 import importlib.abc
 import sys
 
-from . import _lazy
+from . import _detect, _lazy
 
 
 def install(module_globals, refusal, names=(), resolve=None):
@@ -47,6 +48,29 @@ def install(module_globals, refusal, names=(), resolve=None):
 def attribute_of(module):
     """`resolve` for `install`: the name taken from the module `module` (absolute)."""
     return lambda name: getattr(importlib.import_module(module), name)
+
+
+def family_module(family):
+    """The adapter module of ``family`` in this copy of optcompat (relative: in a vendored
+    copy, the copy's own)."""
+    return importlib.import_module("." + family, __package__)
+
+
+def signature(face):
+    """``face.__init__``'s signature without ``self``, as the faces' docstrings show it."""
+    import inspect
+
+    return str(inspect.signature(face.__init__)).replace("(self, ", "(")
+
+
+def peer_family():
+    """The family of the peers' own classes (TFA's and keras-adamw's ``TF_KERAS=1`` ones
+    were OptimizerV2): ``"legacy"`` where the default family is OptimizerV2 or Keras 2 and
+    OptimizerV2 is there, else the default family."""
+    family = _detect.default_family()
+    if family in ("keras2", "legacy") and "legacy" in _detect.available_families():
+        return "legacy"
+    return family
 
 
 def _refused(module, name, refusal, caller):

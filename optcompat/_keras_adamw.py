@@ -14,10 +14,9 @@ keras-adamw, in compiled steps too.  As keras-adamw does, ``get_config`` gives t
 (a model file keeps them there), and the optimizer's weights stay the host's own Adam / SGD's.
 """
 
-import importlib
 import warnings
 
-from . import _detect, _names, _rule, _schedules, _validate
+from . import _detect, _faces, _names, _rule, _schedules, _validate
 from ._penalties import weight_decays_from
 from ._rule import normalized_weight_decay
 
@@ -501,16 +500,12 @@ class _NadamWFace(KerasAdamW):
         return _rule.decayed(self.convention, x, decay, shrink)
 
 
-def _family_module(family):
-    return importlib.import_module("." + family, __package__)
-
-
 def classes(family):
     """keras-adamw's ``AdamW`` and ``SGDW`` on ``family``, registered as
     ``optcompat.keras_adamw.<family>>AdamW`` (keras-adamw registered none: its files name the
     class in ``custom_objects``, which finds these as well)."""
     if family not in _MADE:
-        module = _family_module(family)
+        module = _faces.family_module(family)
         keras = module.keras
         register = _names.registrar(keras, "optcompat.keras_adamw." + family)
         made = {}
@@ -527,7 +522,7 @@ def classes(family):
                 % (
                     name,
                     name,
-                    _signature(face),
+                    _faces.signature(face),
                     base.__module__,
                     base.__name__,
                     __doc__,
@@ -552,23 +547,14 @@ def register_peer_names(family):
     ``NadamW``, ``SGDW``) and no custom object takes already -- so such a file loads as it is."""
     if family != "legacy":
         return
-    keras = _family_module(family).keras
+    keras = _faces.family_module(family).keras
     custom = _names.custom_objects(keras)
     for name, cls in classes(family).items():
         if name not in custom and getattr(keras.optimizers, name, None) is None:
             custom[name] = cls
 
 
-def _signature(face):
-    import inspect
-
-    return str(inspect.signature(face.__init__)).replace("(self, ", "(")
-
-
 def default_family():
     """keras-adamw's ``TF_KERAS=1`` classes were OptimizerV2: that family where the user's Keras
     has it as its default or next to Keras 2, else the default family."""
-    family = _detect.default_family()
-    if family in ("keras2", "legacy") and "legacy" in _detect.available_families():
-        return "legacy"
-    return family
+    return _faces.peer_family()

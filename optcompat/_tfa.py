@@ -3,9 +3,7 @@
 ``convention="tfa"``, :mod:`._rule`).
 """
 
-import importlib
-
-from . import _common, _detect, _extension, _names
+from . import _common, _detect, _extension, _faces, _names
 
 _FACE = (
     __package__ + ".tfa"
@@ -180,13 +178,9 @@ class _SGDWFace(DecoupledWeightDecayExtension):
         )
 
 
-def _family_module(family):
-    return importlib.import_module("." + family, __package__)
-
-
 def _mixin(family):
     """DecoupledWeightDecayExtension with ``family``'s hooks of :mod:`._extension`."""
-    hooks = _family_module(family)._Extension
+    hooks = _faces.family_module(family)._Extension
     if hooks not in _MIXINS:
         _MIXINS[hooks] = type(
             "DecoupledWeightDecayExtension",
@@ -206,7 +200,7 @@ def classes(family, package=None):
     ``DecoupledWeightDecayExtension``."""
     package = package or "optcompat.tfa." + family
     if (family, package) not in _MADE:
-        module = _family_module(family)
+        module = _faces.family_module(family)
         register = _register(module, package)
         made = {"DecoupledWeightDecayExtension": DecoupledWeightDecayExtension}
         for face, base in ((_AdamWFace, module.AdamW), (_SGDWFace, module.SGDW)):
@@ -217,7 +211,7 @@ def classes(family, package=None):
                 % (
                     base.__name__,
                     base.__name__,
-                    _signature(face),
+                    _faces.signature(face),
                     base.__module__,
                     base.__name__,
                     base.__doc__,
@@ -246,7 +240,7 @@ def _extended(family, base):
     names it (``OptimizerWithDecoupledWeightDecay``), registered as
     ``optcompat.tfa.<family>>Decoupled<Base>`` (TFA registers none; a name is taken once)."""
     if (family, base) not in _EXTENDED:
-        inner = _family_module(family).decoupled(base)
+        inner = _faces.family_module(family).decoupled(base)
         name = "OptimizerWithDecoupledWeightDecay"
         cls = type(
             name,
@@ -254,12 +248,6 @@ def _extended(family, base):
             {"__module__": _FACE, "__qualname__": name, "__doc__": inner.__doc__},
         )
         _EXTENDED[(family, base)] = _register(
-            _family_module(family), "optcompat.tfa." + family, inner.__name__
+            _faces.family_module(family), "optcompat.tfa." + family, inner.__name__
         )(cls)
     return _EXTENDED[(family, base)]
-
-
-def _signature(face):
-    import inspect
-
-    return str(inspect.signature(face.__init__)).replace("(self, ", "(")

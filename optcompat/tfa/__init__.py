@@ -70,10 +70,7 @@ def default_family():
         `"legacy"` (OptimizerV2, TFA's own base) where the default family is OptimizerV2 or
         Keras 2 and OptimizerV2 is there, else the default family.
     """
-    family = _detect.default_family()
-    if family in ("keras2", "legacy") and "legacy" in _detect.available_families():
-        return "legacy"
-    return family
+    return _faces.peer_family()
 
 
 def _takes_tfas_names(family):
