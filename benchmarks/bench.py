@@ -408,13 +408,21 @@ def torch_optim(values, grads, name, how, device="cpu"):
     return setup
 
 
+FLOOR = "floor: XLA-compiled decay pass + ResourceApplyAdam"  # the two-pass floor (run.py)
+
+
 def tf_kernels(values, grads, mode):
     """TensorFlow's fused C++ Adam kernel (what the legacy ``Adam`` runs), no weight decay --
-    the yardstick -- and, in a plain ``tf.function``, the ways to add the decay that were
-    tried: the kernel after a one-pass ``x (1 - d)``, and decay + Adam as one XLA cluster
-    (a nested ``jit_compile`` function inside the plain one)."""
+    the yardstick -- and, in a plain ``tf.function``: the two-pass floor (the decay as one pass
+    compiled by XLA, a nested ``jit_compile`` function, then the kernel: 8 + 28 bytes per
+    parameter), and the ways to add the decay that were tried: ``x d`` into a temporary and an
+    in-place subtract (before the one-kernel decay), the kernel after a one-pass ``x (1 - d)``,
+    and decay + Adam as one XLA cluster."""
     refs = {"ResourceApplyAdam (fused, no decay)": resource_apply_adam(values, grads, mode)}
     if mode != "xla":
+        refs[FLOOR] = resource_apply_adam(values, grads, mode, "xla-pass")
+        refs["tried: x d temporary, subtract + ResourceApplyAdam"] = resource_apply_adam(
+            values, grads, mode, "assign-sub")
         refs["tried: x(1-d) pass + ResourceApplyAdam"] = resource_apply_adam(values, grads, mode, "scale")
         refs["tried: decay + Adam in one nested XLA cluster"] = resource_apply_adam(values, grads, mode, "cluster")
     return refs
@@ -438,6 +446,11 @@ def resource_apply_adam(values, grads, mode, decay=None):
                 u.assign(u + (g * g - u) * 0.001)
                 v.assign(v - v * d - alpha * m / (tf.sqrt(u) + EPS))
 
+        @tf.function(jit_compile=True)
+        def decay_pass():
+            for v in vs:
+                v.assign(v - v * d)
+
         @tf.function(jit_compile=(mode == "xla"))
         def f():
             step.assign_add(1.0)
@@ -445,6 +458,8 @@ def resource_apply_adam(values, grads, mode, decay=None):
             if decay == "cluster":
                 cluster(b1p, b2p)
                 return
+            if decay == "xla-pass":
+                decay_pass()
             alpha = LR * tf.sqrt(1 - b2p) / (1 - b1p)
             for v, m, u, g in zip(vs, ms, us, grads):
                 if decay == "ops":  # the rule op by op, as Keras's own AdamW writes it
@@ -455,8 +470,10 @@ def resource_apply_adam(values, grads, mode, decay=None):
                     continue
                 if decay == "scale":
                     v.assign(v * (1 - d))
-                elif decay == "subtract":
+                elif decay == "assign-sub":
                     v.assign_sub(v * d)
+                elif decay == "subtract":  # the fast path's decay (optcompat/_tf_fast.py): one kernel
+                    tf.raw_ops.ResourceApplyGradientDescent(var=v.handle, alpha=d, delta=v.read_value())
                 tf.raw_ops.ResourceApplyAdam(var=v.handle, m=m.handle, v=u.handle, beta1_power=b1p,
                                              beta2_power=b2p, lr=LR, beta1=0.9, beta2=0.999,
                                              epsilon=EPS, grad=g)
