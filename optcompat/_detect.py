@@ -43,6 +43,9 @@ RELEASES = {
     ),
 }
 
+# The families and their releases, as the errors and `problems` name them.
+_SUPPORTED = "; ".join("%s: %s" % kv for kv in RELEASES.items())
+
 # The first TensorFlow that optcompat's legacy family runs on: tf.keras's optimizers are
 # OptimizerV2 there (TF 1.15 runs fit in graph mode), and the matrix tests it (tox env tf115-cp37).
 # TF 1.14 is refused, measured: its OptimizerV2 has no apply_state and its Keras cannot reload
@@ -284,7 +287,7 @@ def default_family(found=None):
         return "keras3"
     raise ImportError(
         "optcompat found no supported host. %sInstall one of: " % _too_old(found)
-        + "; ".join("%s: %s" % kv for kv in RELEASES.items())
+        + _SUPPORTED
     )
 
 
@@ -505,7 +508,7 @@ def problems(found=None):
                 "tensorflow. Supported: %s."
                 % (
                     _too_old(found),
-                    "; ".join("%s: %s" % kv for kv in RELEASES.items()),
+                    _SUPPORTED,
                 ),
             )
         )
