@@ -254,11 +254,12 @@ def writes_class_names(namespace):
 
 
 def has_keras_format(family):
-    """Whether the family's Keras saves the ``.keras`` format (Keras 3, tf.keras >= 2.12,
-    tf_keras); older releases save ``.h5``."""
+    """Whether the family's Keras saves the ``.keras`` format (Keras 3, tf.keras >= 2.13,
+    tf_keras) from ``model.save("m.keras")``; older releases save ``.h5`` (TF 2.12 writes
+    HDF5 under that name unless given ``save_format="keras_v3"``)."""
     path = require(family)
     tf = _minor(versions()["tensorflow"])
-    return not path.startswith("tensorflow.") or (tf is not None and tf >= (2, 12))
+    return not path.startswith("tensorflow.") or (tf is not None and tf >= (2, 13))
 
 
 def default_family(found=None):

@@ -56,12 +56,19 @@ _SAVEDMODEL = ("load_model of a SavedModel rebuilds the optimizer from its confi
 _LEGACY_KERAS = ("the .keras format cannot restore OptimizerV2 (optimizers.legacy) state: in Keras "
                  "2.13-2.14 load_model fails with \"'Adam' object has no attribute 'build'\", in "
                  "Keras 2.15 and tf_keras 2.16-2.21 the host's legacy Adam reloads with iterations=0 "
-                 "and no slots (2.12 restores it); .h5 keeps the state in every release")
+                 "and no slots; .h5 keeps the state in every release")
 _KERAS3_H5 = ("Keras 3 cannot resume a model loaded from .h5: load_model brings the optimizer back built for "
               "other variables, and the next fit raises (\"Unknown variable\" on torch and tensorflow, "
               "\"optimizer_variables must be a list ... 1:1\" on jax), the host's own Adam too (measured: Keras "
               "3.15 on jax, torch, tensorflow; 3.3 on torch; with loss=\"mse\" load_model itself fails: "
               "\"Could not deserialize 'keras.metrics.mse'\"); use .keras")
+_TF_KERAS_COMPILE_NAME = (
+    "tf.keras 2.13-2.15 and tf_keras keep compile()'s optimizer argument in a .keras file as given, "
+    "and load_model turns a registered optimizer's name (any: 'optcompat>AdamW', a user's own) into "
+    "the class, which compile() refuses ('Could not interpret optimizer identifier'); compile with an "
+    "instance, save .h5 (which keeps the optimizer's own config) or load_model(..., compile=False) "
+    "(measured: TF 2.13.1, 2.14.1, 2.15.1 and tf_keras 2.21 fail; TF 2.12's model.save('m.keras') "
+    "writes an HDF5 file, which loads)")
 _SUM_OF_SQUARES = ("apply IndexedSlices as they come: with a repeated index (a token seen twice in "
                    "a batch) v gets the sum of the squared slices, not the square of their sum, so an "
                    "Embedding trains differently than with a dense gradient")
@@ -127,6 +134,8 @@ DEVIATIONS = [
               "optcompat.tfa.AdamW loads as TFA's class, which refuses `convention`; load it with "
               "custom_objects={'AdamW': optcompat.tfa.AdamW} (TFA 0.9 on TF 2.1 registers "
               "'Addons>AdamW' and leaves the bare name to optcompat)"),
+    Deviation("keras2", {"tensorflow": ">=2.13,<2.22"}, "compile_name", _TF_KERAS_COMPILE_NAME),
+    Deviation("legacy", {"tensorflow": ">=2.13,<2.22"}, "compile_name", _TF_KERAS_COMPILE_NAME),
     Deviation("keras3", {"keras": ">=3.0,<3.4"}, "compile_name",
               "Keras 3.0-3.3's load_model of a .keras file whose compile() was given a registered "
               "optimizer's name (any: 'optcompat>AdamW', a user's own) fails: compile_from_config "

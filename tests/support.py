@@ -212,9 +212,10 @@ class Facts(object):
         if self.family == "keras3":
             # .weights.h5 is not a model file; .h5 is (Keras 3 cannot resume from it: deviations)
             return ["keras", "h5"] + (["checkpoint"] if self.backend == "tensorflow" else [])
-        # the .keras format arrived in TF 2.12 (and tf_keras has it)
+        # the .keras archive: tf.keras from TF 2.13 (and tf_keras); TF 2.12's model.save("m.keras")
+        # writes an HDF5 file (measured, TF 2.12.1: only save_format="keras_v3" writes the archive)
         return (["h5", "savedmodel", "checkpoint", "tf-weights"]
-                + (["keras"] if self.at(tensorflow=">=2.12") or self.base.startswith("tf_keras.") else []))
+                + (["keras"] if self.at(tensorflow=">=2.13") or self.base.startswith("tf_keras.") else []))
 
     @property
     def writes_class_names(self):

@@ -61,10 +61,6 @@ def restores_from(facts, params):
         return False
     if fmt == "keras" and fmt not in facts.formats:
         return False
-    if fmt == "keras" and facts.family == "keras2" and facts.at(tensorflow="<2.13"):
-        # measured (the matrix, TF 2.12): load_weights("m.keras") restores no optimizer
-        # variable, the host's own Adam's neither (iterations 0); load_model does (test_save_resume)
-        return False
     return match(("save", fmt), facts.family, facts.versions) is None
 
 

@@ -408,7 +408,7 @@ def test_schedule_config_roundtrips_through_the_host(host, case):
 
 
 @pytest.mark.applies(lambda facts, params: params["fmt"] in facts.formats and resumes(facts, params["fmt"]))
-@pytest.mark.parametrize("fmt", ["keras", "h5"])  # .keras: TF 2.12+
+@pytest.mark.parametrize("fmt", ["keras", "h5"])  # .keras: TF 2.13+
 @pytest.mark.parametrize("own", [False, True], ids=["optcompat", "host-adam"])
 def test_saved_with_the_model(host, fmt, own, tmp_path):
     """A model compiled with a schedule (a WarmUp of CosineDecayRestarts), optcompat's AdamW or

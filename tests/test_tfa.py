@@ -265,6 +265,16 @@ def test_a_model_saved_with_tfa_loads_without_tfa(host, fmt, how, tmp_path):
     path = host.save(model, fmt, str(tmp_path / "m"))
     np.save(str(tmp_path / "x.npy"), x[:16])
     resumes = match(("save", fmt), host.family, host.versions) is None
+    args = [path, str(tmp_path / "x.npy"), str(tmp_path / "w.npy")]
+    if fmt == "keras" and host.facts.at(tensorflow=">=2.13,<2.15"):
+        # Keras 2.13-2.14's load_model of a .keras file calls optimizer.build(), which no
+        # OptimizerV2 has (the deviations row of legacy's .keras): TFA's own class fails to load,
+        # and optcompat.tfa's the same way
+        with pytest.raises(AttributeError, match="has no attribute 'build'"):
+            host.load_model(path)
+        # ("'AdamW' object": without TFA, the class the file names was found, optcompat.tfa's)
+        load_without_tfa(host, tmp_path, args, how, fails="'AdamW' object has no attribute 'build'")
+        return
     if not resumes:  # the format keeps no optimizer state (deviations): TFA's own class loaded from it
         model = host.load_model(path)
         # (TF < 2.2 writes the bare name "AdamW", which optcompat.tfa, imported here, also takes)
@@ -272,7 +282,6 @@ def test_a_model_saved_with_tfa_loads_without_tfa(host, fmt, how, tmp_path):
                                              if host.facts.writes_class_names else ())
         assert type(model.optimizer) in allowed, type(model.optimizer)
     model.train_on_batch(x[:16], x[:16, :1])  # TFA's next step, for the loaded model's to equal
-    args = [path, str(tmp_path / "x.npy"), str(tmp_path / "w.npy")]
     mine, _ = load_without_tfa(host, tmp_path, args, how, resumes)
     theirs = np.concatenate([np.ravel(w) for w in model.get_weights()])
     # equal after a step only if the step count and both moments came back (a fresh Adam's
@@ -280,9 +289,9 @@ def test_a_model_saved_with_tfa_loads_without_tfa(host, fmt, how, tmp_path):
     assert mine.shape == theirs.shape and np.max(np.abs(mine - theirs)) <= ORACLE_TOL, np.max(np.abs(mine - theirs))
 
 
-def load_without_tfa(host, tmp_path, args, how, resumes=True):
+def load_without_tfa(host, tmp_path, args, how, resumes=True, fails=None):
     """Run LOAD_WITHOUT_TFA (``args``: the file, the batch, where the weights go) as ``how`` says;
-    the weights after the loaded model's next step."""
+    the weights after the loaded model's next step (``fails``: the run must fail with this error instead)."""
     script = tmp_path / "load.py"
     script.write_text(LOAD_WITHOUT_TFA)
     # a registration that fails warns and goes on: here it fails the run
@@ -296,6 +305,9 @@ def load_without_tfa(host, tmp_path, args, how, resumes=True):
         first = "face" if how == "import-first" else "tensorflow"
         proc = subprocess.run([sys.executable] + args + [face, first, host.namespace], **CAPTURE,
                               timeout=300, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    if fails is not None:
+        assert proc.returncode != 0 and fails in proc.stderr, proc.stdout[-3000:] + proc.stderr[-6000:]
+        return None, face
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     assert proc.stdout.split()[-3:] == [face, "AdamW", "5" if resumes else "1"], proc.stdout
     return np.load(args[-1]), face

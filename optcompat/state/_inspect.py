@@ -2,11 +2,11 @@
 the versions it records and the names of the variables the state belongs to, where the file
 has them (the readers in :mod:`._files` / :mod:`._positional` take only what ``load`` needs).
 
-* ``.keras`` (Keras 3, Keras 2 from TF 2.12): ``metadata.json`` has ``keras_version`` and
+* ``.keras`` (Keras 3, Keras 2 from TF 2.13): ``metadata.json`` has ``keras_version`` and
   ``date_saved``; ``model.weights.h5`` keeps each layer's variables as ``layers/<group>/vars/<i>``,
   the groups named by layer class (``dense``, ``dense_1``, ... in the model's order; Keras 3 also
   stores the layer's name), so ``config.json``'s layer list gives their order and names:
-  ``head/vars/0``.
+  ``head/vars/0`` (Keras 2.13-2.14: ``_layer_checkpoint_dependencies/<group>/vars/<i>``).
 * ``.h5`` models: the ``keras_version`` and ``backend`` attributes, and ``model_weights``'
   ``layer_names`` / ``weight_names`` (``dense/kernel:0``, ``sequential/dense/kernel``).
 * ``.weights.h5`` (Keras 3) and TF checkpoints record no versions.
@@ -48,12 +48,45 @@ def _numeric(key):
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", key)]
 
 
+def _checkpoint_dependencies(config, groups):
+    """``_config_layers`` for the Keras 2.13-2.14 layout: the model's
+    ``_layer_checkpoint_dependencies`` lists a layer with weights twice (``layer_with_weights-i``
+    and ``layer-j``), and each entry takes the next name of its class, so the layers of one
+    class are the groups of that class in number order (``dense``, ``dense_2``, ...), matched
+    where their counts agree."""
+    layers = [
+        layer
+        for layer in (config.get("config") or {}).get("layers") or []
+        if isinstance(layer, dict) and layer.get("class_name") != "InputLayer"
+    ]
+    group_of = {}
+    for snake in {_snake(str(layer.get("class_name"))) for layer in layers}:
+        same = [
+            i
+            for i, layer in enumerate(layers)
+            if _snake(str(layer.get("class_name"))) == snake
+        ]
+        pattern = re.compile(re.escape(snake) + r"(_\d+)?$")
+        found = sorted((g for g in groups if pattern.match(g)), key=_numeric)
+        if len(found) == len(same):
+            group_of.update(zip(same, found))
+    return [
+        (group_of[i], (layer.get("config") or {}).get("name") or group_of[i], layer)
+        for i, layer in enumerate(layers)
+        if i in group_of
+    ]
+
+
 def _keras_variables(group, config):
-    """``[(name, shape)]`` of the layers' variables in a .keras ``model.weights.h5`` group."""
+    """``[(name, shape)]`` of the layers' variables in a .keras ``model.weights.h5`` group
+    (``layers``; Keras 2.13-2.14: ``_layer_checkpoint_dependencies``)."""
     out = []
     layers = group.get("layers")
+    known = _config_layers(config) if config and layers is not None else []
+    if layers is None:
+        layers = group.get("_layer_checkpoint_dependencies")
+        known = _checkpoint_dependencies(config, layers) if config and layers else []
     if layers is not None:
-        known = _config_layers(config) if config else []
         order = [g for g, _, _ in known if g in layers] + sorted(
             (g for g in layers if g not in {k for k, _, _ in known}), key=_numeric
         )

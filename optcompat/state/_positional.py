@@ -1,5 +1,5 @@
 """Reading optimizer state from the files that list it by position: ``.keras`` (Keras 3, and
-Keras 2 from TF 2.12), ``.h5`` models (every family) and ``.weights.h5`` (Keras 3).
+Keras 2 from TF 2.13), ``.h5`` models (every family) and ``.weights.h5`` (Keras 3).
 
 Such a file keeps the optimizer's variables as a list (``.keras`` / ``.weights.h5``:
 ``optimizer/vars/0``, ``1``, ...; ``.h5``: ``optimizer_weights``, in the order of its
