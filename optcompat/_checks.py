@@ -2,7 +2,7 @@
 callable's value before an eager step (and a plain callable's Python number before a step is
 traced), the gradients before any change.  Each refuses before anything changes, with
 :mod:`._validate`'s messages; the optimizer hands its host (``optimizer._host``).  A traced step
-checks the values it computes too (:meth:`._common.Decoupled._rates`)."""
+checks the values it computes too (:func:`._step.rates`)."""
 
 import numbers
 

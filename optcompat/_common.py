@@ -1,12 +1,13 @@
 """What every family shares, host-free: the mixin placed between a declaration
-(:mod:`._optimizers`) and the host's optimizer class.
+(:mod:`._optimizers`) and the host's optimizer class: its settable hyperparameters, its
+config, and the hooks' defaults.
 
-Construction (:meth:`Decoupled._construct`) checks every argument before the host's
-``__init__``; the step (:meth:`Decoupled._apply_one`) computes the declaration's
-coefficients, picks each variable's decay and runs the rule or a fast path.  The framework
-is reached through the family's :class:`._host.Host` (``self._host``: schedules, rates,
-optcompat's own variables); the decay's settings are a :class:`._decay.Decay`.  A family's
-optimizer class adds only the methods its host class calls or lets it override:
+Construction (:func:`._construction.construct`) checks every argument before the host's
+``__init__``; the step (:func:`._step.apply_one`) computes the declaration's coefficients,
+picks each variable's decay and runs the rule or a fast path.  The framework is reached
+through the family's :class:`._host.Host` (``self._host``: schedules, rates, optcompat's own
+variables); the decay's settings are a :class:`._decay.Decay`.  A family's optimizer class
+adds only the methods its host class calls or lets it override:
 
 ``_init_host(checked, name, kwargs)``     the host's ``__init__`` and learning rate
 ``_hyper_value(name, dtype)``             a step-time argument (``beta_1``, ``momentum``)
@@ -16,7 +17,7 @@ optimizer class adds only the methods its host class calls or lets it override:
 
 import numbers
 
-from . import _checks, _decay, _host, _saving, _schedules, _validate
+from . import _checks, _decay, _host, _validate
 
 
 class Decoupled(_host.Hosted):
@@ -34,81 +35,6 @@ class Decoupled(_host.Hosted):
     def _fast_modes(self):
         """The ``fast_path`` values that select a fast path on this host."""
         return ()
-
-    # -- construction ------------------------------------------------------------------
-    def _construct(
-        self,
-        own,
-        *,
-        learning_rate,
-        weight_decay,
-        convention,
-        exclude,
-        clipnorm,
-        clipvalue,
-        global_clipnorm,
-        name,
-        kwargs,
-        lr_multipliers=None,
-        weight_decays=None,
-        strict_names=False,
-        fast_path="auto",
-    ):
-        """Check everything, then build: the host, the decoupled decay (a
-        :class:`._decay.Decay`), ``own`` (the declaration's checked arguments: betas, epsilon,
-        momentum, ...)."""
-        multipliers = _validate.lr_multipliers(lr_multipliers)
-        decays = _validate.weight_decays(weight_decays)
-        strict = _validate.boolean("strict_names", strict_names)
-        fast_path = _validate.fast_path(fast_path)
-        host = self._host
-        # optcompat.schedules' classes are the default family's: another family's optimizer
-        # takes one made again for its own Keras (_schedules.adopt)
-        learning_rate = _schedules.adopt(
-            self._take_aliases(learning_rate, kwargs), host.schedules
-        )
-        weight_decay = _schedules.adopt(weight_decay, host.schedules)
-        _checks.own_keras(self, "learning_rate", learning_rate)
-        _checks.own_keras(self, "weight_decay", weight_decay)
-        checked = _validate.common(
-            learning_rate,
-            weight_decay,
-            convention,
-            clipnorm,
-            clipvalue,
-            global_clipnorm,
-            exclude,
-            host.is_schedule,
-            allow_callable=host.callable_rates,
-            optional_decay=self.OPTIONAL_DECAY,
-            read=host.read_hyper,
-        )
-        self._check_host_arguments(checked)
-        lr0 = _validate.initial_learning_rate(
-            host.reference_rate(checked["learning_rate"]), checked["convention"]
-        )
-        self._init_host(checked, name, kwargs)
-        self.__dict__["_decay_store"] = host.decay_store(self, checked["weight_decay"])
-        # outside the host's attribute tracking (which would wrap what it holds)
-        self.__dict__.update(
-            _decay=_decay.Decay(
-                checked["convention"],
-                checked["exclude_from_weight_decay"],
-                lr0,
-                multipliers=multipliers,
-                decays=decays,
-                strict=strict,
-            ),
-            _fast_path=fast_path,
-        )
-        for key, value in own.items():
-            self._keep(key, value)
-        self._kept = tuple(own)  # get_config writes them back (:func:`._saving.config`)
-        if isinstance(checked["learning_rate"], float):
-            _saving.remember(self, "learning_rate", checked["learning_rate"])
-        self.__dict__["_optcompat_made"] = (
-            True  # setters are checked from here on (__setattr__)
-        )
 
     @property
     def convention(self):
@@ -174,28 +100,10 @@ class Decoupled(_host.Hosted):
             [n for v in var_list for n in _decay.names_of(v)],
         )
 
-    # -- the step ------------------------------------------------------------------------
+    # -- the step (:mod:`._step`) ---------------------------------------------------------
     def _lr0_value(self, dtype):
+        """``lr_0``, the rate the schedule multiplier ``lr_t / lr_0`` divides by."""
         return self._decay.lr0_value(self._host.xp, dtype)
-
-    def _rates(self, dtype, learning_rate, iterations, variable=None):
-        """``{"lr": lr_t, "decay": d_t}`` in ``dtype`` (``d_t`` the float 0.0 where the decay
-        is a concrete 0), and ``weight_decay``, the ``lambda`` it came from (at ``iterations``);
-        ``variable``'s own (:meth:`_own_rates_of`; ``l1``: ``d1_t``) where given."""
-        own = None if variable is None else self._own_rates_of(variable)
-        lr = self._host.xp.cast(
-            _validate.traced_rate("learning_rate", learning_rate), dtype
-        )
-        eta = self._schedule_multiplier(dtype)
-        if eta is not None:
-            lr = lr * eta
-        return self._decay.coefficients(
-            lr,
-            lambda: self._decay_store.rate(dtype, iterations),
-            own=own,
-            eta=eta,
-            lr0=None if eta is not None else self._lr0_value(dtype),
-        )
 
     def _schedule_multiplier(self, dtype):
         """``eta_t`` where the optimizer holds the schedule multiplier itself (keras-adamw's
@@ -219,51 +127,6 @@ class Decoupled(_host.Hosted):
     ):
         """``(True, op)`` having run this variable's step on a fast path, else ``(False, None)``."""
         return False, None
-
-    def _apply_one(self, gradient, variable, rate, iterations, shared=None):
-        """One step on one variable, every family's (Keras 2 / 3 ``update_step``, OptimizerV2's
-        ``_resource_apply_dense``): ``rate()`` gives the learning rate, ``iterations`` is the
-        0-based step count; ``shared``: the step's coefficients for the variable's dtype where
-        the host computed them once for all variables (OptimizerV2's ``apply_state``).  Returns
-        the step's writes as the host takes them (:meth:`._host.Host.group`)."""
-        slots = self._slot_values(variable)
-        gradient = self._dense(gradient)
-        decays = self._decays(variable)
-        own = (
-            self._own_rates_of(variable) is not None
-        )  # its own coefficients: the rule, op by op
-        if not own:
-            done, op = self._fast_one(
-                gradient, variable, slots, rate, iterations, decays, shared
-            )
-            if done:
-                return op
-        xp, host = self._host.xp, self._host
-        dtype = getattr(variable.dtype, "base_dtype", variable.dtype)
-        c = (
-            shared
-            if shared is not None and not own
-            else self._step_coefficients(
-                xp, dtype, rate(), iterations, variable if own else None
-            )
-        )
-        x, slot_values = self._values_of(variable, slots)
-        new = self._new_values(
-            xp,
-            x,
-            xp.cast(gradient, dtype),
-            slot_values,
-            c,
-            c["decay"] if decays else 0.0,
-            c.get("l1") if decays else None,
-        )
-        return host.group(
-            [
-                host.assign(self, target, value)
-                for target, value in zip((variable,) + slots, new)
-                if target is not None
-            ]
-        )
 
     def _values_of(self, variable, slots):
         """``variable``'s value and its slots' as the rule reads them."""

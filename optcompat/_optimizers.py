@@ -4,7 +4,7 @@ update and documentation.
 A declaration is a mixin placed first in a family's class (``class AdamW(AdamWSpec,
 _Keras3)``, made by :func:`make`): its ``__init__`` is the user's signature; it checks the
 optimizer's own arguments, then hands the shared ones to
-:meth:`._common.Decoupled._construct`, which checks them and calls the family's hooks.  The
+:func:`._construction.construct`, which checks them and calls the family's hooks.  The
 update math is :mod:`._rule`; a declaration only says which slots, coefficients and rule an
 optimizer has.
 """
@@ -12,7 +12,7 @@ optimizer has.
 import textwrap
 import types
 
-from . import _checks, _rule, _validate
+from . import _checks, _construction, _rule, _step, _validate
 from ._conventions import DEFAULT
 
 _SHARED_ARGS = """
@@ -189,22 +189,7 @@ class AdamWSpec(Spec):
         **kwargs,
     ):
         own = _validate.adamw(beta_1, beta_2, epsilon, amsgrad, self._host.read_hyper)
-        self._construct(
-            own,
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            convention=convention,
-            exclude=exclude_from_weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            kwargs=kwargs,
-            lr_multipliers=lr_multipliers,
-            weight_decays=weight_decays,
-            strict_names=strict_names,
-            fast_path=fast_path,
-        )
+        _construction.construct(self, own, locals())
 
     def _has_slot(self, key):
         return key != "vhat" or self.amsgrad
@@ -213,7 +198,7 @@ class AdamWSpec(Spec):
         """This step's coefficients in ``dtype``: ``lr`` (``lr_t``), ``decay`` (``d_t``),
         ``step`` (``t``), the betas, ``alpha`` (``alpha_t``), ``eps_hat``; ``variable``'s own
         where it has an lr multiplier or decays (``l1``: ``d1_t``)."""
-        c = self._rates(dtype, learning_rate, iterations, variable)
+        c = _step.rates(self, dtype, learning_rate, iterations, variable)
         c["step"] = step = xp.cast(iterations + 1, dtype)
         c["beta_1"], c["beta_2"] = (self._hyper_value(h, dtype) for h in self.HYPERS)
         c["alpha"], c["eps_hat"] = _rule.adam_coefficients(
@@ -293,22 +278,7 @@ class SGDWSpec(Spec):
         **kwargs,
     ):
         own = _validate.sgdw(momentum, nesterov, self._host.read_hyper)
-        self._construct(
-            own,
-            learning_rate=learning_rate,
-            weight_decay=weight_decay,
-            convention=convention,
-            exclude=exclude_from_weight_decay,
-            clipnorm=clipnorm,
-            clipvalue=clipvalue,
-            global_clipnorm=global_clipnorm,
-            name=name,
-            kwargs=kwargs,
-            lr_multipliers=lr_multipliers,
-            weight_decays=weight_decays,
-            strict_names=strict_names,
-            fast_path=fast_path,
-        )
+        _construction.construct(self, own, locals())
         # a Python bool fixed here decides whether the slot exists (momentum stays settable);
         # a tensor or callable momentum: by its value now (a symbolic one: a slot)
         m = _checks.as_float(self, own["momentum"])
@@ -320,7 +290,7 @@ class SGDWSpec(Spec):
     def _step_coefficients(self, xp, dtype, learning_rate, iterations, variable=None):
         """This step's coefficients in ``dtype``: ``lr``, ``decay``, ``momentum`` (``variable``'s
         own where it has an lr multiplier or decays)."""
-        c = self._rates(dtype, learning_rate, iterations, variable)
+        c = _step.rates(self, dtype, learning_rate, iterations, variable)
         c["momentum"] = self._hyper_value("momentum", dtype)
         return c
 

@@ -1,7 +1,7 @@
 """Where AdamW's / SGDW's ``weight_decay`` lives: the family's strategy, one store per optimizer.
 
 A family's :class:`._host.Host` names its store class (``decay_store``); the optimizer makes one
-when it is built (:meth:`._common.Decoupled._construct`) and reads and sets ``weight_decay``
+when it is built (:func:`._construction.construct`) and reads and sets ``weight_decay``
 through it: ``value()`` (the property), ``set(value)`` (the setter, checked), ``rate(dtype,
 iterations)`` (the step's ``lambda``), ``function()`` (a schedule or callable, else None) and
 ``may_be_zero()``.  Keras 2 and 3 keep it in :class:`VariableStore`; OptimizerV2 as a

@@ -44,6 +44,7 @@ from . import (
     _optimizers,
     _saving,
     _schedules,
+    _step,
     _validate,
 )
 from ._common import Decoupled
@@ -156,8 +157,8 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
         return self._slots_at(self._index_dict[self._var_key(variable)])
 
     def update_step(self, gradient, variable):
-        return self._apply_one(
-            gradient, variable, lambda: self.learning_rate, self.iterations
+        return _step.apply_one(
+            self, gradient, variable, lambda: self.learning_rate, self.iterations
         )
 
     def apply_gradients(self, grads_and_vars, *args, **kwargs):

@@ -38,6 +38,7 @@ from . import (
     _names,
     _saving,
     _schedules,
+    _step,
     _validate,
 )
 from ._common import Decoupled
@@ -335,8 +336,8 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
         return self._slots_at(self._get_variable_index(variable))
 
     def update_step(self, gradient, variable, learning_rate):
-        return self._apply_one(
-            gradient, variable, lambda: learning_rate, self.iterations
+        return _step.apply_one(
+            self, gradient, variable, lambda: learning_rate, self.iterations
         )
 
     def apply(self, grads, trainable_variables=None):

@@ -60,6 +60,7 @@ from . import (
     _optimizers,
     _saving,
     _schedules,
+    _step,
     _validate,
 )
 from ._common import Decoupled
@@ -381,7 +382,9 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
         c = (apply_state or {}).get(
             (var_device, var_dtype)
         ) or self._fallback_apply_state(var_device, var_dtype)
-        return self._apply_one(grad, var, lambda: c["lr_t"], self.iterations, shared=c)
+        return _step.apply_one(
+            self, grad, var, lambda: c["lr_t"], self.iterations, shared=c
+        )
 
     def _values_of(self, variable, slots):
         return variable.value(), tuple(None if s is None else s.value() for s in slots)
