@@ -61,11 +61,12 @@ def _pair(name, value):
     return (0.0, _validate.at_least("weight_decays[%r]" % name, value))
 
 
-def read_weight_decays(model, zero_penalties, call):
+def read_weight_decays(model, zero_penalties, call, stacklevel=3):
     """keras-adamw 1.38's ``get_weight_decays(model, zero_penalties)``: with ``zero_penalties`` it
     zeroes each regularizer *before* reading it, so it finds no decay at all.  Kept, so that a
     changed import keeps keras-adamw's numbers, and said: what the penalties were, and how to
-    have them as decays (:func:`optcompat.weight_decays_from` reads, then zeroes)."""
+    have them as decays (:func:`optcompat.weight_decays_from` reads, then zeroes).
+    ``stacklevel``: the warning's, as :func:`warnings.warn` counts (3: the caller's caller)."""
     found = weight_decays_from(model, zero_penalties=zero_penalties)
     if not zero_penalties:
         return found
@@ -77,9 +78,123 @@ def read_weight_decays(model, zero_penalties, call):
             "weight_decays=optcompat.weight_decays_from(model) (it reads, then zeroes) "
             "before compile." % (call, found),
             UserWarning,
-            stacklevel=4,
+            stacklevel=stacklevel,
         )
     return {}
+
+
+def settings(given, takes_decay):
+    """keras-adamw's arguments (``given``: a face's ``__init__`` arguments by name, ``kwargs``
+    the host's others) checked and mapped onto optcompat's: ``(learning_rate, decays, own,
+    t_cur, eta_t)``, with ``decays`` the normalized ``weight_decays`` and ``own`` what the
+    optimizer keeps of keras-adamw's (:data:`_OWN`, the raw ``weight_decays``).  ``kwargs`` is
+    left with the host's arguments, ``convention="keras-adamw"`` and ``weight_decay=0.0``
+    by default (``takes_decay``: OptimizerV2 takes ``decay``)."""
+    kwargs, learning_rate, model = (
+        given["kwargs"],
+        given["learning_rate"],
+        given["model"],
+    )
+    zero_penalties, total_iterations = (
+        given["zero_penalties"],
+        given["total_iterations"],
+    )
+    total_iterations_wd = given["total_iterations_wd"]
+    use_cosine_annealing, weight_decays = (
+        given["use_cosine_annealing"],
+        given["weight_decays"],
+    )
+    autorestart, eta_min, eta_max = (
+        given["autorestart"],
+        given["eta_min"],
+        given["eta_max"],
+    )
+    t_cur = given["t_cur"]
+    eta_t = _validate.at_least("eta_t", kwargs.pop("eta_t", 1.0))
+    if "lr" in kwargs:  # keras-adamw's alias (its tests and README use it)
+        learning_rate = kwargs.pop("lr")
+    total_iterations = _count("total_iterations", total_iterations)
+    total_iterations_wd = (
+        None
+        if total_iterations_wd is None
+        else _count("total_iterations_wd", total_iterations_wd, 1)
+    )
+    use_cosine_annealing = _validate.boolean(
+        "use_cosine_annealing", use_cosine_annealing
+    )
+    zero_penalties = _validate.boolean("zero_penalties", zero_penalties)
+    if autorestart is None:
+        autorestart = use_cosine_annealing
+    autorestart = _validate.boolean("autorestart", autorestart)
+    if autorestart and not use_cosine_annealing:
+        raise ValueError(
+            "`autorestart` can only be used with `use_cosine_annealing` (keras-adamw's rule); "
+            "received autorestart=True, use_cosine_annealing=False."
+        )
+    eta_min, eta_max = (
+        _validate.at_least(n, v)
+        for n, v in (("eta_min", eta_min), ("eta_max", eta_max))
+    )
+    t_cur = _count("t_cur", t_cur)
+    if weight_decays is not None and not isinstance(weight_decays, dict):
+        raise _validate.ArgumentTypeError(
+            "`weight_decays` must be None or a dict {variable name: l2 or "
+            "(l1, l2)}; received %r." % (weight_decays,)
+        )
+    raw = {str(k): _pair(k, v) for k, v in (weight_decays or {}).items()}
+    if (
+        total_iterations > 1 and model is not None
+    ):  # keras-adamw reads (and zeroes) the penalties then
+        if weight_decays is not None:
+            warnings.warn(
+                "optcompat.keras_adamw: `weight_decays` is read from `model`'s "
+                "regularizers when `model` is given; the `weight_decays` given are "
+                "ignored (as in keras-adamw).",
+                UserWarning,
+                stacklevel=4,
+            )
+        raw = read_weight_decays(  # the user's frame: above __init__ and _keras_adamw
+            model, zero_penalties, "AdamW(model=..., zero_penalties=True)", stacklevel=5
+        )
+    if (use_cosine_annealing or raw) and total_iterations <= 1:
+        warnings.warn(
+            "optcompat.keras_adamw: total_iterations=%d; it must be > 1 for cosine "
+            "annealing and weight decays: proceeding without either (as "
+            "keras-adamw does)." % total_iterations,
+            UserWarning,
+            stacklevel=4,
+        )
+        use_cosine_annealing = autorestart = False
+        raw = {}
+    wd_steps = total_iterations_wd or total_iterations
+    # keras-adamw's normalization, lambda = l * sqrt(1 / total_iterations_wd)
+    decays = {
+        k: tuple(normalized_weight_decay(v, wd_steps) for v in pair)
+        for k, pair in raw.items()
+    }
+    kwargs.setdefault("convention", "keras-adamw")
+    kwargs.setdefault(
+        "weight_decay", 0.0
+    )  # keras-adamw decays only what weight_decays names
+    if "decay" in kwargs and not takes_decay:  # OptimizerV2's time-inverse decay
+        if kwargs.pop("decay"):
+            raise ValueError(
+                "`decay` (the time-inverse learning-rate decay) exists in OptimizerV2 only "
+                "(optcompat.keras_adamw.for_family('legacy')); here give learning_rate="
+                "keras.optimizers.schedules.InverseTimeDecay(lr, 1, decay)."
+            )
+    own = dict(
+        total_iterations=total_iterations,
+        total_iterations_wd=wd_steps,
+        use_cosine_annealing=use_cosine_annealing,
+        autorestart=autorestart,
+        eta_min=eta_min,
+        eta_max=eta_max,
+        init_verbose=_validate.boolean("init_verbose", given["init_verbose"]),
+        zero_penalties=zero_penalties,
+        _raw_weight_decays=raw,
+    )
+    return learning_rate, decays or None, own, t_cur, eta_t
 
 
 class KerasAdamW(object):
@@ -91,111 +206,13 @@ class KerasAdamW(object):
         """Whether a config saved under a bare name (TF 1.15-2.1) is keras-adamw's."""
         return "total_iterations" in config
 
-    def _keras_adamw(
-        self,
-        kwargs,
-        learning_rate,
-        model,
-        zero_penalties,
-        total_iterations,
-        total_iterations_wd,
-        use_cosine_annealing,
-        lr_multipliers,
-        weight_decays,
-        autorestart,
-        init_verbose,
-        eta_min,
-        eta_max,
-        t_cur,
-    ):
-        eta_t = _validate.at_least("eta_t", kwargs.pop("eta_t", 1.0))
-        if "lr" in kwargs:  # keras-adamw's alias (its tests and README use it)
-            learning_rate = kwargs.pop("lr")
-        total_iterations = _count("total_iterations", total_iterations)
-        total_iterations_wd = (
-            None
-            if total_iterations_wd is None
-            else _count("total_iterations_wd", total_iterations_wd, 1)
+    def _keras_adamw(self, given):
+        """Build from a face's ``__init__`` arguments by name (``locals()``)."""
+        learning_rate, decays, own, t_cur, eta_t = settings(given, self._TAKES_DECAY)
+        self._keras_adamw_init(
+            learning_rate, given["lr_multipliers"], decays, given["kwargs"]
         )
-        use_cosine_annealing = _validate.boolean(
-            "use_cosine_annealing", use_cosine_annealing
-        )
-        zero_penalties = _validate.boolean("zero_penalties", zero_penalties)
-        if autorestart is None:
-            autorestart = use_cosine_annealing
-        autorestart = _validate.boolean("autorestart", autorestart)
-        if autorestart and not use_cosine_annealing:
-            raise ValueError(
-                "`autorestart` can only be used with `use_cosine_annealing` (keras-adamw's rule); "
-                "received autorestart=True, use_cosine_annealing=False."
-            )
-        eta_min, eta_max = (
-            _validate.at_least(n, v)
-            for n, v in (("eta_min", eta_min), ("eta_max", eta_max))
-        )
-        t_cur = _count("t_cur", t_cur)
-        if weight_decays is not None and not isinstance(weight_decays, dict):
-            raise _validate.ArgumentTypeError(
-                "`weight_decays` must be None or a dict {variable name: l2 or "
-                "(l1, l2)}; received %r." % (weight_decays,)
-            )
-        raw = {str(k): _pair(k, v) for k, v in (weight_decays or {}).items()}
-        if (
-            total_iterations > 1 and model is not None
-        ):  # keras-adamw reads (and zeroes) the penalties then
-            if weight_decays is not None:
-                warnings.warn(
-                    "optcompat.keras_adamw: `weight_decays` is read from `model`'s "
-                    "regularizers when `model` is given; the `weight_decays` given are "
-                    "ignored (as in keras-adamw).",
-                    UserWarning,
-                    stacklevel=3,
-                )
-            raw = read_weight_decays(
-                model, zero_penalties, "AdamW(model=..., zero_penalties=True)"
-            )
-        if (use_cosine_annealing or raw) and total_iterations <= 1:
-            warnings.warn(
-                "optcompat.keras_adamw: total_iterations=%d; it must be > 1 for cosine "
-                "annealing and weight decays: proceeding without either (as "
-                "keras-adamw does)." % total_iterations,
-                UserWarning,
-                stacklevel=3,
-            )
-            use_cosine_annealing = autorestart = False
-            raw = {}
-        wd_steps = total_iterations_wd or total_iterations
-        # keras-adamw's normalization, lambda = l * sqrt(1 / total_iterations_wd)
-        decays = {
-            k: tuple(normalized_weight_decay(v, wd_steps) for v in pair)
-            for k, pair in raw.items()
-        }
-        kwargs.setdefault("convention", "keras-adamw")
-        kwargs.setdefault(
-            "weight_decay", 0.0
-        )  # keras-adamw decays only what weight_decays names
-        if (
-            "decay" in kwargs and not self._TAKES_DECAY
-        ):  # OptimizerV2's time-inverse decay
-            if kwargs.pop("decay"):
-                raise ValueError(
-                    "`decay` (the time-inverse learning-rate decay) exists in OptimizerV2 only "
-                    "(optcompat.keras_adamw.for_family('legacy')); here give learning_rate="
-                    "keras.optimizers.schedules.InverseTimeDecay(lr, 1, decay)."
-                )
-        self._keras_adamw_init(learning_rate, lr_multipliers, decays or None, kwargs)
-        self.__dict__.update(
-            total_iterations=total_iterations,
-            total_iterations_wd=wd_steps,
-            use_cosine_annealing=use_cosine_annealing,
-            autorestart=autorestart,
-            eta_min=eta_min,
-            eta_max=eta_max,
-            init_verbose=_validate.boolean("init_verbose", init_verbose),
-            zero_penalties=zero_penalties,
-            _raw_weight_decays=raw,
-            _init_notified=False,
-        )
+        self.__dict__.update(own, _init_notified=False)
         self._host.hold(
             self, "t_cur", self._host.scalar_variable(self, "t_cur", float(t_cur))
         )
@@ -355,22 +372,7 @@ class _AdamWFace(KerasAdamW):
             decay=decay,
             name=name,
         )
-        self._keras_adamw(
-            kwargs,
-            learning_rate,
-            model,
-            zero_penalties,
-            total_iterations,
-            total_iterations_wd,
-            use_cosine_annealing,
-            lr_multipliers,
-            weight_decays,
-            autorestart,
-            init_verbose,
-            eta_min,
-            eta_max,
-            t_cur,
-        )
+        self._keras_adamw(locals())
 
 
 class _SGDWFace(KerasAdamW):
@@ -396,22 +398,7 @@ class _SGDWFace(KerasAdamW):
     ):
         kwargs.update(momentum=momentum, nesterov=nesterov, name=name)
         kwargs.setdefault("decay", 0.0)
-        self._keras_adamw(
-            kwargs,
-            learning_rate,
-            model,
-            zero_penalties,
-            total_iterations,
-            total_iterations_wd,
-            use_cosine_annealing,
-            lr_multipliers,
-            weight_decays,
-            autorestart,
-            init_verbose,
-            eta_min,
-            eta_max,
-            t_cur,
-        )
+        self._keras_adamw(locals())
 
 
 class _NadamWFace(KerasAdamW):
@@ -440,22 +427,7 @@ class _NadamWFace(KerasAdamW):
         **kwargs,
     ):
         kwargs.update(beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, name=name)
-        self._keras_adamw(
-            kwargs,
-            learning_rate,
-            model,
-            zero_penalties,
-            total_iterations,
-            total_iterations_wd,
-            use_cosine_annealing,
-            lr_multipliers,
-            weight_decays,
-            autorestart,
-            init_verbose,
-            eta_min,
-            eta_max,
-            t_cur,
-        )
+        self._keras_adamw(locals())
 
     def _keras_adamw_init(self, learning_rate, lr_multipliers, weight_decays, kwargs):
         multipliers = _validate.lr_multipliers(lr_multipliers)
