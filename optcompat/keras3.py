@@ -240,6 +240,46 @@ _BACKEND = {"tensorflow": _tensorflow_hooks, "torch": lambda: _Torch}.get(
 )()
 
 
+def _host_variables(optimizer):
+    """``variables`` as the host's own AdamW / SGD lists them: without optcompat's own
+    (``weight_decay``'s; keras_adamw's ``t_cur``, ``eta_t``: there on JAX only, see
+    ``_Host.tracks_weight_decay``; their values are in ``get_config``)."""
+    held = optimizer.__dict__.get("_optcompat_held", ())
+    return [v for v in optimizer.variables if not any(v is h for h in held)]
+
+
+def _checked_layout(optimizer, store):
+    """``[(variable, value)]`` of a file's optimizer variables ``store``, in the host's layout
+    or optcompat's own list (whichever has the file's count; None: neither), every shape
+    checked (``ValueError`` naming the first that differs)."""
+    n = len(store.keys())
+    layout = next(
+        (
+            vs
+            for vs in (_host_variables(optimizer), optimizer.variables)
+            if len(vs) == n
+        ),
+        None,
+    )
+    if layout is None:
+        return None
+    values = [store[str(i)] for i in range(n)]
+    for i, (variable, value) in enumerate(zip(layout, values)):
+        if tuple(variable.shape) != tuple(getattr(value, "shape", ())):
+            raise ValueError(
+                "Cannot load the state of optimizer %r: saved variable %d has shape %s, but "
+                "%s has shape %s (a file of another model or optimizer?). Nothing was loaded."
+                % (
+                    optimizer.name,
+                    i,
+                    tuple(getattr(value, "shape", ())),
+                    getattr(variable, "path", variable.name),
+                    tuple(variable.shape),
+                )
+            )
+    return list(zip(layout, values))
+
+
 class _Keras3(_BACKEND, Decoupled, _Optimizer):
     """The Keras 3 optimizer methods of :class:`._common.Decoupled`."""
 
@@ -269,44 +309,19 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
         return None  # decay is part of the rule: each convention scales it differently
 
     # -- files list optimizer variables by position: the host's own list ------------------
-    def _host_variables(self):
-        """``variables`` as the host's own AdamW / SGD lists them: without optcompat's own
-        (``weight_decay``'s; keras_adamw's ``t_cur``, ``eta_t``: there on JAX only, see
-        ``_Host.tracks_weight_decay``; their values are in ``get_config``)."""
-        held = self.__dict__.get("_optcompat_held", ())
-        return [v for v in self.variables if not any(v is h for h in held)]
-
     def save_own_variables(self, store):
         """Write the host's layout, so that the host's own optimizer reads the file."""
-        for i, variable in enumerate(self._host_variables()):
+        for i, variable in enumerate(_host_variables(self)):
             store[str(i)] = ops.convert_to_numpy(variable)
 
     def load_own_variables(self, store):
         """Read the host's layout (a file of the host's own AdamW / SGD, or optcompat's), or
         optcompat's own list with its ``weight_decay``; any other count is skipped with the
         host's warning.  Every shape is checked before any variable changes."""
-        n = len(store.keys())
-        layout = next(
-            (vs for vs in (self._host_variables(), self.variables) if len(vs) == n),
-            None,
-        )
-        if layout is None:
+        pairs = _checked_layout(self, store)
+        if pairs is None:
             return super().load_own_variables(store)
-        values = [store[str(i)] for i in range(n)]
-        for i, (variable, value) in enumerate(zip(layout, values)):
-            if tuple(variable.shape) != tuple(getattr(value, "shape", ())):
-                raise ValueError(
-                    "Cannot load the state of optimizer %r: saved variable %d has shape %s, but "
-                    "%s has shape %s (a file of another model or optimizer?). Nothing was loaded."
-                    % (
-                        self.name,
-                        i,
-                        tuple(getattr(value, "shape", ())),
-                        getattr(variable, "path", variable.name),
-                        tuple(variable.shape),
-                    )
-                )
-        for variable, value in zip(layout, values):
+        for variable, value in pairs:
             variable.assign(value)
 
     # Keras 3's own slot names (Adam: momentum, velocity, velocity_hat)

@@ -123,6 +123,18 @@ class _HyperStore(object):
         if value is None:
             _saving.remember(optimizer, "weight_decay", None)
 
+    @staticmethod
+    def checked(optimizer, value):
+        """``value`` for ``_set_hyper("weight_decay", value)``, checked as the argument is
+        (a refused value changes nothing); the float last given kept (:meth:`may_be_zero`)."""
+        value = _schedules.adopt(value, HOST.schedules)
+        _checks.own_keras(optimizer, "weight_decay", value)
+        plain = not (tf.is_tensor(value) or callable(value))
+        if plain:
+            value = _validate.at_least("weight_decay", value)
+        optimizer._weight_decay = value if plain else None
+        return value
+
     def value(self):
         return self.optimizer._get_hyper("weight_decay")
 
@@ -225,6 +237,24 @@ class _Host(_host.Host):
 HOST = _Host()
 
 
+def _check_rates(optimizer):
+    """A schedule's or callable's rates before a step: at the step counter in an eager step,
+    a plain callable's Python number (read outside the graph) before a step is traced."""
+    lr = optimizer._hyper.get("learning_rate")
+    # (reading `iterations` first would create it here, outside the optimizer's scope); the
+    # step as the host's _decayed_lr gives it to a schedule: a float tensor (a variable has no
+    # __array__ in TF 1.15-2.1, for a schedule that reads it with NumPy)
+    if callable(lr) and HOST.eager():
+        _checks.rate(optimizer, lr, tf.cast(optimizer.iterations, tf.float32))
+    elif callable(lr):
+        with tf.init_scope():
+            _checks.rate(optimizer, lr, None)
+    function = optimizer._decay_store.function()
+    if function is not None and HOST.eager():
+        step = tf.cast(optimizer.iterations, tf.float32)
+        _checks.rate(optimizer, function, step, "weight_decay")
+
+
 class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
     """The OptimizerV2 optimizer methods of :class:`._common.Decoupled`."""
 
@@ -269,14 +299,7 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
     def _set_hyper(self, name, value):
         # `opt.weight_decay = x` (between steps: a callback) lands here: checked like the argument
         if name == "weight_decay":
-            value = _schedules.adopt(value, HOST.schedules)
-            _checks.own_keras(self, "weight_decay", value)
-            plain = not (tf.is_tensor(value) or callable(value))
-            if plain:
-                value = _validate.at_least("weight_decay", value)
-            self._weight_decay = (
-                value if plain else None
-            )  # the float last given (may_be_zero)
+            value = _HyperStore.checked(self, value)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             _saving.remember(
                 self, name, float(value)
@@ -332,22 +355,7 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
         _checks.gradients(
             self, grads_and_vars, _tf.is_float, _tf.dtype_name, _tf.shapes
         )
-        lr = self._hyper.get("learning_rate")
-        # (reading `iterations` first would create it here, outside the optimizer's scope); the
-        # step as the host's _decayed_lr gives it to a schedule: a float tensor (a variable has no
-        # __array__ in TF 1.15-2.1, for a schedule that reads it with NumPy)
-        if callable(lr) and HOST.eager():
-            _checks.rate(self, lr, tf.cast(self.iterations, tf.float32))
-        elif callable(
-            lr
-        ):  # traced: a plain callable's Python number, read outside the graph
-            with tf.init_scope():
-                _checks.rate(self, lr, None)
-        function = self._decay_store.function()
-        if function is not None and HOST.eager():
-            _checks.rate(
-                self, function, tf.cast(self.iterations, tf.float32), "weight_decay"
-            )
+        _check_rates(self)
         return super().apply_gradients(grads_and_vars, name=name, **kwargs)
 
     # -- slots and the step ------------------------------------------------------------
