@@ -26,19 +26,9 @@ from ._penalties import weight_decays_from
 from ._rule import normalized_weight_decay
 from ._version import __version__
 
-__all__ = [
-    "AdamW",
-    "SGDW",
-    "CONVENTIONS",
-    "decoupled",
-    "normalized_weight_decay",
-    "weight_decays_from",
-    "describe",
-    "default_family",
-    "available_families",
-    "family_module",
-    "__version__",
-]
+__all__ = ["AdamW", "SGDW", "CONVENTIONS", "decoupled", "normalized_weight_decay"]
+__all__ += ["weight_decays_from", "describe", "default_family", "available_families"]
+__all__ += ["family_module", "__version__"]
 
 # Top-level host modules whose import makes a family's registry available.
 _HOST_TOPS = ("keras", "tensorflow", "tf_keras")

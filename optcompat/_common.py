@@ -123,7 +123,7 @@ class Decoupled(_host.Hosted):
         return gradient
 
     def _fast_one(
-        self, gradient, variable, slots, rate, iterations, decays, shared=None
+        self, gradient, variable, slots, *, rate, iterations, decays, shared=None
     ):
         """``(True, op)`` having run this variable's step on a fast path, else ``(False, None)``."""
         return False, None

@@ -48,14 +48,8 @@ def construct(optimizer, own, given):
     _checks.own_keras(optimizer, "learning_rate", learning_rate)
     _checks.own_keras(optimizer, "weight_decay", weight_decay)
     checked = _validate.common(
-        learning_rate,
-        weight_decay,
-        a["convention"],
-        a["clipnorm"],
-        a["clipvalue"],
-        a["global_clipnorm"],
-        a["exclude_from_weight_decay"],
-        host.is_schedule,
+        dict(a, learning_rate=learning_rate, weight_decay=weight_decay),
+        is_schedule=host.is_schedule,
         allow_callable=host.callable_rates,
         optional_decay=optimizer.OPTIONAL_DECAY,
         read=host.read_hyper,

@@ -8,7 +8,8 @@ which take the peers' module paths), written once:
   `ModuleNotFoundError` for a submodule (`import optcompat.tfa.layers`).
 - `attribute_of`: a name resolved from another module of the face (a submodule giving
   its package's classes).
-- `family_module`, `signature`, `peer_family`: what both faces' classes are made from.
+- `family_module`, `signature`, `arguments`, `peer_family`: what both faces' classes are
+  made from.
 """
 
 import importlib
@@ -61,6 +62,18 @@ def signature(face):
     import inspect
 
     return str(inspect.signature(face.__init__)).replace("(self, ", "(")
+
+
+def arguments(given):
+    """A face's ``__init__`` arguments, ``locals()`` at its start, as keywords to hand on:
+    its own names (not ``self``, nor the ``__class__`` cell that ``super()`` creates) and
+    what ``**kwargs`` took."""
+    given = dict(given)
+    extra = given.pop("kwargs", {})
+    given.pop("self", None)
+    given.pop("__class__", None)
+    given.update(extra)
+    return given
 
 
 def peer_family():

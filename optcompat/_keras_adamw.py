@@ -90,73 +90,17 @@ def settings(given, takes_decay):
     optimizer keeps of keras-adamw's (:data:`_OWN`, the raw ``weight_decays``).  ``kwargs`` is
     left with the host's arguments, ``convention="keras-adamw"`` and ``weight_decay=0.0``
     by default (``takes_decay``: OptimizerV2 takes ``decay``)."""
-    kwargs, learning_rate, model = (
-        given["kwargs"],
-        given["learning_rate"],
-        given["model"],
-    )
-    zero_penalties, total_iterations = (
-        given["zero_penalties"],
-        given["total_iterations"],
-    )
-    total_iterations_wd = given["total_iterations_wd"]
-    use_cosine_annealing, weight_decays = (
-        given["use_cosine_annealing"],
-        given["weight_decays"],
-    )
-    autorestart, eta_min, eta_max = (
-        given["autorestart"],
-        given["eta_min"],
-        given["eta_max"],
-    )
-    t_cur = given["t_cur"]
+    kwargs = given["kwargs"]
     eta_t = _validate.at_least("eta_t", kwargs.pop("eta_t", 1.0))
-    if "lr" in kwargs:  # keras-adamw's alias (its tests and README use it)
-        learning_rate = kwargs.pop("lr")
-    total_iterations = _count("total_iterations", total_iterations)
-    total_iterations_wd = (
-        None
-        if total_iterations_wd is None
-        else _count("total_iterations_wd", total_iterations_wd, 1)
-    )
-    use_cosine_annealing = _validate.boolean(
-        "use_cosine_annealing", use_cosine_annealing
-    )
-    zero_penalties = _validate.boolean("zero_penalties", zero_penalties)
-    if autorestart is None:
-        autorestart = use_cosine_annealing
-    autorestart = _validate.boolean("autorestart", autorestart)
-    if autorestart and not use_cosine_annealing:
-        raise ValueError(
-            "`autorestart` can only be used with `use_cosine_annealing` (keras-adamw's rule); "
-            "received autorestart=True, use_cosine_annealing=False."
-        )
-    eta_min, eta_max = (
-        _validate.at_least(n, v)
-        for n, v in (("eta_min", eta_min), ("eta_max", eta_max))
-    )
-    t_cur = _count("t_cur", t_cur)
-    if weight_decays is not None and not isinstance(weight_decays, dict):
-        raise _validate.ArgumentTypeError(
-            "`weight_decays` must be None or a dict {variable name: l2 or "
-            "(l1, l2)}; received %r." % (weight_decays,)
-        )
-    raw = {str(k): _pair(k, v) for k, v in (weight_decays or {}).items()}
-    if (
-        total_iterations > 1 and model is not None
-    ):  # keras-adamw reads (and zeroes) the penalties then
-        if weight_decays is not None:
-            warnings.warn(
-                "optcompat.keras_adamw: `weight_decays` is read from `model`'s "
-                "regularizers when `model` is given; the `weight_decays` given are "
-                "ignored (as in keras-adamw).",
-                UserWarning,
-                stacklevel=4,
-            )
-        raw = read_weight_decays(  # the user's frame: above __init__ and _keras_adamw
-            model, zero_penalties, "AdamW(model=..., zero_penalties=True)", stacklevel=5
-        )
-    if (use_cosine_annealing or raw) and total_iterations <= 1:
+    # keras-adamw's alias `lr` (its tests and README use it)
+    learning_rate = kwargs.pop("lr") if "lr" in kwargs else given["learning_rate"]
+    total_iterations = _count("total_iterations", given["total_iterations"])
+    total_iterations_wd = given["total_iterations_wd"]
+    if total_iterations_wd is not None:
+        total_iterations_wd = _count("total_iterations_wd", total_iterations_wd, 1)
+    annealing = _annealing(given)
+    raw = _given_decays(given, total_iterations, annealing["zero_penalties"])
+    if (annealing["use_cosine_annealing"] or raw) and total_iterations <= 1:
         warnings.warn(
             "optcompat.keras_adamw: total_iterations=%d; it must be > 1 for cosine "
             "annealing and weight decays: proceeding without either (as "
@@ -164,7 +108,7 @@ def settings(given, takes_decay):
             UserWarning,
             stacklevel=4,
         )
-        use_cosine_annealing = autorestart = False
+        annealing.update(use_cosine_annealing=False, autorestart=False)
         raw = {}
     wd_steps = total_iterations_wd or total_iterations
     # keras-adamw's normalization, lambda = l * sqrt(1 / total_iterations_wd)
@@ -184,17 +128,70 @@ def settings(given, takes_decay):
                 "keras.optimizers.schedules.InverseTimeDecay(lr, 1, decay)."
             )
     own = dict(
+        annealing,
         total_iterations=total_iterations,
         total_iterations_wd=wd_steps,
-        use_cosine_annealing=use_cosine_annealing,
-        autorestart=autorestart,
-        eta_min=eta_min,
-        eta_max=eta_max,
         init_verbose=_validate.boolean("init_verbose", given["init_verbose"]),
-        zero_penalties=zero_penalties,
         _raw_weight_decays=raw,
     )
+    t_cur = own.pop("t_cur")
     return learning_rate, decays or None, own, t_cur, eta_t
+
+
+def _annealing(given):
+    """keras-adamw's annealing arguments and ``zero_penalties``, checked in this order (a call
+    with two bad ones is refused for the first): ``{use_cosine_annealing, zero_penalties,
+    autorestart, eta_min, eta_max, t_cur}``; ``autorestart`` None follows
+    ``use_cosine_annealing``."""
+    use_cosine_annealing = _validate.boolean(
+        "use_cosine_annealing", given["use_cosine_annealing"]
+    )
+    zero_penalties = _validate.boolean("zero_penalties", given["zero_penalties"])
+    autorestart = given["autorestart"]
+    if autorestart is None:
+        autorestart = use_cosine_annealing
+    autorestart = _validate.boolean("autorestart", autorestart)
+    if autorestart and not use_cosine_annealing:
+        raise ValueError(
+            "`autorestart` can only be used with `use_cosine_annealing` (keras-adamw's rule); "
+            "received autorestart=True, use_cosine_annealing=False."
+        )
+    return dict(
+        use_cosine_annealing=use_cosine_annealing,
+        zero_penalties=zero_penalties,
+        autorestart=autorestart,
+        eta_min=_validate.at_least("eta_min", given["eta_min"]),
+        eta_max=_validate.at_least("eta_max", given["eta_max"]),
+        t_cur=_count("t_cur", given["t_cur"]),
+    )
+
+
+def _given_decays(given, total_iterations, zero_penalties):
+    """keras-adamw's ``{variable name: (l1, l2)}`` before its normalization: ``weight_decays``
+    checked, or where ``model`` is given (and ``total_iterations > 1``) read from its
+    regularizers (:func:`read_weight_decays`)."""
+    weight_decays, model = given["weight_decays"], given["model"]
+    if weight_decays is not None and not isinstance(weight_decays, dict):
+        raise _validate.ArgumentTypeError(
+            "`weight_decays` must be None or a dict {variable name: l2 or "
+            "(l1, l2)}; received %r." % (weight_decays,)
+        )
+    raw = {str(k): _pair(k, v) for k, v in (weight_decays or {}).items()}
+    if total_iterations > 1 and model is not None:
+        # keras-adamw reads (and zeroes) the penalties then
+        if weight_decays is not None:
+            warnings.warn(
+                "optcompat.keras_adamw: `weight_decays` is read from `model`'s "
+                "regularizers when `model` is given; the `weight_decays` given are "
+                "ignored (as in keras-adamw).",
+                UserWarning,
+                stacklevel=5,
+            )
+        # the user's frame: above __init__, _keras_adamw and settings
+        raw = read_weight_decays(
+            model, zero_penalties, "AdamW(model=..., zero_penalties=True)", stacklevel=6
+        )
+    return raw
 
 
 class KerasAdamW(object):

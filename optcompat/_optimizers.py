@@ -212,7 +212,7 @@ class AdamWSpec(Spec):
         )
         return c
 
-    def _new_values(self, xp, x, g, slots, c, decay, l1=None):
+    def _new_values(self, xp, x, g, slots, c, *, decay, l1=None):
         """``(x, m, v, vhat)`` after the step (``vhat`` None without amsgrad); ``l1``: an L1
         decay's ``d1_t`` (:data:`._rule.DECAY_DOC`)."""
         m, v, vhat = slots
@@ -294,7 +294,7 @@ class SGDWSpec(Spec):
         c["momentum"] = self._hyper_value("momentum", dtype)
         return c
 
-    def _new_values(self, xp, x, g, slots, c, decay, l1=None):
+    def _new_values(self, xp, x, g, slots, c, *, decay, l1=None):
         """``(x, buf)`` after the step (``buf`` None without momentum)."""
         return _rule.sgd_update(
             self.convention,

@@ -263,10 +263,36 @@ class Schedule(object):
     def from_config(cls, config):
         return cls(**config)
 
+
+class _Rule(Schedule):
+    """A schedule that is one formula of this module, ``RULE(xp, step, *args)`` over its
+    checked arguments in ``ARGS`` order (step counts as floats), with the rate ``eta_t`` is
+    measured against, ``base_learning_rate``: the first of ``BASE`` that is not None."""
+
+    RULE = None
+    BASE = ("initial_learning_rate",)
+
+    @property
+    def base_learning_rate(self):
+        return next(
+            getattr(self, key) for key in self.BASE if getattr(self, key) is not None
+        )
+
     def base_rate(self, initial_rate):
         """The rate ``eta_t`` is measured against, as a float (``initial_rate(schedule)``
-        evaluates another schedule at its step 0)."""
+        evaluates another schedule at its step 0; :class:`WarmUp` uses it)."""
         return self.base_learning_rate
+
+    def value(self, xp, step):
+        args = (getattr(self, key) for key in self.ARGS)
+        return self.RULE(xp, step, *(_as_float(value) for value in args))
+
+
+def _as_float(value):
+    """An int argument (a step count) as the float the formulas take; others as they are."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
 
 
 def _inline(doc):
@@ -276,7 +302,17 @@ def _inline(doc):
     return (first + "\n" + textwrap.indent(textwrap.dedent(rest), "    ")).rstrip()
 
 
-class CosineDecay(Schedule):
+# the end of Args and the Raises of the schedules whose arguments are numbers only
+_NAME_AND_RAISES = """\
+        name: the schedule's name.
+
+    Raises:
+        ValueError: an argument out of its range, named in the message.
+        TypeError: an argument of the wrong type, or one it does not take.\
+"""
+
+
+class CosineDecay(_Rule):
     __doc__ = r"""Cosine decay, Keras 3's signature (warm-up included) on every release.
 
     %s
@@ -293,11 +329,7 @@ class CosineDecay(Schedule):
         warmup_target: None, or a float >= 0: first rise linearly to it over
             `warmup_steps`, then decay from it.
         warmup_steps: int >= 0.
-        name: the schedule's name.
-
-    Raises:
-        ValueError: an argument out of its range, named in the message.
-        TypeError: an argument of the wrong type, or one it does not take.
+%s
 
     Example:
         ```python
@@ -307,8 +339,10 @@ class CosineDecay(Schedule):
         schedule = CosineDecay(1e-3, decay_steps=1000, warmup_target=1e-2, warmup_steps=100)
         model.compile(optimizer=AdamW(learning_rate=schedule, weight_decay=1e-4), loss="mse")
         ```
-""" % _inline(cosine_decay.__doc__)
+""" % (_inline(cosine_decay.__doc__), _NAME_AND_RAISES)
 
+    RULE = staticmethod(cosine_decay)
+    BASE = ("warmup_target", "initial_learning_rate")
     ARGS = (
         "initial_learning_rate",
         "decay_steps",
@@ -331,27 +365,8 @@ class CosineDecay(Schedule):
             "warmup_steps": _steps("warmup_steps", a["warmup_steps"], 0),
         }
 
-    @property
-    def base_learning_rate(self):
-        return (
-            self.initial_learning_rate
-            if self.warmup_target is None
-            else self.warmup_target
-        )
 
-    def value(self, xp, step):
-        return cosine_decay(
-            xp,
-            step,
-            self.initial_learning_rate,
-            float(self.decay_steps),
-            self.alpha,
-            self.warmup_target,
-            float(self.warmup_steps),
-        )
-
-
-class CosineDecayRestarts(Schedule):
+class CosineDecayRestarts(_Rule):
     __doc__ = r"""Cosine decay with warm restarts (SGDR), Keras's semantics on every release.
 
     %s
@@ -365,11 +380,7 @@ class CosineDecayRestarts(Schedule):
         t_mul: float >= 1, each period is `t_mul` times the one before.
         m_mul: float >= 0, each period starts at `m_mul` times the one before's start.
         alpha: in [0, 1], the floor as a fraction of `initial_learning_rate`.
-        name: the schedule's name.
-
-    Raises:
-        ValueError: an argument out of its range, named in the message.
-        TypeError: an argument of the wrong type, or one it does not take.
+%s
 
     Example:
         ```python
@@ -379,8 +390,9 @@ class CosineDecayRestarts(Schedule):
         schedule = CosineDecayRestarts(0.1, first_decay_steps=10, t_mul=2.0)
         model.compile(optimizer=SGDW(learning_rate=schedule, momentum=0.9), loss="mse")
         ```
-""" % _inline(cosine_decay_restarts.__doc__)
+""" % (_inline(cosine_decay_restarts.__doc__), _NAME_AND_RAISES)
 
+    RULE = staticmethod(cosine_decay_restarts)
     ARGS = ("initial_learning_rate", "first_decay_steps", "t_mul", "m_mul", "alpha")
     DEFAULTS = {"t_mul": 2.0, "m_mul": 1.0, "alpha": 0.0}
 
@@ -397,21 +409,6 @@ class CosineDecayRestarts(Schedule):
             "m_mul": _rate("m_mul", a["m_mul"]),
             "alpha": _fraction("alpha", a["alpha"]),
         }
-
-    @property
-    def base_learning_rate(self):
-        return self.initial_learning_rate
-
-    def value(self, xp, step):
-        return cosine_decay_restarts(
-            xp,
-            step,
-            self.initial_learning_rate,
-            float(self.first_decay_steps),
-            self.t_mul,
-            self.m_mul,
-            self.alpha,
-        )
 
 
 class WarmUp(Schedule):
@@ -502,7 +499,7 @@ class WarmUp(Schedule):
         )
 
 
-class CosineAnnealing(Schedule):
+class CosineAnnealing(_Rule):
     __doc__ = r"""keras-adamw's cosine annealing with warm restarts, as a learning-rate schedule.
 
     %s
@@ -538,6 +535,8 @@ class CosineAnnealing(Schedule):
         ```
 """ % _inline(cosine_annealing.__doc__)
 
+    RULE = staticmethod(cosine_annealing)
+    BASE = ("learning_rate",)
     ARGS = (
         "learning_rate",
         "total_iterations",
@@ -573,23 +572,6 @@ class CosineAnnealing(Schedule):
             "autorestart": autorestart,
             "eta_t": _rate("eta_t", a["eta_t"]),
         }
-
-    @property
-    def base_learning_rate(self):
-        return self.learning_rate
-
-    def value(self, xp, step):
-        return cosine_annealing(
-            xp,
-            step,
-            self.learning_rate,
-            float(self.total_iterations),
-            self.eta_min,
-            self.eta_max,
-            self.t_cur,
-            self.autorestart,
-            self.eta_t,
-        )
 
 
 DECLARATIONS = (CosineDecay, CosineDecayRestarts, WarmUp, CosineAnnealing)

@@ -43,7 +43,13 @@ def apply_one(optimizer, gradient, variable, rate, iterations, shared=None):
     own = optimizer._own_rates_of(variable) is not None
     if not own:
         done, op = optimizer._fast_one(
-            gradient, variable, slots, rate, iterations, decays, shared
+            gradient,
+            variable,
+            slots,
+            rate=rate,
+            iterations=iterations,
+            decays=decays,
+            shared=shared,
         )
         if done:
             return op
@@ -62,8 +68,8 @@ def apply_one(optimizer, gradient, variable, rate, iterations, shared=None):
         xp.cast(gradient, dtype),
         slot_values,
         c,
-        c["decay"] if decays else 0.0,
-        c.get("l1") if decays else None,
+        decay=c["decay"] if decays else 0.0,
+        l1=c.get("l1") if decays else None,
     )
     return host.group(
         [

@@ -90,7 +90,7 @@ class FusedKernels(object):
         return dense(gradient)
 
     def _fast_one(
-        self, gradient, variable, slots, rate, iterations, decays, shared=None
+        self, gradient, variable, slots, *, rate, iterations, decays, shared=None
     ):
         if not _tf_fast.usable(
             tf,

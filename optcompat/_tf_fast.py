@@ -131,42 +131,29 @@ def apply(
     """One step on resource handles: ``var``, its ``slots`` (AdamW: ``m``, ``v``; SGDW: the
     momentum buffer, or none), the dense gradient ``grad`` in the variable's dtype, the
     coefficients ``c`` (:func:`kernel_coefficients`) and this variable's decay ``decay``
-    (None: no decay pass).  Returns the op."""
+    (None: no decay pass).  ``x <- decayed(x)`` in the convention's rounding, then the
+    kind's kernel (:func:`_adam`, :func:`_sgd`), ordered explicitly (for TF1 graphs too);
+    ``decay_may_be_zero``: see :func:`_decay`.  Returns the op."""
     dtype = grad.dtype
     if decay is not None and isinstance(decay, float) and decay == 0.0:
         decay = None
-    if kind == "adamw":
-        m, v = slots
-        return apply_adam(
+    form = CONVENTIONS[convention].decay_form
+    with tf.control_dependencies(
+        _decay(tf, var, decay, dtype, form, decay_may_be_zero)
+    ):
+        lr = tf.cast(c["lr"], dtype)
+        if kind == "adamw":
+            return _adam(tf, c, lr, var=var, slots=slots, grad=grad)
+        return _sgd(
             tf,
+            c,
+            lr,
             var=var,
-            m=m,
-            v=v,
+            slots=slots,
             grad=grad,
-            lr=c["lr"],
-            beta_1=c["beta_1"],
-            beta_2=c["beta_2"],
-            beta_1_power=c["beta_1_power"],
-            beta_2_power=c["beta_2_power"],
-            eps_hat=c["eps_hat"],
-            decay=decay,
-            dtype=dtype,
-            convention=convention,
-            decay_may_be_zero=decay_may_be_zero,
+            momentum=CONVENTIONS[convention].momentum,
+            nesterov=nesterov,
         )
-    return apply_sgd(
-        tf,
-        var=var,
-        buf=slots[0] if slots else None,
-        grad=grad,
-        lr=c["lr"],
-        momentum=c["momentum"],
-        nesterov=nesterov,
-        decay=decay,
-        dtype=dtype,
-        convention=convention,
-        decay_may_be_zero=decay_may_be_zero,
-    )
 
 
 def _decay(tf, var, decay, dtype, decay_form, may_be_zero=False):
@@ -194,91 +181,47 @@ def _decay(tf, var, decay, dtype, decay_form, may_be_zero=False):
     return [tf.cond(tf.equal(decay, 0), lambda: tf.constant(False), assign)]
 
 
-def apply_sgd(
-    tf,
-    *,
-    var,
-    buf,
-    grad,
-    lr,
-    momentum,
-    nesterov,
-    decay,
-    dtype,
-    convention,
-    decay_may_be_zero=False,
-):
-    """SGDW on resource handles (``buf`` None without momentum): the decay, then the kernel
-    whose update is the rule's for the convention's momentum form (:func:`._rule.sgd_update`):
+def _sgd(tf, c, lr, *, var, slots, grad, momentum, nesterov):
+    """SGDW's kernel, whose update is the rule's for the ``momentum`` form
+    (:func:`._rule.sgd_update`), ``lr`` a tensor in the gradient's dtype:
 
-    * no momentum, ``ResourceApplyGradientDescent``: ``x -= lr g``;
+    * no momentum buffer, ``ResourceApplyGradientDescent``: ``x -= lr g``;
     * keras, ``ResourceApplyKerasMomentum``: ``u = mu u - lr g; x += u`` (Nesterov:
       ``x += mu u - lr g``);
     * torch, ``ResourceApplyMomentum``: ``b = mu b + g; x -= lr b`` (Nesterov:
       ``x -= lr g + lr mu b``).
     """
-    with tf.control_dependencies(
-        _decay(
-            tf, var, decay, dtype, CONVENTIONS[convention].decay_form, decay_may_be_zero
-        )
-    ):
-        lr = tf.cast(lr, dtype)
-        if buf is None:
-            return tf.raw_ops.ResourceApplyGradientDescent(
-                var=var, alpha=lr, delta=grad
-            )
-        kernel = (
-            tf.raw_ops.ResourceApplyMomentum
-            if CONVENTIONS[convention].momentum == "torch"
-            else tf.raw_ops.ResourceApplyKerasMomentum
-        )
-        return kernel(
-            var=var,
-            accum=buf,
-            lr=lr,
-            grad=grad,
-            momentum=tf.cast(momentum, dtype),
-            use_nesterov=bool(nesterov),
-        )
+    if not slots:
+        return tf.raw_ops.ResourceApplyGradientDescent(var=var, alpha=lr, delta=grad)
+    kernel = (
+        tf.raw_ops.ResourceApplyMomentum
+        if momentum == "torch"
+        else tf.raw_ops.ResourceApplyKerasMomentum
+    )
+    return kernel(
+        var=var,
+        accum=slots[0],
+        lr=lr,
+        grad=grad,
+        momentum=tf.cast(c["momentum"], grad.dtype),
+        use_nesterov=bool(nesterov),
+    )
 
 
-def apply_adam(
-    tf,
-    *,
-    var,
-    m,
-    v,
-    grad,
-    lr,
-    beta_1,
-    beta_2,
-    beta_1_power,
-    beta_2_power,
-    eps_hat,
-    decay,
-    dtype,
-    convention,
-    decay_may_be_zero=False,
-):
-    """AdamW on resource handles ``var``, ``m``, ``v``: ``x <- decayed(x)`` in the
-    convention's rounding (skipped when ``decay`` is None), then ``ResourceApplyAdam``;
-    returns the op (ordered explicitly, for TF1 graphs too).  Coefficients: tensors or floats;
-    ``beta_i_power`` is ``beta_i ** t`` for the 1-based step ``t``; ``decay_may_be_zero``:
-    see :func:`_decay`."""
-    with tf.control_dependencies(
-        _decay(
-            tf, var, decay, dtype, CONVENTIONS[convention].decay_form, decay_may_be_zero
-        )
-    ):
-        return tf.raw_ops.ResourceApplyAdam(
-            var=var,
-            m=m,
-            v=v,
-            beta1_power=beta_1_power,
-            beta2_power=beta_2_power,
-            lr=tf.cast(lr, dtype),
-            beta1=beta_1,
-            beta2=beta_2,
-            epsilon=tf.cast(eps_hat, dtype),
-            grad=grad,
-        )
+def _adam(tf, c, lr, *, var, slots, grad):
+    """AdamW's kernel, ``ResourceApplyAdam`` on ``var`` and its slots ``m``, ``v``; ``lr``
+    a tensor in the gradient's dtype, ``c``'s ``beta_i_power`` is ``beta_i ** t`` for the
+    1-based step ``t``."""
+    m, v = slots
+    return tf.raw_ops.ResourceApplyAdam(  # the handles and gradient, then coefficients
+        var=var,
+        m=m,
+        v=v,
+        grad=grad,
+        lr=lr,
+        epsilon=tf.cast(c["eps_hat"], grad.dtype),
+        beta1=c["beta_1"],
+        beta2=c["beta_2"],
+        beta1_power=c["beta_1_power"],
+        beta2_power=c["beta_2_power"],
+    )

@@ -146,16 +146,7 @@ class _AdamWFace(DecoupledWeightDecayExtension):
         name="AdamW",
         **kwargs,
     ):
-        super(_AdamWFace, self).__init__(
-            weight_decay,
-            learning_rate=learning_rate,
-            beta_1=beta_1,
-            beta_2=beta_2,
-            epsilon=epsilon,
-            amsgrad=amsgrad,
-            name=name,
-            **kwargs,
-        )
+        super(_AdamWFace, self).__init__(**_faces.arguments(locals()))
 
 
 class _SGDWFace(DecoupledWeightDecayExtension):
@@ -168,14 +159,7 @@ class _SGDWFace(DecoupledWeightDecayExtension):
         name="SGDW",
         **kwargs,
     ):
-        super(_SGDWFace, self).__init__(
-            weight_decay,
-            learning_rate=learning_rate,
-            momentum=momentum,
-            nesterov=nesterov,
-            name=name,
-            **kwargs,
-        )
+        super(_SGDWFace, self).__init__(**_faces.arguments(locals()))
 
 
 def _mixin(family):

@@ -186,60 +186,59 @@ def _adamw_fused(xs, gs, slots, c, decay, t, s):
 
 def _sgd_fused(xs, gs, bufs, lr, decay, s):
     """SGDW through ``torch._fused_sgd_`` where it gives the rule (see the module
-    docstring); False, having changed nothing, where it does not."""
+    docstring); False, having changed nothing, where it does not.  One kernel call, its
+    arguments by the case:
+
+    * no momentum: ``x (1 - d) - lr g``, the decay as the kernel's coupled decay (one pass);
+    * torch's form: ``b = mu b + g; x -= lr (g + mu b | b)`` on ``decayed(x)``;
+    * Keras's form: ``u = mu u + (1 - (1 + lr)) g = mu u - lr g; x -= (-1) u`` on
+      ``decayed(x)`` (no Nesterov, no float64: the kernel's form cannot give them).
+    """
     x = xs[0]
     if not _detect.torch_fused("sgd", x.device.type) or x.dtype not in _FUSED_DTYPES:
         return False
     convention, nesterov = s["convention"], s["nesterov"]
-    kw = dict(
-        maximize=False, is_first_step=False
-    )  # buffers start at zero: no first-step copy
-    if (
-        bufs is None
-    ):  # x (1 - d) - lr g: the decay as the kernel's coupled decay, one pass
+    torch_form = CONVENTIONS[convention].momentum == "torch"
+    if bufs is None:
         if lr == 0.0:
             _decay_(convention, xs, decay)
             return True
-        torch._fused_sgd_(
-            xs,
-            gs,
-            [],
+        kernel = dict(
             weight_decay=decay / lr,
             momentum=0.0,
             lr=lr,
             dampening=0.0,
             nesterov=False,
-            **kw,
         )
-        return True
-    torch_form = CONVENTIONS[convention].momentum == "torch"
-    if not torch_form and (nesterov or x.dtype == torch.float64):
-        return False
-    _decay_(convention, xs, decay)  # every update below adds to decayed(x)
-    if torch_form:  # b = mu b + g; x -= lr (g + mu b | b)
-        torch._fused_sgd_(
-            xs,
-            gs,
-            bufs,
+    elif torch_form:
+        kernel = dict(
             weight_decay=0.0,
             momentum=s["momentum"],
             lr=lr,
             dampening=0.0,
             nesterov=bool(nesterov),
-            **kw,
         )
-    else:  # u = mu u + (1 - (1 + lr)) g = mu u - lr g;  x -= (-1) u
-        torch._fused_sgd_(
-            xs,
-            gs,
-            bufs,
+    elif nesterov or x.dtype == torch.float64:
+        return False
+    else:
+        kernel = dict(
             weight_decay=0.0,
             momentum=s["momentum"],
             lr=-1.0,
             dampening=1.0 + lr,
             nesterov=False,
-            **kw,
         )
+    if bufs is not None:
+        _decay_(convention, xs, decay)  # the momentum forms add to decayed(x)
+    # buffers start at zero: no first-step copy
+    torch._fused_sgd_(
+        xs,
+        gs,
+        [] if bufs is None else bufs,
+        maximize=False,
+        is_first_step=False,
+        **kernel,
+    )
     return True
 
 

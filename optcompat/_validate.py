@@ -202,38 +202,40 @@ def name_patterns(name, value):
     return list(value)
 
 
-def common(
-    lr,
-    weight_decay,
-    conv,
-    clipnorm,
-    clipvalue,
-    global_clipnorm,
-    exclude,
-    is_schedule,
-    allow_callable=True,
-    optional_decay=False,
-    read=None,
-):
-    """Checks shared by AdamW and SGDW; returns the normalised values.  ``optional_decay``:
-    ``weight_decay`` may be None (SGDW, as Keras's SGD: no decay)."""
+COMMON = (
+    "learning_rate",
+    "weight_decay",
+    "convention",
+    "clipnorm",
+    "clipvalue",
+    "global_clipnorm",
+    "exclude_from_weight_decay",
+)
+
+
+def common(given, *, is_schedule, allow_callable=True, optional_decay=False, read=None):
+    """Checks shared by AdamW and SGDW, of ``given``'s :data:`COMMON` arguments (by name);
+    returns the normalised values.  ``optional_decay``: ``weight_decay`` may be None (SGDW,
+    as Keras's SGD: no decay)."""
+    clips = ("clipnorm", "clipvalue", "global_clipnorm")
     values = dict(
-        learning_rate=learning_rate(lr, is_schedule, allow_callable, read),
-        weight_decay=decay_rate(weight_decay, is_schedule, optional_decay, read),
-        convention=convention(conv),
-        clipnorm=optional_positive("clipnorm", clipnorm),
-        clipvalue=optional_positive("clipvalue", clipvalue),
-        global_clipnorm=optional_positive("global_clipnorm", global_clipnorm),
-        exclude_from_weight_decay=name_patterns("exclude_from_weight_decay", exclude),
+        learning_rate=learning_rate(
+            given["learning_rate"], is_schedule, allow_callable, read
+        ),
+        weight_decay=decay_rate(
+            given["weight_decay"], is_schedule, optional_decay, read
+        ),
+        convention=convention(given["convention"]),
     )
-    if (
-        sum(values[k] is not None for k in ("clipnorm", "clipvalue", "global_clipnorm"))
-        > 1
-    ):
+    values.update((key, optional_positive(key, given[key])) for key in clips)
+    values["exclude_from_weight_decay"] = name_patterns(
+        "exclude_from_weight_decay", given["exclude_from_weight_decay"]
+    )
+    if sum(values[key] is not None for key in clips) > 1:
         raise ValueError(
             "At most one of `clipnorm`, `clipvalue` and `global_clipnorm` may be set; received "
             "clipnorm=%r, clipvalue=%r, global_clipnorm=%r."
-            % (clipnorm, clipvalue, global_clipnorm)
+            % tuple(given[key] for key in clips)
         )
     return values
 

@@ -35,17 +35,9 @@ import types
 from .. import _faces, _keras_adamw, _when_ready
 from .utils import K_eval, fill_dict_in_order, get_weight_decays, reset_seeds
 
-__all__ = [
-    "AdamW",
-    "NadamW",
-    "SGDW",
-    "get_weight_decays",
-    "fill_dict_in_order",
-    "reset_seeds",
-    "K_eval",  # noqa: F822
-    "for_family",
-    "default_family",
-]  # (AdamW, NadamW, SGDW: resolved on first use)
+# (AdamW, NadamW, SGDW: resolved on first use)
+__all__ = ["AdamW", "NadamW", "SGDW", "get_weight_decays", "fill_dict_in_order"]
+__all__ += ["reset_seeds", "K_eval", "for_family", "default_family"]  # noqa: F822
 
 default_family = _keras_adamw.default_family
 """`default_family()`: this module's classes' family for the user's Keras -- `"legacy"`

@@ -263,7 +263,7 @@ def state_of(optimizer, variables):
         )
     for spec, rate in zip(specs, access.variable_rates(optimizer, variables) or ()):
         spec["weight_decay"] = rate  # torch's param groups: excluded variables at 0
-    header = dict(
+    header = _format.header(
         kind=info["kind"],
         optimizer=info["optimizer"],
         family=access.family,
@@ -340,13 +340,13 @@ def load(
     _check(
         state,
         info,
-        access,
-        variables,
-        allow_convention_change,
-        restore_variables,
-        source,
-        match,
-        optimizer,
+        access=access,
+        variables=variables,
+        allow_convention_change=allow_convention_change,
+        restore_variables=restore_variables,
+        source=source,
+        match=match,
+        optimizer=optimizer,
     )
     _warn_hyperparameters(state, info, source)
     # nothing has changed so far; from here on every check has passed
@@ -406,6 +406,7 @@ _KIND_NAMES = {
 def _check(
     state,
     info,
+    *,
     access,
     variables,
     allow_convention_change,

@@ -25,6 +25,7 @@ import os
 
 import numpy as np
 
+from . import _format
 from ._access import SLOT_LISTS
 from ._format import KINDS, StateError
 
@@ -166,13 +167,11 @@ def _checkpoint(path, optimizer):
         {"name": full_name(n), "shape": list(v.shape), "dtype": v.dtype.name}
         for n, v in zip(originals, values)
     ]
-    header = dict(
+    header = _format.header(
         kind=kind,
         optimizer="unknown (a TF checkpoint does not record the class)",
         family=family,
-        convention=None,
         hyperparameters=hypers,
-        versions={},
         iterations=iterations,
         slots=keys,
         variables=specs,

@@ -63,6 +63,39 @@ def _describe(array):
     }
 
 
+def header(
+    *,
+    kind,
+    optimizer,
+    family,
+    hyperparameters,
+    iterations,
+    slots,
+    variables,
+    convention=None,
+    versions=None,
+    source=None,
+):
+    """A state's header (the table above, less ``arrays``), as ``save`` and every reader of
+    another format build it: ``convention`` None where the format does not record it,
+    ``versions`` {} where unknown, ``source`` (where a converted state was read) only when
+    given."""
+    built = dict(
+        kind=kind,
+        optimizer=optimizer,
+        family=family,
+        convention=convention,
+        hyperparameters=hyperparameters,
+        versions=versions or {},
+        iterations=iterations,
+        slots=slots,
+        variables=variables,
+    )
+    if source is not None:
+        built["source"] = source
+    return built
+
+
 def write(path, header, arrays):
     """Write ``header`` (a JSON-able dict, without ``arrays``) and ``arrays`` ({name:
     ndarray}) to ``path`` atomically."""

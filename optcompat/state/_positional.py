@@ -31,6 +31,7 @@ import zipfile
 
 import numpy as np
 
+from . import _format
 from ._format import KINDS, StateError
 
 _EXTRA = (
@@ -273,13 +274,12 @@ def _decode(path, arrays, opt_config, family, optimizer, variables):
     hypers = {k: config[k] for k in _access.HYPERPARAMETERS if k in config}
     if head >= 2 and float_rate and "learning_rate" not in hypers:
         hypers["learning_rate"] = float(arrays[1])
-    header = dict(
+    header = _format.header(
         kind=kind,
         optimizer=described,
         family=family,
         convention=convention,
         hyperparameters=hypers,
-        versions={},
         iterations=iterations,
         slots=keep,
         variables=specs,

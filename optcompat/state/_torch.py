@@ -29,6 +29,7 @@ group is ``capturable`` or ``fused``).
 import numpy as np
 
 from .. import _detect
+from . import _format
 from ._access import Access
 from ._format import StateError
 
@@ -415,14 +416,13 @@ def read(path):
     if specs and len(set(decays)) > 1:
         for spec, decay in zip(specs, decays):
             spec["weight_decay"] = decay
-    header = dict(
+    header = _format.header(
         kind=kind,
         optimizer="torch.optim (a state_dict does not record the class: %s-kind)"
         % kind,
         family="torch",
         convention="torch",
         hyperparameters=hypers,
-        versions={},
         iterations=int(steps.pop()) if steps else 0,
         slots=slots,
         variables=specs,

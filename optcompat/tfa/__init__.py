@@ -42,14 +42,9 @@ import types
 
 from .. import _detect, _faces, _tfa, _when_ready
 
-__all__ = [
-    "AdamW",
-    "SGDW",
-    "extend_with_decoupled_weight_decay",
-    "DecoupledWeightDecayExtension",  # noqa: F822
-    "for_family",
-    "default_family",
-]  # (AdamW, SGDW: resolved on first use, PEP 562)
+# (AdamW, SGDW: resolved on first use, PEP 562)
+__all__ = ["AdamW", "SGDW", "extend_with_decoupled_weight_decay"]
+__all__ += ["DecoupledWeightDecayExtension", "for_family", "default_family"]  # noqa: F822
 
 DecoupledWeightDecayExtension = _tfa.DecoupledWeightDecayExtension
 """TFA's mixin: `class MyAdamW(DecoupledWeightDecayExtension, tf.keras.optimizers.Adam)` as TFA's
