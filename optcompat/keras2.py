@@ -10,13 +10,15 @@ each step); `jit_compile` is the host's.
 
 Example:
     ```python
-    # not run: needs TensorFlow 2.9-2.15 or tf_keras (the tests run the default
-    # family's optcompat.AdamW instead)
-    import tensorflow as tf
+    # keras: this family's, tf.keras (TF 2.9-2.15) or tf_keras
     from optcompat.keras2 import AdamW
 
-    model = tf.keras.Sequential([tf.keras.Input(shape=(4,)), tf.keras.layers.Dense(1)])
-    model.compile(optimizer=AdamW(learning_rate=1e-3, weight_decay=4e-3), loss="mse")
+    # a Keras 2 schedule, as this family's own optimizers take one
+    schedule = keras.optimizers.schedules.ExponentialDecay(1e-3, 100, decay_rate=0.9)
+    optimizer = AdamW(learning_rate=schedule, weight_decay=4e-3)
+    model.compile(optimizer=optimizer, loss="mse")
+    model.fit(x, y, epochs=2, verbose=0)
+    assert int(optimizer.iterations) == 2  # 16 samples: one batch an epoch
     ```
 """
 

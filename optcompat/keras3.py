@@ -7,12 +7,17 @@ Keras, `optcompat.AdamW` is this one.  Importing this module without Keras 3 ins
 
 Example:
     ```python
-    # not run: needs Keras 3 (the tests run the default family's optcompat.AdamW instead)
-    import keras
+    # keras: Keras 3, on the backend KERAS_BACKEND names (jax, torch, tensorflow)
     from optcompat.keras3 import AdamW
 
-    model = keras.Sequential([keras.Input(shape=(4,)), keras.layers.Dense(1)])
-    model.compile(optimizer=AdamW(learning_rate=1e-3, weight_decay=4e-3), loss="mse")
+    optimizer = AdamW(
+        learning_rate=1e-3, weight_decay=4e-3, exclude_from_weight_decay=["bias"]
+    )
+    model.compile(optimizer=optimizer, loss="mse")
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save("model.keras")  # the optimizer, its settings and its state
+    restored = keras.models.load_model("model.keras")
+    assert type(restored.optimizer).__name__ == "AdamW"
     ```
 """
 

@@ -11,13 +11,17 @@ have it.
 
 Example:
     ```python
-    # not run: needs TensorFlow 1.15-2.15 or tf_keras (the tests run the default
-    # family's optcompat.AdamW instead)
-    import tensorflow as tf
+    # keras: this family's, tf.keras (TF 1.15-2.15) or tf_keras
     from optcompat.legacy import AdamW
 
-    model = tf.keras.Sequential([tf.keras.Input(shape=(4,)), tf.keras.layers.Dense(1)])
-    model.compile(optimizer=AdamW(learning_rate=1e-3, weight_decay=4e-3), loss="mse")
+    optimizer = AdamW(learning_rate=1e-3, weight_decay=4e-3)
+    model.compile(optimizer=optimizer, loss="mse")
+    model.fit(x, y, epochs=1, verbose=0)
+    # OptimizerV2's hyperparameters are variables: a new rate is taken by the next step,
+    # inside the train function already traced
+    optimizer.learning_rate = 1e-4
+    model.fit(x, y, epochs=1, verbose=0)
+    assert abs(float(keras.backend.get_value(optimizer.learning_rate)) - 1e-4) < 1e-9
     ```
 """
 

@@ -182,12 +182,19 @@ def test_the_reference_has_examples():
         assert needed in names, (needed, sorted(names))
 
 
-@pytest.mark.applies(lambda facts, params: facts.family == ENV.default)  # optcompat.AdamW: the default family
+def example_family(key):
+    """The family an example is written for: a family module's (`optcompat/keras2.py:module`)
+    its own, every other one the default family's (`optcompat.AdamW`)."""
+    found = re.match(r"optcompat/(keras2|keras3|legacy)\.py:", key)
+    return found.group(1) if found else ENV.default
+
+
+@pytest.mark.applies(lambda facts, params: facts.family == example_family(params["key"]))
 @pytest.mark.parametrize("key", [key for key, _ in EXAMPLES])
 def test_reference_example_runs(host, key, tmp_path, monkeypatch):
-    """The example as written, in the default family, given what its text assumes: `keras` (the
-    default family's Keras), `np`, an uncompiled `model` (4 inputs, one Dense unit) and its data
-    `x`, `y`; in a fresh folder (an example may write a file)."""
+    """The example as written, in its family (:func:`example_family`), given what its text
+    assumes: `keras` (that family's Keras), `np`, an uncompiled `model` (4 inputs, one Dense
+    unit) and its data `x`, `y`; in a fresh folder (an example may write a file)."""
     code = dict(EXAMPLES)[key]
     if code.startswith(NOT_RUN):
         pytest.skip(code.splitlines()[0][len(NOT_RUN):].strip())
