@@ -1,9 +1,11 @@
 """Type-checked by the lint env (mypy): the public API as a user calls it, against
 optcompat/__init__.pyi.  Never run."""
-from typing import Dict, Tuple
+from typing import Dict
+from typing import Tuple
 
 import optcompat
-from optcompat import SGDW, AdamW
+from optcompat import SGDW
+from optcompat import AdamW
 
 opt: AdamW = AdamW(learning_rate=1e-3, weight_decay=4e-3, amsgrad=True, exclude_from_weight_decay=["bias"],
                    lr_multipliers={"dense": 2.0}, weight_decays={"dense/kernel": (0.0, 1e-4)}, fast_path=None)

@@ -19,9 +19,13 @@ Example:
 import importlib
 import sys
 
-from . import _detect, _hooks, _lazy
+from . import _detect
+from . import _hooks
+from . import _lazy
 from ._conventions import CONVENTIONS
-from ._detect import available_families, default_family, describe
+from ._detect import available_families
+from ._detect import default_family
+from ._detect import describe
 from ._penalties import weight_decays_from
 from ._rule import normalized_weight_decay
 from ._version import __version__

@@ -3,7 +3,15 @@
 # family's host optimizer, so every host method not listed here is typed Any.
 # tests/test_typing.py checks these signatures against the classes and functions themselves.
 from types import ModuleType
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any
+from typing import Callable
+from typing import Dict
+from typing import List
+from typing import Mapping
+from typing import Optional
+from typing import Sequence
+from typing import Tuple
+from typing import Union
 
 __version__: str
 

@@ -6,7 +6,9 @@ checks the values it computes too (:func:`._step.rates`)."""
 
 import numbers
 
-from . import _detect, _schedules, _validate
+from . import _detect
+from . import _schedules
+from . import _validate
 
 
 def own_keras(optimizer, name, value):

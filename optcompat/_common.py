@@ -17,7 +17,10 @@ adds only the methods its host class calls or lets it override:
 
 import numbers
 
-from . import _checks, _decay, _host, _validate
+from . import _checks
+from . import _decay
+from . import _host
+from . import _validate
 
 
 class Decoupled(_host.Hosted):

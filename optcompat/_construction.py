@@ -9,7 +9,11 @@ and hands them here with the shared ones.  The family is reached through the opt
 ``_check_host_arguments``, ``_init_host``, ``_keep``).
 """
 
-from . import _checks, _decay, _saving, _schedules, _validate
+from . import _checks
+from . import _decay
+from . import _saving
+from . import _schedules
+from . import _validate
 
 # the arguments every declaration takes and hands on as it got them (its __init__'s names)
 SHARED = (

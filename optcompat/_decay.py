@@ -10,7 +10,8 @@ the config; it reaches no framework (the step hands it ``xp``, the adapter the n
 
 import re
 
-from . import _rule, _validate
+from . import _rule
+from . import _validate
 
 
 def names_of(variable):

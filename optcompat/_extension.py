@@ -25,7 +25,12 @@ traced after it.  OptimizerV2 keeps it as a hyperparameter, as TensorFlow Addons
 import inspect
 import numbers
 
-from . import _checks, _decay, _host, _rule, _schedules, _validate
+from . import _checks
+from . import _decay
+from . import _host
+from . import _rule
+from . import _schedules
+from . import _validate
 from ._conventions import DEFAULT
 
 _MADE = {}  # (hook class, base class) -> the decoupled class

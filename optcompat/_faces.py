@@ -16,7 +16,8 @@ import importlib
 import importlib.abc
 import sys
 
-from . import _detect, _lazy
+from . import _detect
+from . import _lazy
 
 
 def install(module_globals, refusal, names=(), resolve=None):

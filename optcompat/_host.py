@@ -32,7 +32,9 @@ The contract (``optimizer`` is the optcompat optimizer asking):
 ``allows_decay(optimizer, variable)``  the host's own exclusion (``exclude_from_weight_decay``)
 """
 
-from . import _decay, _validate, _weight_decay
+from . import _decay
+from . import _validate
+from . import _weight_decay
 
 
 class Host(object):

@@ -16,7 +16,12 @@ keras-adamw, in compiled steps too.  As keras-adamw does, ``get_config`` gives t
 
 import warnings
 
-from . import _detect, _faces, _names, _rule, _schedules, _validate
+from . import _detect
+from . import _faces
+from . import _names
+from . import _rule
+from . import _schedules
+from . import _validate
 from ._penalties import weight_decays_from
 from ._rule import normalized_weight_decay
 

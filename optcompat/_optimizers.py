@@ -12,7 +12,11 @@ optimizer has.
 import textwrap
 import types
 
-from . import _checks, _construction, _rule, _step, _validate
+from . import _checks
+from . import _construction
+from . import _rule
+from . import _step
+from . import _validate
 from ._conventions import DEFAULT
 
 _SHARED_ARGS = """

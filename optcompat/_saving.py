@@ -7,7 +7,9 @@ import struct
 import sys
 import warnings
 
-from . import _checks, _detect, _schedules
+from . import _checks
+from . import _detect
+from . import _schedules
 
 _DROPPED = {}  # family -> formats_dropping_state(family), read once
 

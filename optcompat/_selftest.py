@@ -10,7 +10,8 @@ import math
 import sys
 
 from . import _detect
-from ._selftest_data import CASES, STEPS
+from ._selftest_data import CASES
+from ._selftest_data import STEPS
 
 TOLERANCE = 1e-5  # float32 steps against float64 over STEPS steps
 

@@ -3,7 +3,11 @@
 ``convention="tfa"``, :mod:`._rule`).
 """
 
-from . import _common, _detect, _extension, _faces, _names
+from . import _common
+from . import _detect
+from . import _extension
+from . import _faces
+from . import _names
 
 _FACE = (
     __package__ + ".tfa"

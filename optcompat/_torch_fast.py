@@ -54,7 +54,8 @@ mode to the float64 reference (the trajectory tolerance) and to the plain path (
 
 import torch
 
-from . import _detect, _validate
+from . import _detect
+from . import _validate
 from ._conventions import CONVENTIONS
 
 # The dtypes torch's fused AdamW and SGD kernels take.

@@ -18,8 +18,11 @@ steps) the adapter saves the host's list and reads both (:meth:`._host.Host.hold
 
 import numbers
 
-from . import _checks, _schedules, _validate
-from ._saving import as_given, remember
+from . import _checks
+from . import _schedules
+from . import _validate
+from ._saving import as_given
+from ._saving import remember
 
 
 class VariableStore(object):

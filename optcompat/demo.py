@@ -11,7 +11,8 @@ import tempfile
 
 import numpy as np
 
-from . import _detect, family_module  # relative: a vendored copy demos itself
+from . import _detect  # relative: a vendored copy demos itself
+from . import family_module  # relative: a vendored copy demos itself
 
 
 def _data(n=512, seed=0):

@@ -37,23 +37,22 @@ Example:
 # declared in :mod:`._optimizers`.  Sparse gradients (``tf.IndexedSlices``, e.g. from
 # ``Embedding``) are densified before the rule (:func:`._tf.dense`).  ``jit_compile=True``
 # (the host's XLA path) runs the same code.
-from . import (
-    _checks,
-    _detect,
-    _extension,
-    _host,
-    _names,
-    _optimizers,
-    _saving,
-    _schedules,
-    _step,
-    _validate,
-)
+from . import _checks
+from . import _detect
+from . import _extension
+from . import _host
+from . import _names
+from . import _optimizers
+from . import _saving
+from . import _schedules
+from . import _step
+from . import _validate
 from ._common import Decoupled
 from .state._access import Access
 
 keras, _Optimizer = _detect.host("keras2")  # ImportError naming the releases if absent
-from . import _tf, _tf_fast  # noqa: E402  (TensorFlow: every keras2 host runs on it)
+from . import _tf  # noqa: E402  (TensorFlow: every keras2 host runs on it)
+from . import _tf_fast  # noqa: E402  (TensorFlow: every keras2 host runs on it)
 
 tf = _tf.tf
 

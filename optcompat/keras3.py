@@ -35,19 +35,18 @@ Example:
 # gradient accumulation, loss scaling, ``tf.distribute`` hooks, stateless JAX training, saving.
 import numpy as np
 
-from . import (
-    _checks,
-    _detect,
-    _extension,
-    _host,
-    _names,
-    _saving,
-    _schedules,
-    _step,
-    _validate,
-)
+from . import _checks
+from . import _detect
+from . import _extension
+from . import _host
+from . import _names
+from . import _saving
+from . import _schedules
+from . import _step
+from . import _validate
 from ._common import Decoupled
-from ._optimizers import SPECS, make
+from ._optimizers import SPECS
+from ._optimizers import make
 from .state._access import Access
 
 keras, _Optimizer = _detect.host("keras3")  # ImportError naming the releases if absent

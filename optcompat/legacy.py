@@ -55,23 +55,23 @@ import warnings
 
 import numpy as np
 
-from . import (
-    _checks,
-    _detect,
-    _extension,
-    _host,
-    _names,
-    _optimizers,
-    _saving,
-    _schedules,
-    _step,
-    _validate,
-)
+from . import _checks
+from . import _detect
+from . import _extension
+from . import _host
+from . import _names
+from . import _optimizers
+from . import _saving
+from . import _schedules
+from . import _step
+from . import _validate
 from ._common import Decoupled
-from .state._access import Access, StateError
+from .state._access import Access
+from .state._access import StateError
 
 keras, _Optimizer = _detect.host("legacy")  # ImportError naming the releases if absent
-from . import _tf, _tf_fast  # noqa: E402  (the host above imported TensorFlow)
+from . import _tf  # noqa: E402  (the host above imported TensorFlow)
+from . import _tf_fast  # noqa: E402  (the host above imported TensorFlow)
 
 tf = _tf.tf
 

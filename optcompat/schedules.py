@@ -19,7 +19,9 @@ Example:
 
 import types
 
-from . import _lazy, _schedules, family_module
+from . import _lazy
+from . import _schedules
+from . import family_module
 
 __all__ = list(_schedules.NAMES) + ["for_family"]
 

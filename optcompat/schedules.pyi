@@ -2,7 +2,10 @@
 # documentation of optcompat.schedules, whose classes are made per family at run time, each a
 # subclass of that family's LearningRateSchedule.
 from types import SimpleNamespace
-from typing import Any, Dict, List, Optional
+from typing import Any
+from typing import Dict
+from typing import List
+from typing import Optional
 
 __all__: List[str]
 

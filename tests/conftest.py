@@ -7,7 +7,8 @@ import gc
 import pytest
 
 import support
-from support import ENV, make_host
+from support import ENV
+from support import make_host
 
 FAMILIES = [f for f in ENV.families if f in support.HOSTS]
 

@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 
 import optcompat
-from deviations import match, oracle_tolerance
-from support import ORACLE_TOL, applies, host_class, problem, steps, tensorflow_addons, worst
+from deviations import match
+from deviations import oracle_tolerance
+from support import ORACLE_TOL
+from support import applies
+from support import host_class
+from support import problem
+from support import steps
+from support import tensorflow_addons
+from support import worst
 
 # the conventions whose step (not only the decay) is Keras's: decoupled(X) takes X's own step,
 # so with "torch" / "paper" only the decay follows the convention (the epsilon, momentum are X's)

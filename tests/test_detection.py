@@ -5,7 +5,13 @@ import pytest
 
 import optcompat
 from optcompat import _detect
-from support import BASES, ENV, base_path, detect, load, matches, release
+from support import BASES
+from support import ENV
+from support import base_path
+from support import detect
+from support import load
+from support import matches
+from support import release
 
 
 def test_optcompat_detects_the_declared_families():

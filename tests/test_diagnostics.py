@@ -12,7 +12,8 @@ import sys
 import pytest
 
 import optcompat
-from support import CAPTURE, ENV
+from support import CAPTURE
+from support import ENV
 
 PKG = os.path.dirname(optcompat.__file__)
 TRAINING_BACKENDS = ("tensorflow", "jax", "torch")

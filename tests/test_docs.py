@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import optcompat
-from support import CAPTURE, ENV
+from support import CAPTURE
+from support import ENV
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(ROOT, "optcompat")

@@ -14,7 +14,15 @@ import pytest
 
 import optcompat
 import reference
-from support import ADAM_CASES, CONVENTIONS, SGD_CASES, TOL, applies, assert_close, expected, problem, worst
+from support import ADAM_CASES
+from support import CONVENTIONS
+from support import SGD_CASES
+from support import TOL
+from support import applies
+from support import assert_close
+from support import expected
+from support import problem
+from support import worst
 
 # The fused torch kernel rounds the decay as x (1 - d) with a float32 (1 - d), the keras
 # convention's plain path as x - x d: over these 40 steps (d = 5e-4) that alone is up to

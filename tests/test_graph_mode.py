@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 import reference
-from support import CAPTURE, TOL
+from support import CAPTURE
+from support import TOL
 
 pytestmark = pytest.mark.applies(
     lambda facts, params: facts.family == "legacy" and facts.at(tensorflow="<2.0"))

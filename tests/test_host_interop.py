@@ -14,8 +14,12 @@ format the family restores optimizer state from is tried: Keras 3 ``.weights.h5`
 import numpy as np
 import pytest
 
-from deviations import Drift, match
-from support import applies, data, flat, has_builtin
+from deviations import Drift
+from deviations import match
+from support import applies
+from support import data
+from support import flat
+from support import has_builtin
 
 SCHEDULE = ("exponential", 0.1, 4, 0.5)  # built in the host by make()
 

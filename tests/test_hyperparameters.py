@@ -5,7 +5,10 @@ saved as their value."""
 import numpy as np
 import pytest
 
-from support import ORACLE_TOL, data, flat, worst
+from support import ORACLE_TOL
+from support import data
+from support import flat
+from support import worst
 
 CALLABLES = pytest.mark.families("legacy")  # OptimizerV2 calls a callable hyperparameter each step
 

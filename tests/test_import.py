@@ -14,7 +14,10 @@ import pytest
 import optcompat
 import reference
 from deviations import match
-from support import CAPTURE, ENV, TOL, applies
+from support import CAPTURE
+from support import ENV
+from support import TOL
+from support import applies
 
 PKG = os.path.dirname(optcompat.__file__)
 HEAVY = ("tensorflow", "keras", "tf_keras", "jax", "torch")

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from processes import one_or_two
-from test_multiworker import EPOCHS, GLOBAL_BATCH, cases
+from test_multiworker import EPOCHS
+from test_multiworker import GLOBAL_BATCH
+from test_multiworker import cases
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 TIMEOUT = 170  # seconds for the two processes together (the case under 3 minutes)
@@ -45,7 +47,8 @@ def train_all(process=None):
     ``DataParallel``, feeding rows [b G + p G/2, b G + (p+1) G/2) of each global batch b."""
     import keras
 
-    from support import data, make_host
+    from support import data
+    from support import make_host
 
     host = make_host("keras3")
     x, y = data(64)

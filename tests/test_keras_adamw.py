@@ -13,7 +13,11 @@ import pytest
 
 import deviations
 import reference
-from support import CAPTURE, ORACLE_TOL, TOL, assert_close, host_class
+from support import CAPTURE
+from support import ORACLE_TOL
+from support import TOL
+from support import assert_close
+from support import host_class
 
 T = 5  # total_iterations: a restart every 5 steps
 STEPS = 3 * T
@@ -259,8 +263,12 @@ def test_keras_adamws_module_paths_as_its_users_write_them(host):
     the helpers its README uses, the same functions as ``optcompat.keras_adamw``'s; its class
     modules ``optimizers`` / ``optimizers_v2``: the classes of ``optcompat.keras_adamw``."""
     import optcompat.keras_adamw as keras_adamw
-    from optcompat.keras_adamw import optimizers, optimizers_v2
-    from optcompat.keras_adamw.utils import K_eval, fill_dict_in_order, get_weight_decays, reset_seeds
+    from optcompat.keras_adamw import optimizers
+    from optcompat.keras_adamw import optimizers_v2
+    from optcompat.keras_adamw.utils import K_eval
+    from optcompat.keras_adamw.utils import fill_dict_in_order
+    from optcompat.keras_adamw.utils import get_weight_decays
+    from optcompat.keras_adamw.utils import reset_seeds
 
     assert (K_eval, fill_dict_in_order, get_weight_decays, reset_seeds) == (
         keras_adamw.K_eval, keras_adamw.fill_dict_in_order, keras_adamw.get_weight_decays, keras_adamw.reset_seeds)
@@ -311,7 +319,8 @@ def test_equals_keras_adamw_itself(host, name):
     """keras-adamw 1.38 and optcompat.keras_adamw given the same arguments (annealing with
     autorestart over three periods, lr_multipliers, weight_decays, amsgrad / nesterov), the same
     gradients: the same weights within 2e-6, and the same t_cur / eta_t."""
-    from test_per_variable import _keras_adamw, regularized_model
+    from test_per_variable import _keras_adamw
+    from test_per_variable import regularized_model
 
     keras_adamw = _keras_adamw(host)
     period = 12

@@ -4,22 +4,22 @@ test_keras_integration.py; distribution: test_distribution.py.)"""
 import numpy as np
 import pytest
 
-from deviations import Drift, match, oracle_tolerance
-from support import (
-    CONVENTIONS,
-    ORACLE_TOL,
-    applies,
-    check_the_host_cannot_jit_compile,
-    data,
-    fit_setting_weight_decay,
-    has_builtin,
-    host_run,
-    problem,
-    run,
-    steps,
-    takes,
-    worst,
-)
+from deviations import Drift
+from deviations import match
+from deviations import oracle_tolerance
+from support import CONVENTIONS
+from support import ORACLE_TOL
+from support import applies
+from support import check_the_host_cannot_jit_compile
+from support import data
+from support import fit_setting_weight_decay
+from support import has_builtin
+from support import host_run
+from support import problem
+from support import run
+from support import steps
+from support import takes
+from support import worst
 
 
 def no_jit_deviation(facts, params):

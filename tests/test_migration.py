@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 import migrations
-from support import ENV, ORACLE_TOL, applies, has_builtin, problem, steps, worst
+from support import ENV
+from support import ORACLE_TOL
+from support import applies
+from support import has_builtin
+from support import problem
+from support import steps
+from support import worst
 
 NAMES = ("kernel", "bias")
 

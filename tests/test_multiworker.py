@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 from deviations import match
-from processes import finish, free_ports, start
+from processes import finish
+from processes import free_ports
+from processes import start
 from support import CONVENTIONS
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -65,7 +67,8 @@ def train_all(family, strategy=None, decay_scale=1.0, own=False):
     ``own``: the host's own AdamW in one case instead."""
     import tensorflow as tf
 
-    from support import data, make_host
+    from support import data
+    from support import make_host
 
     host = make_host(family)
     x, y = data(64)
@@ -157,7 +160,8 @@ def train_resumable(family, strategy, backup_dir, crash_marker=None):
 
     import tensorflow as tf
 
-    from support import data, make_host
+    from support import data
+    from support import make_host
 
     host = make_host(family)
     x, y = data(64)

@@ -15,7 +15,9 @@ import pytest
 
 import optcompat
 from deviations import match
-from support import CAPTURE, ENV, applies
+from support import CAPTURE
+from support import ENV
+from support import applies
 
 WRITTEN = {"keras3": "optcompat>AdamW", "keras2": "optcompat.keras2>AdamW", "legacy": "optcompat.legacy>AdamW"}
 

@@ -2,8 +2,16 @@
 import pytest
 
 import reference
-from deviations import DEVIATIONS, match
-from support import ORACLE_TOL, applies, expected, has_builtin, host_run, problem, run, worst
+from deviations import DEVIATIONS
+from deviations import match
+from support import ORACLE_TOL
+from support import applies
+from support import expected
+from support import has_builtin
+from support import host_run
+from support import problem
+from support import run
+from support import worst
 
 
 def known(host, name):

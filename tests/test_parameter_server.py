@@ -23,8 +23,13 @@ import numpy as np
 import pytest
 
 from deviations import match
-from processes import finish, free_ports, start
-from test_multiworker import GLOBAL_BATCH, _null, cases, train_all
+from processes import finish
+from processes import free_ports
+from processes import start
+from test_multiworker import GLOBAL_BATCH
+from test_multiworker import _null
+from test_multiworker import cases
+from test_multiworker import train_all
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 EPOCHS, STEPS = 2, 4  # as test_multiworker's fit: 64 samples, global batch 16
@@ -71,7 +76,8 @@ def train_all_ps(family, strategy=None):
     ``devices``: [[optimizer variable, its device, the device of the model variable it is a
     slot of]] for every slot.  Under a strategy, a case that raises gives {"error": its type and
     message} (a host that cannot: deviations "parameter_server")."""
-    from support import data, make_host
+    from support import data
+    from support import make_host
 
     host = make_host(family)
     x, y = data(64)

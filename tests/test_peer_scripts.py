@@ -35,7 +35,9 @@ import sys
 import numpy as np
 import pytest
 
-from support import CAPTURE, ENV, keras3_backend
+from support import CAPTURE
+from support import ENV
+from support import keras3_backend
 
 SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "scripts", "peers")
 TFA_LINE = "import tensorflow_addons as tfa"

@@ -26,7 +26,8 @@ import xml.etree.ElementTree as ElementTree
 import numpy as np
 import pytest
 
-from support import CAPTURE, ENV
+from support import CAPTURE
+from support import ENV
 
 # file -> (Keras's import line, optcompat's)
 SUITES = {

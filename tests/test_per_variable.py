@@ -10,7 +10,14 @@ import pytest
 
 import optcompat
 import reference
-from support import CONVENTIONS, ENV, ORACLE_TOL, TOL, assert_close, problem, steps, worst
+from support import CONVENTIONS
+from support import ENV
+from support import ORACLE_TOL
+from support import TOL
+from support import assert_close
+from support import problem
+from support import steps
+from support import worst
 
 RULES = {"AdamW": reference.adamw, "SGDW": reference.sgdw}
 

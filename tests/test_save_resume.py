@@ -19,8 +19,14 @@ import numpy as np
 import pytest
 
 from deviations import match
-from support import CAPTURE, applies, data, fit, flat, make_optimizer, straight_run
+from support import CAPTURE
 from support import SAVE_CASES as CASES
+from support import applies
+from support import data
+from support import fit
+from support import flat
+from support import make_optimizer
+from support import straight_run
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 FORMATS = ["keras", "h5", "savedmodel", "checkpoint", "tf-weights"]

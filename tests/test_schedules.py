@@ -10,7 +10,16 @@ import pytest
 
 import reference
 from deviations import match
-from support import CONVENTIONS, ENV, ORACLE_TOL, TOL, assert_close, expected, problem, steps, tensorflow_addons, worst
+from support import CONVENTIONS
+from support import ENV
+from support import ORACLE_TOL
+from support import TOL
+from support import assert_close
+from support import expected
+from support import problem
+from support import steps
+from support import tensorflow_addons
+from support import worst
 
 STEPS = 80  # schedule values checked at 0..STEPS-1: several restarts of every case
 

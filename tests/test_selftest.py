@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from support import CAPTURE, ENV
+from support import CAPTURE
+from support import ENV
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

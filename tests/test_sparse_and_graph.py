@@ -6,8 +6,16 @@ numbers of the same model written with one-hot inputs (a dense gradient)."""
 import numpy as np
 import pytest
 
-from deviations import Drift, match, oracle_tolerance
-from support import CONVENTIONS, ORACLE_TOL, applies, has_builtin, host_class, seeded, tensorflow_addons
+from deviations import Drift
+from deviations import match
+from deviations import oracle_tolerance
+from support import CONVENTIONS
+from support import ORACLE_TOL
+from support import applies
+from support import has_builtin
+from support import host_class
+from support import seeded
+from support import tensorflow_addons
 
 # TensorFlow variables: IndexedSlices and tf.function are TF's
 on_tensorflow = pytest.mark.backends("tensorflow")

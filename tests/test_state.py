@@ -15,8 +15,18 @@ import sys
 import numpy as np
 import pytest
 
-from support import ENV, applies, corrupted_copy, flat, has_builtin, make_host, tensorflow_addons, truncated_copy
-from test_host_interop import CASES, compiled, hosts_own_is_an_oracle, train
+from support import ENV
+from support import applies
+from support import corrupted_copy
+from support import flat
+from support import has_builtin
+from support import make_host
+from support import tensorflow_addons
+from support import truncated_copy
+from test_host_interop import CASES
+from test_host_interop import compiled
+from test_host_interop import hosts_own_is_an_oracle
+from test_host_interop import train
 
 state = pytest.importorskip("optcompat.state")
 

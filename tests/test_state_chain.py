@@ -26,7 +26,11 @@ import os
 import numpy as np
 import pytest
 
-from support import ENV, applies, data, flat, host_class
+from support import ENV
+from support import applies
+from support import data
+from support import flat
+from support import host_class
 
 state = pytest.importorskip("optcompat.state")
 
@@ -126,7 +130,8 @@ def test_the_upgrading_page_runs_across_the_chain(host):
     """docs/upgrading.md as a user follows it: its "before" block in the first env (TF 1.15's
     own Adam, with TF 2 behaviour), its "after" block in every later Keras 3 env, on the file the
     first wrote."""
-    from test_upgrading_doc import block, run_in
+    from test_upgrading_doc import block
+    from test_upgrading_doc import run_in
 
     i, n = (int(p) for p in STAGE.split("/"))
     folder = os.path.join(CHAIN_DIR, "docs-page")
@@ -258,7 +263,10 @@ def test_a_torch_run_crosses_keras_on_tensorflow(host, run):
     if importlib.util.find_spec("torch") is not None and host.backend != "tensorflow":
         import torch
 
-        from test_state_torch import make, params, torch_steps, values
+        from test_state_torch import make
+        from test_state_torch import params
+        from test_state_torch import torch_steps
+        from test_state_torch import values
 
         if i == 0:
             straight = params()

@@ -8,7 +8,8 @@ import pytest
 
 from deviations import match
 from optcompat import _detect
-from support import applies, data
+from support import applies
+from support import data
 from test_save_resume import FULL_MODEL
 
 

@@ -11,7 +11,8 @@ import pytest
 
 import optcompat
 from deviations import match
-from support import CAPTURE, matches
+from support import CAPTURE
+from support import matches
 
 pytest.importorskip("h5py")
 

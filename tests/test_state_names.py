@@ -16,9 +16,14 @@ import sys
 import numpy as np
 import pytest
 
-from processes import TESTS, finish, start
-from support import data, flat, seeded
-from test_state import assert_unchanged, snapshot
+from processes import TESTS
+from processes import finish
+from processes import start
+from support import data
+from support import flat
+from support import seeded
+from test_state import assert_unchanged
+from test_state import snapshot
 
 state = pytest.importorskip("optcompat.state")
 

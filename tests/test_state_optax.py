@@ -11,8 +11,13 @@ import os
 import numpy as np
 import pytest
 
-from foreign import STEPS, TOL, gradient, initial, keras_stage
-from support import corrupted_copy, truncated_copy
+from foreign import STEPS
+from foreign import TOL
+from foreign import gradient
+from foreign import initial
+from foreign import keras_stage
+from support import corrupted_copy
+from support import truncated_copy
 
 optax = pytest.importorskip("optax", reason="optax is not installed: the optax state tests need it")
 jax = pytest.importorskip("jax", reason="jax is not installed: the optax state tests need it")

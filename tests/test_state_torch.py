@@ -16,8 +16,12 @@ import numpy as np
 import pytest
 
 import foreign
-from foreign import STEPS, TOL, gradient, initial
-from support import corrupted_copy, truncated_copy
+from foreign import STEPS
+from foreign import TOL
+from foreign import gradient
+from foreign import initial
+from support import corrupted_copy
+from support import truncated_copy
 
 torch = pytest.importorskip("torch", reason="torch is not installed: the torch.optim state tests need it")
 state = pytest.importorskip("optcompat.state")

@@ -15,22 +15,20 @@ import pytest
 
 import optcompat
 import reference
-from support import (
-    CAPTURE,
-    ORACLE_TOL,
-    TOL,
-    applies,
-    assert_close,
-    expected,
-    fit_setting_weight_decay,
-    host_class,
-    import_peer,
-    problem,
-    run,
-    steps,
-    tensorflow_addons,
-    worst,
-)
+from support import CAPTURE
+from support import ORACLE_TOL
+from support import TOL
+from support import applies
+from support import assert_close
+from support import expected
+from support import fit_setting_weight_decay
+from support import host_class
+from support import import_peer
+from support import problem
+from support import run
+from support import steps
+from support import tensorflow_addons
+from support import worst
 
 EXACT = 1e-6  # the same arithmetic, grouped differently, in float32
 

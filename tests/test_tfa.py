@@ -16,8 +16,15 @@ import pytest
 import optcompat
 import optcompat.tfa
 from deviations import match
-from support import CAPTURE, ORACLE_TOL, host_class, problem, steps, tensorflow_addons, worst
-from test_import import run_clean, vendor
+from support import CAPTURE
+from support import ORACLE_TOL
+from support import host_class
+from support import problem
+from support import steps
+from support import tensorflow_addons
+from support import worst
+from test_import import run_clean
+from test_import import vendor
 
 CASES = {
     "adamw": ("AdamW", dict(weight_decay=0.05, learning_rate=0.01)),
@@ -58,13 +65,11 @@ def test_tfas_module_paths_as_its_users_write_them(host):
     TFA's four names, the same objects as ``optcompat.tfa``'s, the classes those of TFA's family
     for the user's Keras (:func:`optcompat.tfa.for_family`)."""
     import optcompat.tfa as tfa
-    from optcompat.tfa.optimizers import (
-        SGDW,
-        AdamW,
-        DecoupledWeightDecayExtension,
-        extend_with_decoupled_weight_decay,
-        weight_decay_optimizers,
-    )
+    from optcompat.tfa.optimizers import SGDW
+    from optcompat.tfa.optimizers import AdamW
+    from optcompat.tfa.optimizers import DecoupledWeightDecayExtension
+    from optcompat.tfa.optimizers import extend_with_decoupled_weight_decay
+    from optcompat.tfa.optimizers import weight_decay_optimizers
 
     given = dict(AdamW=AdamW, SGDW=SGDW, DecoupledWeightDecayExtension=DecoupledWeightDecayExtension,
                  extend_with_decoupled_weight_decay=extend_with_decoupled_weight_decay)

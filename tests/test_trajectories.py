@@ -7,7 +7,17 @@ import numpy as np
 import pytest
 
 import reference
-from support import ADAM_CASES, CONVENTIONS, SGD_CASES, TOL, applies, assert_close, expected, problem, run, steps, worst
+from support import ADAM_CASES
+from support import CONVENTIONS
+from support import SGD_CASES
+from support import TOL
+from support import applies
+from support import assert_close
+from support import expected
+from support import problem
+from support import run
+from support import steps
+from support import worst
 
 
 @pytest.mark.usefixtures("device")

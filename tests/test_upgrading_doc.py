@@ -10,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from support import ENV, applies
+from support import ENV
+from support import applies
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGE = os.path.join(ROOT, "docs", "upgrading.md")

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 import optcompat
-from support import data, flat, host_class
+from support import data
+from support import flat
+from support import host_class
 
 BAD_COMMON = [
     ("learning_rate", -1e-3, ValueError), ("learning_rate", float("nan"), ValueError),

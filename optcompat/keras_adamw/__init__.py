@@ -32,8 +32,13 @@ Example:
 
 import types
 
-from .. import _faces, _keras_adamw, _when_ready
-from .utils import K_eval, fill_dict_in_order, get_weight_decays, reset_seeds
+from .. import _faces
+from .. import _keras_adamw
+from .. import _when_ready
+from .utils import K_eval
+from .utils import fill_dict_in_order
+from .utils import get_weight_decays
+from .utils import reset_seeds
 
 # (AdamW, NadamW, SGDW: resolved on first use)
 __all__ = ["AdamW", "NadamW", "SGDW", "get_weight_decays", "fill_dict_in_order"]
@@ -82,4 +87,6 @@ _faces.install(
 )
 
 # keras-adamw's paths; names defined above
-from . import optimizers, optimizers_v2, utils  # noqa: E402,F401
+from . import optimizers  # noqa: E402,F401
+from . import optimizers_v2  # noqa: E402,F401
+from . import utils  # noqa: E402,F401

@@ -7,7 +7,9 @@ part of optcompat: a name of them is refused with a message saying so."""
 import random
 import sys
 
-from .. import _detect, _faces, _keras_adamw
+from .. import _detect
+from .. import _faces
+from .. import _keras_adamw
 
 __all__ = ["get_weight_decays", "fill_dict_in_order", "reset_seeds", "K_eval"]
 

@@ -49,8 +49,12 @@ import re
 import warnings
 
 from .. import _saving
-from . import _access, _files, _format
-from ._format import FORMAT_VERSION, KINDS, StateError
+from . import _access
+from . import _files
+from . import _format
+from ._format import FORMAT_VERSION
+from ._format import KINDS
+from ._format import StateError
 
 __all__ = ["save", "load", "read", "State", "StateError", "FORMAT_VERSION", "MATCHES"]
 

@@ -21,7 +21,10 @@ Example:
 import argparse
 import sys
 
-from . import StateError, _inspect, read, write
+from . import StateError
+from . import _inspect
+from . import read
+from . import write
 
 
 def main(argv=None):

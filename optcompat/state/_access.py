@@ -14,7 +14,8 @@ import sys
 
 import numpy as np
 
-from .. import _detect, _optimizers
+from .. import _detect
+from .. import _optimizers
 from ._format import StateError
 
 # the attribute holding each slot's list in Keras 2 and 3: optcompat's declarations name the

@@ -27,7 +27,8 @@ import numpy as np
 
 from . import _format
 from ._access import SLOT_LISTS
-from ._format import KINDS, StateError
+from ._format import KINDS
+from ._format import StateError
 
 _VALUE = "VARIABLE_VALUE"
 _LISTS = {
@@ -64,7 +65,8 @@ def read(path, optimizer=None, variables=None):
             str(path)[: -len(".index")] if str(path).endswith(".index") else str(path),
             optimizer,
         )
-    from . import _positional, _torch
+    from . import _positional
+    from . import _torch
 
     if _torch.is_torch_file(path):
         return _torch.read(path)
@@ -186,7 +188,8 @@ _KERAS_2_OR_3 = "keras2 or keras3 (a TF checkpoint does not say which)"
 def _variable_list(own, children, value, optimizer, path):
     """(slots, model variable nodes, slot keys) from a Keras 3 optimizer's ``_variables`` and
     ``_trainable_variables`` (the variables it was built for, in order)."""
-    from . import _access, _positional
+    from . import _access
+    from . import _positional
 
     entries = children(own["_variables"])
     values = [value(entries[str(i)]) for i in range(len(entries))]

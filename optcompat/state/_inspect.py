@@ -19,8 +19,15 @@ where they do not line up, the names stay unknown.
 import re
 import zipfile
 
-from . import State, StateError, _format, _torch, read
-from ._positional import _h5py, h5_strings, h5_text, keras_archive
+from . import State
+from . import StateError
+from . import _format
+from . import _torch
+from . import read
+from ._positional import _h5py
+from ._positional import h5_strings
+from ._positional import h5_text
+from ._positional import keras_archive
 
 
 def _snake(name):

@@ -32,7 +32,8 @@ import zipfile
 import numpy as np
 
 from . import _format
-from ._format import KINDS, StateError
+from ._format import KINDS
+from ._format import StateError
 
 _EXTRA = (
     "use_ema",

@@ -40,7 +40,10 @@ Example:
 import importlib.util
 import types
 
-from .. import _detect, _faces, _tfa, _when_ready
+from .. import _detect
+from .. import _faces
+from .. import _tfa
+from .. import _when_ready
 
 # (AdamW, SGDW: resolved on first use, PEP 562)
 __all__ = ["AdamW", "SGDW", "extend_with_decoupled_weight_decay"]

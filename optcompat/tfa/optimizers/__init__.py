@@ -11,11 +11,9 @@ The classes are resolved on first use (no framework imported before); TFA's othe
 """
 
 from ... import _faces
-from .. import (
-    _PROVIDES,
-    DecoupledWeightDecayExtension,
-    extend_with_decoupled_weight_decay,
-)
+from .. import _PROVIDES
+from .. import DecoupledWeightDecayExtension
+from .. import extend_with_decoupled_weight_decay
 
 __all__ = [
     "AdamW",

@@ -2,11 +2,9 @@
 decoupled weight decay in: the same names as `optcompat.tfa.optimizers`."""
 
 from ... import _faces
-from .. import (
-    _PROVIDES,
-    DecoupledWeightDecayExtension,
-    extend_with_decoupled_weight_decay,
-)
+from .. import _PROVIDES
+from .. import DecoupledWeightDecayExtension
+from .. import extend_with_decoupled_weight_decay
 
 __all__ = [
     "AdamW",  # noqa: F822 (made by _faces.install below)
