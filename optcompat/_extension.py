@@ -166,6 +166,15 @@ class Extension(_host.Hosted):
         return base(config, custom_objects=custom_objects) if takes else base(config)
 
 
+def decoupled(base, hooks, register):
+    """A family's ``decoupled(base)``: the class :func:`make` gives, once ``base`` is found
+    to be a class of the family's host optimizer (``hooks._host``)."""
+    host = hooks._host
+    if not (isinstance(base, type) and issubclass(base, host.optimizer_class)):
+        raise TypeError("decoupled() takes %s class; received %r." % (host.kind, base))
+    return make(hooks, base, register)
+
+
 def make(hooks, base, register):
     """The class ``decoupled(base)`` for a family whose :class:`Extension` is ``hooks``: named
     ``Decoupled<Base>``, registered by ``register``, made once per base class."""

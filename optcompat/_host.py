@@ -11,7 +11,9 @@ class onto another.
 The contract (``optimizer`` is the optcompat optimizer asking):
 
 ``xp``                              the array namespace the rule runs on (:mod:`._rule`)
+``optimizer_class``, ``kind``       the host's optimizer base class, and how a message names it
 ``schedules``, ``schedule_module``  optcompat.schedules' classes for this Keras; the host's own
+                                    (made from what :func:`._detect.host` found)
 ``callable_rates``                  whether the host calls a plain function as the learning rate
 ``decay_store``                     where ``weight_decay`` lives (:mod:`._weight_decay`)
 ``is_schedule(value)``              a host ``LearningRateSchedule``
@@ -33,6 +35,7 @@ The contract (``optimizer`` is the optcompat optimizer asking):
 """
 
 from . import _decay
+from . import _schedules
 from . import _validate
 from . import _weight_decay
 
@@ -41,10 +44,20 @@ class Host(object):
     """The defaults; a family's subclass overrides what its framework does otherwise."""
 
     xp = None
+    kind = "a Keras optimizer"
     decay_store = _weight_decay.VariableStore
-    schedules = {}
-    schedule_module = None
     callable_rates = True
+
+    def __init__(self, keras=None, optimizer_class=None, host_name=None):
+        """The family's host: ``keras`` and ``optimizer_class`` as :func:`._detect.host`
+        found them; ``host_name`` names it in messages (default ``keras.__name__``)."""
+        self.optimizer_class = optimizer_class
+        self.schedule_module = None if keras is None else keras.optimizers.schedules
+        self.schedules = (
+            {}
+            if keras is None
+            else _schedules.make(keras, self.xp, host_name or keras.__name__)
+        )
 
     def is_schedule(self, value):
         return isinstance(value, self.schedule_module.LearningRateSchedule)

@@ -19,6 +19,7 @@ import math
 import numbers
 import textwrap
 
+from . import _names
 from . import _validate
 
 _PI = math.pi
@@ -589,12 +590,13 @@ def takes_step(schedule):
     return hasattr(schedule, "get_config") and hasattr(schedule, "__call__")
 
 
-def make(schedules, xp, register_keras_serializable, host_name):
-    """The schedule classes of a host whose schedules module is ``schedules`` (its
+def make(keras, xp, host_name):
+    """The schedule classes of ``keras`` (its ``optimizers.schedules``:
     ``LearningRateSchedule``, ``serialize``, ``deserialize``), over ``xp``, registered with
-    the host's ``register_keras_serializable`` as ``optcompat>Name``; made once per host
-    (legacy and keras2 share tf.keras's)."""
-    register = register_keras_serializable(package=REGISTRY_PACKAGE)
+    it as ``optcompat>Name`` (:func:`._names.registrar`); made once per host (legacy and
+    keras2 share tf.keras's)."""
+    schedules = keras.optimizers.schedules
+    register = _names.registrar(keras, REGISTRY_PACKAGE)
     base = schedules.LearningRateSchedule
     if base in _MADE:
         return _MADE[base]

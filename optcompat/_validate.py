@@ -213,11 +213,19 @@ COMMON = (
 )
 
 
+CLIPPING = ("clipnorm", "clipvalue", "global_clipnorm")
+
+
+def clipping(checked):
+    """The clipping arguments of ``checked`` (:func:`common`'s), as a host takes them."""
+    return {key: checked[key] for key in CLIPPING}
+
+
 def common(given, *, is_schedule, allow_callable=True, optional_decay=False, read=None):
     """Checks shared by AdamW and SGDW, of ``given``'s :data:`COMMON` arguments (by name);
     returns the normalised values.  ``optional_decay``: ``weight_decay`` may be None (SGDW,
     as Keras's SGD: no decay)."""
-    clips = ("clipnorm", "clipvalue", "global_clipnorm")
+    clips = CLIPPING
     values = dict(
         learning_rate=learning_rate(
             given["learning_rate"], is_schedule, allow_callable, read

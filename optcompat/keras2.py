@@ -44,7 +44,6 @@ from . import _host
 from . import _names
 from . import _optimizers
 from . import _saving
-from . import _schedules
 from . import _step
 from . import _validate
 from ._common import Decoupled
@@ -58,25 +57,18 @@ tf = _tf.tf
 
 __all__ = ["AdamW", "SGDW"]
 
-_host_schedules = keras.optimizers.schedules
-# optcompat.schedules' classes for this tf.keras / tf_keras (shared with the legacy family)
-SCHEDULES = _schedules.make(
-    _host_schedules, _tf.xp, keras.utils.register_keras_serializable, keras.__name__
-)
-
 
 class _Host(_host.Host):
     """Keras 2 for the core (:class:`._host.Host`)."""
 
     xp = _tf.xp
-    schedules = SCHEDULES
-    schedule_module = _host_schedules
+    kind = "a Keras 2 optimizer"
     callable_rates = False  # _build_learning_rate takes a float or a schedule
 
     def initial_rate(self, learning_rate):
         return (
             float(learning_rate(0))
-            if isinstance(learning_rate, _host_schedules.LearningRateSchedule)
+            if isinstance(learning_rate, self.schedule_module.LearningRateSchedule)
             else None
         )
 
@@ -109,7 +101,9 @@ class _Host(_host.Host):
         return host is None or host(optimizer, variable)
 
 
-HOST = _Host()
+HOST = _Host(keras, _Optimizer)
+# optcompat.schedules' classes for this tf.keras / tf_keras (shared with the legacy family)
+SCHEDULES = HOST.schedules
 
 
 class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
@@ -125,9 +119,7 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
         _Optimizer.__init__(
             self,
             name=name,
-            clipnorm=checked["clipnorm"],
-            clipvalue=checked["clipvalue"],
-            global_clipnorm=checked["global_clipnorm"],
+            **_validate.clipping(checked),
             **kwargs,
         )
         self._learning_rate = self._build_learning_rate(checked["learning_rate"])
@@ -224,6 +216,12 @@ AdamW, SGDW = (
 
 
 # -- optcompat.decoupled(OptimizerClass) ---------------------------------------------------
+def decoupled(base):
+    """`optcompat.decoupled(base)` for a Keras 2 optimizer class (`tf.keras.optimizers.Nadam` in TF
+    2.11-2.15, ...): its class `Decoupled<Base>`, or a `TypeError` for a class of another family."""
+    return _extension.decoupled(base, _Extension, _register)
+
+
 class _Extension(_extension.Extension):
     """Keras 2's hooks of :class:`._extension.Extension`: the decay at the start of each
     variable's ``update_step`` (TF 2.9-2.10 have no ``_apply_weight_decay``; 2.11+'s is off)."""
@@ -278,39 +276,12 @@ class _Extension(_extension.Extension):
         return self._extension_config(super().get_config())
 
 
-def decoupled(base):
-    """`base` with decoupled weight decay, as `optcompat.decoupled(base)` for this family.
-
-    Args:
-        base: a Keras 2 optimizer class (`tf.keras.optimizers.Nadam` in TF 2.11-2.15, ...).
-
-    Returns:
-        A subclass of `base` named `Decoupled<Base>` (registered with the host, so `load_model`
-        finds it) whose constructor takes `base`'s arguments plus `weight_decay` (required: a
-        float >= 0, a `LearningRateSchedule` or a callable), `convention` and
-        `exclude_from_weight_decay`.
-
-    Raises:
-        TypeError: `base` is not a Keras 2 optimizer class.
-    """
-    if not (isinstance(base, type) and issubclass(base, _Optimizer)):
-        raise TypeError(
-            "decoupled() takes a Keras 2 optimizer class; received %r." % (base,)
-        )
-    return _extension.make(_Extension, base, _register)
-
-
 # -- optimizer state (optcompat.state), the host's own Adam / AdamW / SGD too --------------
 class _StateAccess(Access):
     family = "keras2"
 
     def index_of(self, optimizer, variable):
         return optimizer._index_dict[optimizer._var_key(variable)]
-
-    def slots(self, optimizer, variables, keys):
-        if not keys:
-            return [{} for _ in variables]
-        return self.listed_slots(optimizer, variables, keys)
 
     def build(self, optimizer, variables):
         with tf.init_scope():  # as apply_gradients builds

@@ -41,7 +41,6 @@ from . import _extension
 from . import _host
 from . import _names
 from . import _saving
-from . import _schedules
 from . import _step
 from . import _validate
 from ._common import Decoupled
@@ -56,19 +55,13 @@ __all__ = ["AdamW", "SGDW"]
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
 
-# optcompat.schedules' classes for Keras 3 (over keras.ops: every backend)
-SCHEDULES = _schedules.make(
-    keras.optimizers.schedules, ops, keras.saving.register_keras_serializable, "Keras 3"
-)
-
 
 class _Host(_host.Host):
     """Keras 3 for the core (:class:`._host.Host`), on a backend whose values are concrete
     unless traced (jax: a tracer refuses ``float()``)."""
 
     xp = ops
-    schedules = SCHEDULES
-    schedule_module = keras.optimizers.schedules
+    kind = "a Keras 3 optimizer"
     # Whether optcompat's own weight_decay variable is one of the optimizer's `variables`
     # (which the host's own AdamW does not have): JAX's stateless steps receive only those
     # (a variable read from outside them is a constant of the trace), so it must be there;
@@ -238,7 +231,11 @@ class _Torch(object):
 # Chosen once: Keras 3 fixes its backend at import.  The host for the core, and the
 # optimizer's backend methods (fast paths)
 _BACKEND_NAME = keras.backend.backend()
-HOST = {"tensorflow": _TensorFlowHost, "torch": _TorchHost}.get(_BACKEND_NAME, _Host)()
+HOST = {"tensorflow": _TensorFlowHost, "torch": _TorchHost}.get(_BACKEND_NAME, _Host)(
+    keras, _Optimizer, "Keras 3"
+)
+# optcompat.schedules' classes for Keras 3 (over keras.ops: every backend)
+SCHEDULES = HOST.schedules
 _BACKEND = {"tensorflow": _tensorflow_hooks, "torch": lambda: _Torch}.get(
     _BACKEND_NAME, lambda: _Plain
 )()
@@ -302,9 +299,7 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
             # The base class's own decay is switched off (_apply_weight_decay); the rule
             # applies it.  Passing the value keeps `weight_decay` in the host's config.
             weight_decay=checked["weight_decay"],
-            clipnorm=checked["clipnorm"],
-            clipvalue=checked["clipvalue"],
-            global_clipnorm=checked["global_clipnorm"],
+            **_validate.clipping(checked),
             name=name,
             **kwargs,
         )
@@ -452,6 +447,12 @@ AdamW, SGDW = (make(spec, _Keras3, "Keras 3", __name__, _register) for spec in S
 
 
 # -- optcompat.decoupled(OptimizerClass) ---------------------------------------------------
+def decoupled(base):
+    """`optcompat.decoupled(base)` for a Keras 3 optimizer class (`keras.optimizers.Nadam`, ...):
+    its class `Decoupled<Base>`, or a `TypeError` for a class of another family."""
+    return _extension.decoupled(base, _Extension, _register)
+
+
 class _Extension(_extension.Extension):
     """Keras 3's hooks of :class:`._extension.Extension`: the decay where Keras 3 applies its
     own (``_apply_weight_decay``, before the step, in every backend and in stateless JAX steps)."""
@@ -522,28 +523,6 @@ def _torch_parallel(cls):
     return None
 
 
-def decoupled(base):
-    """`base` with decoupled weight decay, as `optcompat.decoupled(base)` for this family.
-
-    Args:
-        base: a Keras 3 optimizer class (`keras.optimizers.Nadam`, ...).
-
-    Returns:
-        A subclass of `base` named `Decoupled<Base>` (registered with the host, so `load_model`
-        finds it) whose constructor takes `base`'s arguments plus `weight_decay` (required: a
-        float >= 0, a `LearningRateSchedule` or a callable), `convention` and
-        `exclude_from_weight_decay`.
-
-    Raises:
-        TypeError: `base` is not a Keras 3 optimizer class.
-    """
-    if not (isinstance(base, type) and issubclass(base, _Optimizer)):
-        raise TypeError(
-            "decoupled() takes a Keras 3 optimizer class; received %r." % (base,)
-        )
-    return _extension.make(_Extension, base, _register)
-
-
 # -- optimizer state (optcompat.state), the host's own Adam / SGD too ---------------------
 class _StateAccess(Access):
     family = "keras3"
@@ -552,11 +531,9 @@ class _StateAccess(Access):
         return optimizer._get_variable_index(variable)
 
     def slots(self, optimizer, variables, keys):
-        if not keys:
-            return [{} for _ in variables]
-        return (
-            self.listed_slots(optimizer, variables, keys) if optimizer.built else None
-        )
+        if keys and not optimizer.built:
+            return None
+        return super().slots(optimizer, variables, keys)
 
     def build(self, optimizer, variables):
         if not optimizer.built:

@@ -50,7 +50,6 @@ Example:
 # ``clipnorm`` / ``clipvalue`` / ``global_clipnorm`` (where the release has them),
 # gradient aggregation across replicas, ``minimize``, checkpointing.  Private APIs of the
 # host are touched only in this module.
-import functools
 import warnings
 
 import numpy as np
@@ -78,13 +77,6 @@ tf = _tf.tf
 __all__ = ["AdamW", "SGDW"]
 
 _Schedule = keras.optimizers.schedules.LearningRateSchedule
-# optcompat.schedules' classes for this tf.keras / tf_keras (shared with the keras2 family)
-SCHEDULES = _schedules.make(
-    keras.optimizers.schedules,
-    _tf.xp,
-    functools.partial(_names.registrar, keras),
-    keras.__name__,
-)
 
 # Feature probe (no version test): `global_clipnorm` arrived in OptimizerV2 in TF 2.4.
 _HAS_GLOBAL_CLIPNORM = hasattr(_Optimizer, "global_clipnorm")
@@ -174,9 +166,8 @@ class _Host(_host.Host):
     """OptimizerV2 for the core (:class:`._host.Host`)."""
 
     xp = _tf.xp
+    kind = "an OptimizerV2 (legacy) optimizer"
     decay_store = _HyperStore
-    schedules = SCHEDULES
-    schedule_module = keras.optimizers.schedules
 
     def initial_rate(self, learning_rate):
         """A schedule's value at step 0 (else None: eta = 1)."""
@@ -238,7 +229,9 @@ class _Host(_host.Host):
         return variable.name not in getattr(optimizer, "_exclude_exact", ())
 
 
-HOST = _Host()
+HOST = _Host(keras, _Optimizer)
+# optcompat.schedules' classes for this tf.keras / tf_keras (shared with the keras2 family)
+SCHEDULES = HOST.schedules
 
 
 def _check_rates(optimizer):
@@ -287,13 +280,8 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
             )
 
     def _init_host(self, checked, name, kwargs):
-        kwargs.update(
-            {
-                k: checked[k]
-                for k in ("clipnorm", "clipvalue", "global_clipnorm")
-                if checked[k] is not None
-            }
-        )
+        clipping = _validate.clipping(checked).items()
+        kwargs.update((key, value) for key, value in clipping if value is not None)
         _Optimizer.__init__(self, name, **kwargs)
         self._set_hyper("learning_rate", checked["learning_rate"])
         self._set_hyper("decay", self._initial_decay)
@@ -459,6 +447,13 @@ AdamW, SGDW = (
 
 
 # -- optcompat.decoupled(OptimizerClass) ---------------------------------------------------
+def decoupled(base):
+    """`optcompat.decoupled(base)` for an OptimizerV2 class
+    (`tf.keras.optimizers.legacy.Nadam` in TF 2.11-2.15, ...): its class `Decoupled<Base>`, or
+    a `TypeError` for a class of another family."""
+    return _extension.decoupled(base, _Extension, _register)
+
+
 class _Extension(_AfterStep, _extension.Extension):
     """OptimizerV2's hooks of :class:`._extension.Extension` (as TensorFlow Addons' extension):
     ``weight_decay`` a hyperparameter, the decay before the base's ``_resource_apply_*``.  A
@@ -563,29 +558,6 @@ class _Extension(_AfterStep, _extension.Extension):
             else stored
         )
         return config
-
-
-def decoupled(base):
-    """`base` with decoupled weight decay, as `optcompat.decoupled(base)` for this family.
-
-    Args:
-        base: an OptimizerV2 class (`tf.keras.optimizers.legacy.Nadam` in TF 2.11-2.15, ...).
-
-    Returns:
-        A subclass of `base` named `Decoupled<Base>` (registered with the host, so `load_model`
-        finds it) whose constructor takes `base`'s arguments plus `weight_decay` (required: a
-        float >= 0, a `LearningRateSchedule` or a callable), `convention` and
-        `exclude_from_weight_decay`.
-
-    Raises:
-        TypeError: `base` is not an OptimizerV2 optimizer class.
-    """
-    if not (isinstance(base, type) and issubclass(base, _Optimizer)):
-        raise TypeError(
-            "decoupled() takes an OptimizerV2 (legacy) optimizer class; received %r."
-            % (base,)
-        )
-    return _extension.make(_Extension, base, _register)
 
 
 # -- optimizer state (optcompat.state): the host's own Adam / SGD, TFA's and keras-adamw's --

@@ -51,8 +51,11 @@ class Access(object):
     family = None
 
     def slots(self, optimizer, variables, keys):
-        """Per variable, ``{key: slot variable}``; None where no slot exists yet."""
-        raise NotImplementedError
+        """Per variable, ``{key: slot variable}``; None where no slot exists yet (Keras 2 /
+        3: :meth:`listed_slots`)."""
+        if not keys:
+            return [{} for _ in variables]
+        return self.listed_slots(optimizer, variables, keys)
 
     def build(self, optimizer, variables):
         """Create the optimizer's slots for ``variables`` (nothing if they exist)."""
