@@ -29,7 +29,8 @@ env's test counts and wall time to it, then writes from those records, and nothi
 docs/ always shows one source: a run removes docs/results/*.json first (``--out DIR`` writes
 elsewhere), unless ``--resume`` (below).  Every record, and every state chain's file, holds
 ``source``: the sha256 of the code it tested (``source_digest()``: the files of ``SOURCE_PATHS``
--- optcompat/, tests/, ci/record.py, tox.ini, setup.cfg, pyproject.toml -- as they are in the
+-- optcompat/, tests/, ci/record.py, the stubs' generator and template, tox.ini and the build's
+files -- as they are in the
 working tree; why those files: see ``SOURCE_PATHS``), ``commit`` (``git rev-parse HEAD``) and
 ``dirty`` (the tree differed from that commit in those files).  The report states the digest and
 commit; when the records (chains included) are not all of one digest, it names the envs of each,
@@ -152,10 +153,12 @@ def select_envs(envs_arg, label):
 # What an env's record depends on: the package under test (optcompat/, built into the wheel tox
 # installs), the suite every env runs (tests/, which ci/record.py imports too: the harness, the
 # reference, problem()), the recorder (ci/record.py), the envs' pins, settings and commands
-# (tox.ini), and the wheel's build (setup.cfg, pyproject.toml).  ci/matrix.py itself is left out
+# (tox.ini), and the wheel's build (setup.cfg, setup.py, pyproject.toml, and the PEP 561 stubs
+# that setup.py writes into it: ci/stubs.py from ci/init_stub.pyi).  ci/matrix.py itself is left out
 # on purpose: it runs the envs and checks and renders their records, but changes nothing an env
 # computes, so a change to the report does not make the records stale.
-SOURCE_PATHS = ("optcompat", "tests", "ci/record.py", "tox.ini", "setup.cfg", "pyproject.toml")
+SOURCE_PATHS = ("optcompat", "tests", "ci/record.py", "ci/stubs.py", "ci/init_stub.pyi", "tox.ini", "setup.cfg",
+                "setup.py", "pyproject.toml")
 
 
 def _git(args, root):

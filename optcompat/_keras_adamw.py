@@ -343,29 +343,12 @@ class KerasAdamW(object):
 
 
 class _AdamWFace(KerasAdamW):
-    def __init__(
-        self,
-        learning_rate=0.001,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=None,
-        decay=0.0,
-        amsgrad=False,
-        model=None,
-        zero_penalties=True,
-        total_iterations=0,
-        total_iterations_wd=None,
-        use_cosine_annealing=False,
-        lr_multipliers=None,
-        weight_decays=None,
-        autorestart=None,
-        init_verbose=True,
-        eta_min=0,
-        eta_max=1,
-        t_cur=0,
-        name="AdamW",
-        **kwargs,
-    ):
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=None,
+                 decay=0.0, amsgrad=False, model=None, zero_penalties=True,
+                 total_iterations=0, total_iterations_wd=None,
+                 use_cosine_annealing=False, lr_multipliers=None, weight_decays=None,
+                 autorestart=None, init_verbose=True, eta_min=0, eta_max=1, t_cur=0,
+                 name="AdamW", **kwargs):  # fmt: skip
         kwargs.update(
             beta_1=beta_1,
             beta_2=beta_2,
@@ -378,26 +361,11 @@ class _AdamWFace(KerasAdamW):
 
 
 class _SGDWFace(KerasAdamW):
-    def __init__(
-        self,
-        learning_rate=0.01,
-        momentum=0.0,
-        nesterov=False,
-        model=None,
-        zero_penalties=True,
-        total_iterations=0,
-        total_iterations_wd=None,
-        use_cosine_annealing=False,
-        lr_multipliers=None,
-        weight_decays=None,
-        autorestart=None,
-        init_verbose=True,
-        eta_min=0,
-        eta_max=1,
-        t_cur=0,
-        name="SGDW",
-        **kwargs,
-    ):
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, model=None,
+                 zero_penalties=True, total_iterations=0, total_iterations_wd=None,
+                 use_cosine_annealing=False, lr_multipliers=None, weight_decays=None,
+                 autorestart=None, init_verbose=True, eta_min=0, eta_max=1, t_cur=0,
+                 name="SGDW", **kwargs):  # fmt: skip
         kwargs.update(momentum=momentum, nesterov=nesterov, name=name)
         kwargs.setdefault("decay", 0.0)
         self._keras_adamw(locals())
@@ -407,27 +375,12 @@ class _NadamWFace(KerasAdamW):
     """keras-adamw's NadamW: the host's own Nadam step (:func:`optcompat.decoupled`), its rate
     times ``eta_t`` and a variable's multiplier, and keras-adamw's decays before it."""
 
-    def __init__(
-        self,
-        learning_rate=0.001,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-7,
-        model=None,
-        zero_penalties=True,
-        total_iterations=0,
-        total_iterations_wd=None,
-        use_cosine_annealing=False,
-        lr_multipliers=None,
-        weight_decays=None,
-        autorestart=None,
-        init_verbose=True,
-        eta_min=0,
-        eta_max=1,
-        t_cur=0,
-        name="NadamW",
-        **kwargs,
-    ):
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 model=None, zero_penalties=True, total_iterations=0,
+                 total_iterations_wd=None, use_cosine_annealing=False,
+                 lr_multipliers=None, weight_decays=None, autorestart=None,
+                 init_verbose=True, eta_min=0, eta_max=1, t_cur=0, name="NadamW",
+                 **kwargs):  # fmt: skip
         kwargs.update(beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, name=name)
         self._keras_adamw(locals())
 

@@ -172,26 +172,12 @@ class AdamWSpec(Spec):
     SLOT_GROUPS = (("m", "v"), ("vhat",))
     HYPERS = ("beta_1", "beta_2")
 
-    def __init__(
-        self,
-        learning_rate=0.001,
-        weight_decay=0.004,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-7,
-        amsgrad=False,
-        convention=DEFAULT,
-        exclude_from_weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        name="AdamW",
-        lr_multipliers=None,
-        weight_decays=None,
-        strict_names=False,
-        fast_path="auto",
-        **kwargs,
-    ):
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, beta_1=0.9,
+                 beta_2=0.999, epsilon=1e-7, amsgrad=False, convention=DEFAULT,
+                 exclude_from_weight_decay=None, clipnorm=None, clipvalue=None,
+                 global_clipnorm=None, name="AdamW", lr_multipliers=None,
+                 weight_decays=None, strict_names=False, fast_path="auto",
+                 **kwargs):  # fmt: skip
         own = _validate.adamw(beta_1, beta_2, epsilon, amsgrad, self._host.read_hyper)
         _construction.construct(self, own, locals())
 
@@ -263,24 +249,11 @@ class SGDWSpec(Spec):
     HYPERS = ("momentum",)
     OPTIONAL_DECAY = True
 
-    def __init__(
-        self,
-        learning_rate=0.01,
-        weight_decay=None,
-        momentum=0.0,
-        nesterov=False,
-        convention=DEFAULT,
-        exclude_from_weight_decay=None,
-        clipnorm=None,
-        clipvalue=None,
-        global_clipnorm=None,
-        name="SGDW",
-        lr_multipliers=None,
-        weight_decays=None,
-        strict_names=False,
-        fast_path="auto",
-        **kwargs,
-    ):
+    def __init__(self, learning_rate=0.01, weight_decay=None, momentum=0.0,
+                 nesterov=False, convention=DEFAULT, exclude_from_weight_decay=None,
+                 clipnorm=None, clipvalue=None, global_clipnorm=None, name="SGDW",
+                 lr_multipliers=None, weight_decays=None, strict_names=False,
+                 fast_path="auto", **kwargs):  # fmt: skip
         own = _validate.sgdw(momentum, nesterov, self._host.read_hyper)
         _construction.construct(self, own, locals())
         # a Python bool fixed here decides whether the slot exists (momentum stays settable);

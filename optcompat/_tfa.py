@@ -139,30 +139,14 @@ class DecoupledWeightDecayExtension(object):
 
 
 class _AdamWFace(DecoupledWeightDecayExtension):
-    def __init__(
-        self,
-        weight_decay,
-        learning_rate=0.001,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-07,
-        amsgrad=False,
-        name="AdamW",
-        **kwargs,
-    ):
+    def __init__(self, weight_decay, learning_rate=0.001, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-07, amsgrad=False, name="AdamW", **kwargs):  # fmt: skip
         super(_AdamWFace, self).__init__(**_faces.arguments(locals()))
 
 
 class _SGDWFace(DecoupledWeightDecayExtension):
-    def __init__(
-        self,
-        weight_decay,
-        learning_rate=0.001,
-        momentum=0.0,
-        nesterov=False,
-        name="SGDW",
-        **kwargs,
-    ):
+    def __init__(self, weight_decay, learning_rate=0.001, momentum=0.0, nesterov=False,
+                 name="SGDW", **kwargs):  # fmt: skip
         super(_SGDWFace, self).__init__(**_faces.arguments(locals()))
 
 

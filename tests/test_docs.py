@@ -145,26 +145,31 @@ NOT_RUN = "# not run:"
 
 def examples():
     """(id, code) of every ```python block in an Example section of a docstring in the package
-    (the .pyi stubs included: AdamW's, SGDW's and the schedules' are generated there), as the API
-    reference renders them; a block that starts with '# not run: <why>' is collected and
-    skipped, with its reason."""
+    and in the stubs that ci/stubs.py writes (AdamW's, SGDW's and the schedules' docstrings are
+    there), as the API reference renders them; a block that starts with '# not run: <why>' is
+    collected and skipped, with its reason."""
     found = []
+    sources = {}
     for folder, _, files in os.walk(PACKAGE):
         for name in sorted(files):
-            if not name.endswith((".py", ".pyi")):
+            if name.endswith(".py"):
+                with open(os.path.join(folder, name), encoding="utf-8") as f:
+                    sources[os.path.join(folder, name)] = f.read()
+    sys.path.insert(0, os.path.join(ROOT, "ci"))
+    import stubs
+
+    sources.update((os.path.join(ROOT, rel), text) for rel, text in stubs.texts().items())
+    for path, text in sorted(sources.items()):
+        tree = ast.parse(text)
+        nodes = [tree] + [n for n in ast.walk(tree) if isinstance(n, (ast.ClassDef, ast.FunctionDef))]
+        for node in nodes:
+            doc = ast.get_docstring(node) or ""
+            section = re.search(r"^Examples?:\n(.*?)(?=^\S|\Z)", doc, flags=re.S | re.M)
+            if section is None:
                 continue
-            path = os.path.join(folder, name)
-            with open(path, encoding="utf-8") as f:
-                tree = ast.parse(f.read())
-            nodes = [tree] + [n for n in ast.walk(tree) if isinstance(n, (ast.ClassDef, ast.FunctionDef))]
-            for node in nodes:
-                doc = ast.get_docstring(node) or ""
-                section = re.search(r"^Examples?:\n(.*?)(?=^\S|\Z)", doc, flags=re.S | re.M)
-                if section is None:
-                    continue
-                for i, code in enumerate(blocks(re.sub(r"^    ", "", section.group(1), flags=re.M), "python")):
-                    where = os.path.relpath(path, ROOT) + ":" + getattr(node, "name", "module")
-                    found.append(("%s#%d" % (where, i), code))
+            for i, code in enumerate(blocks(re.sub(r"^    ", "", section.group(1), flags=re.M), "python")):
+                where = os.path.relpath(path, ROOT) + ":" + getattr(node, "name", "module")
+                found.append(("%s#%d" % (where, i), code))
     return found
 
 

@@ -268,14 +268,9 @@ def state_of(optimizer, variables):
     for spec, rate in zip(specs, access.variable_rates(optimizer, variables) or ()):
         spec["weight_decay"] = rate  # torch's param groups: excluded variables at 0
     header = _format.header(
-        kind=info["kind"],
-        optimizer=info["optimizer"],
-        family=access.family,
-        convention=info["convention"],
-        hyperparameters=info["hyperparameters"],
+        dict(info, family=access.family),
         versions=_access.versions(),
         iterations=int(iterations),
-        slots=list(info["slots"]),
         variables=specs,
     )
     return State(header, arrays, values)

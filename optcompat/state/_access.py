@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import _detect
 from .. import _optimizers
+from . import _format
 from ._format import StateError
 
 # the attribute holding each slot's list in Keras 2 and 3: optcompat's declarations name the
@@ -232,11 +233,6 @@ def describe(optimizer):
         else:
             slots = ["momentum"] if float(config.get("momentum") or 0.0) > 0.0 else []
         convention = PEERS.get(cls.__module__.split(".")[0], "keras")
-    return access(family), dict(
-        kind=kind,
-        slots=slots,
-        convention=convention,
-        hyperparameters=hypers,
-        optimizer=path,
-        family=family,
+    return access(family), _format.described(
+        kind, path, family, convention, hypers, slots
     )

@@ -169,13 +169,10 @@ def _checkpoint(path, optimizer):
         {"name": full_name(n), "shape": list(v.shape), "dtype": v.dtype.name}
         for n, v in zip(originals, values)
     ]
+    unknown = "unknown (a TF checkpoint does not record the class)"
     header = _format.header(
-        kind=kind,
-        optimizer="unknown (a TF checkpoint does not record the class)",
-        family=family,
-        hyperparameters=hypers,
+        _format.described(kind, unknown, family, None, hypers, keys),
         iterations=iterations,
-        slots=keys,
         variables=specs,
         source="TF checkpoint %s" % path,
     )

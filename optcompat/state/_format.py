@@ -63,34 +63,22 @@ def _describe(array):
     }
 
 
-def header(
-    *,
-    kind,
-    optimizer,
-    family,
-    hyperparameters,
-    iterations,
-    slots,
-    variables,
-    convention=None,
-    versions=None,
-    source=None,
-):
+DESCRIBED = ("kind", "optimizer", "family", "convention", "hyperparameters", "slots")
+
+
+def described(kind, optimizer, family, convention, hyperparameters, slots):
+    """What a header says of the optimizer (the table above), as ``describe`` finds it in an
+    optimizer or a reader in a file: ``convention`` None where the file does not record it."""
+    return dict(locals())  # the parameters, by name
+
+
+def header(described, *, iterations, variables, versions=None, source=None):
     """A state's header (the table above, less ``arrays``), as ``save`` and every reader of
-    another format build it: ``convention`` None where the format does not record it,
-    ``versions`` {} where unknown, ``source`` (where a converted state was read) only when
-    given."""
-    built = dict(
-        kind=kind,
-        optimizer=optimizer,
-        family=family,
-        convention=convention,
-        hyperparameters=hyperparameters,
-        versions=versions or {},
-        iterations=iterations,
-        slots=slots,
-        variables=variables,
-    )
+    another format build it: ``described`` (:func:`described`'s keys), ``versions`` {} where
+    unknown, ``source`` (where a converted state was read) only when given."""
+    built = {key: described[key] for key in DESCRIBED}  # (describe's info has more)
+    built["slots"] = list(built["slots"])
+    built.update(versions=versions or {}, iterations=iterations, variables=variables)
     if source is not None:
         built["source"] = source
     return built

@@ -28,6 +28,7 @@ keeps no step count (the file records 0, as for torch's SGD).  The file records
 
 import numpy as np
 
+from . import _format
 from ._access import Access
 from ._format import StateError
 
@@ -113,16 +114,9 @@ def describe(opt_state):
     classes = [type(n).__name__ for n in (found["inject"][:1] + found["slots"])] or [
         type(opt_state).__name__
     ]
-    return STATE, dict(
-        kind=kind,
-        slots=slots,
-        convention="optax",
-        hyperparameters=hypers,
-        optimizer="optax (%s)" % ", ".join(classes),
-        family="optax",
-        node=node,
-        inject=found["inject"],
-    )
+    path = "optax (%s)" % ", ".join(classes)
+    info = _format.described(kind, path, "optax", "optax", hypers, slots)
+    return STATE, dict(info, node=node, inject=found["inject"])
 
 
 class _OptaxAccess(Access):

@@ -276,13 +276,8 @@ def _decode(path, arrays, opt_config, family, optimizer, variables):
     if head >= 2 and float_rate and "learning_rate" not in hypers:
         hypers["learning_rate"] = float(arrays[1])
     header = _format.header(
-        kind=kind,
-        optimizer=described,
-        family=family,
-        convention=convention,
-        hyperparameters=hypers,
+        _format.described(kind, described, family, convention, hypers, keep),
         iterations=iterations,
-        slots=keep,
         variables=specs,
         source=path,
     )

@@ -144,14 +144,7 @@ def describe(optimizer):
         slots = ["m", "v"] + (["vhat"] if hypers["amsgrad"] else [])
     else:
         slots = ["momentum"] if hypers["momentum"] > 0.0 else []
-    return STATE, dict(
-        kind=kind,
-        slots=slots,
-        convention="torch",
-        hyperparameters=hypers,
-        optimizer=path,
-        family="torch",
-    )
+    return STATE, _format.described(kind, path, "torch", "torch", hypers, slots)
 
 
 class _TorchAccess(Access):
@@ -416,15 +409,10 @@ def read(path):
     if specs and len(set(decays)) > 1:
         for spec, decay in zip(specs, decays):
             spec["weight_decay"] = decay
+    unknown = "torch.optim (a state_dict does not record the class: %s-kind)" % kind
     header = _format.header(
-        kind=kind,
-        optimizer="torch.optim (a state_dict does not record the class: %s-kind)"
-        % kind,
-        family="torch",
-        convention="torch",
-        hyperparameters=hypers,
+        _format.described(kind, unknown, "torch", "torch", hypers, slots),
         iterations=int(steps.pop()) if steps else 0,
-        slots=slots,
         variables=specs,
         source="torch.save file %s" % path,
     )
