@@ -31,9 +31,8 @@ def parser():
 
 
 def main(argv=None):
-    args = parser().parse_args(
-        argv
-    )  # an unknown option: usage on stderr, exit status 2
+    # an unknown option: usage on stderr, exit status 2
+    args = parser().parse_args(argv)
     if args.selftest:
         from ._selftest import main as selftest
 

@@ -54,9 +54,8 @@ def rate(optimizer, schedule, iterations, name="learning_rate"):
         if not _schedules.takes_step(schedule):
             try:
                 value = schedule()
-            except (
-                Exception
-            ):  # reads what is there only in the step: the host's to call
+            # reads what is there only in the step: the host's to call
+            except Exception:
                 return
             _validate.traced_rate(name, value)
         return

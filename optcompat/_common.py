@@ -63,9 +63,8 @@ class Decoupled(_host.Hosted):
 
     def _hyper_value(self, name, dtype):
         value = getattr(self, name)
-        return (
-            value if isinstance(value, float) else self._host.xp.cast(value, dtype)
-        )  # a tensor given
+        # a tensor given
+        return value if isinstance(value, float) else self._host.xp.cast(value, dtype)
 
     # -- weight_decay: the host's store (:mod:`._weight_decay`) ---------------------------
     @property
@@ -78,9 +77,8 @@ class Decoupled(_host.Hosted):
     @weight_decay.setter
     def weight_decay(self, value):
         store = self.__dict__.get("_decay_store")
-        if (
-            store is None
-        ):  # the host's __init__ (its default); _construct makes the store
+        # the host's __init__ (its default); _construct makes the store
+        if store is None:
             self._weight_decay = value
             return
         store.set(value)

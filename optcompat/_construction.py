@@ -80,9 +80,8 @@ def construct(optimizer, own, given):
     )
     for key, value in own.items():
         optimizer._keep(key, value)
-    optimizer._kept = tuple(
-        own
-    )  # get_config writes them back (:func:`._saving.config`)
+    # get_config writes them back (:func:`._saving.config`)
+    optimizer._kept = tuple(own)
     if isinstance(checked["learning_rate"], float):
         _saving.remember(optimizer, "learning_rate", checked["learning_rate"])
     # setters are checked from here on (Decoupled.__setattr__)

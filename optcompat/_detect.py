@@ -315,10 +315,11 @@ def available_families(found=None):
     fams = [f for f in FAMILIES if f in hosts and adapter_available(f)]
     try:
         default = default_family(found)
+    # none installed, or OPTCOMPAT_FAMILY is not a family
     except (
         ImportError,
         ValueError,
-    ):  # none installed, or OPTCOMPAT_FAMILY is not a family
+    ):
         return fams
     return sorted(fams, key=lambda f: f != default)
 

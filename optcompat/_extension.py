@@ -61,9 +61,8 @@ class Extension(_host.Hosted):
         lr0 = _validate.initial_learning_rate(
             host.reference_rate(host.learning_rate_of(self)), convention
         )
-        self.__dict__["_decay"] = _decay.Decay(
-            convention, exclude, lr0
-        )  # (outside any tracking)
+        # (outside any tracking)
+        self.__dict__["_decay"] = _decay.Decay(convention, exclude, lr0)
         self._store_weight_decay(weight_decay)
 
     @property
@@ -86,9 +85,8 @@ class Extension(_host.Hosted):
     def _weight_decay_at(self, iterations):
         """This step's ``lambda_t``: a schedule's value at ``iterations``, a callable's value."""
         value = self._given_weight_decay()
-        if callable(
-            value
-        ):  # (a Python number is known while a compiled step is traced)
+        # (a Python number is known while a compiled step is traced)
+        if callable(value):
             value = value(iterations) if _schedules.takes_step(value) else value()
             return _validate.traced_rate("weight_decay", value)
         return value
@@ -134,9 +132,8 @@ class Extension(_host.Hosted):
         value = self._given_weight_decay()
         if self._host.is_schedule(value):
             value = self._host.schedule_module.serialize(value)
-        elif callable(
-            value
-        ):  # as OptimizerV2 saves a callable hyperparameter: its value now
+        # as OptimizerV2 saves a callable hyperparameter: its value now
+        elif callable(value):
             value = float(value())
         config.update(self._decay.config(), weight_decay=value)
         return config
@@ -144,9 +141,8 @@ class Extension(_host.Hosted):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         value = config.get("weight_decay")
-        if isinstance(
-            value, dict
-        ):  # a serialized schedule, optcompat's found by class name too
+        # a serialized schedule, optcompat's found by class name too
+        if isinstance(value, dict):
             host = cls._host
             config = dict(
                 config,

@@ -32,9 +32,8 @@ def install(module_globals, refusal, names=(), resolve=None):
             value = module_globals[name] = resolve(name)
             return value
         caller = sys._getframe(1)
-        if (
-            caller.f_code is _lazy.GETATTR_CODE
-        ):  # Python 3.6: called through _lazy's module class
+        # Python 3.6: called through _lazy's module class
+        if caller.f_code is _lazy.GETATTR_CODE:
             caller = caller.f_back
         raise _refused(module, name, refusal, caller)
 

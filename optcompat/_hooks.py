@@ -13,9 +13,8 @@ import sys
 import warnings
 
 _pending = {}  # module name -> [callback]
-_executed = (
-    set()
-)  # modules whose code has run, though importlib may not have marked them yet
+# modules whose code has run, though importlib may not have marked them yet
+_executed = set()
 
 
 class _PostImportFinder(importlib.abc.MetaPathFinder):

@@ -122,9 +122,8 @@ def settings(given, takes_decay):
         for k, pair in raw.items()
     }
     kwargs.setdefault("convention", "keras-adamw")
-    kwargs.setdefault(
-        "weight_decay", 0.0
-    )  # keras-adamw decays only what weight_decays names
+    # keras-adamw decays only what weight_decays names
+    kwargs.setdefault("weight_decay", 0.0)
     if "decay" in kwargs and not takes_decay:  # OptimizerV2's time-inverse decay
         if kwargs.pop("decay"):
             raise ValueError(
@@ -302,9 +301,8 @@ class KerasAdamW(object):
 
     def _check_names(self, var_list):
         super(KerasAdamW, self)._check_names(var_list)
-        if (
-            self.init_verbose and not self._init_notified
-        ):  # keras-adamw's printout, once
+        # keras-adamw's printout, once
+        if self.init_verbose and not self._init_notified:
             self.__dict__["_init_notified"] = True
             for variable in var_list:
                 own = self._own_rates_of(variable)

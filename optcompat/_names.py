@@ -84,10 +84,8 @@ class ByConfig(object):
 
     def from_config(self, config, custom_objects=None):
         cls = self.writer(config)
-        if (
-            "custom_objects" in inspect.signature(cls.from_config).parameters
-        ):  # optimizers'
-            return cls.from_config(config, custom_objects=custom_objects)
+        if "custom_objects" in inspect.signature(cls.from_config).parameters:
+            return cls.from_config(config, custom_objects=custom_objects)  # optimizers'
         return cls.from_config(config)  # schedules'
 
 

@@ -51,9 +51,8 @@ def _cells(layer):
 
 def _layers(model):
     for layer in getattr(model, "layers", ()):
-        if getattr(layer, "layers", None) and not hasattr(
-            layer, "cell"
-        ):  # a nested model
+        # a nested model
+        if getattr(layer, "layers", None) and not hasattr(layer, "cell"):
             for inner in _layers(layer):
                 yield inner
         else:

@@ -22,9 +22,8 @@ def float32(value):
 def remember(optimizer, name, value):
     """Note the float ``value`` given for ``name``: its config gives it back (not a float32
     variable's rounding of it, ``0.009999999776482582`` for ``0.01``)."""
-    kept = (
-        None if value is None else (value, float(value), float32(value))
-    )  # read per step
+    # read per step
+    kept = None if value is None else (value, float(value), float32(value))
     optimizer.__dict__.setdefault("_optcompat_given", {})[name] = (
         kept  # outside any tracker
     )

@@ -144,9 +144,8 @@ def cosine_annealing(
     c = step + float(t_cur)
     if autorestart:
         c = c - total_iterations * xp.floor(c / total_iterations)
-        c = xp.where(
-            c < 0.0, c + total_iterations, c
-        )  # float32 rounding of the quotient
+        # float32 rounding of the quotient
+        c = xp.where(c < 0.0, c + total_iterations, c)
         c = xp.where(c >= total_iterations, c - total_iterations, c)
     eta = annealing_multiplier(xp, c, total_iterations, eta_min, eta_max)
     return learning_rate * xp.where(step < 0.5, eta_t + 0.0 * eta, eta)
@@ -398,9 +397,8 @@ class CosineDecayRestarts(_Rule):
     DEFAULTS = {"t_mul": 2.0, "m_mul": 1.0, "alpha": 0.0}
 
     def _check(self, a):
-        t_mul = _validate.at_least(
-            "t_mul", a["t_mul"], 1.0
-        )  # t_mul < 1: the periods run out
+        # t_mul < 1: the periods run out
+        t_mul = _validate.at_least("t_mul", a["t_mul"], 1.0)
         return {
             "initial_learning_rate": _rate(
                 "initial_learning_rate", a["initial_learning_rate"]
@@ -578,9 +576,8 @@ class CosineAnnealing(_Rule):
 DECLARATIONS = (CosineDecay, CosineDecayRestarts, WarmUp, CosineAnnealing)
 NAMES = tuple(d.__name__ for d in DECLARATIONS)
 
-_PUBLIC_MODULE = (
-    __name__.rsplit(".", 1)[0] + ".schedules"
-)  # (a vendored copy's own name)
+# (a vendored copy's own name)
+_PUBLIC_MODULE = __name__.rsplit(".", 1)[0] + ".schedules"
 _MADE = {}  # the host's schedule base class -> {name: class}: families sharing a Keras share them
 
 

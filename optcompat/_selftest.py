@@ -150,9 +150,8 @@ def main():
             "float64 (tolerance %g)"
             % (family, "pass" if ok else "FAIL", passed, total, STEPS, worst, TOLERANCE)
         )
-    return (
-        1 if failed or problems else 0
-    )  # a problem found is a failure: the setup does not run as set
+    # a problem found is a failure: the setup does not run as set
+    return 1 if failed or problems else 0
 
 
 if __name__ == "__main__":

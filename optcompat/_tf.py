@@ -39,9 +39,8 @@ def shapes(gradient, variable):
     """Both static shapes as lists; ``[]`` and ``[]`` where either rank is unknown (only
     the dtype is checked then)."""
     shape = getattr(gradient, "shape", None)
-    if (
-        shape is None
-    ):  # a tf.IndexedSlices of TF 1.15-2.1 (no .shape): its dense shape, if static
+    # a tf.IndexedSlices of TF 1.15-2.1 (no .shape): its dense shape, if static
+    if shape is None:
         dense = tf.get_static_value(gradient.dense_shape)
         shape = tf.TensorShape(None if dense is None else [int(d) for d in dense])
     g, v = tf.TensorShape(shape), tf.TensorShape(variable.shape)

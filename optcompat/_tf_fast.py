@@ -166,9 +166,8 @@ def _decay(tf, var, decay, dtype, decay_form, may_be_zero=False):
 
     def assign():
         x = tf.raw_ops.ReadVariableOp(resource=var, dtype=dtype)
-        if (
-            decay_form == "scale"
-        ):  # one pass, whose result replaces the variable's buffer
+        # one pass, whose result replaces the variable's buffer
+        if decay_form == "scale":
             op = tf.raw_ops.AssignVariableOp(resource=var, value=x * (1 - decay))
         else:  # x - x d, rounded as Keras's own AdamW on TensorFlow (x d, then subtracted), in one
             # kernel, var -= alpha delta with delta = x: no temporary x d (docs/benchmarks.md)

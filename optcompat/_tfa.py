@@ -9,9 +9,8 @@ from . import _extension
 from . import _faces
 from . import _names
 
-_FACE = (
-    __package__ + ".tfa"
-)  # the classes' module: where users find them (a vendored copy's own)
+# the classes' module: where users find them (a vendored copy's own)
+_FACE = __package__ + ".tfa"
 _MADE = {}  # (family, package) -> {name: class}
 _EXTENDED = {}  # (family, base class) -> extend_with_decoupled_weight_decay(base)
 _MIXINS = {}  # a family's hook class -> DecoupledWeightDecayExtension with those hooks

@@ -142,9 +142,8 @@ def _adamw_foreach(xs, gs, slots, c, decay, s):
     denom = torch._foreach_sqrt(us if vmax is None else vmax)  # the one temporary
     torch._foreach_add_(denom, _scalar(c["eps_hat"]))
     _decay_(s["convention"], xs, decay)
-    torch._foreach_addcdiv_(
-        xs, ms, denom, value=-_scalar(c["alpha"])
-    )  # - alpha m / (sqrt(v) + eps_hat)
+    # - alpha m / (sqrt(v) + eps_hat)
+    torch._foreach_addcdiv_(xs, ms, denom, value=-_scalar(c["alpha"]))
 
 
 def _adamw_fused(xs, gs, slots, c, decay, t, s):

@@ -32,9 +32,8 @@ def _number(name, value, allowed):
     return value
 
 
-OTHER = (
-    object()
-)  # what a family's ``read`` gives for a value that is no tensor (or callable) it takes
+# what a family's ``read`` gives for a value that is no tensor (or callable) it takes
+OTHER = object()
 
 
 def host_value(name, value, check, read):

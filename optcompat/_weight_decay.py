@@ -39,9 +39,8 @@ class VariableStore(object):
             self.variable = None
             optimizer._weight_decay = value
             return
-        if not isinstance(
-            value, float
-        ):  # a tensor: its value (as Keras takes a tensor rate)
+        # a tensor: its value (as Keras takes a tensor rate)
+        if not isinstance(value, float):
             value = host.read_hyper(value)
             if value is None:
                 raise _validate.ArgumentTypeError(

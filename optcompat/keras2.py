@@ -91,9 +91,8 @@ class _Host(_host.Host):
         return tf.executing_eagerly()
 
     def identity(self, optimizer, variable):
-        return optimizer._var_key(
-            variable
-        )  # Keras 2's own key (a replica's component: its container's)
+        # Keras 2's own key (a replica's component: its container's)
+        return optimizer._var_key(variable)
 
     def allows_decay(self, optimizer, variable):
         # TF 2.11+ also offers opt.exclude_from_weight_decay(var_list=..., var_names=...).

@@ -89,9 +89,8 @@ class _Host(_host.Host):
             )
 
     def hold(self, optimizer, name, variable):
-        if (
-            variable is not None
-        ):  # optcompat's own: out of the host's layout (_host_variables)
+        # optcompat's own: out of the host's layout (_host_variables)
+        if variable is not None:
             optimizer.__dict__.setdefault("_optcompat_held", []).append(variable)
         if self.tracks_weight_decay or variable is None:
             setattr(optimizer, name, variable)  # Keras's tracker adds it to `variables`
@@ -119,9 +118,8 @@ class _Host(_host.Host):
         return optimizer._var_key(variable)
 
     def allows_decay(self, optimizer, variable):
-        return optimizer._use_weight_decay(
-            variable
-        )  # honours opt.exclude_from_weight_decay(...)
+        # honours opt.exclude_from_weight_decay(...)
+        return optimizer._use_weight_decay(variable)
 
 
 class _TensorFlowHost(_Host):
@@ -134,9 +132,8 @@ class _TensorFlowHost(_Host):
 
     def hold(self, optimizer, name, variable):
         _Host.hold(self, optimizer, name, variable)
-        if (
-            variable is not None
-        ):  # a TF checkpoint keeps it by its name, not by position
+        # a TF checkpoint keeps it by its name, not by position
+        if variable is not None:
             optimizer._track_trackable(variable, name=variable.name)
 
 
@@ -159,9 +156,8 @@ def _tensorflow_hooks():
 
     class _TensorFlow(_tf.FusedKernels):
         def apply(self, grads, trainable_variables=None):
-            with _tf._tf_fast.step_scope(
-                self
-            ):  # coefficients built once per step, not per variable
+            # coefficients built once per step, not per variable
+            with _tf._tf_fast.step_scope(self):
                 return super().apply(grads, trainable_variables)
 
     return _TensorFlow
@@ -190,12 +186,13 @@ class _Torch(object):
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
         from . import _torch_fast
 
+        # (variables' own rates: the rule)
         if (
             _torch_fast.mode(self.fast_path) is None
             or _detect.torch_compiling()
             or self._decay.multipliers
             or self._decay.decays
-        ):  # (variables' own rates: the rule)
+        ):
             # dynamo cannot trace the fused kernels (no fake tensor impl) nor read
             # coefficients as floats; inductor fuses the per-variable rule instead
             return super()._backend_update_step(
@@ -289,9 +286,8 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
 
     def _init_host(self, checked, name, kwargs):
         lr = checked["learning_rate"]
-        if not (
-            isinstance(lr, float) or callable(lr)
-        ):  # a tensor: its value (Keras keeps a float in a variable)
+        # a tensor: its value (Keras keeps a float in a variable)
+        if not (isinstance(lr, float) or callable(lr)):
             lr = HOST.read_hyper(lr)
         _Optimizer.__init__(
             self,
@@ -425,9 +421,8 @@ def _cast_float(gradient, variable):
     it), in ``variable``'s dtype where both are floats of different dtypes."""
     if gradient is None or variable is None:
         return gradient
-    if not ops.is_tensor(gradient) and not hasattr(
-        gradient, "indices"
-    ):  # (sparse stays sparse)
+    # (sparse stays sparse)
+    if not ops.is_tensor(gradient) and not hasattr(gradient, "indices"):
         gradient = ops.convert_to_tensor(gradient)
     g, v = (keras.backend.standardize_dtype(x.dtype) for x in (gradient, variable))
     if g == v or not (
@@ -474,9 +469,8 @@ class _Extension(_extension.Extension):
                 variable.assign(self._decayed_value(ops, variable, lr, weight_decay))
 
     def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        scale = (
-            self._rate_scale()
-        )  # the step's (keras_adamw's eta_t): every variable's rate
+        # the step's (keras_adamw's eta_t): every variable's rate
+        scale = self._rate_scale()
         if scale is not None:
             learning_rate = learning_rate * ops.cast(scale, learning_rate.dtype)
         parallel = _torch_parallel(type(self))

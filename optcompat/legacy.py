@@ -140,15 +140,13 @@ class _HyperStore(object):
     def rate(self, dtype, iterations):
         optimizer = self.optimizer
         value = optimizer._hyper["weight_decay"]
-        if isinstance(
-            value, _Schedule
-        ):  # (_get_hyper calls a plain callable, not a schedule)
+        # (_get_hyper calls a plain callable, not a schedule)
+        if isinstance(value, _Schedule):
             return tf.cast(
                 _validate.traced_rate("weight_decay", value(iterations)), dtype
             )
-        if callable(
-            value
-        ):  # as _get_hyper calls it, its value checked where it is a number
+        # as _get_hyper calls it, its value checked where it is a number
+        if callable(value):
             return tf.identity(
                 tf.cast(_validate.traced_rate("weight_decay", value()), dtype)
             )
@@ -186,9 +184,8 @@ class _Host(_host.Host):
         return optimizer._hyper["learning_rate"]
 
     def read_hyper(self, value):
-        return _tf.read_hyper(
-            value, callables=True, OTHER=_validate.OTHER
-        )  # whatever _set_hyper takes
+        # whatever _set_hyper takes
+        return _tf.read_hyper(value, callables=True, OTHER=_validate.OTHER)
 
     def scalar_variable(self, optimizer, name, value):
         # a Keras backend variable (initialized by Keras's session in TF1 graph mode), tracked by
@@ -220,9 +217,10 @@ class _Host(_host.Host):
         container = getattr(variable, "_distributed_container", None)
         container = container() if callable(container) else None
         variable = container if container is not None else variable
+        # TF < 2.2
         return (
             variable.ref() if hasattr(variable, "ref") else variable.experimental_ref()
-        )  # TF < 2.2
+        )
 
     def allows_decay(self, optimizer, variable):
         # opt.exclude_from_weight_decay(var_list=...) of optcompat's classes
@@ -293,9 +291,8 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
         if name == "weight_decay":
             value = _HyperStore.checked(self, value)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            _saving.remember(
-                self, name, float(value)
-            )  # get_config gives it back, not its float32 rounding
+            # get_config gives it back, not its float32 rounding
+            _saving.remember(self, name, float(value))
         super()._set_hyper(name, value)
 
     def _keep(self, key, value):
@@ -366,9 +363,8 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
         )
 
     def _prepare_local(self, var_device, var_dtype, apply_state):
-        super()._prepare_local(
-            var_device, var_dtype, apply_state
-        )  # lr_t (schedule, decay)
+        # lr_t (schedule, decay)
+        super()._prepare_local(var_device, var_dtype, apply_state)
         coefficients = apply_state[(var_device, var_dtype)]
         c = self._step_coefficients(
             self._host.xp, var_dtype, coefficients["lr_t"], self.iterations
@@ -470,15 +466,13 @@ class _Extension(_AfterStep, _extension.Extension):
 
     def _weight_decay_at(self, iterations, dtype=tf.float32):
         value = self._hyper["weight_decay"]
-        if isinstance(
-            value, _Schedule
-        ):  # (_get_hyper calls a plain callable and casts; not a schedule)
+        # (_get_hyper calls a plain callable and casts; not a schedule)
+        if isinstance(value, _Schedule):
             return tf.cast(
                 _validate.traced_rate("weight_decay", value(iterations)), dtype
             )
-        if callable(
-            value
-        ):  # as _get_hyper calls it, its value checked where it is a number
+        # as _get_hyper calls it, its value checked where it is a number
+        if callable(value):
             return tf.cast(_validate.traced_rate("weight_decay", value()), dtype)
         return self._get_hyper("weight_decay", dtype)
 
@@ -488,9 +482,8 @@ class _Extension(_AfterStep, _extension.Extension):
         return super().apply_gradients(grads_and_vars, name=name, **kwargs)
 
     def _set_hyper(self, name, value):
-        if name == "weight_decay" and isinstance(
-            value, float
-        ):  # (opt.weight_decay = x lands here)
+        # (opt.weight_decay = x lands here)
+        if name == "weight_decay" and isinstance(value, float):
             self.__dict__["_weight_decay_given"] = (
                 value  # get_config gives it, not a float32 rounding
             )

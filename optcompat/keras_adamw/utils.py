@@ -88,12 +88,10 @@ def reset_seeds(reset_graph_with_backend=None, verbose=1):
         set_tf_seed(3)
     keras = sys.modules.get("keras")
     set_seed = getattr(getattr(keras, "utils", None), "set_random_seed", None)
-    if (
-        set_seed is not None and "keras3" in _detect.host_modules()
-    ):  # the imported keras is Keras 3
-        set_seed(
-            3
-        )  # Keras 3's backends' seeds too (and NumPy's, Python's: set again below)
+    # the imported keras is Keras 3
+    if set_seed is not None and "keras3" in _detect.host_modules():
+        # Keras 3's backends' seeds too (and NumPy's, Python's: set again below)
+        set_seed(3)
         np.random.seed(1)
         random.seed(2)
     if verbose:

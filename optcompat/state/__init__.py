@@ -367,9 +367,8 @@ def load(
     if restore_variables:
         for variable, value in zip(variables, state.values):
             access.assign(variable, value)
-    if (
-        new is not None
-    ):  # optax: a new state; the optimizer's (a tuple of arrays) is as it was
+    # optax: a new state; the optimizer's (a tuple of arrays) is as it was
+    if new is not None:
         return new
     return state
 

@@ -35,10 +35,11 @@ from . import _format
 from ._format import KINDS
 from ._format import StateError
 
+# per-variable lists this reader does not place
 _EXTRA = (
     "use_ema",
     "gradient_accumulation_steps",
-)  # per-variable lists this reader does not place
+)
 
 
 def knows(path):
@@ -135,9 +136,8 @@ def _h5_model(path, f, optimizer, variables):
     header, slots, values = _decode(
         path, arrays, opt_config, family, optimizer, variables
     )
-    if (
-        family == "legacy" and header["slots"]
-    ):  # its names say which variable: "Adam/dense/kernel/m:0"
+    # its names say which variable: "Adam/dense/kernel/m:0"
+    if family == "legacy" and header["slots"]:
         key = header["slots"][0]
         n = len(header["variables"])
         for spec, name in zip(header["variables"], names[1 : 1 + n]):
@@ -235,9 +235,8 @@ def _decode(path, arrays, opt_config, family, optimizer, variables):
         head += 1
     iterations = int(np.asarray(arrays[0]).ravel()[0])
     rest = arrays[head:]
-    stored = (
-        slots if not (kind == "sgd" and family == "keras2") else ["momentum"]
-    )  # Keras 2 SGD: m always
+    # Keras 2 SGD: m always
+    stored = slots if not (kind == "sgd" and family == "keras2") else ["momentum"]
     per = len(stored)
     if per == 0:
         n, columns = 0, {}
