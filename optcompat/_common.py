@@ -140,11 +140,3 @@ class Decoupled(_host.Hosted):
             return value
         got = self._host.read_hyper(value)  # a tensor given: its value now
         return value if got is _validate.OTHER else got
-
-    _FAMILY = None  # each adapter's family name
-
-    # Other families' host arguments this family's host does not take: {key: whether a value
-    # changes nothing here}.  A config another family wrote (its name resolves here: _names)
-    # loads with them dropped; a value that would change something is kept, and the host
-    # refuses it, naming it.
-    _FOREIGN_ARGUMENTS = {}

@@ -34,15 +34,8 @@ class Decay(object):
     against, :func:`._validate.initial_learning_rate`); ``multipliers`` (``{pattern:
     factor}``), ``decays`` (``{variable name: (l1, l2)}``) and ``strict`` checked too."""
 
-    __slots__ = (
-        "convention",
-        "exclude",
-        "lr0",
-        "multipliers",
-        "decays",
-        "strict",
-        "_pattern",
-        "_own",
+    __slots__ = tuple(
+        "convention exclude lr0 multipliers decays strict _pattern _own".split()
     )
 
     def __init__(

@@ -41,9 +41,8 @@ class _PostImportFinder(importlib.abc.MetaPathFinder):
             _executed.add(fullname)
             _fire(fullname)
 
-        spec.loader.exec_module = (
-            exec_then_fire  # a loader instance belongs to one spec
-        )
+        # a loader instance belongs to one spec
+        spec.loader.exec_module = exec_then_fire
         return spec
 
 

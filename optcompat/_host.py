@@ -10,6 +10,7 @@ class onto another.
 
 The contract (``optimizer`` is the optcompat optimizer asking):
 
+``family``                          the family's name
 ``xp``                              the array namespace the rule runs on (:mod:`._rule`)
 ``optimizer_class``, ``kind``       the host's optimizer base class, and how a message names it
 ``schedules``, ``schedule_module``  optcompat.schedules' classes for this Keras; the host's own
@@ -32,6 +33,11 @@ The contract (``optimizer`` is the optcompat optimizer asking):
                                     step's writes as the host's per-variable step returns them
 ``identity(optimizer, variable)``   a key that finds ``variable`` however a step hands it
 ``allows_decay(optimizer, variable)``  the host's own exclusion (``exclude_from_weight_decay``)
+``foreign_arguments``               the other families' host arguments this host does not take:
+                                    ``{key: whether a value changes nothing here}``.  A config
+                                    another family wrote (its name resolves here: :mod:`._names`)
+                                    loads with them dropped; a value that would change something
+                                    is kept, and the host refuses it, naming it
 """
 
 from . import _decay
@@ -43,8 +49,10 @@ from . import _weight_decay
 class Host(object):
     """The defaults; a family's subclass overrides what its framework does otherwise."""
 
+    family = None
     xp = None
     kind = "a Keras optimizer"
+    foreign_arguments = {}
     decay_store = _weight_decay.VariableStore
     callable_rates = True
 

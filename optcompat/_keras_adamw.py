@@ -219,9 +219,8 @@ class KerasAdamW(object):
         )
         self._host.hold(self, "eta_t", self._host.scalar_variable(self, "eta_t", eta_t))
 
-    _TAKES_DECAY = (
-        False  # OptimizerV2 takes `decay` (its time-inverse learning-rate decay)
-    )
+    # OptimizerV2 takes `decay` (its time-inverse learning-rate decay)
+    _TAKES_DECAY = False
 
     def _keras_adamw_init(self, learning_rate, lr_multipliers, weight_decays, kwargs):
         if (

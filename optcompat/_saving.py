@@ -24,9 +24,8 @@ def remember(optimizer, name, value):
     variable's rounding of it, ``0.009999999776482582`` for ``0.01``)."""
     # read per step
     kept = None if value is None else (value, float(value), float32(value))
-    optimizer.__dict__.setdefault("_optcompat_given", {})[name] = (
-        kept  # outside any tracker
-    )
+    # outside any tracker
+    optimizer.__dict__.setdefault("_optcompat_given", {})[name] = kept
 
 
 def as_given(optimizer, name, stored):
@@ -71,8 +70,8 @@ def deserialize_rates(cls, config, custom_objects=None):
 
 def portable(cls, config):
     """``config`` without the other families' host arguments ``cls``'s host does not take
-    (``cls._FOREIGN_ARGUMENTS``) at values that change nothing here."""
-    foreign = cls._FOREIGN_ARGUMENTS
+    (its host's ``foreign_arguments``) at values that change nothing here."""
+    foreign = cls._host.foreign_arguments
     return {
         k: v for k, v in config.items() if not (k in foreign and foreign[k](v, config))
     }
@@ -99,7 +98,7 @@ def warn_if_dropping_state(optimizer):
     files this release cannot resume an optimizer from is writing the config (its saving
     module is on the stack), say so, and what keeps the state
     (:func:`._detect.formats_dropping_state`)."""
-    family = optimizer._FAMILY
+    family = optimizer._host.family
     if family not in _DROPPED:
         _DROPPED[family] = _detect.formats_dropping_state(family)
     dropped = _DROPPED[family]

@@ -217,9 +217,8 @@ class Schedule(object):
     (the given arguments, checked) and ``value(xp, step)``."""
 
     ARGS = ()
-    _optcompat_schedule = (
-        True  # optcompat's, whichever family made the class (see adopt)
-    )
+    # optcompat's, whichever family made the class (see adopt)
+    _optcompat_schedule = True
 
     def __init__(self, *args, **kwargs):
         given = dict(zip(self.ARGS, args))

@@ -100,9 +100,8 @@ class DecoupledWeightDecayExtension(object):
             if value is not None
         }
         self._set_decay_var_list(var_list, decay_var_list)
-        self.__dict__["_decay_var_list_set"] = (
-            True  # the base's minimize calls apply_gradients
-        )
+        # the base's minimize calls apply_gradients
+        self.__dict__["_decay_var_list_set"] = True
         try:
             return super(DecoupledWeightDecayExtension, self).minimize(
                 loss, var_list=var_list, **kwargs
@@ -117,9 +116,8 @@ class DecoupledWeightDecayExtension(object):
             self._set_decay_var_list([v for _, v in grads_and_vars], decay_var_list)
         if name is not None:
             kwargs["name"] = name
-        self.__dict__["_decay_var_list_set"] = (
-            True  # Keras 3's apply_gradients calls apply
-        )
+        # Keras 3's apply_gradients calls apply
+        self.__dict__["_decay_var_list_set"] = True
         try:
             return super(DecoupledWeightDecayExtension, self).apply_gradients(
                 grads_and_vars, **kwargs

@@ -61,6 +61,14 @@ __all__ = ["AdamW", "SGDW"]
 class _Host(_host.Host):
     """Keras 2 for the core (:class:`._host.Host`)."""
 
+    family = "keras2"
+    # Keras 3's and OptimizerV2's (a file another family wrote)
+    foreign_arguments = {
+        "loss_scale_factor": lambda value, config: value is None,
+        "gradient_accumulation_steps": lambda value, config: value is None,
+        "decay": lambda value, config: not value,
+    }
+
     xp = _tf.xp
     kind = "a Keras 2 optimizer"
     callable_rates = False  # _build_learning_rate takes a float or a schedule
@@ -108,7 +116,6 @@ SCHEDULES = HOST.schedules
 class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
     """The Keras 2 optimizer methods of :class:`._common.Decoupled`."""
 
-    _FAMILY = "keras2"
     _host = HOST
 
     def _init_host(self, checked, name, kwargs):
@@ -182,13 +189,6 @@ class _Keras2(_tf.FusedKernels, Decoupled, _Optimizer):
             else _saving.as_given(self, "learning_rate", float(lr)),
         )
         return config
-
-    # Keras 3's and OptimizerV2's (a file another family wrote)
-    _FOREIGN_ARGUMENTS = {
-        "loss_scale_factor": lambda value, config: value is None,
-        "gradient_accumulation_steps": lambda value, config: value is None,
-        "decay": lambda value, config: not value,
-    }
 
     @classmethod
     def from_config(cls, config, custom_objects=None):

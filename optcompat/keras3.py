@@ -60,6 +60,14 @@ class _Host(_host.Host):
     """Keras 3 for the core (:class:`._host.Host`), on a backend whose values are concrete
     unless traced (jax: a tracer refuses ``float()``)."""
 
+    family = "keras3"
+    # Keras 2's and OptimizerV2's (a file another family wrote): Keras 3 compiles per model
+    foreign_arguments = {
+        "jit_compile": lambda value, config: True,
+        "is_legacy_optimizer": lambda value, config: True,
+        "decay": lambda value, config: not value,
+    }
+
     xp = ops
     kind = "a Keras 3 optimizer"
     # Whether optcompat's own weight_decay variable is one of the optimizer's `variables`
@@ -281,7 +289,6 @@ def _checked_layout(optimizer, store):
 class _Keras3(_BACKEND, Decoupled, _Optimizer):
     """The Keras 3 optimizer methods of :class:`._common.Decoupled`."""
 
-    _FAMILY = "keras3"
     _host = HOST
 
     def _init_host(self, checked, name, kwargs):
@@ -399,13 +406,6 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
                 self, "learning_rate", config["learning_rate"]
             )
         return config
-
-    # Keras 2's and OptimizerV2's (a file another family wrote): Keras 3 compiles per model
-    _FOREIGN_ARGUMENTS = {
-        "jit_compile": lambda value, config: True,
-        "is_legacy_optimizer": lambda value, config: True,
-        "decay": lambda value, config: not value,
-    }
 
     @classmethod
     def from_config(cls, config, custom_objects=None):

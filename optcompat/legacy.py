@@ -163,6 +163,18 @@ class _HyperStore(object):
 class _Host(_host.Host):
     """OptimizerV2 for the core (:class:`._host.Host`)."""
 
+    family = "legacy"
+    # Keras 2's and Keras 3's (a file another family wrote): no EMA, no accumulation, no scaling
+    foreign_arguments = {
+        "use_ema": lambda value, config: not value,
+        "ema_momentum": lambda value, config: not config.get("use_ema"),
+        "ema_overwrite_frequency": lambda value, config: not config.get("use_ema"),
+        "jit_compile": lambda value, config: True,
+        "is_legacy_optimizer": lambda value, config: True,
+        "loss_scale_factor": lambda value, config: value is None,
+        "gradient_accumulation_steps": lambda value, config: value is None,
+    }
+
     xp = _tf.xp
     kind = "an OptimizerV2 (legacy) optimizer"
     decay_store = _HyperStore
@@ -253,7 +265,6 @@ def _check_rates(optimizer):
 class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
     """The OptimizerV2 optimizer methods of :class:`._common.Decoupled`."""
 
-    _FAMILY = "legacy"
     _host = HOST
     # apply_gradients accepts `experimental_aggregate_gradients` (passed on to the base
     # class), so Keras may aggregate (and clip) gradients before calling it.
@@ -309,9 +320,8 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
             return tf.cast(self._decay.lr0, dtype)
         if isinstance(self._hyper["learning_rate"], _Schedule):
             return tf.cast(self._hyper["learning_rate"](0), dtype)
-        return (
-            None  # a float or callable rate: eta_t = 1 (lr_t / lr_t would be 0/0 at 0)
-        )
+        # a float or callable rate: eta_t = 1 (lr_t / lr_t would be 0/0 at 0)
+        return None
 
     def _config_value(self, name):
         if name in self._hyper:
@@ -391,17 +401,6 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
             tf.IndexedSlices(grad, indices, tf.shape(var, out_type=indices.dtype))
         )
         return self._resource_apply_dense(dense, var, apply_state)
-
-    # Keras 2's and Keras 3's (a file another family wrote): no EMA, no accumulation, no scaling
-    _FOREIGN_ARGUMENTS = {
-        "use_ema": lambda value, config: not value,
-        "ema_momentum": lambda value, config: not config.get("use_ema"),
-        "ema_overwrite_frequency": lambda value, config: not config.get("use_ema"),
-        "jit_compile": lambda value, config: True,
-        "is_legacy_optimizer": lambda value, config: True,
-        "loss_scale_factor": lambda value, config: value is None,
-        "gradient_accumulation_steps": lambda value, config: value is None,
-    }
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
@@ -484,9 +483,8 @@ class _Extension(_AfterStep, _extension.Extension):
     def _set_hyper(self, name, value):
         # (opt.weight_decay = x lands here)
         if name == "weight_decay" and isinstance(value, float):
-            self.__dict__["_weight_decay_given"] = (
-                value  # get_config gives it, not a float32 rounding
-            )
+            # get_config gives it, not a float32 rounding
+            self.__dict__["_weight_decay_given"] = value
         super()._set_hyper(name, value)
 
     def _decay_then(self, var, apply):

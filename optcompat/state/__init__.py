@@ -127,44 +127,48 @@ class State(object):
 
     def summary(self):
         """A few lines for people (``python -m optcompat.state inspect``)."""
-        h = self.header
-        hypers = ", ".join(
-            "%s=%s" % (k, _short(v))
-            for k, v in sorted(h.get("hyperparameters", {}).items())
-        )
-        lines = [
-            "optimizer:   %s (kind %s)" % (h.get("optimizer"), h["kind"]),
-            "family:      %s" % h.get("family"),
-            "convention:  %s" % h.get("convention"),
-            "step:        %d" % h["iterations"],
-            "hyperparameters: %s" % hypers,
-            "versions:    %s"
+        return _summary(self.header)
+
+
+def _summary(h):
+    """A state header in a few lines for people."""
+    hypers = ", ".join(
+        "%s=%s" % (k, _short(v))
+        for k, v in sorted(h.get("hyperparameters", {}).items())
+    )
+    lines = [
+        "optimizer:   %s (kind %s)" % (h.get("optimizer"), h["kind"]),
+        "family:      %s" % h.get("family"),
+        "convention:  %s" % h.get("convention"),
+        "step:        %d" % h["iterations"],
+        "hyperparameters: %s" % hypers,
+        "versions:    %s"
+        % (
+            ", ".join("%s %s" % kv for kv in sorted(h.get("versions", {}).items()))
+            or "not recorded in the file"
+        ),
+        "format:      %s%s%s"
+        % (
+            h.get("format"),
+            "" if h.get("format_version") is None else " %s" % h["format_version"],
+            "  (read from %s)" % h["source"] if h.get("source") else "",
+        ),
+        "variables:   %d, slots %s"
+        % (len(h["variables"]), ", ".join(h.get("slots", [])) or "none"),
+    ]
+    for i, spec in enumerate(h["variables"]):
+        note = "  (generated name)" if _generated(spec.get("name")) else ""
+        lines.append(
+            "  %3d  %-40s %-16s %s%s"
             % (
-                ", ".join("%s %s" % kv for kv in sorted(h.get("versions", {}).items()))
-                or "not recorded in the file"
-            ),
-            "format:      %s%s%s"
-            % (
-                h.get("format"),
-                "" if h.get("format_version") is None else " %s" % h["format_version"],
-                "  (read from %s)" % h["source"] if h.get("source") else "",
-            ),
-            "variables:   %d, slots %s"
-            % (len(h["variables"]), ", ".join(h.get("slots", [])) or "none"),
-        ]
-        for i, spec in enumerate(h["variables"]):
-            note = "  (generated name)" if _generated(spec.get("name")) else ""
-            lines.append(
-                "  %3d  %-40s %-16s %s%s"
-                % (
-                    i,
-                    spec.get("name") or "?",
-                    tuple(spec["shape"]),
-                    spec["dtype"],
-                    note,
-                )
+                i,
+                spec.get("name") or "?",
+                tuple(spec["shape"]),
+                spec["dtype"],
+                note,
             )
-        return "\n".join(lines)
+        )
+    return "\n".join(lines)
 
 
 def _short(value):

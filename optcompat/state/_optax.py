@@ -180,40 +180,33 @@ class _OptaxAccess(Access):
         (where ``inject_hyperparams`` holds them) ``hyperparameters``."""
         import jax
 
-        def like(old, value):
-            array = np.asarray(value).astype(np.dtype(old.dtype))
-            sharding = getattr(old, "sharding", None)
-            return (
-                jax.device_put(array, sharding)
-                if sharding is not None
-                else jax.numpy.asarray(array)
-            )
-
         def column(field, key):
             tree = getattr(info["node"], field)
             old = jax.tree_util.tree_leaves(tree)
-            new = [like(o, s[key]) for o, s in zip(old, state.slots)]
+            new = [_like(o, s[key]) for o, s in zip(old, state.slots)]
             return jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(tree), new)
 
         def rebuild(node):
             if node is info["node"]:
                 changes = {FIELDS[k]: column(FIELDS[k], k) for k in info["slots"]}
                 if "count" in _fields(node):
-                    changes["count"] = like(node.count, state.iterations)
+                    changes["count"] = _like(node.count, state.iterations)
                 return node._replace(**changes)
             fields = _fields(node)
             if _is_inject(fields):
                 hypers = dict(node.hyperparams)
                 for name, value in hyperparameters.items():
                     if name in hypers and _scalar(hypers[name]) is not None:
-                        hypers[name] = like(hypers[name], value)
+                        hypers[name] = _like(hypers[name], value)
                 rest = {
                     f: rebuild(getattr(node, f))
                     for f in fields
                     if f not in ("count", "hyperparams")
                 }
                 return node._replace(
-                    count=like(node.count, state.iterations), hyperparams=hypers, **rest
+                    count=_like(node.count, state.iterations),
+                    hyperparams=hypers,
+                    **rest,
                 )
             if fields is not None:
                 return type(node)(*[rebuild(c) for c in node])
@@ -225,3 +218,14 @@ class _OptaxAccess(Access):
 
 
 STATE = _OptaxAccess()
+
+
+def _like(old, value):
+    """``value`` as an array like ``old``: its dtype, on its devices (sharding)."""
+    import jax
+
+    array = np.asarray(value).astype(np.dtype(old.dtype))
+    sharding = getattr(old, "sharding", None)
+    if sharding is not None:
+        return jax.device_put(array, sharding)
+    return jax.numpy.asarray(array)

@@ -180,79 +180,13 @@ class _TorchAccess(Access):
 
     def slots(self, optimizer, variables, keys):
         self._groups(optimizer, variables)
-        held = [optimizer.state.get(p) for p in variables]
-        have = [bool(s) for s in held]
-        if not any(have):
-            return None if keys else [{} for _ in variables]  # no step taken yet
-        if not all(have) and keys:
-            raise StateError(
-                "%s holds state for parameters %s only, not for %s: every parameter "
-                "must have taken the same steps."
-                % (
-                    type(optimizer).__name__,
-                    [i for i, h in enumerate(have) if h],
-                    [i for i, h in enumerate(have) if not h],
-                )
-            )
-        out = []
-        for i, s in enumerate(held):
-            if any(s.get(KEYS[k]) is None for k in keys):
-                raise StateError(
-                    "%s's state for parameter %d has no %s."
-                    % (
-                        type(optimizer).__name__,
-                        i,
-                        ", ".join(KEYS[k] for k in keys if s.get(KEYS[k]) is None),
-                    )
-                )
-            out.append({k: s[KEYS[k]] for k in keys})
-        return out
+        return _held_slots(optimizer, variables, keys)
 
     def iterations(self, optimizer):
-        steps = {_float(s["step"]) for s in optimizer.state.values() if "step" in s}
-        if len(steps) > 1:
-            raise StateError(
-                "%s's parameters have taken different numbers of steps (%s): the file "
-                "holds one step count."
-                % (
-                    type(optimizer).__name__,
-                    ", ".join(str(int(s)) for s in sorted(steps)),
-                )
-            )
-        return int(steps.pop()) if steps else 0
+        return _step_count(optimizer)
 
     def build(self, optimizer, variables):
-        torch = _torch()
-        kind, _, _ = kind_of(optimizer)
-        scalar = (
-            torch.float64
-            if torch.get_default_dtype() == torch.float64
-            else torch.float32
-        )
-        for p, group in zip(variables, self._groups(optimizer, variables)):
-            s = optimizer.state[p]
-            if kind == "adam":
-                if "step" not in s:
-                    on_device = group.get("capturable") or group.get("fused")
-                    s["step"] = (
-                        torch.zeros((), dtype=torch.float32, device=p.device)
-                        if on_device
-                        else torch.tensor(0.0, dtype=scalar)
-                    )
-                for key in ("exp_avg", "exp_avg_sq") + (
-                    ("max_exp_avg_sq",) if group.get("amsgrad") else ()
-                ):
-                    if s.get(key) is None:
-                        s[key] = torch.zeros_like(
-                            p, memory_format=torch.preserve_format
-                        )
-            elif (
-                _float(group.get("momentum", 0.0)) > 0.0
-                and s.get("momentum_buffer") is None
-            ):
-                s["momentum_buffer"] = torch.zeros_like(
-                    p, memory_format=torch.preserve_format
-                )
+        _build_state(optimizer, variables, self._groups(optimizer, variables))
 
     def numpy(self, value):
         torch = _torch()
@@ -297,22 +231,103 @@ class _TorchAccess(Access):
     def decayed(self, optimizer, variables):
         """One group decays every parameter it is given a rate for; groups that differ, those
         whose ``weight_decay`` is not 0."""
-        decays = [
-            _float(g.get("weight_decay", 0.0))
-            for g in self._groups(optimizer, variables)
-        ]
+        decays = _decays(self._groups(optimizer, variables))
         return (
             [d > 0.0 for d in decays] if len(set(decays)) > 1 else [True] * len(decays)
         )
 
     def variable_rates(self, optimizer, variables):
         """Per variable, its group's ``weight_decay`` where the groups differ, else None."""
-        groups = self._groups(optimizer, variables)
-        decays = [_float(g.get("weight_decay", 0.0)) for g in groups]
+        decays = _decays(self._groups(optimizer, variables))
         return decays if len(set(decays)) > 1 else None
 
 
 STATE = _TorchAccess()
+
+
+def _held_slots(optimizer, variables, keys):
+    """Per variable, ``{key: its state tensor}`` (None: no step taken yet); StateError where
+    the parameters' states differ or lack a slot."""
+    held = [optimizer.state.get(p) for p in variables]
+    have = [bool(s) for s in held]
+    if not any(have):
+        return None if keys else [{} for _ in variables]  # no step taken yet
+    if not all(have) and keys:
+        raise StateError(
+            "%s holds state for parameters %s only, not for %s: every parameter "
+            "must have taken the same steps."
+            % (
+                type(optimizer).__name__,
+                [i for i, h in enumerate(have) if h],
+                [i for i, h in enumerate(have) if not h],
+            )
+        )
+    out = []
+    for i, s in enumerate(held):
+        if any(s.get(KEYS[k]) is None for k in keys):
+            raise StateError(
+                "%s's state for parameter %d has no %s."
+                % (
+                    type(optimizer).__name__,
+                    i,
+                    ", ".join(KEYS[k] for k in keys if s.get(KEYS[k]) is None),
+                )
+            )
+        out.append({k: s[KEYS[k]] for k in keys})
+    return out
+
+
+def _build_state(optimizer, variables, groups):
+    """Create the torch state a step would (``step`` and the moments, or the momentum
+    buffer) where it is missing, for ``variables`` of param ``groups``."""
+    torch = _torch()
+    kind, _, _ = kind_of(optimizer)
+    scalar = (
+        torch.float64 if torch.get_default_dtype() == torch.float64 else torch.float32
+    )
+    for p, group in zip(variables, groups):
+        s = optimizer.state[p]
+        if kind == "adam":
+            if "step" not in s:
+                on_device = group.get("capturable") or group.get("fused")
+                s["step"] = (
+                    torch.zeros((), dtype=torch.float32, device=p.device)
+                    if on_device
+                    else torch.tensor(0.0, dtype=scalar)
+                )
+            for key in ("exp_avg", "exp_avg_sq") + (
+                ("max_exp_avg_sq",) if group.get("amsgrad") else ()
+            ):
+                if s.get(key) is None:
+                    s[key] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        elif (
+            _float(group.get("momentum", 0.0)) > 0.0
+            and s.get("momentum_buffer") is None
+        ):
+            s["momentum_buffer"] = torch.zeros_like(
+                p, memory_format=torch.preserve_format
+            )
+
+
+def _step_count(optimizer):
+    """The one step count of the optimizer's parameters (0: none taken); StateError where they
+    differ."""
+    steps = {_float(s["step"]) for s in optimizer.state.values() if "step" in s}
+    if len(steps) > 1:
+        raise StateError(
+            "%s's parameters have taken different numbers of steps (%s): the file "
+            "holds one step count."
+            % (
+                type(optimizer).__name__,
+                ", ".join(str(int(s)) for s in sorted(steps)),
+            )
+        )
+    return int(steps.pop()) if steps else 0
+
+
+def _decays(groups):
+    """Each param group's ``weight_decay`` as a float."""
+    return [_float(g.get("weight_decay", 0.0)) for g in groups]
 
 
 # -- a torch.save file of a state_dict ------------------------------------------------------
