@@ -79,7 +79,7 @@ def gradients(optimizer, pairs, is_float, dtype_name, shapes=None):
     for g, v in pairs:
         if g is None or v is None:
             continue  # the host filters (and warns about) missing gradients
-        name = optimizer._display_name(v)
+        name = optimizer._host.display_name(v)
         _validate.float_variable(is_float(v.dtype), dtype_name(v.dtype), name)
         g_shape, v_shape = shapes(g, v) if shapes else (g.shape, v.shape)
         _validate.gradient(

@@ -5,17 +5,14 @@ config, and the hooks' defaults.
 Construction (:func:`._construction.construct`) checks every argument before the host's
 ``__init__``; the step (:func:`._step.apply_one`) computes the declaration's coefficients,
 picks each variable's decay and runs the rule or a fast path.  The framework is reached
-through the family's :class:`._host.Host` (``self._host``: schedules, rates, optcompat's own
-variables); the decay's settings are a :class:`._decay.Decay`.  A family's optimizer class
-adds only the methods its host class calls or lets it override:
+through the family's :class:`._host.Host` (``self._host``: schedules, rates, names, values,
+optcompat's own variables); the decay's settings are a :class:`._decay.Decay`.  A family's
+optimizer class adds only the methods its host class calls or lets it override:
 
 ``_init_host(checked, name, kwargs)``     the host's ``__init__`` and learning rate
-``_hyper_value(name, dtype)``             a step-time argument (``beta_1``, ``momentum``)
 ``_slot_values(variable)``                the variable's slots (:meth:`_slots_at` its index)
 ``_dense(gradient)``, ``_fast_one(...)``             (:class:`._tf.FusedKernels`)
 """
-
-import numbers
 
 from . import _checks
 from . import _decay
@@ -52,20 +49,6 @@ class Decoupled(_host.Hosted):
             value = _checks.setting(self, name, value)
         super(Decoupled, self).__setattr__(name, value)
 
-    def _take_aliases(self, learning_rate, kwargs):
-        return learning_rate
-
-    def _check_host_arguments(self, checked):
-        """Refuse what this host release cannot do (before anything is built)."""
-
-    def _keep(self, key, value):
-        setattr(self, key, value)
-
-    def _hyper_value(self, name, dtype):
-        value = getattr(self, name)
-        # a tensor given
-        return value if isinstance(value, float) else self._host.xp.cast(value, dtype)
-
     # -- weight_decay: the host's store (:mod:`._weight_decay`) ---------------------------
     @property
     def weight_decay(self):
@@ -89,23 +72,15 @@ class Decoupled(_host.Hosted):
     # first in a class: a family's class sets it.
     _UNUSED_SLOTS = ()
 
-    # -- which variables decay (:meth:`._host.Hosted._decays`) ----------------------------
-    def _display_name(self, variable):
-        return self._variable_name(variable)
-
     # -- a variable's own rates: lr_multipliers, weight_decays (keras-adamw's) -----------------
     def _check_names(self, var_list):
         """``strict_names``: refuse a pattern or name matching nothing, before any slot exists."""
         self._decay.check_names(
-            [self._variable_name(v) for v in var_list],
+            [self._host.variable_name(v) for v in var_list],
             [n for v in var_list for n in _decay.names_of(v)],
         )
 
     # -- the step (:mod:`._step`) ---------------------------------------------------------
-    def _lr0_value(self, dtype):
-        """``lr_0``, the rate the schedule multiplier ``lr_t / lr_0`` divides by."""
-        return self._decay.lr0_value(self._host.xp, dtype)
-
     def _schedule_multiplier(self, dtype):
         """``eta_t`` where the optimizer holds the schedule multiplier itself (keras-adamw's
         ``eta_t`` variable, :mod:`optcompat.keras_adamw`): the step's rate is then ``eta_t``
@@ -128,15 +103,3 @@ class Decoupled(_host.Hosted):
     ):
         """``(True, op)`` having run this variable's step on a fast path, else ``(False, None)``."""
         return False, None
-
-    def _values_of(self, variable, slots):
-        """``variable``'s value and its slots' as the rule reads them."""
-        return self._host.value_of(variable), slots
-
-    # -- config ------------------------------------------------------------------------
-    def _config_value(self, name):
-        value = getattr(self, name)
-        if isinstance(value, (numbers.Number, str)) or value is None:
-            return value
-        got = self._host.read_hyper(value)  # a tensor given: its value now
-        return value if got is _validate.OTHER else got

@@ -5,8 +5,8 @@ arguments are built.
 
 A declaration (:mod:`._optimizers`) checks its own arguments (betas, epsilon, momentum, ...)
 and hands them here with the shared ones.  The family is reached through the optimizer's
-:class:`._host.Host` and its hooks (:mod:`._common`: ``_take_aliases``,
-``_check_host_arguments``, ``_init_host``, ``_keep``).
+:class:`._host.Host` (``take_aliases``, ``check_arguments``, ``keep``) and its hook
+``_init_host`` (:mod:`._common`).
 """
 
 from . import _checks
@@ -46,7 +46,7 @@ def construct(optimizer, own, given):
     # optcompat.schedules' classes are the default family's: another family's optimizer
     # takes one made again for its own Keras (_schedules.adopt)
     learning_rate = _schedules.adopt(
-        optimizer._take_aliases(a["learning_rate"], kwargs), host.schedules
+        host.take_aliases(a["learning_rate"], kwargs), host.schedules
     )
     weight_decay = _schedules.adopt(a["weight_decay"], host.schedules)
     _checks.own_keras(optimizer, "learning_rate", learning_rate)
@@ -58,7 +58,7 @@ def construct(optimizer, own, given):
         optional_decay=optimizer.OPTIONAL_DECAY,
         read=host.read_hyper,
     )
-    optimizer._check_host_arguments(checked)
+    host.check_arguments(checked)
     lr0 = _validate.initial_learning_rate(
         host.reference_rate(checked["learning_rate"]), checked["convention"]
     )
@@ -79,7 +79,7 @@ def construct(optimizer, own, given):
         _fast_path=fast_path,
     )
     for key, value in own.items():
-        optimizer._keep(key, value)
+        host.keep(optimizer, key, value)
     # get_config writes them back (:func:`._saving.config`)
     optimizer._kept = tuple(own)
     if isinstance(checked["learning_rate"], float):

@@ -17,6 +17,9 @@ The contract (``optimizer`` is the optcompat optimizer asking):
                                     (made from what :func:`._detect.host` found)
 ``callable_rates``                  whether the host calls a plain function as the learning rate
 ``decay_store``                     where ``weight_decay`` lives (:mod:`._weight_decay`)
+``take_aliases(learning_rate, kwargs)``  the rate, where ``kwargs`` hold the host's alias of it
+``check_arguments(checked)``        refuse what this host release cannot do (before anything
+                                    is built)
 ``is_schedule(value)``              a host ``LearningRateSchedule``
 ``initial_rate(learning_rate)``     a schedule's value at step 0 as a float, else None
 ``reference_rate(learning_rate)``   ``lr_0``, what ``eta_t = lr_t / lr_0`` is measured against
@@ -33,12 +36,24 @@ The contract (``optimizer`` is the optcompat optimizer asking):
                                     step's writes as the host's per-variable step returns them
 ``identity(optimizer, variable)``   a key that finds ``variable`` however a step hands it
 ``allows_decay(optimizer, variable)``  the host's own exclusion (``exclude_from_weight_decay``)
+``variable_name(variable)``, ``display_name(variable)``
+                                    the name exclusion patterns and ``lr_multipliers`` are
+                                    matched against; the name messages give
+``keep(optimizer, key, value)``     keep a declaration's own checked argument (``beta_1``)
+``hyper_value(optimizer, name, dtype)``  a step-time argument (``beta_1``, ``momentum``)
+``lr0_value(optimizer, dtype)``     ``lr_0``, what the schedule multiplier ``lr_t / lr_0``
+                                    divides by (None: ``eta_t = 1``)
+``values_of(optimizer, variable, slots)``  the variable's and its slots' values as the rule
+                                    reads them
+``config_value(optimizer, name)``   a setting as ``get_config`` gives it (a tensor: its value)
 ``foreign_arguments``               the other families' host arguments this host does not take:
                                     ``{key: whether a value changes nothing here}``.  A config
                                     another family wrote (its name resolves here: :mod:`._names`)
                                     loads with them dropped; a value that would change something
                                     is kept, and the host refuses it, naming it
 """
+
+import numbers
 
 from . import _decay
 from . import _schedules
@@ -66,6 +81,12 @@ class Host(object):
             if keras is None
             else _schedules.make(keras, self.xp, host_name or keras.__name__)
         )
+
+    def take_aliases(self, learning_rate, kwargs):
+        return learning_rate
+
+    def check_arguments(self, checked):
+        pass
 
     def is_schedule(self, value):
         return isinstance(value, self.schedule_module.LearningRateSchedule)
@@ -113,6 +134,33 @@ class Host(object):
     def allows_decay(self, optimizer, variable):
         return True
 
+    def variable_name(self, variable):
+        return getattr(variable, "path", None) or variable.name
+
+    def display_name(self, variable):
+        return self.variable_name(variable)
+
+    def keep(self, optimizer, key, value):
+        setattr(optimizer, key, value)
+
+    def hyper_value(self, optimizer, name, dtype):
+        value = getattr(optimizer, name)
+        # a tensor given
+        return value if isinstance(value, float) else self.xp.cast(value, dtype)
+
+    def lr0_value(self, optimizer, dtype):
+        return optimizer._decay.lr0_value(self.xp, dtype)
+
+    def values_of(self, optimizer, variable, slots):
+        return self.value_of(variable), slots
+
+    def config_value(self, optimizer, name):
+        value = getattr(optimizer, name)
+        if isinstance(value, (numbers.Number, str)) or value is None:
+            return value
+        got = self.read_hyper(value)  # a tensor given: its value now
+        return value if got is _validate.OTHER else got
+
 
 class Hosted(object):
     """A class of the core that holds its family's :class:`Host` (``_host``, set by the
@@ -120,19 +168,14 @@ class Hosted(object):
 
     _host = Host()
 
-    @staticmethod
-    def _variable_name(variable):
-        """The name exclusion patterns and ``lr_multipliers`` are matched against."""
-        return getattr(variable, "path", None) or variable.name
-
     def _own_rates_of(self, variable):
         """``(factor, (l1, l2) or None)``, or None (:meth:`._decay.Decay.own_rates`)."""
         return self._decay.own_rates(
-            self._variable_name(variable), _decay.names_of(variable)
+            self._host.variable_name(variable), _decay.names_of(variable)
         )
 
     def _decays(self, variable):
         """Whether ``variable`` decays: no exclusion pattern matches it and the host allows it."""
-        if self._decay.excludes(self._variable_name(variable)):
+        if self._decay.excludes(self._host.variable_name(variable)):
             return False
         return self._host.allows_decay(self, variable)

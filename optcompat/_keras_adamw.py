@@ -311,7 +311,7 @@ class KerasAdamW(object):
                         "optcompat.keras_adamw: %s: lr multiplier %g, weight decay %s "
                         "(l1, l2; normalized)"
                         % (
-                            self._display_name(variable),
+                            self._host.display_name(variable),
                             factor,
                             "none" if decays is None else tuple(decays),
                         )

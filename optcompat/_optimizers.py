@@ -190,7 +190,9 @@ class AdamWSpec(Spec):
         where it has an lr multiplier or decays (``l1``: ``d1_t``)."""
         c = _step.rates(self, dtype, learning_rate, iterations, variable)
         c["step"] = step = xp.cast(iterations + 1, dtype)
-        c["beta_1"], c["beta_2"] = (self._hyper_value(h, dtype) for h in self.HYPERS)
+        c["beta_1"], c["beta_2"] = (
+            self._host.hyper_value(self, h, dtype) for h in self.HYPERS
+        )
         c["alpha"], c["eps_hat"] = _rule.adam_coefficients(
             xp,
             self.convention,
@@ -268,7 +270,7 @@ class SGDWSpec(Spec):
         """This step's coefficients in ``dtype``: ``lr``, ``decay``, ``momentum`` (``variable``'s
         own where it has an lr multiplier or decays)."""
         c = _step.rates(self, dtype, learning_rate, iterations, variable)
-        c["momentum"] = self._hyper_value("momentum", dtype)
+        c["momentum"] = self._host.hyper_value(self, "momentum", dtype)
         return c
 
     def _new_values(self, xp, x, g, slots, c, *, decay, l1=None):

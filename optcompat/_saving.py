@@ -120,7 +120,9 @@ def config(optimizer):
     """optcompat's part of ``get_config``: the declaration's arguments, the decay's settings,
     ``fast_path``."""
     warn_if_dropping_state(optimizer)
-    values = {name: optimizer._config_value(name) for name in optimizer._kept}
+    values = {
+        name: optimizer._host.config_value(optimizer, name) for name in optimizer._kept
+    }
     values.update(
         optimizer._decay.config(),
         fast_path=optimizer.fast_path,

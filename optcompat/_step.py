@@ -4,8 +4,9 @@ learning rate and decay it takes (:func:`rates`).
 Keras 2's and Keras 3's ``update_step`` and OptimizerV2's ``_resource_apply_dense`` call
 :func:`apply_one`; the declaration's ``_step_coefficients`` calls :func:`rates`.  They reach
 the family only through the optimizer's hooks (:mod:`._common`: ``_slot_values``,
-``_dense``, ``_fast_one``, ``_values_of``, ``_schedule_multiplier``, ``_lr0_value``) and its
-:class:`._host.Host`; the math is the declaration's ``_new_values`` (:mod:`._rule`).
+``_dense``, ``_fast_one``, ``_schedule_multiplier``) and its :class:`._host.Host`
+(``values_of``, ``lr0_value``); the math is the declaration's ``_new_values``
+(:mod:`._rule`).
 """
 
 from . import _validate
@@ -27,7 +28,7 @@ def rates(optimizer, dtype, learning_rate, iterations, variable=None):
         lambda: optimizer._decay_store.rate(dtype, iterations),
         own=own,
         eta=eta,
-        lr0=None if eta is not None else optimizer._lr0_value(dtype),
+        lr0=None if eta is not None else optimizer._host.lr0_value(optimizer, dtype),
     )
 
 
@@ -61,7 +62,7 @@ def apply_one(optimizer, gradient, variable, rate, iterations, shared=None):
         c = optimizer._step_coefficients(
             xp, dtype, rate(), iterations, variable if own else None
         )
-    x, slot_values = optimizer._values_of(variable, slots)
+    x, slot_values = optimizer._host.values_of(optimizer, variable, slots)
     new = optimizer._new_values(
         xp,
         x,

@@ -186,7 +186,7 @@ class _Torch(object):
         """The convention and the declaration's arguments, as Python values (what torch's
         kernels take)."""
         settings = {
-            name: self._config_value(name) for name in self._kept
+            name: self._host.config_value(self, name) for name in self._kept
         }  # (a tensor given: its value)
         settings["convention"] = self.convention
         return settings
@@ -327,12 +327,9 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
             variable.assign(value)
 
     # Keras 3's own slot names (Adam: momentum, velocity, velocity_hat)
-    _SLOT_NAMES = {
-        "m": "momentum",
-        "v": "velocity",
-        "vhat": "velocity_hat",
-        "momentum": "momentum",
-    }
+    _SLOT_NAMES = dict(
+        m="momentum", v="velocity", vhat="velocity_hat", momentum="momentum"
+    )
 
     def build(self, var_list):
         if self.built:
@@ -340,7 +337,7 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
         self._check_names(var_list)
         # the first step's values where they are concrete now: JAX's trainer detaches the
         # model's variables before that step is traced, and an error inside it leaves them so
-        self._check_rates()
+        _check_rates(self)
         super().build(var_list)
         self._build_slots(
             var_list,
@@ -358,42 +355,11 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
         )
 
     def apply(self, grads, trainable_variables=None):
-        grads = list(grads)
-        if trainable_variables is not None:
-            trainable_variables = list(trainable_variables)
-        variables = (
-            self._trainable_variables
-            if trainable_variables is None
-            else trainable_variables
-        )
-        # a float gradient of another float dtype is cast, as Keras's own optimizers do it
-        grads = [_cast_float(g, v) for g, v in zip(grads, variables)] + grads[
-            len(variables) :
-        ]
-        _checks.gradients(
-            self,
-            zip(grads, variables),
-            keras.backend.is_float_dtype,
-            keras.backend.standardize_dtype,
-        )
-        self._check_rates()
+        grads, trainable_variables = _checked(self, grads, trainable_variables)
+        _check_rates(self)
         result = super().apply(grads, trainable_variables)
         self._after_step()  # (inside a stateless JAX step too: what it assigns is returned)
         return result
-
-    def _check_rates(self):
-        """A schedule's or callable's rates at the step counter, where it is concrete."""
-        if (
-            callable(self._learning_rate) or self._decay_store.function() is not None
-        ) and HOST.eager():
-            # only a schedule or callable can go bad; read the step counter for them where it
-            # is concrete (Keras 3.0's Variable has no int(), hence convert_to_numpy)
-            try:
-                step = int(ops.convert_to_numpy(self.iterations))
-            except Exception:  # a jax tracer
-                return
-            _checks.rate(self, self._learning_rate, step)
-            _checks.rate(self, self._decay_store.function(), step, "weight_decay")
 
     def get_config(self):
         config = super().get_config()
@@ -414,6 +380,45 @@ class _Keras3(_BACKEND, Decoupled, _Optimizer):
                 cls, _saving.portable(cls, config), custom_objects
             )
         )
+
+
+def _checked(optimizer, grads, trainable_variables):
+    """``apply``'s arguments as lists, each gradient checked against its variable (a float
+    gradient of another float dtype cast, as Keras's own optimizers do it)."""
+    grads = list(grads)
+    if trainable_variables is not None:
+        trainable_variables = list(trainable_variables)
+    variables = (
+        optimizer._trainable_variables
+        if trainable_variables is None
+        else trainable_variables
+    )
+    grads = [_cast_float(g, v) for g, v in zip(grads, variables)] + grads[
+        len(variables) :
+    ]
+    _checks.gradients(
+        optimizer,
+        zip(grads, variables),
+        keras.backend.is_float_dtype,
+        keras.backend.standardize_dtype,
+    )
+    return grads, trainable_variables
+
+
+def _check_rates(optimizer):
+    """A schedule's or callable's rates at the step counter, where it is concrete."""
+    if (
+        callable(optimizer._learning_rate)
+        or optimizer._decay_store.function() is not None
+    ) and HOST.eager():
+        # only a schedule or callable can go bad; read the step counter for them where it
+        # is concrete (Keras 3.0's Variable has no int(), hence convert_to_numpy)
+        try:
+            step = int(ops.convert_to_numpy(optimizer.iterations))
+        except Exception:  # a jax tracer
+            return
+        _checks.rate(optimizer, optimizer._learning_rate, step)
+        _checks.rate(optimizer, optimizer._decay_store.function(), step, "weight_decay")
 
 
 def _cast_float(gradient, variable):

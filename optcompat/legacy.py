@@ -150,7 +150,7 @@ class _HyperStore(object):
             return tf.identity(
                 tf.cast(_validate.traced_rate("weight_decay", value()), dtype)
             )
-        return optimizer._hyper_value("weight_decay", dtype)
+        return optimizer._host.hyper_value(optimizer, "weight_decay", dtype)
 
     def function(self):
         value = self.optimizer._hyper.get("weight_decay")
@@ -178,6 +178,60 @@ class _Host(_host.Host):
     xp = _tf.xp
     kind = "an OptimizerV2 (legacy) optimizer"
     decay_store = _HyperStore
+
+    def take_aliases(self, learning_rate, kwargs):
+        if "lr" in kwargs:  # the host's deprecated alias
+            warnings.warn(
+                "The `lr` argument is deprecated, use `learning_rate` instead.",
+                DeprecationWarning,
+                stacklevel=4,
+            )
+            learning_rate = kwargs.pop("lr")
+        return learning_rate
+
+    def check_arguments(self, checked):
+        if checked["global_clipnorm"] is not None and not _HAS_GLOBAL_CLIPNORM:
+            raise ValueError(
+                "`global_clipnorm` needs TensorFlow >= 2.4 (this OptimizerV2 has no global "
+                "clipping); received global_clipnorm=%r. Use `clipnorm` or `clipvalue`."
+                % (checked["global_clipnorm"],)
+            )
+
+    def variable_name(self, variable):
+        return variable.name
+
+    def display_name(self, variable):
+        """``dense/kernel`` for ``dense/kernel:0``: the name users wrote."""
+        name = variable.name
+        return name[:-2] if name.endswith(":0") else name
+
+    def keep(self, optimizer, key, value):
+        if key in optimizer.HYPERS:
+            optimizer._set_hyper(key, value)
+        else:
+            setattr(optimizer, key, value)
+
+    def hyper_value(self, optimizer, name, dtype):
+        return tf.identity(optimizer._get_hyper(name, dtype))
+
+    def lr0_value(self, optimizer, dtype):
+        if optimizer._decay.lr0 is not None:
+            return tf.cast(optimizer._decay.lr0, dtype)
+        if isinstance(optimizer._hyper["learning_rate"], _Schedule):
+            return tf.cast(optimizer._hyper["learning_rate"](0), dtype)
+        # a float or callable rate: eta_t = 1 (lr_t / lr_t would be 0/0 at 0)
+        return None
+
+    def values_of(self, optimizer, variable, slots):
+        return variable.value(), tuple(None if s is None else s.value() for s in slots)
+
+    def config_value(self, optimizer, name):
+        if name in optimizer._hyper:
+            config = _schedules.registered(
+                optimizer._hyper[name], optimizer._serialize_hyperparameter(name)
+            )
+            return _saving.as_given(optimizer, name, _plain(config))
+        return getattr(optimizer, name)
 
     def initial_rate(self, learning_rate):
         """A schedule's value at step 0 (else None: eta = 1)."""
@@ -270,24 +324,6 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
     # class), so Keras may aggregate (and clip) gradients before calling it.
     _HAS_AGGREGATE_GRAD = True
 
-    def _take_aliases(self, learning_rate, kwargs):
-        if "lr" in kwargs:  # the host's deprecated alias
-            warnings.warn(
-                "The `lr` argument is deprecated, use `learning_rate` instead.",
-                DeprecationWarning,
-                stacklevel=4,
-            )
-            learning_rate = kwargs.pop("lr")
-        return learning_rate
-
-    def _check_host_arguments(self, checked):
-        if checked["global_clipnorm"] is not None and not _HAS_GLOBAL_CLIPNORM:
-            raise ValueError(
-                "`global_clipnorm` needs TensorFlow >= 2.4 (this OptimizerV2 has no global "
-                "clipping); received global_clipnorm=%r. Use `clipnorm` or `clipvalue`."
-                % (checked["global_clipnorm"],)
-            )
-
     def _init_host(self, checked, name, kwargs):
         clipping = _validate.clipping(checked).items()
         kwargs.update((key, value) for key, value in clipping if value is not None)
@@ -306,31 +342,6 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
             _saving.remember(self, name, float(value))
         super()._set_hyper(name, value)
 
-    def _keep(self, key, value):
-        if key in self.HYPERS:
-            self._set_hyper(key, value)
-        else:
-            setattr(self, key, value)
-
-    def _hyper_value(self, name, dtype):
-        return tf.identity(self._get_hyper(name, dtype))
-
-    def _lr0_value(self, dtype):
-        if self._decay.lr0 is not None:
-            return tf.cast(self._decay.lr0, dtype)
-        if isinstance(self._hyper["learning_rate"], _Schedule):
-            return tf.cast(self._hyper["learning_rate"](0), dtype)
-        # a float or callable rate: eta_t = 1 (lr_t / lr_t would be 0/0 at 0)
-        return None
-
-    def _config_value(self, name):
-        if name in self._hyper:
-            config = _schedules.registered(
-                self._hyper[name], self._serialize_hyperparameter(name)
-            )
-            return _saving.as_given(self, name, _plain(config))
-        return getattr(self, name)
-
     # -- decay mask --------------------------------------------------------------------
     def exclude_from_weight_decay(self, var_list=None, var_names=None):
         """Exclude variables (``var_list``) or name patterns (``var_names``, regular
@@ -338,15 +349,6 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
         for v in var_list or ():
             self._exclude_exact.add(v.name)
         self._decay.exclude_more(_validate.name_patterns("var_names", var_names))
-
-    @staticmethod
-    def _variable_name(variable):
-        return variable.name
-
-    def _display_name(self, variable):
-        """``dense/kernel`` for ``dense/kernel:0``: the name users wrote."""
-        name = variable.name
-        return name[:-2] if name.endswith(":0") else name
 
     # -- gradients are checked before the host changes anything ------------------------
     def apply_gradients(self, grads_and_vars, name=None, **kwargs):
@@ -392,9 +394,6 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
             self, grad, var, lambda: c["lr_t"], self.iterations, shared=c
         )
 
-    def _values_of(self, variable, slots):
-        return variable.value(), tuple(None if s is None else s.value() for s in slots)
-
     def _resource_apply_sparse(self, grad, var, indices, apply_state=None):
         # Dense semantics (see the module docstring): the rows' sum as a dense gradient.
         dense = tf.convert_to_tensor(
@@ -415,7 +414,7 @@ class _Legacy(_AfterStep, _tf.FusedKernels, Decoupled, _Optimizer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {h: self._config_value(h) for h in ("learning_rate", "weight_decay")}
+            {h: HOST.config_value(self, h) for h in ("learning_rate", "weight_decay")}
         )
         config.update(_saving.config(self), decay=self._initial_decay)
         return config
