@@ -43,20 +43,8 @@ class Extension(_host.Hosted):
     (``_store_weight_decay``, ``_given_weight_decay``)."""
 
     def __init__(self, *args, **kwargs):
-        if "weight_decay" not in kwargs:
-            raise TypeError(
-                "%s needs `weight_decay` (a float >= 0, a schedule or a callable: the "
-                "decoupled decay), as a keyword argument." % type(self).__name__
-            )
         host = self._host
-        weight_decay = _schedules.adopt(kwargs.pop("weight_decay"), host.schedules)
-        _checks.own_keras(self, "weight_decay", weight_decay)
-        _checks.own_keras(self, "learning_rate", kwargs.get("learning_rate"))
-        weight_decay = _validate.decay_rate(weight_decay, host.is_schedule)
-        convention = _validate.convention(kwargs.pop("convention", DEFAULT))
-        exclude = _validate.name_patterns(
-            "exclude_from_weight_decay", kwargs.pop("exclude_from_weight_decay", None)
-        )
+        weight_decay, convention, exclude = _own_arguments(self, kwargs)
         self._init_base(args, kwargs)
         lr0 = _validate.initial_learning_rate(
             host.reference_rate(host.learning_rate_of(self)), convention
@@ -140,19 +128,7 @@ class Extension(_host.Hosted):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        value = config.get("weight_decay")
-        # a serialized schedule, optcompat's found by class name too
-        if isinstance(value, dict):
-            host = cls._host
-            config = dict(
-                config,
-                weight_decay=host.schedule_module.deserialize(
-                    value,
-                    custom_objects=_schedules.custom_objects(
-                        value, host.schedules, custom_objects
-                    ),
-                ),
-            )
+        config = _deserialized(cls._host, config, custom_objects)
         base = super(Extension, cls).from_config
         try:
             takes = "custom_objects" in inspect.signature(base).parameters
@@ -160,6 +136,39 @@ class Extension(_host.Hosted):
             takes = True
         # TF 2.9-2.10's experimental optimizers: from_config(config), no custom_objects
         return base(config, custom_objects=custom_objects) if takes else base(config)
+
+
+def _own_arguments(optimizer, kwargs):
+    """``(weight_decay, convention, exclude_from_weight_decay)`` taken out of ``kwargs`` and
+    checked (a schedule of another installed Keras refused, naming it)."""
+    if "weight_decay" not in kwargs:
+        raise TypeError(
+            "%s needs `weight_decay` (a float >= 0, a schedule or a callable: the "
+            "decoupled decay), as a keyword argument." % type(optimizer).__name__
+        )
+    host = optimizer._host
+    weight_decay = _schedules.adopt(kwargs.pop("weight_decay"), host.schedules)
+    _checks.own_keras(optimizer, "weight_decay", weight_decay)
+    _checks.own_keras(optimizer, "learning_rate", kwargs.get("learning_rate"))
+    weight_decay = _validate.decay_rate(weight_decay, host.is_schedule)
+    convention = _validate.convention(kwargs.pop("convention", DEFAULT))
+    exclude = _validate.name_patterns(
+        "exclude_from_weight_decay", kwargs.pop("exclude_from_weight_decay", None)
+    )
+    return weight_decay, convention, exclude
+
+
+def _deserialized(host, config, custom_objects):
+    """``config`` with a serialized schedule ``weight_decay`` made again (optcompat's found
+    by class name too)."""
+    value = config.get("weight_decay")
+    if not isinstance(value, dict):
+        return config
+    made = host.schedule_module.deserialize(
+        value,
+        custom_objects=_schedules.custom_objects(value, host.schedules, custom_objects),
+    )
+    return dict(config, weight_decay=made)
 
 
 def decoupled(base, hooks, register):

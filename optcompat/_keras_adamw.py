@@ -276,67 +276,81 @@ class KerasAdamW(object):
         return self._host.xp.cast(self._host.value_of(self.eta_t), dtype)
 
     def _after_step(self):
-        """keras-adamw's order: the step used ``eta_t``; then ``t_cur`` advances and, with
-        annealing, ``eta_t`` is set from it (:func:`._schedules.annealing_counter`)."""
-        xp, total = self._host.xp, float(self.total_iterations)
-        t_next = _schedules.annealing_counter(
-            xp,
-            xp.cast(self._host.value_of(self.t_cur), "float32"),
-            total,
-            self.autorestart,
-        )
-        done = [self._host.assign(self, self.t_cur, t_next)]
-        if self.use_cosine_annealing:
-            done.append(
-                self._host.assign(
-                    self,
-                    self.eta_t,
-                    _schedules.annealing_multiplier(
-                        xp, t_next, total, self.eta_min, self.eta_max
-                    ),
-                )
-            )
-        return [op for op in done if op is not None]
+        return _advance(self)
 
     def _check_names(self, var_list):
         super(KerasAdamW, self)._check_names(var_list)
-        # keras-adamw's printout, once
-        if self.init_verbose and not self._init_notified:
-            self.__dict__["_init_notified"] = True
-            for variable in var_list:
-                own = self._own_rates_of(variable)
-                if own is not None:
-                    factor, decays = own
-                    print(
-                        "optcompat.keras_adamw: %s: lr multiplier %g, weight decay %s "
-                        "(l1, l2; normalized)"
-                        % (
-                            self._host.display_name(variable),
-                            factor,
-                            "none" if decays is None else tuple(decays),
-                        )
-                    )
+        _print_rates(self, var_list)
 
     # -- config --------------------------------------------------------------------------------
     def get_config(self):
         """The host's config, keras-adamw's arguments (``weight_decays`` as given, before the
         normalization), and ``t_cur`` / ``eta_t`` as they are now (as keras-adamw saves them)."""
-        config = super(KerasAdamW, self).get_config()
-        config.update({name: getattr(self, name) for name in _OWN})
-        t_cur, eta_t = (self._host.concrete(v) for v in (self.t_cur, self.eta_t))
-        config.update(
-            weight_decays={k: list(v) for k, v in self._raw_weight_decays.items()}
-            or None,
-            lr_multipliers=self.lr_multipliers,
-            t_cur=None if t_cur is None else int(round(t_cur)),
-            eta_t=eta_t,
+        return _config(self, super(KerasAdamW, self).get_config())
+
+
+def _advance(optimizer):
+    """keras-adamw's order: the step used ``eta_t``; then ``t_cur`` advances and, with
+    annealing, ``eta_t`` is set from it (:func:`._schedules.annealing_counter`)."""
+    xp, total = optimizer._host.xp, float(optimizer.total_iterations)
+    t_next = _schedules.annealing_counter(
+        xp,
+        xp.cast(optimizer._host.value_of(optimizer.t_cur), "float32"),
+        total,
+        optimizer.autorestart,
+    )
+    done = [optimizer._host.assign(optimizer, optimizer.t_cur, t_next)]
+    if optimizer.use_cosine_annealing:
+        done.append(
+            optimizer._host.assign(
+                optimizer,
+                optimizer.eta_t,
+                _schedules.annealing_multiplier(
+                    xp, t_next, total, optimizer.eta_min, optimizer.eta_max
+                ),
+            )
         )
-        if config["total_iterations_wd"] == config["total_iterations"]:
-            config["total_iterations_wd"] = None
-        for key in ("t_cur", "eta_t"):
-            if config[key] is None:
-                config.pop(key)
-        return config
+    return [op for op in done if op is not None]
+
+
+def _print_rates(optimizer, var_list):
+    """keras-adamw's printout of the variables' own rates, once."""
+    if optimizer.init_verbose and not optimizer._init_notified:
+        optimizer.__dict__["_init_notified"] = True
+        for variable in var_list:
+            own = optimizer._own_rates_of(variable)
+            if own is not None:
+                factor, decays = own
+                print(
+                    "optcompat.keras_adamw: %s: lr multiplier %g, weight decay %s "
+                    "(l1, l2; normalized)"
+                    % (
+                        optimizer._host.display_name(variable),
+                        factor,
+                        "none" if decays is None else tuple(decays),
+                    )
+                )
+
+
+def _config(optimizer, config):
+    """``config`` (the host's) with what :meth:`KerasAdamW.get_config` adds."""
+    config.update({name: getattr(optimizer, name) for name in _OWN})
+    t_cur, eta_t = (
+        optimizer._host.concrete(v) for v in (optimizer.t_cur, optimizer.eta_t)
+    )
+    config.update(
+        weight_decays={k: list(v) for k, v in optimizer._raw_weight_decays.items()}
+        or None,
+        lr_multipliers=optimizer.lr_multipliers,
+        t_cur=None if t_cur is None else int(round(t_cur)),
+        eta_t=eta_t,
+    )
+    if config["total_iterations_wd"] == config["total_iterations"]:
+        config["total_iterations_wd"] = None
+    for key in ("t_cur", "eta_t"):
+        if config[key] is None:
+            config.pop(key)
+    return config
 
 
 class _AdamWFace(KerasAdamW):
