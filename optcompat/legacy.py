@@ -160,7 +160,58 @@ class _HyperStore(object):
         return getattr(self.optimizer, "_weight_decay", None) == 0.0
 
 
-class _Host(_host.Host):
+class _Hyperparameters(_host.Host):
+    """OptimizerV2's hyperparameters for the core: kept with ``_set_hyper`` (variables once the
+    optimizer is built, so a value set later reaches steps already traced), read with
+    ``_get_hyper`` (a schedule or callable called at each step)."""
+
+    def keep(self, optimizer, key, value):
+        if key in optimizer.HYPERS:
+            optimizer._set_hyper(key, value)
+        else:
+            setattr(optimizer, key, value)
+
+    def hyper_value(self, optimizer, name, dtype):
+        return tf.identity(optimizer._get_hyper(name, dtype))
+
+    def lr0_value(self, optimizer, dtype):
+        if optimizer._decay.lr0 is not None:
+            return tf.cast(optimizer._decay.lr0, dtype)
+        if isinstance(optimizer._hyper["learning_rate"], _Schedule):
+            return tf.cast(optimizer._hyper["learning_rate"](0), dtype)
+        # a float or callable rate: eta_t = 1 (lr_t / lr_t would be 0/0 at 0)
+        return None
+
+    def config_value(self, optimizer, name):
+        if name in optimizer._hyper:
+            config = _schedules.registered(
+                optimizer._hyper[name], optimizer._serialize_hyperparameter(name)
+            )
+            return _saving.as_given(optimizer, name, _plain(config))
+        return getattr(optimizer, name)
+
+    def initial_rate(self, learning_rate):
+        """A schedule's value at step 0 (else None: eta = 1)."""
+        if not isinstance(learning_rate, _Schedule):
+            return None
+        with tf.init_scope():  # eager, even when built inside a tf.function
+            value = learning_rate(0)
+        try:
+            return float(
+                keras.backend.get_value(value) if tf.is_tensor(value) else value
+            )
+        except Exception:  # a TF1 graph: evaluated in the graph at each step instead
+            return None
+
+    def learning_rate_of(self, optimizer):
+        return optimizer._hyper["learning_rate"]
+
+    def read_hyper(self, value):
+        # whatever _set_hyper takes
+        return _tf.read_hyper(value, callables=True, OTHER=_validate.OTHER)
+
+
+class _Host(_Hyperparameters):
     """OptimizerV2 for the core (:class:`._host.Host`)."""
 
     family = "legacy"
@@ -205,53 +256,8 @@ class _Host(_host.Host):
         name = variable.name
         return name[:-2] if name.endswith(":0") else name
 
-    def keep(self, optimizer, key, value):
-        if key in optimizer.HYPERS:
-            optimizer._set_hyper(key, value)
-        else:
-            setattr(optimizer, key, value)
-
-    def hyper_value(self, optimizer, name, dtype):
-        return tf.identity(optimizer._get_hyper(name, dtype))
-
-    def lr0_value(self, optimizer, dtype):
-        if optimizer._decay.lr0 is not None:
-            return tf.cast(optimizer._decay.lr0, dtype)
-        if isinstance(optimizer._hyper["learning_rate"], _Schedule):
-            return tf.cast(optimizer._hyper["learning_rate"](0), dtype)
-        # a float or callable rate: eta_t = 1 (lr_t / lr_t would be 0/0 at 0)
-        return None
-
     def values_of(self, optimizer, variable, slots):
         return variable.value(), tuple(None if s is None else s.value() for s in slots)
-
-    def config_value(self, optimizer, name):
-        if name in optimizer._hyper:
-            config = _schedules.registered(
-                optimizer._hyper[name], optimizer._serialize_hyperparameter(name)
-            )
-            return _saving.as_given(optimizer, name, _plain(config))
-        return getattr(optimizer, name)
-
-    def initial_rate(self, learning_rate):
-        """A schedule's value at step 0 (else None: eta = 1)."""
-        if not isinstance(learning_rate, _Schedule):
-            return None
-        with tf.init_scope():  # eager, even when built inside a tf.function
-            value = learning_rate(0)
-        try:
-            return float(
-                keras.backend.get_value(value) if tf.is_tensor(value) else value
-            )
-        except Exception:  # a TF1 graph: evaluated in the graph at each step instead
-            return None
-
-    def learning_rate_of(self, optimizer):
-        return optimizer._hyper["learning_rate"]
-
-    def read_hyper(self, value):
-        # whatever _set_hyper takes
-        return _tf.read_hyper(value, callables=True, OTHER=_validate.OTHER)
 
     def scalar_variable(self, optimizer, name, value):
         # a Keras backend variable (initialized by Keras's session in TF1 graph mode), tracked by
