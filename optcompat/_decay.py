@@ -77,9 +77,8 @@ class Decay(object):
             decays = next(
                 (d for k, d in self.decays.items() if _names_one_of(k, names)), None
             )
-            self._own[key] = (
-                None if (factor == 1.0 and decays is None) else (factor, decays)
-            )
+            own = None if (factor == 1.0 and decays is None) else (factor, decays)
+            self._own[key] = own
         return self._own[key]
 
     def check_names(self, keys, names):

@@ -94,11 +94,8 @@ class DecoupledWeightDecayExtension(object):
         self, loss, var_list, grad_loss=None, name=None, decay_var_list=None, tape=None
     ):
         """The base's ``minimize``, decaying ``decay_var_list`` only where it is given."""
-        kwargs = {
-            key: value
-            for key, value in (("grad_loss", grad_loss), ("name", name), ("tape", tape))
-            if value is not None
-        }
+        given = dict(grad_loss=grad_loss, name=name, tape=tape)
+        kwargs = {key: value for key, value in given.items() if value is not None}
         self._set_decay_var_list(var_list, decay_var_list)
         # the base's minimize calls apply_gradients
         self.__dict__["_decay_var_list_set"] = True
